@@ -1,0 +1,149 @@
+"""The aiohttp application: wiring, lifecycle and the admin endpoints.
+
+Everything long-lived lives on one ``Gateway`` object stored under an AppKey; the pooled
+ClientSession, the rules watcher and the audit file are opened and closed in ``cleanup_ctx`` so
+tests and ``crmgw serve`` share the same lifecycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from gateway.audit.log import AuditLog
+from gateway.context.client_ip import ClientIPResolver
+from gateway.context.geo import GeoResolver
+from gateway.identity.stage import IdentityStage
+from gateway.model import Identity, IPAddress, RequestContext
+from gateway.pipeline import Clock, Pipeline, utc_now
+from gateway.rulestore import RuleStore
+from gateway.settings import Settings
+from gateway.upstream.forward import make_session
+
+log = logging.getLogger("crmgw")
+
+
+class Gateway:
+    """The long-lived parts of a running gateway, shared by every request."""
+
+    def __init__(self, settings: Settings, store: RuleStore, *, clock: Clock | None = None):
+        self.settings = settings
+        self.store = store
+        self.clock: Clock = clock or utc_now
+        self.identity = IdentityStage(settings.identity, Path(settings.base_dir))
+        self.identity_headers = frozenset(self.identity.identity_headers)
+        self.client_ip = ClientIPResolver(settings.trusted_proxies)
+        self.geo = GeoResolver(
+            str(settings.path(settings.geo.mmdb)) if settings.geo.mmdb else None,
+            overrides=settings.geo.overrides,
+        )
+        self.audit = AuditLog(
+            settings.path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups
+        )
+        self.session: aiohttp.ClientSession | None = None
+        self.started_at = time.time()
+        self.pipeline = Pipeline(self)
+        headers = settings.upstream.identity_headers
+        self._crm_headers = [h for h in (headers.user, headers.roles, headers.email) if h]
+        self._credential = (
+            (settings.upstream.credential.header, settings.upstream.credential.resolve())
+            if settings.upstream.credential
+            else None
+        )
+
+    # --- used by the pipeline -------------------------------------------------------------
+    def audit_ok(self) -> bool:
+        return self.audit.healthy or self.settings.audit.on_failure == "allow"
+
+    def write_audit(self, flow) -> None:
+        from gateway.audit.events import audit_record
+
+        self.audit.write(audit_record(flow))
+
+    def upstream_identity_headers(
+        self, identity: Identity, ctx: RequestContext, client_ip: IPAddress | None
+    ) -> dict[str, str]:
+        h = self.settings.upstream.identity_headers
+        out = {h.user: identity.user.id, "X-Request-Id": ctx.request_id}
+        if h.roles:
+            out[h.roles] = ",".join(sorted(identity.roles))
+        if h.email and identity.user.email:
+            out[h.email] = identity.user.email
+        if client_ip is not None:
+            out["X-Forwarded-For"] = str(client_ip)
+        if self._credential and not identity.forward_credential:
+            out[self._credential[0]] = self._credential[1]
+        return out
+
+    # --- admin endpoints ------------------------------------------------------------------
+    def health(self) -> dict:
+        rules = self.store.health()
+        degraded = []
+        if rules["last_reload_error"]:
+            degraded.append("rules-reload-failed")
+        if not self.audit.healthy:
+            degraded.append("audit-unwritable")
+        return {
+            "status": "degraded" if degraded else "ok",
+            "degraded": degraded,
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+            "rules": rules,
+            "audit": {
+                "path": str(self.audit.path),
+                "written": self.audit.written,
+                "dropped": self.audit.dropped,
+                "healthy": self.audit.healthy,
+            },
+        }
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = None) -> web.Application:
+    gw = Gateway(settings, store, clock=clock)
+    app = web.Application(handler_args={"max_line_size": 8190, "max_field_size": 8190})
+    app[GATEWAY] = gw
+
+    async def lifecycle(app: web.Application):
+        gw.session = make_session(
+            connect_timeout=settings.upstream.connect_timeout,
+            total_timeout=settings.upstream.total_timeout,
+            limit=settings.upstream.max_connections,
+            limit_per_host=settings.upstream.max_connections_per_host,
+        )
+        watcher = asyncio.create_task(store.watch(settings.reload_interval), name="rules-watcher")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            try:
+                await watcher
+            except asyncio.CancelledError:
+                pass
+            await gw.session.close()
+            gw.audit.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    prefix = settings.admin.prefix
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        body = gw.health()
+        return web.json_response(body, status=200 if gw.audit_ok() else 503)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response(gw.health())
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get(prefix + "/health", health)
+    app.router.add_route("*", "/{tail:.*}", gw.pipeline.handle)
+    return app

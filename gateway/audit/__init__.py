@@ -1,0 +1,1 @@
+"""Audit: one JSON line per decision (OPA's decision log is the model)."""

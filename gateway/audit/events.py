@@ -1,0 +1,61 @@
+"""Builds the audit record of one decision from the request's Flow.
+
+Field names are the same everywhere a decision is shown (audit line, ``crmgw explain``, the
+console): ``decision_id``, ``effect``, ``reason``, ``rules``, ``reasons``, ``shadow``, ``revision``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from gateway import __version__
+from gateway.model import Flow
+
+
+def audit_record(flow: Flow) -> dict[str, Any]:
+    ctx, decision, identity = flow.ctx, flow.decision, flow.identity
+    user = identity.user if identity else None
+    record: dict[str, Any] = {
+        "time": datetime.fromtimestamp(flow.received_at, timezone.utc).isoformat(timespec="milliseconds"),
+        "decision_id": flow.request_id,
+        "request_id": flow.request_id,
+        "labels": {"version": __version__, "revision": decision.revision if decision else None},
+        "user": user.id if user else None,
+        "roles": sorted(identity.roles) if identity else [],
+        "auth": identity.method if identity else None,
+        "mfa": identity.mfa if identity else False,
+        "team": user.team if user else None,
+        "client_ip": str(ctx.client_ip) if ctx and ctx.client_ip else flow.client_ip,
+        "country": ctx.country if ctx else None,
+        "method": flow.method,
+        "path": ctx.path if ctx else flow.raw_target[:2048],
+        "query": dict(ctx.query) if ctx and ctx.query else {},
+        "user_agent": ctx.user_agent[:512] if ctx else None,
+        "operation": ctx.operation if ctx else None,
+        "resource_id": (ctx.path_params.get("id") if ctx else None),
+        "effect": decision.effect if decision else "deny",
+        "reason": (flow.error or decision.reason) if decision else (flow.error or "internal-error"),
+        "rules": list(decision.rules) if decision else [],
+        "reasons": list(decision.reasons) if decision else [],
+        "scope": decision.obligations.scope if decision and decision.allowed else None,
+        "shadow": [
+            {"rule": s.rule, "would": s.would, "reason": s.reason} for s in decision.shadow
+        ]
+        if decision
+        else [],
+        "status": flow.status,
+        "upstream_status": flow.upstream_status,
+        "records_seen": flow.records_seen,
+        "records_returned": flow.records_returned,
+        "record_ids": list(flow.record_ids[:200]),
+        "fields_masked": sorted(flow.fields_masked),
+        "bytes_out": flow.bytes_out,
+        "latency_ms": round(flow.elapsed_ms(), 3),
+    }
+    if flow.error and decision and decision.allowed:
+        # allowed by the rules but refused by the gateway (out-of-scope record, unenforceable, ...)
+        record["effect"] = "deny"
+    if flow.signals:
+        record["signals"] = flow.signals
+    return record

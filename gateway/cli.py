@@ -1,0 +1,176 @@
+"""``crmgw``: serve, demo, token, rules check|test, explain.
+
+Exit codes are meant for CI: 0 success, 1 a check or test failed (or a decision was deny, for
+``explain --exit-code``), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def _rules_dir(value: str | None) -> Path:
+    return Path(value) if value else (Path("rules") if Path("rules").is_dir() else DEFAULT_RULES)
+
+
+def cmd_rules_check(args) -> int:
+    from gateway.ruleset import load_ruleset
+
+    root = _rules_dir(args.dir)
+    ruleset, errors = load_ruleset(root)
+    for e in errors:
+        print(e)
+    if ruleset is None:
+        print(f"{len(errors)} problem(s) in {root}", file=sys.stderr)
+        return 1
+    print(f"ok: {len(ruleset.files)} files, revision {ruleset.revision}")
+    return 0
+
+
+def cmd_rules_test(args) -> int:
+    from gateway.ruleset import load_ruleset
+    from gateway.ruletests import run_all
+
+    root = _rules_dir(args.dir)
+    ruleset, errors = load_ruleset(root)
+    if ruleset is None:
+        for e in errors:
+            print(e)
+        print("rules do not load; no test ran", file=sys.stderr)
+        return 1
+    outcomes, errors = run_all(root, ruleset)
+    for e in errors:
+        print(e)
+    failed = [o for o in outcomes if not o.passed]
+    for o in outcomes:
+        if not o.passed or args.verbose:
+            print(f"{'PASS' if o.passed else 'FAIL'} {o.file}:{o.line} {o.name}")
+            for p in o.problems:
+                print(f"     {p}")
+    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    if not outcomes:
+        print("no policy test ran: add cases to rules/tests/*.yaml", file=sys.stderr)
+        return 1
+    return 1 if failed or errors else 0
+
+
+def cmd_explain(args) -> int:
+    from gateway.explain import decision_dict, explain, parse_time, render
+    from gateway.ruleset import load_ruleset
+
+    ruleset, errors = load_ruleset(_rules_dir(args.rules))
+    if ruleset is None:
+        for e in errors:
+            print(e, file=sys.stderr)
+        return 2
+    try:
+        at = parse_time(args.at)
+    except ValueError as exc:
+        print(f"--at: {exc}", file=sys.stderr)
+        return 2
+    result = explain(
+        ruleset, user=args.user, method=args.method, path=args.path, at=at, ip=args.ip,
+        mfa=args.mfa, country=args.country,
+    )
+    if args.json:
+        print(json.dumps(decision_dict(result.decision, result.ctx), indent=2, default=str))
+    else:
+        print(render(result.decision, result.ctx))
+    return 1 if args.exit_code and not result.decision.allowed else 0
+
+
+def cmd_token(args) -> int:
+    from gateway.identity.devkeys import mint_token
+    from gateway.ruleset import load_ruleset
+
+    ruleset, errors = load_ruleset(_rules_dir(args.rules))
+    if ruleset is None:
+        for e in errors:
+            print(e, file=sys.stderr)
+        return 2
+    if ruleset.directory.get(args.user) is None:
+        print(f"unknown user {args.user!r}; known: {', '.join(sorted(ruleset.directory.users))}", file=sys.stderr)
+        return 2
+    print(mint_token(args.user, ttl_seconds=args.ttl, mfa=args.mfa))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from gateway.server import serve
+    from gateway.settings import load_settings
+
+    settings, errors = load_settings(Path(args.config))
+    if settings is None:
+        for e in errors:
+            print(e, file=sys.stderr)
+        print("refusing to start: fix the settings above", file=sys.stderr)
+        return 2
+    return serve(settings)
+
+
+def cmd_demo(args) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(port=args.port, crm_port=args.crm_port, gzip=args.gzip, rules=_rules_dir(args.rules))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="crmgw", description="CRM Access Gateway")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the gateway")
+    s.add_argument("--config", required=True, help="gateway.yaml")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("demo", help="run the demo CRM and the gateway with the example rules")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--crm-port", type=int, default=8081)
+    s.add_argument("--gzip", action="store_true", help="the demo CRM gzips its responses")
+    s.add_argument("--rules", help="rules folder (default: ./rules)")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("token", help="print a development token for a directory user")
+    s.add_argument("user")
+    s.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    s.add_argument("--mfa", action="store_true", help="mark the token as multi-factor (amr)")
+    s.add_argument("--rules", help="rules folder (default: ./rules)")
+    s.set_defaults(func=cmd_token)
+
+    rules = sub.add_parser("rules", help="check and test rule files").add_subparsers(dest="rules_cmd", required=True)
+    s = rules.add_parser("check", help="report every problem as file:line:col: message")
+    s.add_argument("dir", nargs="?")
+    s.set_defaults(func=cmd_rules_check)
+    s = rules.add_parser("test", help="run the policy unit tests in DIR/tests/*.yaml")
+    s.add_argument("dir", nargs="?")
+    s.add_argument("-v", "--verbose", action="store_true")
+    s.set_defaults(func=cmd_rules_test)
+
+    s = sub.add_parser("explain", help="show the decision for a described request")
+    s.add_argument("--user", required=True)
+    s.add_argument("--method", default="GET")
+    s.add_argument("--path", required=True)
+    s.add_argument("--at", help="ISO time with offset, e.g. 2026-03-02T18:30:00+01:00 (default now)")
+    s.add_argument("--ip", default="127.0.0.1")
+    s.add_argument("--country", help="override the country looked up for --ip")
+    s.add_argument("--mfa", action="store_true")
+    s.add_argument("--rules", help="rules folder (default: ./rules)")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--exit-code", action="store_true", help="exit 1 when the decision is deny")
+    s.set_defaults(func=cmd_explain)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

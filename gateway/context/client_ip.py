@@ -1,0 +1,110 @@
+"""Who is the client: the TCP peer, unless the peer is a proxy we trust.
+
+Anyone can send ``X-Forwarded-For: 10.20.0.7``; only a trusted proxy's word counts. So:
+
+* peer not in ``trusted_proxies``: the peer *is* the client; forwarding headers are ignored.
+* peer trusted: walk ``X-Forwarded-For`` (or, when absent, ``Forwarded: for=``) from the right,
+  skipping trusted hops; the first untrusted address is the client. Addresses further left were
+  written by the client itself and are never believed. If every hop is trusted, the left-most is
+  the client (a request that started inside the trusted network).
+* a trusted peer without a forwarding header: the peer is the client (e.g. a health check).
+
+Fail closed: when the walk meets something that is not an address (garbage, ``unknown``, an
+obfuscated ``_hidden`` node) before it finds the client, the client is *unknown* (None), not the
+proxy's own address -- the proxy usually sits inside the office network, so "falling back to the
+peer" would hand every such request an office address. Unknown facts never grant access.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Iterable
+
+from gateway.model import IPAddress
+
+_MAX_HOPS = 64  # a longer chain is not a real proxy chain; refuse to spend time on it
+
+
+def parse_ip(text: str | None) -> IPAddress | None:
+    """An address as a proxy may write it: ``1.2.3.4``, ``1.2.3.4:80``, ``[::1]:80``, ``"[::1]"``."""
+    if not text:
+        return None
+    text = text.strip().strip('"').strip()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or (text[end + 1 :] and not text[end + 1 :].startswith(":")):
+            return None
+        text = text[1:end]
+    elif text.count(":") == 1:  # IPv4 with a port
+        text = text.split(":", 1)[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1, for trust checks and for rules
+    return ip
+
+
+def _header_values(headers: Any, name: str) -> list[str]:
+    """Every value of a header (several header lines are one comma-joined list, RFC 9110)."""
+    if headers is None:
+        return []
+    getall = getattr(headers, "getall", None)
+    if getall is not None:
+        return list(getall(name, []))
+    return [v for k, v in headers.items() if k.lower() == name.lower()]
+
+
+def _xff_hops(values: list[str]) -> list[str]:
+    return [hop.strip() for value in values for hop in value.split(",")]
+
+
+def _forwarded_hops(values: list[str]) -> list[str]:
+    """The ``for=`` of each Forwarded element; an element without one is an unknown hop."""
+    hops = []
+    for value in values:
+        for element in value.split(","):
+            found = ""
+            for pair in element.split(";"):
+                key, _, val = pair.strip().partition("=")
+                if key.strip().lower() == "for":
+                    found = val.strip()
+            hops.append(found)
+    return hops
+
+
+class ClientIPResolver:
+    def __init__(self, trusted_proxies: Iterable[str] = ()):
+        # strict=False like gateway.settings: "10.0.0.1/8" means 10.0.0.0/8.
+        self.trusted = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies)
+
+    def is_trusted(self, ip: IPAddress) -> bool:
+        return any(ip.version == net.version and ip in net for net in self.trusted)
+
+    def resolve(self, peer: str | None, headers: Any) -> tuple[IPAddress | None, bool]:
+        """Return ``(client address or None when unknown, whether the peer is a trusted proxy)``."""
+        peer_ip = parse_ip(peer)
+        if peer_ip is None:
+            return None, False
+        if not self.trusted or not self.is_trusted(peer_ip):
+            return peer_ip, False
+        xff = _header_values(headers, "X-Forwarded-For")
+        if any(v.strip() for v in xff):
+            hops = _xff_hops(xff)
+        else:
+            fwd = _header_values(headers, "Forwarded")
+            if not any(v.strip() for v in fwd):
+                return peer_ip, True
+            hops = _forwarded_hops(fwd)
+        if len(hops) > _MAX_HOPS:
+            return None, True
+        client: IPAddress | None = None
+        for hop in reversed(hops):
+            ip = parse_ip(hop)
+            if ip is None:
+                return None, True  # garbage before the client: unknown, never the proxy
+            client = ip
+            if not self.is_trusted(ip):
+                return ip, True
+        return client, True  # every hop trusted: the left-most started the request

@@ -1,0 +1,38 @@
+"""``X-Authenticated-User: <id>`` set by an SSO proxy in front of the gateway.
+
+Honoured only when the request comes from a trusted proxy (``peer_trusted``); from anyone else the
+header is ignored here and stripped by the proxy stage, so a client cannot name itself.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from gateway.identity.base import header_value, lookup_user
+from gateway.identity.directory import Directory
+from gateway.model import Identity
+
+_TRUE = frozenset({"true", "1", "yes"})
+
+
+class TrustedHeaderAuthenticator:
+    name = "trusted_header"
+
+    def __init__(self, header: str = "X-Authenticated-User", mfa_header: str | None = None):
+        self.header = header
+        self.mfa_header = mfa_header
+
+    def authenticate(
+        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
+    ) -> Identity | None:
+        if not peer_trusted:
+            return None
+        value = header_value(headers, self.header, "user-unknown")
+        if value is None:
+            return None
+        user = lookup_user(directory, value.strip())
+        mfa = False
+        if self.mfa_header is not None:
+            flag = header_value(headers, self.mfa_header, "user-unknown")
+            mfa = flag is not None and flag.strip().lower() in _TRUE
+        return Identity(user=user, method="trusted_header", mfa=mfa)

@@ -1,0 +1,245 @@
+"""The request path, in one visible order. This is the only module that knows the order.
+
+    1 identity   who is calling                      gateway.identity  -> Identity
+    2 context    where from, when, which operation   gateway.context   -> RequestContext
+    3 decision   the rules                           gateway.policy    -> Decision
+    4 upstream   forward (records checked first for update/delete)   gateway.upstream
+    5 response   obligations: scope, masks, counts   gateway.response
+    6 audit      one line per decision, whatever happened            gateway.audit
+
+Every stage records what it did on the request's Flow; the audit line is written from the Flow in a
+``finally`` so no outcome, not even a client hang-up, goes unrecorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Callable
+
+import orjson
+from aiohttp import web
+
+from gateway.audit.events import audit_record
+from gateway.context.catalogue import Catalogue
+from gateway.context.normalise import normalise_target, parse_query
+from gateway.errors import (
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    Unavailable,
+)
+from gateway.model import Flow, Identity, IPAddress, RequestContext
+from gateway.response import apply_obligations, count_records
+from gateway.ruleset import RuleSet
+from gateway.upstream.forward import read_bounded, send, stream_to_client, upstream_url
+from gateway.upstream.headers import client_response_headers, upstream_request_headers
+from gateway.upstream.records import check_body_scope, check_target_records
+
+log = logging.getLogger("crmgw.pipeline")
+
+METHOD_TOKEN = re.compile(r"^[A-Z]+$")
+OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+def build_context(
+    ruleset: RuleSet,
+    *,
+    request_id: str,
+    method: str,
+    raw_target: str,
+    client_ip: IPAddress | None,
+    country: str | None,
+    now: datetime,
+    identity: Identity | None,
+    user_agent: str = "",
+) -> tuple[RequestContext, str]:
+    """Stage 2, shared with ``crmgw explain`` and the policy tests so all three decide alike."""
+    if not METHOD_TOKEN.match(method):
+        raise BadRequest("method-invalid", detail=f"method {method[:20]!r}")
+    path, raw_query = normalise_target(raw_target)
+    query = parse_query(raw_query)
+    if "_method" in query:
+        raise BadRequest("method-override-refused", detail="_method query parameter")
+    catalogue: Catalogue = ruleset.catalogue
+    matched = catalogue.match(method, path)
+    endpoint, params = matched if matched else (None, {})
+    return RequestContext(
+        request_id=request_id,
+        method="GET" if method == "HEAD" else method,
+        path=path,
+        query=query,
+        client_ip=client_ip,
+        country=country,
+        now=now,
+        identity=identity,
+        endpoint=endpoint,
+        path_params=params,
+        user_agent=user_agent,
+    ), raw_query
+
+
+class Pipeline:
+    """Runs one request through the stages. Holds references, no per-request state."""
+
+    def __init__(self, gw) -> None:
+        self.gw = gw  # gateway.app.Gateway: settings, store, identity, resolvers, session, audit
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        flow = Flow(request_id=new_request_id(), method=request.method, raw_target=request.raw_path)
+        response: web.StreamResponse | None = None
+        try:
+            response = await self._run(request, flow)
+            return response
+        except GatewayError as exc:
+            flow.error = flow.error or exc.reason
+            if exc.rule is None and flow.decision is not None and flow.decision.rules:
+                exc.rule = flow.decision.rules[0]  # e.g. the allowing rule whose scope excluded a record
+            response = error_response(flow, exc)
+            return response
+        except asyncio.CancelledError:
+            flow.error = flow.error or "client-disconnected"
+            raise
+        except Exception:
+            log.exception("request %s failed", flow.request_id)
+            flow.error = "internal-error"
+            response = error_response(flow, GatewayError())
+            return response
+        finally:
+            if response is not None:
+                flow.status = response.status
+            self.gw.write_audit(flow)
+
+    async def _run(self, request: web.Request, flow: Flow) -> web.StreamResponse:
+        gw = self.gw
+        if not gw.audit_ok():
+            raise Unavailable("audit-unavailable", detail="audit log cannot be written")
+        for name in OVERRIDE_HEADERS:
+            if name in request.headers:
+                raise BadRequest("method-override-refused", detail=name)
+        ruleset = gw.store.current  # one snapshot of the rules for the whole request
+        client_ip, peer_trusted = gw.client_ip.resolve(request.remote, request.headers)
+        flow.client_ip = str(client_ip) if client_ip else None
+
+        # 1 identity
+        identity = gw.identity.identify(request.headers, peer_trusted, ruleset.directory)
+        flow.identity = identity
+
+        # 2 context
+        ctx, raw_query = build_context(
+            ruleset,
+            request_id=flow.request_id,
+            method=request.method,
+            raw_target=request.raw_path,
+            client_ip=client_ip,
+            country=gw.geo.country(client_ip) if client_ip else None,
+            now=gw.clock(),
+            identity=identity,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        flow.ctx = ctx
+
+        # 3 decision
+        decision = ruleset.engine.decide(ctx)
+        flow.decision = decision
+        if not decision.allowed:
+            err = Forbidden(decision.reason, rule=decision.rules[0] if decision.rules else None)
+            err.status = decision.status
+            if decision.status == 401:
+                err.error = "unauthenticated"
+            raise err
+
+        # 4 upstream: the body is read (bounded) because update/delete/create are checked first
+        body = await read_request_body(request, gw.settings.limits.max_request_body_bytes)
+        endpoint, obligations = ctx.endpoint, decision.obligations
+        headers = upstream_request_headers(
+            request.headers,
+            strip=gw.identity_headers,
+            keep_credential=identity.forward_credential,
+            add=gw.upstream_identity_headers(identity, ctx, client_ip),
+        )
+        if obligations.scope != "all":
+            check_body_scope(endpoint, obligations.scope, identity, body, request.content_type)
+            await check_target_records(gw, ruleset, ctx, obligations.scope, headers, body)
+        url = upstream_url(gw.settings.upstream.url, ctx.path, raw_query)
+        resp = await send(gw.session, request.method, url, headers, body)
+        flow.upstream_status = resp.status
+        try:
+            # 5 response
+            if endpoint.records and 200 <= resp.status < 300 and request.method != "HEAD":
+                raw = await read_bounded(resp, gw.settings.limits.max_response_body_bytes)
+                common = dict(
+                    content_type=resp.headers.get("Content-Type"),
+                    content_encoding=resp.headers.get("Content-Encoding"),
+                    endpoint=endpoint,
+                    identity=identity,
+                    max_bytes=gw.settings.limits.max_response_body_bytes,
+                )
+                if obligations.needs_body:
+                    result = apply_obligations(raw, obligations=obligations, **common)
+                else:
+                    result = count_records(raw, **common)
+                flow.records_seen = result.records_seen
+                flow.records_returned = result.records_returned
+                flow.record_ids = result.record_ids
+                flow.fields_masked = set(result.fields_masked)
+                out_headers = client_response_headers(resp.headers, body_rewritten=True)
+                out_headers["Content-Type"] = result.content_type
+                out_headers["X-Request-Id"] = flow.request_id
+                flow.bytes_out = len(result.body)
+                return web.Response(status=resp.status, body=result.body, headers=out_headers)
+            out_headers = client_response_headers(resp.headers, body_rewritten=False)
+            out_headers["X-Request-Id"] = flow.request_id
+            if resp.content_length is not None:
+                out_headers["Content-Length"] = str(resp.content_length)
+            out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=out_headers)
+            flow.bytes_out = await stream_to_client(request, resp, out)
+            return out
+        finally:
+            resp.release()
+
+
+async def read_request_body(request: web.Request, max_bytes: int) -> bytes:
+    if not request.body_exists:
+        return b""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _TooLarge(detail=f"content-length {request.content_length} > {max_bytes}")
+    parts, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _TooLarge()
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+class _TooLarge(BadRequest):
+    status = 413
+    error = "payload-too-large"
+
+
+def error_response(flow: Flow, exc: GatewayError) -> web.Response:
+    """The client's view of a refusal: stable codes, the deciding rule, the request id; no detail."""
+    if exc.detail:
+        log.info("request %s refused: %s (%s)", flow.request_id, exc.reason, exc.detail)
+    payload = {"error": exc.error, "reason": exc.reason, "request_id": flow.request_id}
+    if exc.rule:
+        payload["rule"] = exc.rule
+    headers = {"X-Request-Id": flow.request_id}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = f'Bearer error="{exc.reason}"'
+    return web.Response(
+        status=exc.status, body=orjson.dumps(payload), content_type="application/json", headers=headers
+    )

@@ -1,0 +1,127 @@
+"""Field masks: remove, redact or hash a field in every record returned to the caller.
+
+    remove   delete the key (for CSV: drop the column, header and cells)
+    redact   "*" for every character but the last ``keep_last`` (all stars when keep_last is 0 or
+             the value is that short); the length is kept, as on a printed statement
+    hash     "sha256:" + the first 16 hex digits of sha256 of the value: a stable pseudonym that
+             still lets an analyst see that two records share a value
+
+Values that are not strings are masked through their JSON text (``123`` -> ``"123"``, ``true`` ->
+``"true"``), so a number in JSON and the same number in a CSV cell give the same pseudonym. A null
+has nothing to hide and stays null. A mask whose field is absent is not an error: the caller learns
+which fields were actually masked (``fields_masked``) for the audit line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from gateway import fieldpath
+from gateway.errors import ObligationUnenforceable
+from gateway.model import Mask
+from gateway.response.formats import CsvTable
+from gateway.response.paths import compiled
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CompiledMask:
+    field: str
+    op: str
+    keep_last: int
+    path: fieldpath.Path
+    column: str | None  # the top-level key, when the path is one plain segment
+
+
+def redact(value: Any, keep_last: int = 0) -> str:
+    text = _text(value)
+    shown = keep_last if 0 < keep_last < len(text) else 0
+    return "*" * (len(text) - shown) + (text[-shown:] if shown else "")
+
+
+def pseudonym(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(_text(value).encode("utf-8")).hexdigest()[:16]
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else orjson.dumps(value).decode("utf-8")
+
+
+@functools.lru_cache(maxsize=512)
+def compile_masks(masks: tuple[Mask, ...]) -> tuple[CompiledMask, ...]:
+    """Parse and check each mask once per distinct obligation set."""
+    out = []
+    for mask in masks:
+        if mask.op not in ("remove", "redact", "hash"):
+            raise ObligationUnenforceable(detail=f"unknown mask op {mask.op!r}")
+        if mask.keep_last < 0:
+            raise ObligationUnenforceable(detail=f"mask {mask.field!r}: keep_last must not be negative")
+        path = compiled(mask.field)
+        # "$" or a path ending in "[]" names no field: such a mask would silently mask nothing.
+        if not path or path[-1][1]:
+            raise ObligationUnenforceable(detail=f"mask field {mask.field!r} does not name a field")
+        out.append(CompiledMask(mask.field, mask.op, mask.keep_last, path, fieldpath.first_segment(path)))
+    return tuple(out)
+
+
+def _changer(mask: CompiledMask) -> Callable[[Any], Any]:
+    if mask.op == "hash":
+        return pseudonym
+    keep = mask.keep_last
+    return lambda value: redact(value, keep)
+
+
+def mask_records(records: Iterable[dict], masks: tuple[CompiledMask, ...]) -> set[str]:
+    """Apply ``masks`` in place to JSON records; returns the field paths that were masked."""
+    masked: set[str] = set()
+    records = records if isinstance(records, list) else list(records)
+    for mask in masks:
+        hit = False
+        remove = mask.op == "remove"
+        change = None if remove else _changer(mask)
+        if mask.column is not None:  # fast path: a top-level key
+            key = mask.column
+            for record in records:
+                if key in record:
+                    hit = True
+                    if remove:
+                        del record[key]
+                    elif record[key] is not None:
+                        record[key] = change(record[key])
+        else:
+            for record in records:
+                for parent, key in list(fieldpath.containers(record, mask.path)):
+                    hit = True
+                    if remove:
+                        del parent[key]
+                    elif parent[key] is not None:
+                        parent[key] = change(parent[key])
+        if hit:
+            masked.add(mask.field)
+    return masked
+
+
+def mask_table(table: CsvTable, masks: tuple[CompiledMask, ...]) -> set[str]:
+    """Apply ``masks`` in place to a CSV table; nested paths cannot name a column."""
+    masked: set[str] = set()
+    for mask in masks:
+        column = mask.column
+        if column is None:
+            raise ObligationUnenforceable(detail=f"mask field {mask.field!r} cannot apply to CSV columns")
+        if column not in table.columns:
+            continue
+        if mask.op == "remove":
+            # Rows keep the cell but dump_csv writes only the listed columns.
+            table.columns = [c for c in table.columns if c != column]
+            masked.add(mask.field)
+            continue
+        change = _changer(mask)
+        for row in table.rows:
+            row[column] = change(row[column])
+        if table.rows:
+            masked.add(mask.field)
+    return masked

@@ -1,0 +1,184 @@
+"""Strict YAML loading for admin-edited rule files.
+
+Every rule file goes through :func:`load_yaml`: it refuses duplicate keys, non-string keys,
+anchors/aliases and unknown format versions, and it remembers where every value came from so that
+schema errors can be reported as ``file:line:col: message`` (pySigma's loader is the model; Casbin's
+silent skip of a bad line is the counter-example). Problems are collected, never raised one at a time,
+so ``crmgw rules check`` can show all of them at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+FORMAT = "crmgw.rules/v1"
+
+Loc = tuple[int, int]  # 1-based line, 1-based column
+
+
+@dataclasses.dataclass(frozen=True, slots=True, order=True)
+class RuleError:
+    """One problem in one rule file, printed as ``file:line:col: message``."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class RuleFileErrors(Exception):
+    """Raised by loaders when a rule set has problems; carries all of them."""
+
+    def __init__(self, errors: Iterable[RuleError]):
+        self.errors = sorted(set(errors))
+        super().__init__("\n".join(str(e) for e in self.errors) or "rule files have errors")
+
+
+@dataclasses.dataclass(slots=True)
+class Document:
+    """A parsed YAML file: plain Python data plus the location of every node."""
+
+    file: str
+    data: Any
+    locations: dict[tuple[Any, ...], Loc]
+    key_locations: dict[tuple[Any, ...], Loc] = dataclasses.field(default_factory=dict)
+
+    def key_loc(self, path: Iterable[Any]) -> Loc:
+        """Location of the *key* that names ``path`` (for unknown-key errors), else of its value."""
+        path = tuple(path)
+        return self.key_locations.get(path) or self.loc(path)
+
+    def loc(self, path: Iterable[Any]) -> Loc:
+        """Location of the deepest known node along ``path`` (a pydantic ``loc`` works)."""
+        key: tuple[Any, ...] = ()
+        best = self.locations.get((), (1, 1))
+        for part in path:
+            key = key + (part,)
+            if key in self.locations:
+                best = self.locations[key]
+        return best
+
+    def error(self, path: Iterable[Any], message: str) -> RuleError:
+        line, col = self.loc(path)
+        return RuleError(self.file, line, col, message)
+
+
+def _mark(node: yaml.Node) -> Loc:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Builder:
+    def __init__(self, file: str):
+        self.file = file
+        self.errors: list[RuleError] = []
+        self.locations: dict[tuple[Any, ...], Loc] = {}
+        self.key_locations: dict[tuple[Any, ...], Loc] = {}
+        self.seen: set[int] = set()
+
+    def err(self, node: yaml.Node, message: str) -> None:
+        line, col = _mark(node)
+        self.errors.append(RuleError(self.file, line, col, message))
+
+    def build(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        self.locations[path] = _mark(node)
+        if id(node) in self.seen:  # compose() resolves an alias to the very same node object
+            self.err(node, "YAML anchors and aliases are not allowed in rule files")
+        self.seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.err(key_node, "YAML merge keys ('<<') are not allowed in rule files")
+                    continue
+                key = self.build(key_node, path + ("<key>",))
+                if not isinstance(key, str):
+                    self.err(key_node, f"keys must be strings, got {type(key).__name__} {key!r}")
+                    continue
+                if key in out:
+                    first = self.locations.get(path + (key,), (0, 0))
+                    self.err(key_node, f"duplicate key {key!r} (first defined at line {first[0]})")
+                    continue
+                self.key_locations[path + (key,)] = _mark(key_node)
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        # Scalars: let PyYAML's safe constructor resolve the type (int, bool, str, ...).
+        # Timestamps stay strings: rule files name times with explicit offsets, parsed later.
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value
+        return yaml.SafeLoader.construct_scalar(_SCALAR_LOADER, node) if node.tag.endswith(
+            ":str"
+        ) else _SCALAR_LOADER.construct_object(node, deep=True)
+
+
+_SCALAR_LOADER = yaml.SafeLoader("")
+
+
+def parse_yaml(text: str, file: str) -> tuple[Document | None, list[RuleError]]:
+    """Parse one YAML text strictly; returns the document (None on syntax error) and problems."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, [RuleError(file, line, col, f"YAML syntax error: {problem}")]
+    except yaml.YAMLError as exc:  # pragma: no cover - errors without a mark
+        return None, [RuleError(file, 1, 1, f"YAML error: {exc}")]
+    if node is None:
+        return None, [RuleError(file, 1, 1, "file is empty")]
+    builder = _Builder(file)
+    data = builder.build(node, ())
+    return Document(file, data, builder.locations, builder.key_locations), builder.errors
+
+
+def load_yaml(path: Path, display: str | None = None) -> tuple[Document | None, list[RuleError]]:
+    """Read and parse ``path``; checks the ``format`` key. ``display`` is the name used in errors."""
+    file = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [RuleError(file, 1, 1, f"cannot read file: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [RuleError(file, 1, 1, f"file is not valid UTF-8 (byte {exc.start})")]
+    doc, errors = parse_yaml(text, file)
+    if doc is None:
+        return None, errors
+    if not isinstance(doc.data, dict):
+        return None, errors + [doc.error((), "top level must be a mapping with a 'format' key")]
+    version = doc.data.get("format")
+    if version != FORMAT:
+        errors.append(
+            doc.error(("format",), f"unknown or missing format {version!r}; expected {FORMAT!r}")
+        )
+        return None, errors
+    return doc, errors
+
+
+def validate(doc: Document, model: type[BaseModel], context: dict[str, Any] | None = None):
+    """Validate ``doc.data`` with a pydantic model; returns (instance or None, errors with file:line)."""
+    try:
+        return model.model_validate(doc.data, context=context), []
+    except ValidationError as exc:
+        errors = []
+        for item in exc.errors(include_url=False):
+            loc = tuple(item["loc"])
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            msg = item["msg"]
+            line, col = doc.loc(loc)
+            if item["type"] == "extra_forbidden":
+                msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+                line, col = doc.key_loc(loc)
+            errors.append(RuleError(doc.file, line, col, f"{where}: {msg}"))
+        return None, errors

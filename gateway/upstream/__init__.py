@@ -1,0 +1,1 @@
+"""Upstream: the pooled client session, header hygiene and forwarding to the CRM."""

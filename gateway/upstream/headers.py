@@ -1,0 +1,116 @@
+"""Header hygiene in both directions.
+
+Towards the CRM, nothing the client says about identity or its network position survives: hop-by-hop
+headers (and every header named in ``Connection``, so ``Connection: X-CRM-User`` cannot smuggle one
+past us), the identity headers the gateway reads, X-Forwarded-*/Forwarded/X-Real-IP, the headers
+the gateway itself sets for the CRM, method overrides, and the caller's credential and cookies unless
+the caller used the CRM's own login (then it is forwarded unchanged so the CRM applies its checks).
+Then the gateway adds the verified identity, the client address and the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from multidict import CIMultiDict
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+SPOOFABLE = frozenset(
+    {
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-forwarded-server",
+        "x-forwarded-user",
+        "x-forwarded-email",
+        "x-forwarded-groups",
+        "forwarded",
+        "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-original-uri",
+        "x-request-id",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "host",
+        "content-length",
+        "expect",
+    }
+)
+# Encodings the response filter can decode; anything else the client asked for is not passed on.
+DECODABLE = ("gzip", "deflate")
+
+
+def connection_named(headers: Mapping[str, str]) -> set[str]:
+    named: set[str] = set()
+    for value in headers.getall("connection", ()) if hasattr(headers, "getall") else [headers.get("connection", "")]:
+        for token in value.split(","):
+            token = token.strip().lower()
+            if token:
+                named.add(token)
+    return named
+
+
+def accept_encoding(client_value: str | None) -> str:
+    """The client's Accept-Encoding reduced to what the gateway can decode itself."""
+    if not client_value:
+        return "identity"
+    wanted = []
+    for part in client_value.split(","):
+        token = part.split(";", 1)[0].strip().lower()
+        if token in DECODABLE and ";q=0" not in part.replace(" ", "") and token not in wanted:
+            wanted.append(token)
+    return ", ".join(wanted) if wanted else "identity"
+
+
+def upstream_request_headers(
+    client: Mapping[str, str],
+    *,
+    strip: Iterable[str],
+    keep_credential: bool,
+    add: Mapping[str, str],
+) -> CIMultiDict:
+    """Headers for the CRM: the client's, minus everything spoofable, plus ``add``."""
+    drop = set(HOP_BY_HOP) | SPOOFABLE | {h.lower() for h in strip} | connection_named(client)
+    drop |= {h.lower() for h in add}
+    if not keep_credential:
+        drop |= {"authorization", "cookie"}
+    out = CIMultiDict()
+    for name, value in client.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    out["Accept-Encoding"] = accept_encoding(client.get("accept-encoding"))
+    for name, value in add.items():
+        out[name] = value
+    return out
+
+
+def client_response_headers(upstream: Mapping[str, str], *, body_rewritten: bool) -> CIMultiDict:
+    """Headers for the client: the CRM's minus hop-by-hop; length/encoding dropped when rewritten."""
+    drop = set(HOP_BY_HOP) | connection_named(upstream) | {"content-length"}
+    if body_rewritten:
+        drop |= {"content-encoding", "etag", "content-md5", "digest"}
+    out = CIMultiDict()
+    for name, value in upstream.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    return out

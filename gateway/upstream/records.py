@@ -1,0 +1,118 @@
+"""Scope checks that must happen *before* a write reaches the CRM.
+
+A legacy CRM deletes whatever id it is given, so for update and delete the gateway first reads the
+target record(s) from the CRM (the catalogue's ``lookup`` endpoint) and refuses when one is out of
+the caller's scope. For create and update it also refuses a body that would put a record out of
+scope (a rep creating a customer owned by someone else, or re-assigning their customer away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from gateway import fieldpath
+from gateway.context import routes
+from gateway.response import formats
+from gateway.errors import BadRequest, Forbidden, GatewayError, UpstreamError
+from gateway.model import Endpoint, Identity, RequestContext
+from gateway.response import record_in_scope, records_of
+from gateway.upstream.forward import read_bounded, send, upstream_url
+
+LOOKUP_CONCURRENCY = 8
+MAX_BULK_IDS = 1000
+
+
+class RecordNotFound(GatewayError):
+    status = 404
+    error = "not-found"
+
+
+def _json_body(body: bytes, content_type: str) -> object | None:
+    if not body:
+        return None
+    if "json" not in (content_type or ""):
+        raise BadRequest("body-unreadable", detail="a scoped write needs a JSON body")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("body-invalid-json") from None
+
+
+def check_body_scope(endpoint: Endpoint, scope: str, identity: Identity, body: bytes, content_type: str) -> None:
+    """A create/update body may not name an owner (team, region, ...) outside the caller's scope."""
+    if endpoint.action not in ("create", "update") or scope == "all":
+        return
+    field = endpoint.resource.scope_fields.get(scope)
+    if field is None:
+        raise Forbidden("data-scope-unenforceable", detail=f"{endpoint.resource_name} has no {scope} field")
+    data = _json_body(body, content_type)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise BadRequest("body-invalid-json", detail="a record must be a JSON object")
+    path = fieldpath.parse(field.path)
+    values = list(fieldpath.values(data, path))
+    if not values:
+        return  # the CRM fills the owner from X-CRM-User: the caller's own identity
+    mine = identity.user.attribute(field.identity)
+    if mine is None or not any(str(v) == mine for v in values):
+        raise Forbidden("record-out-of-scope", detail=f"body sets {field.path} outside {scope} scope")
+
+
+def target_params(ctx: RequestContext, template, body: bytes, content_type: str) -> list[dict[str, str]]:
+    """Lookup parameters for each record a write touches, each value one safe path segment."""
+    endpoint = ctx.endpoint
+    if not endpoint.ids_from_body:
+        return [dict(ctx.path_params)]  # the catalogue checked the lookup uses the same params
+    data = _json_body(body, content_type)
+    raw = list(fieldpath.values(data, fieldpath.parse(endpoint.ids_from_body))) if data else []
+    if not raw:
+        raise BadRequest("ids-missing", detail=f"no ids at {endpoint.ids_from_body}")
+    if len(raw) > MAX_BULK_IDS:
+        raise BadRequest("too-many-ids", detail=f"{len(raw)} ids > {MAX_BULK_IDS}")
+    (name,) = template.params or ("id",)
+    try:
+        return [{name: routes.encode_segment(v)} for v in raw]
+    except ValueError as exc:
+        raise BadRequest("id-invalid", detail=str(exc)) from None
+
+
+async def check_target_records(gw, ruleset, ctx: RequestContext, scope: str, headers, body: bytes) -> None:
+    """GET every target record from the CRM and refuse the write if one is out of scope."""
+    endpoint = ctx.endpoint
+    if endpoint.action not in ("update", "delete") or not endpoint.lookup:
+        return
+    lookup = ruleset.catalogue.lookup_for(endpoint)
+    if lookup is None:  # the catalogue loader validates lookups; this is a last line of defence
+        raise Forbidden("data-scope-unenforceable", detail=f"lookup {endpoint.lookup} not in catalogue")
+    template = routes.parse_template(endpoint.lookup)
+    targets = target_params(ctx, template, body, headers.get("Content-Type", ""))
+    limit = gw.settings.limits.max_response_body_bytes
+    semaphore = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+    get_headers = headers.copy()
+    get_headers.pop("Content-Type", None)
+
+    async def check_one(params: dict[str, str]) -> None:
+        try:
+            path = routes.expand(template, params)
+        except ValueError as exc:
+            raise BadRequest("id-invalid", detail=str(exc)) from None
+        async with semaphore:
+            resp = await send(gw.session, "GET", upstream_url(gw.settings.upstream.url, path, ""), get_headers, None)
+            try:
+                if resp.status == 404:
+                    raise RecordNotFound("record-not-found", detail=path)
+                if resp.status != 200:
+                    raise UpstreamError("record-lookup-failed", detail=f"GET {path}: {resp.status}")
+                raw = await read_bounded(resp, limit)
+                encoding = resp.headers.get("Content-Encoding")
+            finally:
+                resp.release()
+        obj = formats.load_json(formats.decode_content(raw, encoding, limit))
+        records = records_of(obj, lookup)
+        if len(records) != 1 or not record_in_scope(records[0], endpoint.resource, scope, ctx.identity):
+            raise Forbidden("record-out-of-scope", detail=f"{path} outside {scope} scope")
+
+    await asyncio.gather(*(check_one(p) for p in targets))
