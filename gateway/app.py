@@ -8,6 +8,7 @@ tests and ``crmgw serve`` share the same lifecycle.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from pathlib import Path
@@ -135,11 +136,21 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    admin_networks = [ipaddress.ip_network(n, strict=False) for n in settings.admin.allow_networks]
+
     async def readyz(request: web.Request) -> web.Response:
-        body = gw.health()
-        return web.json_response(body, status=200 if gw.audit_ok() else 503)
+        health = gw.health()
+        ready = gw.audit_ok()
+        return web.json_response({"status": health["status"], "ready": ready}, status=200 if ready else 503)
 
     async def health(request: web.Request) -> web.Response:
+        # Rule errors and file paths are for operators: only from the admin networks (TCP peer).
+        try:
+            peer = ipaddress.ip_address(request.remote or "")
+        except ValueError:
+            peer = None
+        if peer is None or not any(peer in net for net in admin_networks):
+            return web.json_response({"error": "forbidden", "reason": "admin-network-only"}, status=403)
         return web.json_response(gw.health())
 
     app.router.add_get("/healthz", healthz)

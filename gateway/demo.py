@@ -7,7 +7,10 @@ masked field and a scoped list within a minute by pasting the printed commands.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
+import sys
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,14 +41,16 @@ def demo_settings(*, port: int, crm_port: int, rules: Path, audit_path: Path) ->
 
 def instructions(port: int, crm_port: int, audit_path: Path) -> str:
     base = f"http://127.0.0.1:{port}"
-    tok = {u: mint_token(u, ttl_seconds=8 * 3600) for u in ("alice", "carol", "dave", "frank", "ivan")}
-    grace = mint_token("grace", ttl_seconds=8 * 3600, mfa=True)
+    users = {"ALICE": "alice", "CAROL": "carol", "DAVE": "dave", "FRANK": "frank", "IVAN": "ivan"}
+    exports = "\n".join(f"export {var}={mint_token(user, ttl_seconds=8 * 3600)}" for var, user in users.items())
+    exports += f"\nexport GRACE={mint_token('grace', ttl_seconds=8 * 3600, mfa=True)}"
+    cli = shutil.which("crmgw") and "crmgw" or os.path.relpath(Path(sys.executable).parent / "crmgw")
     paris = datetime.now(ZoneInfo("Europe/Paris"))
     office = paris.weekday() < 5 and 8 <= paris.hour < 18
     hours = (
         "It is office hours in Paris: reps may read customers."
         if office
-        else f"It is {paris:%a %H:%M} in Paris, outside office hours: the rep commands show the time-window deny."
+        else f"It is {paris:%a %H:%M} in Paris, outside office hours: alice's reads show the time-window deny."
     )
     return f"""
 CRM Access Gateway demo
@@ -53,37 +58,42 @@ CRM Access Gateway demo
   audit    {audit_path}   (one JSON line per decision)
   {hours}
 
-# A sales manager lists customers: only the records of team east come back
-curl -s {base}/api/customers?page_size=5 -H 'Authorization: Bearer {tok["dave"]}'
+# Development tokens, valid 8 hours (alice, carol: sales reps; dave: sales manager, team east;
+# frank: support agent; grace: admin, logged in with MFA; ivan: off-boarded). Paste these first:
+{exports}
+
+# A sales manager lists customers: only records of team east come back (scope is applied per page)
+curl -s '{base}/api/customers?page_size=20' -H "Authorization: Bearer $DAVE"
 
 # A sales rep lists customers: only her own
-curl -s {base}/api/customers?page_size=5 -H 'Authorization: Bearer {tok["alice"]}'
+curl -s '{base}/api/customers?page_size=20' -H "Authorization: Bearer $ALICE"
 
 # A support agent reads a customer: quote_price and complaints removed, phone redacted
-curl -s {base}/api/customers/1 -H 'Authorization: Bearer {tok["frank"]}'
+curl -s {base}/api/customers/1 -H "Authorization: Bearer $FRANK"
 
 # A rep reads a customer of another rep: 403 with the deciding rule and reason
-curl -s -i {base}/api/customers/1 -H 'Authorization: Bearer {tok["carol"]}'
+curl -s {base}/api/customers/1 -H "Authorization: Bearer $CAROL"
 
-# A rep tries an export: denied, exports belong to admins and grants
-curl -s -i {base}/api/customers/export.csv -H 'Authorization: Bearer {tok["carol"]}'
+# A rep tries an export: denied (exports belong to admins with MFA, the reporting service, grants)
+curl -s {base}/api/customers/export.csv -H "Authorization: Bearer $CAROL"
 
-# An admin (token with MFA) exports CSV
-curl -s {base}/api/customers/export.csv -H 'Authorization: Bearer {grace}' | head -3
+# An admin with MFA exports CSV
+curl -s {base}/api/customers/export.csv -H "Authorization: Bearer $GRACE" | head -3
 
 # An off-boarded user with a still-valid token: refused everywhere
-curl -s -i {base}/api/customers -H 'Authorization: Bearer {tok["ivan"]}'
+curl -s {base}/api/customers -H "Authorization: Bearer $IVAN"
 
-# The same manager from an address in a denied country (the demo trusts localhost as a proxy)
-curl -s -i {base}/api/customers -H 'X-Forwarded-For: 175.45.176.1' -H 'Authorization: Bearer {tok["dave"]}'
+# The manager again, from an address in a denied country (the demo trusts localhost as a proxy)
+curl -s {base}/api/customers -H 'X-Forwarded-For: 175.45.176.1' -H "Authorization: Bearer $DAVE"
 
 # A path trick: refused before any rule runs
-curl -s -i --path-as-is '{base}/api/customers/%2e%2e/admin/users' -H 'Authorization: Bearer {tok["dave"]}'
+curl -s --path-as-is '{base}/api/customers/%2e%2e/admin/users' -H "Authorization: Bearer $DAVE"
 
-# Why? Ask the rules
-crmgw explain --user alice --method GET --path /api/customers/1 --at 2026-03-02T18:30:00+01:00
-crmgw rules check && crmgw rules test
+# Why? Ask the rules; check and test them
+{cli} explain --user alice --method GET --path /api/customers/1 --at 2026-03-02T18:30:00+01:00
+{cli} rules check && {cli} rules test
 curl -s {base}/_gw/health
+(Tokens for other users: {cli} token USER [--mfa]. Stop the demo with Ctrl-C.)
 """
 
 

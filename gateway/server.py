@@ -8,6 +8,8 @@ import sys
 
 from aiohttp import web
 
+from gateway.context.geo import GeoConfigError
+from gateway.identity.keys import IdentityConfigError
 from gateway.settings import Settings
 
 log = logging.getLogger("crmgw")
@@ -40,7 +42,13 @@ async def start(settings: Settings) -> web.AppRunner:
         for e in errors:
             print(e, file=sys.stderr)
         raise SystemExit("refusing to start: the rules do not load")
-    app = create_app(settings, store)
+    try:
+        app = create_app(settings, store)
+    except (IdentityConfigError, GeoConfigError, ValueError) as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        for p in problems:
+            print(f"settings: {p}", file=sys.stderr)
+        raise SystemExit("refusing to start: fix the settings above") from None
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=30.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_port=True)

@@ -97,6 +97,18 @@ class Geo(_Strict):
 
 class Admin(_Strict):
     prefix: str = "/_gw"
+    # Peers allowed to read the detailed health (rule file errors, paths); others get 403.
+    allow_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP network: {item!r}") from None
+        return value
 
     @field_validator("prefix")
     @classmethod

@@ -19,7 +19,7 @@ from gateway.model import SCOPE_LEVELS, Mask, Resource
 from gateway.policy.compiled import CompiledGrant, CompiledPolicy, CompiledRule, OperationRules
 from gateway.policy.conditions import Always, Node, build
 from gateway.policy.criteria.base import CompileEnv, ListDef
-from gateway.policy.criteria.operation import expand
+from gateway.policy.criteria.operation import expand, no_match
 from gateway.policy.grants import compile_grants, scope_problem
 from gateway.policy.schema import LIST_NAME, LIST_VALUES, PolicyHeader, RuleSpec, validate_at
 from gateway.rulefile import Document, RuleError
@@ -67,7 +67,8 @@ def _collect_lists(headers: Iterable[tuple[Document, PolicyHeader]], errors: lis
                 continue
             if name in lists:
                 first = lists[name]
-                errors.append(doc.error(path, f"duplicate list {name!r} (first defined at {first.doc.file}:{first.doc.loc(first.path)[0]})"))
+                where = f"{first.doc.file}:{first.doc.loc(first.path)[0]}"
+                errors.append(doc.error(path, f"duplicate list {name!r} (first defined at {where})"))
                 continue
             values = validate_at(doc, path, raw, LIST_VALUES, errors)
             if values is None:
@@ -124,13 +125,7 @@ def _match_operations(patterns: list[str], env: CompileEnv) -> frozenset[str]:
     for i, pattern in enumerate(patterns):
         ops = expand(pattern, env.operations)
         if not ops:
-            glob = any(ch in pattern for ch in "*?[")
-            message = (
-                f"operation pattern {pattern!r} matches no operation in the catalogue"
-                if glob
-                else f"unknown operation {pattern!r}"
-            )
-            env.error(message, "match", "operations", i)
+            env.error(no_match(pattern), "match", "operations", i)
         found |= ops or set()
     return frozenset(found)
 
@@ -144,7 +139,11 @@ def _block(spec: RuleSpec, env: CompileEnv) -> Node | None:
     if raw is True and kind == "deny":
         return Always()
     if isinstance(raw, bool):
-        hint = "an allow rule needs at least one criterion" if kind == "allow" else "use status: disabled to switch a rule off"
+        hint = (
+            "an allow rule needs at least one criterion"
+            if kind == "allow"
+            else "use status: disabled to switch a rule off"
+        )
         env.error(f"'{kind}: {str(raw).lower()}' is not allowed: {hint}", kind)
         return None
     return build(raw, env.at(kind), good=kind == "allow")
@@ -189,17 +188,21 @@ def _check_unreachable(rules: list[CompiledRule], grants: list[CompiledGrant], e
     if not walls:
         return
     denied = frozenset().union(*(w.operations for w in walls))
-    targets = [(r.id, r.operations, r.source, r.col) for r in rules if r.active and r.mode == "enforce" and r.kind == "allow"]
+    allows = [r for r in rules if r.active and r.mode == "enforce" and r.kind == "allow"]
+    targets = [(r.id, r.operations, r.source, r.col) for r in allows]
     targets += [(g.id, g.operations, g.source, g.col) for g in grants]
     for rule_id, ops, source, col in targets:
         if ops and ops <= denied:
             by = sorted(w.id for w in walls if w.operations & ops)
             file, line = source.rsplit(":", 1)
             label = "rule" if len(by) == 1 else "rules"
-            errors.append(RuleError(file, int(line), col, f"unreachable: {rule_id!r} is always denied by {label} {', '.join(by)}"))
+            message = f"unreachable: {rule_id!r} is always denied by {label} {', '.join(by)}"
+            errors.append(RuleError(file, int(line), col, message))
 
 
-def _index(rules: list[CompiledRule], grants: list[CompiledGrant], operations: Mapping[str, Resource]) -> CompiledPolicy:
+def _index(
+    rules: list[CompiledRule], grants: list[CompiledGrant], operations: Mapping[str, Resource]
+) -> CompiledPolicy:
     live = sorted((r for r in rules if r.active), key=lambda r: r.id)
     by_operation: dict[str, OperationRules] = {}
     for op in operations:

@@ -12,8 +12,12 @@ Order of checks, each failing closed:
    scope among the granting rules for the user's roles and the union of their masks; a granting
    block whose ``data_scope`` lists none of the user's roles grants nothing
 7. nothing granted: 401 ``mfa-required`` when a multi-factor credential alone would have granted
-   (step-up), else ``data-scope-undefined``, else the failing reason of the closest allow rule,
-   else ``default-deny``
+   (step-up), else ``data-scope-undefined``, else the first obstacle of the closest allow rule
+   (fewest failing criteria; who-you-are before when/where: ``role-unauthorized`` beats
+   ``mfa-required``), else ``default-deny``
+
+A deny rule's reason is its *most* specific criterion (``time-window-outside`` rather than the
+``role`` it targets; ``country-denied`` rather than the network test around it).
 
 Shadow rules are evaluated on every request of their operation and reported in
 ``Decision.shadow`` (what they *would* have done), never enforced.

@@ -69,7 +69,8 @@ def compile_grants(
             continue
         line = doc.loc(path)[0]
         if spec.id in taken:
-            errors.append(doc.error(path + ("id",), f"duplicate rule id {spec.id!r} (first defined at {taken[spec.id]})"))
+            message = f"duplicate rule id {spec.id!r} (first defined at {taken[spec.id]})"
+            errors.append(doc.error(path + ("id",), message))
             continue
         taken[spec.id] = f"{doc.file}:{line}"
         before = len(errors)

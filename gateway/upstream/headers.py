@@ -92,7 +92,9 @@ def upstream_request_headers(
     """Headers for the CRM: the client's, minus everything spoofable, plus ``add``."""
     drop = set(HOP_BY_HOP) | SPOOFABLE | {h.lower() for h in strip} | connection_named(client)
     drop |= {h.lower() for h in add}
-    if not keep_credential:
+    if keep_credential:
+        drop -= {"authorization", "cookie"}  # the CRM's own login: it must see it unchanged
+    else:
         drop |= {"authorization", "cookie"}
     out = CIMultiDict()
     for name, value in client.items():

@@ -88,3 +88,11 @@ async def test_unwritable_audit_log_refuses_requests_and_says_so(gw, tmp_path):
     assert (await resp.json())["reason"] == "audit-unavailable"
     health = await (await gw.get("/_gw/health")).json()
     assert "audit-unwritable" in health["degraded"]
+
+
+async def test_detailed_health_is_for_admin_networks_only(make_gateway, crm):
+    gw = await make_gateway(crm, admin={"allow_networks": ["10.9.9.0/24"]})
+    resp = await gw.get("/_gw/health")
+    assert resp.status == 403
+    resp = await gw.get("/readyz")
+    assert resp.status == 200 and (await resp.json()) == {"status": "ok", "ready": True}

@@ -28,7 +28,8 @@ class CountryCriterion(SetMembership):
         if isinstance(item.value, str) and ISO_CODE.match(item.value):
             return item.value
         hint = " (quote NO, YES, ON, OFF: YAML reads them as booleans)" if isinstance(item.value, bool) else ""
-        env.errors.append(item.error(f"country must be an upper-case ISO 3166-1 alpha-2 code, got {item.value!r}{hint}"))
+        message = f"country must be an upper-case ISO 3166-1 alpha-2 code, got {item.value!r}{hint}"
+        env.errors.append(item.error(message))
         return None
 
     def fact(self, ctx: RequestContext) -> Any:

@@ -24,13 +24,17 @@ def expand(pattern: Any, operations: Iterable[str]) -> frozenset[str] | None:
     return frozenset(op for op in operations if fnmatchcase(op, pattern))
 
 
+def no_match(pattern: Any) -> str:
+    """The error for a pattern that names no catalogue operation."""
+    if isinstance(pattern, str) and not any(ch in pattern for ch in "*?["):
+        return f"unknown operation {pattern!r}"
+    return f"operation pattern {pattern!r} matches no operation in the catalogue"
+
+
 def expand_item(item: Item, env: CompileEnv) -> frozenset[str] | None:
     ops = expand(item.value, env.operations)
     if not ops:
-        if isinstance(item.value, str) and not any(ch in item.value for ch in "*?["):
-            env.errors.append(item.error(f"unknown operation {item.value!r}"))
-        else:
-            env.errors.append(item.error(f"operation pattern {item.value!r} matches no operation in the catalogue"))
+        env.errors.append(item.error(no_match(item.value)))
         return None
     return ops
 

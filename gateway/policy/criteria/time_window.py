@@ -79,7 +79,8 @@ class TimeWindowCriterion(Criterion):
         if args.timezone != "user":
             tz = zone(args.timezone)
             if tz is None:
-                env.error(f"unknown time zone {args.timezone!r} (use an IANA name like Europe/Paris, or 'user')", "timezone")
+                hint = "use an IANA name like Europe/Paris, or 'user'"
+                env.error(f"unknown time zone {args.timezone!r} ({hint})", "timezone")
                 return None
         start, end = minutes(args.from_), minutes(args.to)
         if start == 1440:

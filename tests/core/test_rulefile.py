@@ -1,0 +1,74 @@
+"""Strict YAML: duplicate keys, aliases, formats and locations for every problem."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from gateway.rulefile import FORMAT, load_yaml, parse_yaml, validate
+
+
+class Thing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format: str
+    name: str
+    size: int = 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: 1\na: 2\n", "t.yaml:2:1: duplicate key 'a' (first defined at line 1)"),
+        ("a: &x [1]\nb: *x\n", "t.yaml:1:4: YAML anchors and aliases are not allowed in rule files"),
+        ("a: [1, 2\n", "t.yaml:2:1: YAML syntax error"),
+        ("? [1]\n: 2\n", "t.yaml:1:3: keys must be strings"),
+        ("a: {<<: {b: 1}}\n", "merge keys"),
+        ("", "t.yaml:1:1: file is empty"),
+    ],
+)
+def test_parse_problems_carry_file_line_col(text, expected):
+    _, errors = parse_yaml(text, "t.yaml")
+    assert any(expected in str(e) for e in errors), errors
+
+
+def test_timestamps_stay_strings():
+    doc, errors = parse_yaml("until: 2026-12-31T18:00:00+01:00\n", "t.yaml")
+    assert not errors and doc.data["until"] == "2026-12-31T18:00:00+01:00"
+
+
+def test_locations_point_at_nested_values():
+    doc, _ = parse_yaml("a:\n  b:\n    - x\n    - y\n", "t.yaml")
+    assert doc.loc(("a", "b", 1)) == (4, 7)
+    assert doc.loc(("a", "missing", 3)) == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("name: x\n", "unknown or missing format None"),
+        ("format: crmgw.rules/v9\nname: x\n", "unknown or missing format 'crmgw.rules/v9'"),
+        ("- 1\n", "top level must be a mapping"),
+    ],
+)
+def test_load_yaml_requires_the_format_version(tmp_path, content, message):
+    f = tmp_path / "x.yaml"
+    f.write_text(content)
+    doc, errors = load_yaml(f, "x.yaml")
+    assert doc is None and any(message in e.message for e in errors)
+
+
+def test_load_yaml_refuses_invalid_utf8(tmp_path):
+    f = tmp_path / "x.yaml"
+    f.write_bytes(b"format: crmgw.rules/v1\nname: \xff\n")
+    doc, errors = load_yaml(f, "x.yaml")
+    assert doc is None and "not valid UTF-8" in errors[0].message
+
+
+def test_validate_reports_unknown_keys_at_the_key_and_all_at_once():
+    doc, _ = parse_yaml(f"format: {FORMAT}\nname: x\nsize: big\ncolour: red\n", "t.yaml")
+    obj, errors = validate(doc, Thing)
+    assert obj is None
+    assert [str(e) for e in errors] == [
+        "t.yaml:3:7: size: Input should be a valid integer, unable to parse string as an integer",
+        "t.yaml:4:1: colour: unknown key 'colour'",
+    ]
