@@ -40,3 +40,68 @@ def rules_copy(tmp_path) -> Path:
     dest = tmp_path / "rules"
     shutil.copytree(RULES, dest)
     return dest
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server for the run: ./run test starts one (CRMGW_TEST_REDIS_URL); plain pytest
+    starts a private one here. Yields ``(url, port)``. Never a stand-in."""
+    import os
+    import subprocess
+    import tempfile
+    import time
+
+    url = os.environ.get("CRMGW_TEST_REDIS_URL")
+    if url:
+        yield url, int(os.environ.get("CRMGW_TEST_REDIS_PORT") or url.rsplit(":", 1)[1].split("/")[0])
+        return
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.fail("redis-server is not installed: run the tests with ./run test, which installs it")
+    port = _free_port()
+    workdir = tempfile.mkdtemp(prefix="crmgw-redis-")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    import redis as redis_sync
+
+    client = redis_sync.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis_sync.ConnectionError:
+            time.sleep(0.05)
+    client.close()
+    try:
+        yield f"redis://127.0.0.1:{port}/0", port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+async def redis_url(redis_server):
+    """The test Redis, flushed before each test so tests never see each other's counters."""
+    import redis.asyncio as aioredis
+
+    url, _ = redis_server
+    client = aioredis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    return url
+
+
+@pytest.fixture
+def redis_port(redis_server) -> int:
+    return redis_server[1]
