@@ -228,6 +228,7 @@ class Flow:
     records_seen: int | None = None  # records in the upstream response
     records_returned: int | None = None  # records left after scope filtering
     record_ids: tuple[str, ...] = ()  # ids of the records returned (for distinct counts)
+    targets: int | None = None  # records an update/delete names (bulk deletes name many)
     fields_masked: set[str] = dataclasses.field(default_factory=set)
     error: str | None = None  # stable error code when the gateway, not the rules, refused
     bytes_out: int = 0

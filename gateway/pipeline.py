@@ -37,7 +37,7 @@ from gateway.response import apply_obligations, count_records
 from gateway.ruleset import RuleSet
 from gateway.upstream.forward import read_bounded, send, stream_to_client, upstream_url
 from gateway.upstream.headers import client_response_headers, upstream_request_headers
-from gateway.upstream.records import check_body_scope, check_target_records
+from gateway.upstream.records import check_body_scope, check_target_records, count_targets
 
 log = logging.getLogger("crmgw.pipeline")
 
@@ -170,6 +170,7 @@ class Pipeline:
             keep_credential=identity.forward_credential,
             add=gw.upstream_identity_headers(identity, ctx, client_ip),
         )
+        flow.targets = count_targets(ctx, body, request.content_type)
         if obligations.scope != "all":
             check_body_scope(endpoint, obligations.scope, identity, body, request.content_type)
             await check_target_records(gw, ruleset, ctx, obligations.scope, headers, body)

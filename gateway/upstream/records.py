@@ -79,6 +79,17 @@ def target_params(ctx: RequestContext, template, body: bytes, content_type: str)
         raise BadRequest("id-invalid", detail=str(exc)) from None
 
 
+def count_targets(ctx: RequestContext, body: bytes, content_type: str) -> int | None:
+    """How many records an update/delete names (for the mass-delete counters); None otherwise."""
+    endpoint = ctx.endpoint
+    if endpoint.action not in ("update", "delete"):
+        return None
+    if not endpoint.ids_from_body:
+        return 1
+    data = _json_body(body, content_type)
+    return len(list(fieldpath.values(data, fieldpath.parse(endpoint.ids_from_body)))) if data else 0
+
+
 async def check_target_records(gw, ruleset, ctx: RequestContext, scope: str, headers, body: bytes) -> None:
     """GET every target record from the CRM and refuse the write if one is out of scope."""
     endpoint = ctx.endpoint
