@@ -47,6 +47,11 @@ class Gateway:
             settings.path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups
         )
         self.session: aiohttp.ClientSession | None = None
+        # Optional stages wired by create_app's callers (issue 3): behaviour signals and scoring.
+        # Protocol (gateway.pipeline.SignalsHook): check(identity, ctx) -> GatewayError | None
+        # (no I/O), submit(flow, record, ruleset) (no I/O, never raises), drain(), health().
+        self.signals = None
+        self.scoring = None
         self.started_at = time.time()
         self.pipeline = Pipeline(self)
         headers = settings.upstream.identity_headers
@@ -61,10 +66,12 @@ class Gateway:
     def audit_ok(self) -> bool:
         return self.audit.healthy or self.settings.audit.on_failure == "allow"
 
-    def write_audit(self, flow) -> None:
+    def write_audit(self, flow) -> dict:
         from gateway.audit.events import audit_record
 
-        self.audit.write(audit_record(flow))
+        record = audit_record(flow)
+        self.audit.write(record)
+        return record
 
     def upstream_identity_headers(
         self, identity: Identity, ctx: RequestContext, client_ip: IPAddress | None
@@ -80,6 +87,20 @@ class Gateway:
         if self._credential and not identity.forward_credential:
             out[self._credential[0]] = self._credential[1]
         return out
+
+    def authenticate_admin(self, request: web.Request, roles: frozenset[str]) -> Identity:
+        """Identify the caller of an admin page/API with the same authenticators as the proxy.
+
+        Raises Unauthenticated (401) or Forbidden (403 ``role-unauthorized``/``user-inactive``)
+        unless the caller holds one of ``roles``.
+        """
+        from gateway.errors import Forbidden
+
+        _, peer_trusted = self.client_ip.resolve(request.remote, request.headers)
+        identity = self.identity.identify(request.headers, peer_trusted, self.store.current.directory)
+        if not identity.roles & roles:
+            raise Forbidden("role-unauthorized", detail=f"admin needs one of {sorted(roles)}")
+        return identity
 
     # --- admin endpoints ------------------------------------------------------------------
     def health(self) -> dict:

@@ -233,6 +233,7 @@ class Flow:
     error: str | None = None  # stable error code when the gateway, not the rules, refused
     bytes_out: int = 0
     signals: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ruleset: Any = None  # the RuleSet snapshot this request was decided with
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

@@ -120,7 +120,10 @@ class Pipeline:
         finally:
             if response is not None:
                 flow.status = response.status
-            self.gw.write_audit(flow)
+            record = self.gw.write_audit(flow)
+            for hook in (self.gw.signals, self.gw.scoring):
+                if hook is not None:
+                    hook.submit(flow, record, ruleset_of(flow, self.gw))
 
     async def _run(self, request: web.Request, flow: Flow) -> web.StreamResponse:
         gw = self.gw
@@ -130,6 +133,7 @@ class Pipeline:
             if name in request.headers:
                 raise BadRequest("method-override-refused", detail=name)
         ruleset = gw.store.current  # one snapshot of the rules for the whole request
+        flow.ruleset = ruleset
         client_ip, peer_trusted = gw.client_ip.resolve(request.remote, request.headers)
         flow.client_ip = str(client_ip) if client_ip else None
 
@@ -154,6 +158,10 @@ class Pipeline:
         # 3 decision
         decision = ruleset.engine.decide(ctx)
         flow.decision = decision
+        if decision.allowed and gw.signals is not None:
+            refusal = gw.signals.check(identity, ctx)  # anomaly block / step-up / fail-closed; no I/O
+            if refusal is not None:
+                raise refusal
         if not decision.allowed:
             err = Forbidden(decision.reason, rule=decision.rules[0] if decision.rules else None)
             err.status = decision.status
@@ -210,6 +218,11 @@ class Pipeline:
             return out
         finally:
             resp.release()
+
+
+def ruleset_of(flow: Flow, gw) -> RuleSet:
+    """The rule set the request was decided with (the current one if it never got that far)."""
+    return flow.ruleset or gw.store.current
 
 
 async def read_request_body(request: web.Request, max_bytes: int) -> bytes:

@@ -1,0 +1,53 @@
+"""One way to get a Redis client from a URL, for every part of the gateway that uses Redis.
+
+    redis://host:6379/0, rediss://...          a single server (redis-py's from_url)
+    redis+sentinel://h1:26379,h2:26379/mymaster/0   Redis Sentinel: the current master of "mymaster"
+    redis+cluster://h1:7000,h2:7001             Redis Cluster
+
+Clients are created with short socket timeouts and health checks so a dead Redis is noticed in
+about a second instead of hanging requests (the caller decides what "degraded" means).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+
+TIMEOUTS = dict(socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=10)
+
+
+def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
+    hosts = []
+    for part in netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = part.rpartition(":") if part.count(":") == 1 else (part, "", "")
+        hosts.append((host or part, int(port) if port else default_port))
+    return hosts
+
+
+def connect_redis(url: str, **overrides):
+    """A redis.asyncio client (or cluster client) for ``url``; raises ValueError for bad URLs."""
+    options = {**TIMEOUTS, **overrides}
+    parts = urlsplit(url)
+    if parts.scheme in ("redis", "rediss", "unix"):
+        return aioredis.from_url(url, **options)
+    if parts.scheme == "redis+sentinel":
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise ValueError("redis+sentinel URL needs the master name: redis+sentinel://h:26379/mymaster/0")
+        service, db = path[0], int(path[1]) if len(path) > 1 else 0
+        sentinel = Sentinel(
+            _hosts(parts.netloc, 26379),
+            sentinel_kwargs={"socket_timeout": options["socket_timeout"]},
+            password=parts.password,
+            **{k: v for k, v in options.items() if k != "health_check_interval"},
+        )
+        return sentinel.master_for(service, db=db)
+    if parts.scheme == "redis+cluster":
+        nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc, 6379)]
+        return RedisCluster(startup_nodes=nodes, password=parts.password,
+                            socket_timeout=options["socket_timeout"],
+                            socket_connect_timeout=options["socket_connect_timeout"])
+    raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} (redis, rediss, unix, redis+sentinel, redis+cluster)")
