@@ -19,6 +19,16 @@ def _rules_dir(value: str | None) -> Path:
     return Path(value) if value else (Path("rules") if Path("rules").is_dir() else DEFAULT_RULES)
 
 
+def _load_rules(value: str | None):
+    """The rule set, or None after printing every problem to stderr."""
+    from gateway.ruleset import load_ruleset
+
+    ruleset, errors = load_ruleset(_rules_dir(value))
+    for e in errors:
+        print(e, file=sys.stderr)
+    return ruleset
+
+
 def cmd_rules_check(args) -> int:
     from gateway.ruleset import load_ruleset
 
@@ -62,12 +72,9 @@ def cmd_rules_test(args) -> int:
 
 def cmd_explain(args) -> int:
     from gateway.explain import decision_dict, explain, parse_time, render
-    from gateway.ruleset import load_ruleset
 
-    ruleset, errors = load_ruleset(_rules_dir(args.rules))
+    ruleset = _load_rules(args.rules)
     if ruleset is None:
-        for e in errors:
-            print(e, file=sys.stderr)
         return 2
     try:
         at = parse_time(args.at)
@@ -87,12 +94,9 @@ def cmd_explain(args) -> int:
 
 def cmd_token(args) -> int:
     from gateway.identity.devkeys import mint_token
-    from gateway.ruleset import load_ruleset
 
-    ruleset, errors = load_ruleset(_rules_dir(args.rules))
+    ruleset = _load_rules(args.rules)
     if ruleset is None:
-        for e in errors:
-            print(e, file=sys.stderr)
         return 2
     if ruleset.directory.get(args.user) is None:
         print(f"unknown user {args.user!r}; known: {', '.join(sorted(ruleset.directory.users))}", file=sys.stderr)

@@ -19,6 +19,15 @@ from gateway.identity.config import IdentityConfig
 from gateway.rulefile import RuleError, parse_yaml, validate
 
 
+def check_networks(value: list[str]) -> list[str]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"not an IP network: {item!r}") from None
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -100,15 +109,7 @@ class Admin(_Strict):
     # Peers allowed to read the detailed health (rule file errors, paths); others get 403.
     allow_networks: list[str] = ["127.0.0.0/8", "::1/128"]
 
-    @field_validator("allow_networks")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"not an IP network: {item!r}") from None
-        return value
+    _networks = field_validator("allow_networks")(classmethod(lambda cls, v: check_networks(v)))
 
     @field_validator("prefix")
     @classmethod
@@ -133,15 +134,7 @@ class Settings(_Strict):
     # Resolved against base_dir by load_settings; not read from the file.
     base_dir: str = Field(".", exclude=True)
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _cidrs(cls, value: list[str]) -> list[str]:
-        for item in value:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise ValueError(f"not an IP network: {item!r}") from None
-        return value
+    _cidrs = field_validator("trusted_proxies")(classmethod(lambda cls, v: check_networks(v)))
 
     def path(self, value: str) -> Path:
         """A settings path resolved against the settings file's folder."""
