@@ -16,6 +16,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from gateway.alerts import open_alert_store
+from gateway.alerts.api import register_alert_routes
 from gateway.audit.log import AuditLog
 from gateway.context.client_ip import ClientIPResolver
 from gateway.context.geo import GeoResolver
@@ -52,6 +54,8 @@ class Gateway:
         # (no I/O), submit(flow, record, ruleset) (no I/O, never raises), drain(), health().
         self.signals = None
         self.scoring = None
+        self.alerts = None  # gateway.alerts.AlertStore, opened in create_app's lifecycle
+        self.metrics = None  # gateway.metrics.Metrics, set by register_metrics_route
         self.started_at = time.time()
         self.pipeline = Pipeline(self)
         headers = settings.upstream.identity_headers
@@ -110,6 +114,10 @@ class Gateway:
             degraded.append("rules-reload-failed")
         if not self.audit.healthy:
             degraded.append("audit-unwritable")
+        extra = {}
+        if self.alerts is not None:
+            extra["alerts"] = self.alerts.health()
+            degraded += extra["alerts"].get("degraded") or []
         return {
             "status": "degraded" if degraded else "ok",
             "degraded": degraded,
@@ -121,6 +129,7 @@ class Gateway:
                 "dropped": self.audit.dropped,
                 "healthy": self.audit.healthy,
             },
+            **extra,
         }
 
 
@@ -139,6 +148,9 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
             limit=settings.upstream.max_connections,
             limit_per_host=settings.upstream.max_connections_per_host,
         )
+        gw.alerts = await open_alert_store(
+            settings.alerts, redis_url=settings.redis_url, base_dir=settings.base_dir, clock=gw.clock
+        )
         watcher = asyncio.create_task(store.watch(settings.reload_interval), name="rules-watcher")
         try:
             yield
@@ -149,6 +161,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
             except asyncio.CancelledError:
                 pass
             await gw.session.close()
+            await gw.alerts.close()
             gw.audit.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -177,5 +190,15 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get(prefix + "/health", health)
+    admin_roles = frozenset(settings.alerts.api_roles)
+    register_alert_routes(
+        app,
+        prefix=prefix,
+        store_getter=lambda: gw.alerts,
+        authorize=lambda req: gw.authenticate_admin(req, admin_roles),
+    )
+    from gateway.metrics import register_metrics_route
+
+    register_metrics_route(app, gw)  # GET /metrics before the catch-all proxy route
     app.router.add_route("*", "/{tail:.*}", gw.pipeline.handle)
     return app

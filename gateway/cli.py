@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.add_argument("--exit-code", action="store_true", help="exit 1 when the decision is deny")
     s.set_defaults(func=cmd_explain)
+    from gateway.alerts.cli import register as register_alerts
+
+    register_alerts(sub)
     return p
 
 

@@ -121,6 +121,8 @@ class Pipeline:
             if response is not None:
                 flow.status = response.status
             record = self.gw.write_audit(flow)
+            if self.gw.metrics is not None:
+                self.gw.metrics.observe(flow, record)  # counters only, no I/O
             for hook in (self.gw.signals, self.gw.scoring):
                 if hook is not None:
                     hook.submit(flow, record, ruleset_of(flow, self.gw))

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.alerts.config import AlertsConfig
 from gateway.identity.config import IdentityConfig
 from gateway.rulefile import RuleError, parse_yaml, validate
 
@@ -131,6 +132,7 @@ class Settings(_Strict):
     geo: Geo = Geo()
     admin: Admin = Admin()
     identity: IdentityConfig
+    alerts: AlertsConfig = AlertsConfig()
     # Resolved against base_dir by load_settings; not read from the file.
     base_dir: str = Field(".", exclude=True)
 

@@ -1,0 +1,171 @@
+"""The admin JSON API for alerts (the console of issue 4 is built on it).
+
+    GET  {prefix}/api/alerts                 ?status=open,acknowledged&level=&type=&user=&since=&until=&limit=
+    GET  {prefix}/api/alerts/counts          per status, per level, open per level
+    GET  {prefix}/api/alerts/{id}
+    POST {prefix}/api/alerts/{id}/ack | /resolve | /false-positive | /assign | /note
+         body (JSON object, Content-Type: application/json): {"note": "...", "assignee": "..."}
+
+Every request is authorised by the ``authorize`` callable the gateway passes (its admin roles);
+the actor of an action is the authenticated user id, recorded in the alert's history. State changes
+are POST only and must carry a JSON content type: a cross-site HTML form cannot send one without a
+CORS preflight, which this API never grants. Errors answer ``{error, reason, request_id}``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import secrets
+from typing import Any, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from gateway.alerts.model import LEVELS, STATUSES, AlertNotFound, InvalidTransition, parse_time
+from gateway.alerts.store import AlertStore, JournalUnavailable
+from gateway.errors import GatewayError
+
+log = logging.getLogger("crmgw.alerts.api")
+MAX_BODY = 64 * 1024
+MAX_LIMIT = 1000
+ACTIONS = {
+    "ack": {"status": "acknowledged"},
+    "resolve": {"status": "resolved"},
+    "false-positive": {"status": "false_positive"},
+    "assign": {},
+    "note": {},
+}
+
+
+def _error(request: web.Request, status: int, error: str, reason: str) -> web.Response:
+    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    return web.json_response({"error": error, "reason": reason, "request_id": request_id}, status=status,
+                             headers={"X-Request-Id": request_id, "Cache-Control": "no-store"})
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+
+def _query(request: web.Request) -> dict[str, Any]:
+    q = request.query
+    unknown = set(q) - {"status", "level", "type", "user", "since", "until", "limit"}
+    if unknown:
+        raise ValueError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    if q.get("status"):
+        statuses = set(q["status"].split(","))
+        if statuses - set(STATUSES):
+            raise ValueError(f"status must be among {', '.join(STATUSES)}")
+        out["status"] = statuses
+    if q.get("level"):
+        if q["level"] not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        out["level"] = q["level"]
+    for name in ("type", "user"):
+        if q.get(name):
+            out[name] = q[name]
+    for name in ("since", "until"):
+        if q.get(name):
+            try:
+                out[name] = parse_time(q[name])
+            except ValueError:
+                raise ValueError(f"{name} must be an ISO time with a UTC offset") from None
+    try:
+        limit = int(q.get("limit", "100"))
+    except ValueError:
+        raise ValueError("limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    out["limit"] = limit
+    return out
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise ValueError("send a JSON object with Content-Type: application/json")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ValueError("body too large")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ValueError("body too large")
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise ValueError("body is not valid JSON") from None
+    if not isinstance(data, dict) or set(data) - {"note", "assignee"}:
+        raise ValueError("body must be a JSON object with only 'note' and 'assignee'")
+    for key, value in data.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} must be a string")
+    return data
+
+
+def register_alert_routes(app: web.Application, *, prefix: str, store_getter: Callable[[], AlertStore | None],
+                          authorize: Callable[[web.Request], Any | Awaitable[Any]]) -> None:
+    base = prefix.rstrip("/") + "/api/alerts"
+
+    async def identify(request: web.Request):
+        identity = authorize(request)
+        if inspect.isawaitable(identity):
+            identity = await identity
+        return identity
+
+    def guarded(handler):
+        async def wrapper(request: web.Request) -> web.Response:
+            try:
+                identity = await identify(request)
+            except GatewayError as exc:
+                log.info("alerts API refused %s %s: %s", request.method, request.path, exc)
+                return _error(request, exc.status, exc.error, exc.reason)
+            store = store_getter()
+            if store is None:
+                return _error(request, 503, "unavailable", "alerts-unavailable")
+            try:
+                return await handler(request, identity, store)
+            except InvalidTransition as exc:  # before ValueError: it is one
+                return _error(request, 409, "conflict", f"transition-invalid: {exc}")
+            except ValueError as exc:
+                return _error(request, 400, "bad-request", str(exc))
+            except AlertNotFound:
+                return _error(request, 404, "not-found", "alert-unknown")
+            except JournalUnavailable as exc:
+                log.error("alerts API: %s", exc)
+                return _error(request, 503, "unavailable", "alerts-journal-unavailable")
+        return wrapper
+
+    async def list_alerts(request, identity, store: AlertStore):
+        alerts = await store.list(**_query(request))
+        return _json({"alerts": [a.to_dict() for a in alerts], "count": len(alerts),
+                      "degraded": store.health()["degraded"]})
+
+    async def counts(request, identity, store: AlertStore):
+        return _json(await store.counts())
+
+    async def get_alert(request, identity, store: AlertStore):
+        alert = await store.get(request.match_info["id"])
+        if alert is None:
+            raise AlertNotFound(request.match_info["id"])
+        return _json(alert.to_dict())
+
+    async def act(request, identity, store: AlertStore):
+        action = request.match_info["action"]
+        if action not in ACTIONS:
+            return _error(request, 404, "not-found", "action-unknown")
+        body = await _body(request)
+        kwargs = dict(ACTIONS[action])
+        if action == "assign" and body.get("assignee") is None:
+            raise ValueError("assign needs an 'assignee' (\"\" to unassign)")
+        if action == "note" and not body.get("note"):
+            raise ValueError("note needs a 'note'")
+        alert = await store.transition(request.match_info["id"], actor=identity.user.id,
+                                       assignee=body.get("assignee"), note=body.get("note"), **kwargs)
+        log.info("alert %s: %s by %s", alert.id, action, identity.user.id)
+        return _json(alert.to_dict())
+
+    app.router.add_get(base, guarded(list_alerts))
+    app.router.add_get(base + "/counts", guarded(counts))
+    app.router.add_get(base + "/{id}", guarded(get_alert))
+    app.router.add_post(base + "/{id}/{action}", guarded(act))

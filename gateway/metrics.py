@@ -1,0 +1,212 @@
+"""Prometheus metrics: what the gateway did, how long it took, and what is degraded.
+
+    crmgw_requests_total{operation,effect,status}   one per request (observe, from the pipeline)
+    crmgw_request_duration_seconds{operation}       latency histogram, gateway-measured
+    crmgw_upstream_errors_total{reason}             upstream-unavailable / upstream-timeout / ...
+    crmgw_alerts_total{type,level}                  raised by the alerts code (alert())
+    crmgw_rule_reloads_total{status}                ok / failed, per worker (each watches the rules)
+    crmgw_rules_reload_failing                      1 while the last reload failed (last good kept)
+    crmgw_redis_up                                  1 reachable, 0 not (set by the signals code)
+    crmgw_audit_lines_written_total / _dropped_total
+    crmgw_signals_degraded_total{reason}            counters or scoring skipped (Redis down, ...)
+    crmgw_connections_refused_total                 over limits.max_connections (server.py)
+    crmgw_in_flight_requests                        requests being handled now
+
+``observe(flow, record)`` runs in the pipeline's ``finally`` on every request, so it does no I/O and
+caches the labelled children (a ``labels()`` call costs more than the increment). Values that other
+components keep themselves (the audit log's counters, the rule store's reload status) are copied
+in as deltas, so a counter never goes backwards and works unchanged in multi-process mode.
+
+Several worker processes (``crmgw serve --workers N``) share one view through prometheus-client's
+multi-process mode: the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` before forking, every worker
+writes its values to memory-mapped files there, and whichever worker answers ``GET /metrics``
+aggregates all of them. Without that variable each process has a private registry (tests, one worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Gateway-added latency is sub-millisecond; the CRM's answers take tens to hundreds of ms.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+UPSTREAM_REASONS = frozenset({"upstream-unavailable", "upstream-timeout", "obligation-unenforceable"})
+SYNC_INTERVAL = 1.0
+METRICS_KEY = web.AppKey("crmgw.metrics", object)
+
+
+def multiprocess_dir() -> str | None:
+    path = os.environ.get(MULTIPROC_ENV)
+    return path if path and os.path.isdir(path) else None
+
+
+class Metrics:
+    """The gateway's metric families on one registry (private, or multi-process aggregated)."""
+
+    def __init__(self) -> None:
+        self.multiprocess = multiprocess_dir() is not None
+        if self.multiprocess:
+            # prometheus-client picks its value class when first imported; the supervisor may have
+            # set the variable after that, so pick again before any metric is created.
+            values.ValueClass = values.get_value_class()
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "crmgw_requests", "Requests handled, by operation, effect and HTTP status.",
+            ["operation", "effect", "status"], registry=r,
+        )
+        self.latency = Histogram(
+            "crmgw_request_duration_seconds", "Time from request received to response sent.",
+            ["operation"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.upstream_errors = Counter(
+            "crmgw_upstream_errors", "Requests the CRM did not answer properly, by reason.", ["reason"], registry=r
+        )
+        self.alerts = Counter("crmgw_alerts", "Alerts raised, by type and level.", ["type", "level"], registry=r)
+        self.rule_reloads = Counter(
+            "crmgw_rule_reloads", "Rule reloads by status (ok, failed).", ["status"], registry=r
+        )
+        self.rules_failing = Gauge(
+            "crmgw_rules_reload_failing", "1 while the last rule reload failed and the last good rules serve.",
+            registry=r, multiprocess_mode="max",
+        )
+        self.redis_up = Gauge(
+            "crmgw_redis_up", "1 when Redis answered the last check, 0 when not.", registry=r, multiprocess_mode="min"
+        )
+        self.audit_written = Counter("crmgw_audit_lines_written", "Audit lines written.", registry=r)
+        self.audit_dropped = Counter(
+            "crmgw_audit_lines_dropped", "Audit lines the disk refused (kept on stderr).", registry=r
+        )
+        self.signals_degraded = Counter(
+            "crmgw_signals_degraded", "Requests whose behaviour counters or scoring were skipped, by reason.",
+            ["reason"], registry=r,
+        )
+        self.connections_refused = Counter(
+            "crmgw_connections_refused", "Connections refused over limits.max_connections.", registry=r
+        )
+        self.in_flight = Gauge(
+            "crmgw_in_flight_requests", "Requests being handled.", registry=r, multiprocess_mode="livesum"
+        )
+        self._request_children: dict[tuple[str, str, str], Any] = {}
+        self._latency_children: dict[str, Any] = {}
+        self._seen: dict[str, int] = {"written": 0, "dropped": 0, "reloads": 0, "failures": 0}
+
+    # --- the request path (no I/O) --------------------------------------------------------
+    def observe(self, flow, record: dict) -> None:
+        """Count one finished request from its audit record; never raises into the pipeline."""
+        try:
+            operation = record.get("operation") or "none"  # refused before the operation was known
+            key = (operation, record.get("effect") or "deny", str(record.get("status") or 0))
+            child = self._request_children.get(key)
+            if child is None:
+                child = self._request_children[key] = self.requests.labels(*key)
+            child.inc()
+            hist = self._latency_children.get(operation)
+            if hist is None:
+                hist = self._latency_children[operation] = self.latency.labels(operation)
+            hist.observe(flow.elapsed_ms() / 1000.0)
+            if flow.error in UPSTREAM_REASONS:
+                self.upstream_errors.labels(flow.error).inc()
+        except Exception:  # metrics must never turn a served request into an error
+            pass
+
+    def track_audit(self, audit) -> None:
+        """Copy the audit log's written/dropped counters in (as deltas)."""
+        self._delta("written", audit.written, self.audit_written)
+        self._delta("dropped", audit.dropped, self.audit_dropped)
+
+    # --- called by other components -------------------------------------------------------
+    def alert(self, alert_type: str, level: str) -> None:
+        """The alerts code calls this once per alert raised."""
+        self.alerts.labels(alert_type, level).inc()
+
+    def set_redis_up(self, up: bool) -> None:
+        self.redis_up.set(1 if up else 0)
+
+    def signals_skipped(self, reason: str) -> None:
+        """The signals/scoring code calls this when a request's counters could not be updated."""
+        self.signals_degraded.labels(reason).inc()
+
+    def connection_refused(self) -> None:
+        self.connections_refused.inc()
+
+    # --- periodic copy of state owned elsewhere -------------------------------------------
+    def sync(self, gw) -> None:
+        self.track_audit(gw.audit)
+        status = gw.store.status
+        self._delta("reloads", status.reloads, self.rule_reloads.labels("ok"))
+        self._delta("failures", status.failures, self.rule_reloads.labels("failed"))
+        self.rules_failing.set(1 if status.last_error else 0)
+
+    def _delta(self, name: str, current: int, counter) -> None:
+        seen = self._seen[name]
+        if current > seen:
+            counter.inc(current - seen)
+        self._seen[name] = current
+
+    def render(self) -> bytes:
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+def register_metrics_route(app: web.Application, gw, path: str = "/metrics") -> Metrics:
+    """Add ``GET /metrics`` (admin networks only) and the periodic sync; sets ``gw.metrics``.
+
+    Call before the catch-all proxy route is added, so ``/metrics`` is not forwarded to the CRM.
+    """
+    import ipaddress
+
+    metrics = Metrics()
+    gw.metrics = metrics
+    app[METRICS_KEY] = metrics
+    networks = [ipaddress.ip_network(n, strict=False) for n in gw.settings.admin.allow_networks]
+
+    async def scrape(request: web.Request) -> web.Response:
+        try:
+            peer = ipaddress.ip_address(request.remote or "")
+        except ValueError:
+            peer = None
+        if peer is None or not any(peer in net for net in networks):
+            return web.json_response({"error": "forbidden", "reason": "admin-network-only"}, status=403)
+        metrics.sync(gw)
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def syncing(app: web.Application):
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(SYNC_INTERVAL)
+                try:
+                    metrics.sync(gw)
+                except Exception:  # a metrics hiccup must not stop the worker
+                    pass
+
+        task = asyncio.create_task(loop(), name="metrics-sync")
+        try:
+            yield
+        finally:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            metrics.sync(gw)  # last audit lines of a draining worker
+
+    app.cleanup_ctx.append(syncing)
+    app.router.add_get(path, scrape)
+    return metrics
