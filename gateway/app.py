@@ -25,6 +25,7 @@ from gateway.identity.stage import IdentityStage
 from gateway.model import Identity, IPAddress, RequestContext
 from gateway.pipeline import Clock, Pipeline, utc_now
 from gateway.rulestore import RuleStore
+from gateway.signals import build_signals
 from gateway.settings import Settings
 from gateway.upstream.forward import make_session
 
@@ -118,6 +119,10 @@ class Gateway:
         if self.alerts is not None:
             extra["alerts"] = self.alerts.health()
             degraded += extra["alerts"].get("degraded") or []
+        if self.signals is not None:
+            extra["signals"] = self.signals.health()
+            if extra["signals"].get("degraded"):
+                degraded.append("signals-redis-unavailable")
         return {
             "status": "degraded" if degraded else "ok",
             "degraded": degraded,
@@ -151,6 +156,11 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
         gw.alerts = await open_alert_store(
             settings.alerts, redis_url=settings.redis_url, base_dir=settings.base_dir, clock=gw.clock
         )
+        if gw.signals is None:  # tests may install their own stage
+            gw.signals = build_signals(settings.signals, redis_url=settings.redis_url, alerts=gw.alerts, clock=gw.clock)
+            if gw.metrics is not None:
+                gw.signals.attach_metrics(gw.metrics)
+        await gw.signals.start()
         watcher = asyncio.create_task(store.watch(settings.reload_interval), name="rules-watcher")
         try:
             yield
@@ -160,6 +170,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
                 await watcher
             except asyncio.CancelledError:
                 pass
+            await gw.signals.stop()
             await gw.session.close()
             await gw.alerts.close()
             gw.audit.close()

@@ -105,19 +105,6 @@ def cmd_token(args) -> int:
     return 0
 
 
-def cmd_serve(args) -> int:
-    from gateway.server import serve
-    from gateway.settings import load_settings
-
-    settings, errors = load_settings(Path(args.config))
-    if settings is None:
-        for e in errors:
-            print(e, file=sys.stderr)
-        print("refusing to start: fix the settings above", file=sys.stderr)
-        return 2
-    return serve(settings)
-
-
 def cmd_demo(args) -> int:
     from gateway.demo import run_demo
 
@@ -128,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crmgw", description="CRM Access Gateway")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from gateway.server import add_serve_arguments, run_from_args
+
     s = sub.add_parser("serve", help="run the gateway")
-    s.add_argument("--config", required=True, help="gateway.yaml")
-    s.set_defaults(func=cmd_serve)
+    add_serve_arguments(s)  # --config, --workers, --drain-timeout, --max-connections, --request-timeout
+    s.set_defaults(func=run_from_args)
 
     s = sub.add_parser("demo", help="run the demo CRM and the gateway with the example rules")
     s.add_argument("--port", type=int, default=8080)

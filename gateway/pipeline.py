@@ -40,6 +40,7 @@ from gateway.upstream.headers import client_response_headers, upstream_request_h
 from gateway.upstream.records import check_body_scope, check_target_records, count_targets
 
 log = logging.getLogger("crmgw.pipeline")
+REQUEST_TIMED_OUT = "crmgw.request_timed_out"  # set on the request by gateway.server's timeout
 
 METHOD_TOKEN = re.compile(r"^[A-Z]+$")
 OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
@@ -99,6 +100,7 @@ class Pipeline:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         flow = Flow(request_id=new_request_id(), method=request.method, raw_target=request.raw_path)
+        flow.received_at = self.gw.clock().timestamp()  # the gateway's clock: tests and audit agree
         response: web.StreamResponse | None = None
         try:
             response = await self._run(request, flow)
@@ -110,7 +112,8 @@ class Pipeline:
             response = error_response(flow, exc)
             return response
         except asyncio.CancelledError:
-            flow.error = flow.error or "client-disconnected"
+            timed_out = request.get(REQUEST_TIMED_OUT)
+            flow.error = flow.error or ("request-timeout" if timed_out else "client-disconnected")
             raise
         except Exception:
             log.exception("request %s failed", flow.request_id)

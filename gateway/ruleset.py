@@ -5,6 +5,7 @@
       operations.yaml     catalogue of CRM endpoints       -> gateway.context.catalogue
       policies/*.yaml     allow/deny rules                 -> gateway.policy
       grants.yaml         time-boxed grants (optional)     -> gateway.policy
+      anomalies.yaml      declared thresholds (optional)   -> gateway.signals
       tests/*.yaml        policy unit tests (not loaded here; see gateway.ruletests)
 
 A RuleSet is built aside and only handed out when every file loaded without a single error; the
@@ -23,6 +24,7 @@ from gateway.context.catalogue import Catalogue, load_catalogue
 from gateway.identity.directory import Directory, load_directory
 from gateway.policy import PolicyEngine, compile_policies
 from gateway.rulefile import Document, RuleError, load_yaml
+from gateway.signals.anomalies import AnomalyRules, load_anomalies
 
 REQUIRED = ("users.yaml", "operations.yaml")
 
@@ -35,11 +37,12 @@ class RuleSet:
     revision: str
     loaded_at: float
     files: tuple[str, ...]
+    anomalies: "AnomalyRules | None" = None
 
 
 def rule_files(root: Path) -> list[Path]:
     """Every file that makes up the rule set, in a stable order (tests/ excluded)."""
-    files = [root / name for name in ("users.yaml", "operations.yaml", "grants.yaml")]
+    files = [root / name for name in ("users.yaml", "operations.yaml", "grants.yaml", "anomalies.yaml")]
     files += sorted((root / "policies").glob("*.yaml"))
     files += sorted((root / "policies").glob("*.yml"))
     return [f for f in files if f.is_file()]
@@ -107,6 +110,16 @@ def load_ruleset(root: Path) -> tuple[RuleSet | None, list[RuleError]]:
         errors += errs
     if directory is None or catalogue is None:
         return None, errors
+    anomalies = None
+    if (root / "anomalies.yaml").is_file():
+        anomalies, errs = load_anomalies(
+            root / "anomalies.yaml",
+            _display(root, root / "anomalies.yaml"),
+            operations=set(catalogue.operations),
+            roles=set(directory.roles),
+            users=set(directory.users),
+        )
+        errors += errs
     policy, errs = compile_policies(
         docs,
         grants_doc,
@@ -119,4 +132,4 @@ def load_ruleset(root: Path) -> tuple[RuleSet | None, list[RuleError]]:
         return None, errors
     engine = PolicyEngine(policy, revision=revision)
     files = tuple(_display(root, f) for f in rule_files(root))
-    return RuleSet(directory, catalogue, engine, revision, time.time(), files), []
+    return RuleSet(directory, catalogue, engine, revision, time.time(), files, anomalies), []

@@ -1,11 +1,35 @@
-"""Running the gateway process: event loop, listening socket, graceful shutdown."""
+"""Running the gateway: event loop, listening socket, worker processes, limits, graceful shutdown.
+
+    crmgw serve --config gateway.yaml [--workers N] [--drain-timeout S]
+
+One worker (the default) serves in this process. With N > 1 a small pre-fork supervisor
+(gateway.supervisor) forks N workers; each binds the same port with SO_REUSEPORT, so the kernel
+spreads new connections over them and no socket is shared between processes. Every worker is a
+complete gateway: it loads and watches the rules itself, opens its own upstream pool and Redis
+connection, and appends to the same audit file (lines are single ``write`` calls on an O_APPEND file,
+so lines of different workers never interleave).
+
+Shutdown (SIGTERM or SIGINT), in order, bounded by the drain timeout:
+  1 stop accepting: the listening socket closes, new connections are refused by the kernel
+  2 drain: requests in flight run to the end (their audit lines are written in the pipeline's
+    ``finally``); idle keep-alive connections are closed
+  3 cleanup: upstream pool, rules watcher, audit file; exit 0
+
+Limits per worker: ``limits.max_connections`` open client connections (more are answered 503 and
+closed at once, and counted), ``limits.request_timeout`` seconds per request end to end (504
+``request-timeout``; the upstream's own ``total_timeout`` still applies inside).
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
 import logging
+import signal
 import sys
 
+import orjson
 from aiohttp import web
 
 from gateway.context.geo import GeoConfigError
@@ -13,6 +37,79 @@ from gateway.identity.keys import IdentityConfigError
 from gateway.settings import Settings
 
 log = logging.getLogger("crmgw")
+
+DEFAULT_DRAIN_TIMEOUT = 30.0
+DEFAULT_REQUEST_TIMEOUT = 60.0
+DEFAULT_MAX_CONNECTIONS = 1024
+BACKLOG = 1024
+# Set on the aiohttp request when the per-request timeout fired, so the audit line can say why.
+from gateway.pipeline import REQUEST_TIMED_OUT  # noqa: E402  (one definition, shared)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    workers: int = 1
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    @classmethod
+    def resolve(cls, settings: Settings, workers: int | None = None, drain_timeout: float | None = None,
+                max_connections: int | None = None, request_timeout: float | None = None) -> "ServeOptions":
+        """Command line first, then settings (``limits.*`` once the lead adds them), then defaults."""
+        limits = settings.limits
+
+        def pick(given, name, default):
+            return given if given is not None else getattr(limits, name, default)
+
+        return cls(
+            workers=max(1, workers or 1),
+            drain_timeout=pick(drain_timeout, "drain_timeout", DEFAULT_DRAIN_TIMEOUT),
+            request_timeout=pick(request_timeout, "request_timeout", DEFAULT_REQUEST_TIMEOUT) or None,
+            max_connections=pick(max_connections, "max_connections", DEFAULT_MAX_CONNECTIONS),
+        )
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``crmgw serve`` (cli.py calls this on its ``serve`` sub-parser)."""
+    parser.add_argument("--config", required=True, help="gateway.yaml")
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="worker processes sharing the port through SO_REUSEPORT (default 1: serve in this process)",
+    )
+    parser.add_argument(
+        "--drain-timeout", type=float, default=None,
+        help=f"seconds in-flight requests may take to finish on SIGTERM (default {DEFAULT_DRAIN_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections", type=int, default=None,
+        help=f"open client connections per worker; more are answered 503 (default {DEFAULT_MAX_CONNECTIONS}, 0: no limit)",
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, default=None,
+        help=f"seconds one request may take end to end, 504 after (default {DEFAULT_REQUEST_TIMEOUT:g}, 0: none)",
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """``crmgw serve``: load the settings (refusing on any error) and serve."""
+    from pathlib import Path
+
+    from gateway.settings import load_settings
+
+    settings, errors = load_settings(Path(args.config))
+    if settings is None:
+        for e in errors:
+            print(e, file=sys.stderr)
+        print("refusing to start: fix the settings above", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    return serve(
+        settings, workers=args.workers, drain_timeout=args.drain_timeout,
+        max_connections=getattr(args, "max_connections", None), request_timeout=getattr(args, "request_timeout", None),
+    )
 
 
 def require_c_parser() -> None:
@@ -33,25 +130,67 @@ def install_uvloop() -> None:
     uvloop.install()
 
 
-async def start(settings: Settings) -> web.AppRunner:
+def serve(settings: Settings, *, workers: int = 1, drain_timeout: float | None = None,
+          max_connections: int | None = None, request_timeout: float | None = None) -> int:
+    require_c_parser()
+    opts = ServeOptions.resolve(settings, workers, drain_timeout, max_connections, request_timeout)
+    if opts.workers > 1:
+        from gateway.supervisor import Supervisor
+
+        return Supervisor(settings, opts, run_worker).run()
+    return run_worker(settings, opts)
+
+
+def run_worker(settings: Settings, opts: ServeOptions) -> int:
+    """Serve in this process until SIGTERM/SIGINT, then drain; returns the exit code."""
+    install_uvloop()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)  # before listening: a stop while starting is clean
+        runner = await start(settings, opts)
+        await stop.wait()
+        in_flight = sum(1 for c in runner.server.connections if c._request_in_progress) if runner.server else 0
+        log.info("shutting down: no new connections; draining %d in-flight request(s)", in_flight)
+        await runner.cleanup()  # stop sites, wait for handlers (drain timeout), close the app
+        log.info("stopped")
+
+    asyncio.run(main())
+    return 0
+
+
+def gateway_app(settings: Settings, store, opts: ServeOptions) -> web.Application:
     from gateway.app import create_app
+
+    app = create_app(settings, store)
+    if opts.request_timeout:
+        app.middlewares.append(request_timeout_middleware(opts.request_timeout))
+    return app
+
+
+async def start(settings: Settings, opts: ServeOptions | None = None) -> web.AppRunner:
     from gateway.rulestore import RuleStore
 
+    opts = opts or ServeOptions.resolve(settings)
     store, errors = RuleStore.open(settings.path(settings.rules_dir))
     if store is None:
         for e in errors:
             print(e, file=sys.stderr)
-        raise SystemExit("refusing to start: the rules do not load")
+        print("refusing to start: the rules do not load", file=sys.stderr)
+        raise SystemExit(2)
     try:
-        app = create_app(settings, store)
+        app = gateway_app(settings, store, opts)
     except (IdentityConfigError, GeoConfigError, ValueError) as exc:
         problems = getattr(exc, "problems", None) or [str(exc)]
         for p in problems:
             print(f"settings: {p}", file=sys.stderr)
-        raise SystemExit("refusing to start: fix the settings above") from None
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=30.0)
+        print("refusing to start: fix the settings above", file=sys.stderr)
+        raise SystemExit(2) from None
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=opts.drain_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, settings.listen.host, settings.listen.port, reuse_port=True)
+    site = LimitedSite(runner, settings.listen.host, settings.listen.port, max_connections=opts.max_connections)
     await site.start()
     log.info(
         "gateway listening on http://%s:%s -> %s (rules revision %s)",
@@ -60,21 +199,96 @@ async def start(settings: Settings) -> web.AppRunner:
     return runner
 
 
-def serve(settings: Settings) -> int:
-    require_c_parser()
-    install_uvloop()
+# --- per-request timeout -------------------------------------------------------------------------
+def request_timeout_middleware(seconds: float):
+    """End a request that takes longer than ``seconds``: 504 when nothing was sent yet, else cut.
 
-    async def main() -> None:
-        runner = await start(settings)
-        stop = asyncio.Event()
+    The pipeline's ``finally`` still writes the audit line (the handler is cancelled, not dropped);
+    ``request[REQUEST_TIMED_OUT]`` tells it why.
+    """
+
+    @web.middleware
+    async def request_timeout(request: web.Request, handler):
+        task = asyncio.current_task()
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            request[REQUEST_TIMED_OUT] = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(seconds, expire)
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            if not expired or task.uncancel() > 0:
+                raise  # a real cancellation (client gone, shutdown): let it through
+            if getattr(request.writer, "output_size", 1):
+                raise  # the response has started: the connection is cut, nothing else is possible
+            body = {"error": "gateway-timeout", "reason": "request-timeout", "request_id": None}
+            return web.Response(status=504, body=orjson.dumps(body), content_type="application/json")
+        finally:
+            timer.cancel()
+
+    return request_timeout
+
+
+# --- connection limit ----------------------------------------------------------------------------
+_REFUSAL_BODY = b'{"error": "unavailable", "reason": "too-many-connections"}'
+REFUSAL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_REFUSAL_BODY), _REFUSAL_BODY)
+)
+
+
+class _Refuse(asyncio.Protocol):
+    """Answers a connection over the limit with a 503 and closes it (cheaper than parsing HTTP)."""
+
+    def connection_made(self, transport) -> None:
+        transport.write(REFUSAL)
+        transport.close()
+
+
+class LimitedSite(web.BaseSite):
+    """A TCP site with SO_REUSEPORT, a deep backlog and at most ``max_connections`` open connections."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, *, max_connections: int, backlog: int = BACKLOG):
+        super().__init__(runner, backlog=backlog)
+        self._host, self._port, self._max = host, port, max_connections
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        limit = self._max
+        app = getattr(self._runner, "app", None)
+
+        def factory():
+            if limit and len(server.connections) >= limit:
+                metrics = _metrics_of(app)
+                if metrics is not None:
+                    metrics.connection_refused()
+                return _Refuse()
+            return server()
+
         loop = asyncio.get_running_loop()
-        import signal
+        self._server = await loop.create_server(
+            factory, self._host, self._port, backlog=self._backlog, reuse_address=True, reuse_port=True
+        )
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("shutting down: draining in-flight requests")
-        await runner.cleanup()
 
-    asyncio.run(main())
-    return 0
+def _metrics_of(app):
+    from gateway.metrics import METRICS_KEY
+
+    return app.get(METRICS_KEY) if app is not None else None
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m gateway.server` == `crmgw serve`
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    _parser = argparse.ArgumentParser(prog="crmgw serve")
+    add_serve_arguments(_parser)
+    sys.exit(run_from_args(_parser.parse_args()))

@@ -16,7 +16,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.alerts.config import AlertsConfig
+from gateway.envconfig import EnvOverrideError, apply_env
 from gateway.identity.config import IdentityConfig
+from gateway.signals.config import SignalsConfig
 from gateway.rulefile import RuleError, parse_yaml, validate
 
 
@@ -98,6 +100,9 @@ class Limits(_Strict):
     max_request_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     # the largest response body the filter buffers; larger bodies on record endpoints -> 502
     max_response_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_connections: int = Field(1024, ge=0)  # per worker; over it: 503 too-many-connections
+    request_timeout: float = Field(60.0, ge=0)  # whole request, gateway included: 504 request-timeout
+    drain_timeout: float = Field(30.0, gt=0)  # SIGTERM: how long in-flight requests may finish
 
 
 class Geo(_Strict):
@@ -133,6 +138,7 @@ class Settings(_Strict):
     admin: Admin = Admin()
     identity: IdentityConfig
     alerts: AlertsConfig = AlertsConfig()
+    signals: SignalsConfig = SignalsConfig()
     # Resolved against base_dir by load_settings; not read from the file.
     base_dir: str = Field(".", exclude=True)
 
@@ -156,7 +162,10 @@ def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
         return None, errors
     if not isinstance(doc.data, dict):
         return None, [doc.error((), "settings must be a mapping")]
-    data = dict(doc.data)
+    try:
+        data = apply_env(dict(doc.data), os.environ)
+    except EnvOverrideError as exc:
+        return None, [RuleError(display, 1, 1, str(exc))]
     data["base_dir"] = str(path.resolve().parent)
     doc.data = data
     settings, errors = validate(doc, Settings)

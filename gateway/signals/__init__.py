@@ -1,0 +1,59 @@
+"""Behaviour signals: counters per user (Redis or in-process), declared thresholds, block/step-up.
+
+    config.py          SignalsConfig: the ``signals:`` settings section
+    counters.py        what is counted per request, windows, the backend protocol
+    lua.py             the Redis counting script (one round trip per request)
+    redis_backend.py   counters shared by every instance
+    memory_backend.py  counters of one process (demo default, replay)
+    anomalies.py       rules/anomalies.yaml loader (strict, file:line:col)
+    thresholds.py      rule evaluation -> Finding
+    enforcement.py     block / step_up state, Redis + pub/sub propagation
+    stage.py           SignalsStage: check / submit / background worker / health
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable
+
+from gateway.redisconn import connect_redis
+from gateway.signals.anomalies import AnomalyRule, AnomalyRules, load_anomalies
+from gateway.signals.config import SignalsConfig
+from gateway.signals.enforcement import EnforcementState, LocalEnforcement, RedisEnforcement
+from gateway.signals.memory_backend import MemoryCounters
+from gateway.signals.redis_backend import RedisCounters
+from gateway.signals.stage import AlertSink, SignalsStage
+
+__all__ = [
+    "AlertSink", "AnomalyRule", "AnomalyRules", "SignalsConfig", "SignalsStage", "build_signals",
+    "load_anomalies",
+]
+
+
+def build_signals(
+    config: SignalsConfig,
+    *,
+    redis_url: str | None,
+    alerts: AlertSink | None,
+    clock: Callable[[], datetime] | None = None,
+) -> SignalsStage:
+    """The stage for ``config``; ``redis_url`` is the top-level setting (``signals.redis_url`` wins).
+
+    Raises ValueError when the Redis backend is chosen without any Redis URL, or the URL is bad.
+    """
+    state = EnforcementState()
+    url = config.redis_url or redis_url
+    if config.backend == "memory" or (config.backend == "auto" and not url):
+        return SignalsStage(
+            config, backend=MemoryCounters(config), enforcement=LocalEnforcement(state), state=state,
+            alerts=alerts, clock=clock,
+        )
+    if not url:
+        raise ValueError("signals.backend is 'redis' but no Redis URL is set (signals.redis_url or redis_url)")
+    client = connect_redis(url)
+    stage = SignalsStage(
+        config, backend=RedisCounters(client, config), enforcement=None, state=state,
+        alerts=alerts, clock=clock, client=client,
+    )
+    stage.enforcement = RedisEnforcement(client, state, stage.now)
+    return stage

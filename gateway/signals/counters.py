@@ -1,0 +1,175 @@
+"""What the counter backends are asked and what they answer: one ``CountRequest`` per audit record.
+
+Counting itself is defined once, in :func:`detectors.events.count_event`; this module turns its
+``Increments`` into a request for a backend (Redis: :mod:`gateway.signals.redis_backend`, Python:
+:mod:`gateway.signals.memory_backend`), which in ONE step adds the increments and reads back what the
+threshold rules need. Both backends implement the same semantics:
+
+* Sliding windows are sums of time buckets. ``1h`` is the current 5-minute bucket plus the 11 before
+  it, i.e. between 55 and 60 minutes of history. Buckets expire by themselves (TTL), so nothing grows.
+  The user and user+resource groups keep every bucket size; a match group only the sizes its rules
+  read (and daily buckets when a rule compares with the user's history).
+* A *group* is a key prefix under the user's namespace: ``g:`` (the user), ``r:<resource>:`` (user and
+  resource), ``m:<hash>:`` / ``m:<hash>:r:<resource>:`` (only the requests a rule's ``match`` selects).
+  The user and user+resource groups are always counted; match groups only when a rule asks.
+* Daily buckets (86400 s) double as the per-user history: ``history_max`` is the largest daily total
+  of each counter over the ``history_days`` days before today (UTC days), computed at the group's first
+  request of the day and cached for the rest of it (a late event for an earlier day is not re-read).
+* Flags: ``sequential_ids`` (a view of id N when the previous view of that resource, within the
+  last hour, was N +/- 1) and ``new_ip`` / ``new_network`` / ``new_country`` / ``new_user_agent`` (a
+  value not seen for ``remember_days``, for a user seen with some other value within that time: a
+  brand-new user's first IP is not "new").
+  Flags are added to the counters, so rules count them like anything else.
+* ``distinct_records``: HyperLogLog (Redis) or exact sets (memory) of ``resource:id`` per bucket,
+  kept for the bucket sizes rules read (and daily for the user and user+resource groups); the
+  answer is ``(before, after)`` this request, so a rule can tell when it was crossed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Protocol
+
+from detectors.events import COUNTERS, Increments
+
+# timespan -> (bucket seconds, number of buckets summed)
+TIMESPANS: dict[str, tuple[int, int]] = {
+    "1m": (10, 6),
+    "5m": (60, 5),
+    "1h": (300, 12),
+    "1d": (7200, 12),
+    "7d": (86400, 7),
+}
+DAY = 86400
+FLAGS = ("sequential_ids", "new_ip", "new_network", "new_country", "new_user_agent")
+FIELDS = COUNTERS + FLAGS  # every counter a rule may name, except distinct_records (HyperLogLog)
+SEEN_KINDS = {"ip": "new_ip", "net": "new_network", "country": "new_country", "ua": "new_user_agent"}
+SEQUENCE_TTL = 3600  # how long "the last id viewed" is remembered for sequential-id detection
+RECENT_FIELDS = (
+    "time", "request_id", "operation", "method", "path", "status", "effect", "reason", "client_ip",
+    "country", "records_returned", "targets", "user_agent",
+)
+
+
+def bucket_ttls(history_days: int) -> dict[int, int]:
+    """Seconds each bucket size must live: its window plus one bucket; daily buckets for history."""
+    ttls = {gran: gran * (n + 1) for gran, n in TIMESPANS.values()}
+    ttls[DAY] = max(ttls.get(DAY, 0), DAY * (history_days + 2))
+    return ttls
+
+
+def user_prefix(user: str) -> str:
+    """Every key of one user shares the hash tag ``{u:<user>}``: one slot on Redis Cluster."""
+    return f"crmgw:{{u:{user}}}:"
+
+
+def match_group(operations: frozenset[str] | None, off_hours: bool | None) -> str:
+    """The group prefix of a rule's ``match``: rules with the same match share counters."""
+    text = ",".join(sorted(operations or ())) + f"|{off_hours}"
+    return "m:" + hashlib.sha1(text.encode()).hexdigest()[:10] + ":"
+
+
+def short_hash(value: str) -> str:
+    return hashlib.sha1(value.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupQuery:
+    """One group to increment, and which of its values to read back."""
+
+    prefix: str  # "g:", "r:customers:", "m:1a2b3c4d5e:", ...
+    windows: tuple[str, ...] = ()  # timespans whose counter sums are wanted
+    distinct: tuple[str, ...] = ()  # timespans whose distinct-record count is wanted
+    history: bool = False  # the user's largest daily totals are wanted
+    grans: tuple[int, ...] = ()  # bucket sizes to count into; () = all of them (user, resource)
+
+
+@dataclasses.dataclass(slots=True)
+class CountRequest:
+    user: str
+    t: int  # event time, epoch seconds
+    increments: dict[str, int]
+    groups: list[GroupQuery]
+    record_keys: tuple[str, ...] = ()
+    sequence: tuple[str, int] | None = None  # (resource, numeric id) of a single-record view
+    seen: dict[str, str] = dataclasses.field(default_factory=dict)  # kind -> value (ip, net, country, ua)
+    recent: dict[str, Any] | None = None  # compact audit record kept as evidence
+
+
+@dataclasses.dataclass(slots=True)
+class GroupResult:
+    windows: dict[str, dict[str, int]]  # timespan -> field -> sum (including this request)
+    distinct: dict[str, tuple[int, int]]  # timespan -> (before, after) this request
+    history_max: dict[str, int]  # field -> largest daily total before today
+
+
+@dataclasses.dataclass(slots=True)
+class CountResult:
+    flags: dict[str, int]  # FLAGS set by this request
+    increments: dict[str, int]  # what this request added (counters and flags)
+    groups: dict[str, GroupResult]  # by prefix
+
+
+class CounterBackend(Protocol):
+    name: str
+
+    async def count(self, requests: list[CountRequest]) -> list[CountResult]:
+        """Add every request and answer each; raises on a storage failure (the batch is lost)."""
+
+    async def recent(self, user: str) -> list[dict[str, Any]]:
+        """The user's most recent compact audit records, newest first."""
+
+    async def close(self) -> None: ...
+
+
+def count_request(
+    inc: Increments, record: dict[str, Any], groups: list[GroupQuery]
+) -> CountRequest:
+    """The backend request for one counted audit record."""
+    seen: dict[str, str] = {}
+    if inc.ip:
+        seen["ip"] = inc.ip
+    if inc.network:
+        seen["net"] = inc.network
+    if inc.country:
+        seen["country"] = inc.country
+    if inc.user_agent:
+        seen["ua"] = short_hash(inc.user_agent)
+    sequence = (inc.resource, inc.record_id) if inc.record_id is not None and inc.resource else None
+    recent = {k: record.get(k) for k in RECENT_FIELDS if record.get(k) is not None}
+    if isinstance(recent.get("user_agent"), str):
+        recent["user_agent"] = recent["user_agent"][:120]
+    return CountRequest(
+        user=inc.user,
+        t=int(inc.time.timestamp()),
+        increments={k: v for k, v in inc.counts.items() if v},
+        groups=groups,
+        record_keys=inc.record_keys,
+        sequence=sequence,
+        seen=seen,
+        recent=recent,
+    )
+
+
+def bucket_sizes(group: GroupQuery) -> tuple[int, ...]:
+    """Bucket sizes a group counts into: all for the base groups, what its rules read for the rest."""
+    if not group.grans:
+        return tuple(sorted({gran for gran, _ in TIMESPANS.values()} | {DAY}))
+    return group.grans
+
+
+def hll_sizes(group: GroupQuery) -> tuple[int, ...]:
+    """Bucket sizes whose distinct-record HyperLogLogs a group keeps: those its rules read, plus the
+    daily one for the user and user+resource groups (PFADD is the costly part of counting a list)."""
+    sizes = {TIMESPANS[w][0] for w in group.distinct}
+    if not group.grans:
+        sizes.add(DAY)
+    return tuple(sorted(sizes))
+
+
+def window_buckets(t: int, timespan: str) -> list[int]:
+    """Bucket numbers (of the timespan's bucket size) summed for ``timespan`` at time ``t``."""
+    gran, n = TIMESPANS[timespan]
+    b = t // gran
+    return [b - i for i in range(n)]

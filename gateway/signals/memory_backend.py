@@ -1,0 +1,156 @@
+"""Behaviour counters in this process only: the single-instance demo default and offline replay.
+
+Same semantics as the Redis script (gateway/signals/lua.py), with exact sets where Redis uses
+HyperLogLog. Expiry follows event time instead of Redis TTLs: buckets older than their TTL relative
+to the newest event are pruned every ``PRUNE_EVERY`` events, so memory stays bounded in a long replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from typing import Any
+
+from gateway.signals.config import SignalsConfig
+from gateway.signals.counters import (
+    DAY,
+    SEEN_KINDS,
+    SEQUENCE_TTL,
+    TIMESPANS,
+    CountRequest,
+    CountResult,
+    GroupResult,
+    bucket_sizes,
+    bucket_ttls,
+    hll_sizes,
+    window_buckets,
+)
+
+PRUNE_EVERY = 1000
+
+
+class MemoryCounters:
+    name = "memory"
+
+    def __init__(self, config: SignalsConfig):
+        self.config = config
+        self.ttls = bucket_ttls(config.history_days)
+        # (user, group prefix, bucket secs, bucket no) -> counters / record keys
+        self.buckets: dict[tuple[str, str, int, int], dict[str, int]] = {}
+        self.distinct: dict[tuple[str, str, int, int], set[str]] = {}
+        self.last_id: dict[tuple[str, str], tuple[int, int]] = {}  # (user, resource) -> (id, t)
+        self.seen: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (user, kind) -> value -> t
+        self.recent_by_user: dict[str, deque] = {}
+        self.history_cache: dict[tuple[str, str, int], dict[str, int]] = {}
+        self.newest = 0
+        self._since_prune = 0
+
+    async def count(self, requests: list[CountRequest]) -> list[CountResult]:
+        out = []
+        for req in requests:
+            out.append(self._count_one(req))
+            await asyncio.sleep(0)  # CPU-bound: let requests through between events
+        return out
+
+    def _count_one(self, req: CountRequest) -> CountResult:
+        t, user = req.t, req.user
+        inc = dict(req.increments)
+        flags: dict[str, int] = {}
+
+        def add_flag(name: str) -> None:
+            flags[name] = 1
+            inc[name] = inc.get(name, 0) + 1
+
+        if req.sequence is not None:
+            resource, rid = req.sequence
+            last = self.last_id.get((user, resource))
+            if last is not None and t - last[1] <= SEQUENCE_TTL and abs(last[0] - rid) == 1:
+                add_flag("sequential_ids")
+            self.last_id[(user, resource)] = (rid, t)
+        keep = self.config.remember_days * DAY
+        for kind, value in req.seen.items():
+            known = self.seen[(user, kind)]
+            if known.get(value, -1) < t - keep:  # not seen within `keep`: new, if anything else was
+                for old in [v for v, when in known.items() if when < t - keep]:
+                    del known[old]
+                if known:
+                    add_flag(SEEN_KINDS[kind])
+                known[value] = t
+                if len(known) > self.config.remember_max:
+                    for old in sorted(known, key=lambda v: (known[v], v))[: len(known) - self.config.remember_max]:
+                        del known[old]
+            else:
+                known[value] = max(t, known[value])
+
+        groups = {}
+        for g in req.groups:
+            before = {name: len(self._union(user, g.prefix, t, name)) for name in g.distinct}
+            for gran in bucket_sizes(g):
+                key = (user, g.prefix, gran, t // gran)
+                bucket = self.buckets.setdefault(key, {})
+                for k, v in inc.items():
+                    if v:
+                        bucket[k] = bucket.get(k, 0) + v
+            if req.record_keys:
+                for gran in hll_sizes(g):
+                    self.distinct.setdefault((user, g.prefix, gran, t // gran), set()).update(req.record_keys)
+            windows = {}
+            for name in g.windows:
+                gran = TIMESPANS[name][0]
+                total: dict[str, int] = {}
+                for b in window_buckets(t, name):
+                    for k, v in self.buckets.get((user, g.prefix, gran, b), {}).items():
+                        total[k] = total.get(k, 0) + v
+                windows[name] = total
+            history: dict[str, int] = {}
+            if g.history:
+                history = self._history(user, g.prefix, t // DAY)
+            groups[g.prefix] = GroupResult(
+                windows=windows,
+                distinct={n: (before[n], len(self._union(user, g.prefix, t, n))) for n in g.distinct},
+                history_max=history,
+            )
+        if req.recent is not None:
+            recent = self.recent_by_user.setdefault(user, deque(maxlen=self.config.recent_requests))
+            recent.appendleft(req.recent)
+        self.newest = max(self.newest, t)
+        self._since_prune += 1
+        if self._since_prune >= PRUNE_EVERY:
+            self.prune()
+        return CountResult(flags=flags, increments=inc, groups=groups)
+
+    def _history(self, user: str, prefix: str, day: int) -> dict[str, int]:
+        """Largest daily totals before ``day``, computed once per group and day (as the script does)."""
+        key = (user, prefix, day)
+        if key not in self.history_cache:
+            history: dict[str, int] = {}
+            for i in range(1, self.config.history_days + 1):
+                for k, v in self.buckets.get((user, prefix, DAY, day - i), {}).items():
+                    history[k] = max(history.get(k, 0), v)
+            self.history_cache[key] = history
+        return dict(self.history_cache[key])
+
+    def _union(self, user: str, prefix: str, t: int, timespan: str) -> set[str]:
+        gran = TIMESPANS[timespan][0]
+        out: set[str] = set()
+        for b in window_buckets(t, timespan):
+            out |= self.distinct.get((user, prefix, gran, b), set())
+        return out
+
+    def prune(self) -> None:
+        """Forget buckets and sequences whose TTL has passed, measured from the newest event."""
+        self._since_prune = 0
+        for store in (self.buckets, self.distinct):
+            for key in [k for k in store if (k[3] + 1) * k[2] + self.ttls[k[2]] < self.newest]:
+                del store[key]
+        for key in [k for k, (_, when) in self.last_id.items() if when + SEQUENCE_TTL < self.newest]:
+            del self.last_id[key]
+        today = self.newest // DAY
+        for key in [k for k in self.history_cache if k[2] < today - 1]:
+            del self.history_cache[key]
+
+    async def recent(self, user: str) -> list[dict[str, Any]]:
+        return list(self.recent_by_user.get(user, ()))
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,120 @@
+"""Behaviour counters in Redis, shared by every gateway instance: one round trip per request.
+
+A single queued event is counted with the registered script (EVALSHA, EVAL-loading it once if the
+server does not know it); several queued events go out as one pipeline of EVALSHA commands. redis-py's
+own pipeline-with-scripts asks ``SCRIPT EXISTS`` before every execute (a second round trip), so the
+batch path sends plain EVALSHA and only reloads the script after a NOSCRIPT reply (a Redis restart).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from redis.exceptions import NoScriptError
+
+from gateway.signals.config import SignalsConfig
+from gateway.signals.counters import (
+    DAY,
+    TIMESPANS,
+    SEQUENCE_TTL,
+    SEEN_KINDS,
+    CountRequest,
+    CountResult,
+    GroupResult,
+    bucket_sizes,
+    bucket_ttls,
+    hll_sizes,
+    user_prefix,
+)
+from gateway.signals.lua import COUNT_SCRIPT
+
+
+class RedisCounters:
+    name = "redis"
+
+    def __init__(self, client, config: SignalsConfig):
+        self.client = client
+        self.config = config
+        self.script = client.register_script(COUNT_SCRIPT)
+        self._ttls = bucket_ttls(config.history_days)
+
+    def _payload(self, req: CountRequest) -> bytes:
+        def spans(names):
+            return [[name, *TIMESPANS[name]] for name in names]
+
+        data: dict[str, Any] = {
+            "t": req.t,
+            "inc": req.increments,
+            "groups": [
+                {
+                    "p": g.prefix,
+                    "gw": [[gran, self._ttls[gran]] for gran in bucket_sizes(g)],
+                    "hw": [[gran, self._ttls[gran]] for gran in hll_sizes(g)],
+                    "w": spans(g.windows),
+                    "d": spans(g.distinct),
+                    "h": self.config.history_days if g.history else 0,
+                }
+                for g in req.groups
+            ],
+            "rk": list(req.record_keys),
+            "seen": [[SEEN_KINDS[kind], kind, value] for kind, value in req.seen.items()],
+            "keep": self.config.remember_days * DAY,
+            "cap": self.config.remember_max,
+            "rcap": self.config.recent_requests,
+        }
+        if req.sequence is not None:
+            data["seq"] = {"res": req.sequence[0], "id": req.sequence[1], "ttl": SEQUENCE_TTL}
+        if req.recent is not None:
+            data["recent"] = orjson.dumps(req.recent).decode()
+        return orjson.dumps(data)
+
+    async def count(self, requests: list[CountRequest]) -> list[CountResult]:
+        if not requests:
+            return []
+        payloads = [self._payload(r) for r in requests]
+        prefixes = [user_prefix(r.user) for r in requests]
+        if len(requests) == 1:
+            replies = [await self.script(keys=[prefixes[0]], args=[payloads[0]])]
+        else:
+            replies = await self._batch(prefixes, payloads)
+        return [_parse(req, reply) for req, reply in zip(requests, replies)]
+
+    async def _batch(self, prefixes: list[str], payloads: list[bytes]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for prefix, payload in zip(prefixes, payloads):
+            pipe.evalsha(self.script.sha, 1, prefix, payload)
+        replies = await pipe.execute(raise_on_error=False)
+        for i, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):  # the server lost its script cache: reload once
+                replies[i] = await self.script(keys=[prefixes[i]], args=[payloads[i]])
+            elif isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    async def prepare(self) -> None:
+        """Load the script (after start-up or a Redis restart) so batches need no NOSCRIPT retry."""
+        self.script.sha = await self.client.script_load(COUNT_SCRIPT)
+
+    async def recent(self, user: str) -> list[dict[str, Any]]:
+        raw = await self.client.lrange(user_prefix(user) + "recent", 0, self.config.recent_requests - 1)
+        return [orjson.loads(item) for item in raw]
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _parse(req: CountRequest, reply: bytes | str) -> CountResult:
+    data = orjson.loads(reply)
+    groups = {}
+    for query, raw in zip(req.groups, data["groups"]):
+        groups[query.prefix] = GroupResult(
+            windows={name: {k: int(v) for k, v in (raw["w"].get(name) or {}).items()} for name in query.windows},
+            distinct={name: tuple(int(x) for x in raw["d"][name]) for name in query.distinct},
+            history_max={k: int(v) for k, v in (raw["h"] or {}).items()},
+        )
+    return CountResult(
+        flags={k: int(v) for k, v in (data["flags"] or {}).items()},
+        increments={k: int(v) for k, v in (data["inc"] or {}).items()},
+        groups=groups,
+    )

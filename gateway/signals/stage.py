@@ -1,0 +1,313 @@
+"""The signals stage: counts every request, evaluates the declared thresholds, enforces their actions.
+
+    request path   check()   I/O-free: block / step-up in force (local state), fail mode while
+                             Redis is unreachable
+                   submit()  I/O-free, never raises: the audit record goes on a bounded queue
+    background     worker    batches of queued records -> one counter round trip -> thresholds ->
+                             findings -> block/step_up (Redis + pub/sub) and the alert sink
+                   supervisor (Redis only) pub/sub listener, periodic reload, reconnect with backoff
+
+Redis being down never breaks a request: counting is dropped (and counted as dropped), health says
+degraded, and only operations whose fail mode is ``closed`` are refused (503 signals-unavailable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+from redis.exceptions import RedisError
+
+from detectors.events import count_event
+from gateway.errors import Forbidden, GatewayError, Unauthenticated, Unavailable
+from gateway.model import Flow, Identity, RequestContext
+from gateway.signals.anomalies import AnomalyRules
+from gateway.signals.config import SignalsConfig
+from gateway.signals.counters import CounterBackend, count_request
+from gateway.signals.enforcement import CHANNEL, EnforcementState, Measure
+from gateway.signals.thresholds import Finding, evaluate_all, plan
+
+log = logging.getLogger("crmgw.signals")
+STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class AlertSink(Protocol):
+    async def raise_alert(self, *, user: str, type: str, level: str, score: float, summary: str,
+                          evidence: dict, rule: str, window: str, source: str = "threshold") -> str | None: ...
+
+
+def rules_of(ruleset: Any) -> AnomalyRules | None:
+    """The anomaly rules of a RuleSet (``ruleset.anomalies``), or the rules themselves."""
+    if isinstance(ruleset, AnomalyRules):
+        return ruleset
+    return getattr(ruleset, "anomalies", None)
+
+
+class Link:
+    """Whether the shared store answers, as last seen by any background task."""
+
+    def __init__(self, connected: bool):
+        self.connected = connected
+        self.last_error: str | None = None
+        self.on_change: Callable[[bool], None] | None = None  # e.g. Metrics.set_redis_up
+
+    def down(self, exc: BaseException) -> None:
+        if self.connected:
+            log.warning("signals: Redis unavailable, counting degraded: %r", exc)
+        self.connected = False
+        self._notify()
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+
+    def up(self) -> None:
+        if not self.connected and self.last_error:
+            log.warning("signals: Redis reachable again")
+        self.connected = True
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(self.connected)
+            except Exception:  # metrics must never break counting
+                log.exception("signals: link observer failed")
+
+
+class SignalsStage:
+    def __init__(
+        self,
+        config: SignalsConfig,
+        *,
+        backend: CounterBackend,
+        enforcement,
+        state: EnforcementState,
+        alerts: AlertSink | None,
+        clock: Callable[[], datetime] | None = None,
+        client=None,
+    ):
+        self.config = config
+        self.backend = backend
+        self.enforcement = enforcement
+        self.state = state
+        self.alerts = alerts
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.client = client  # the Redis client (None: memory backend)
+        self.link = Link(connected=client is None)
+        self.findings: deque[Finding] = deque(maxlen=200)
+        self.counted = self.dropped = self.alerts_raised = self.alerts_failed = 0
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=config.queue_size)
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+        self.metrics = None  # gateway.metrics.Metrics (optional): see attach_metrics
+
+    def attach_metrics(self, metrics) -> None:
+        """Report Redis reachability (crmgw_redis_up) and skipped counting (crmgw_signals_degraded)."""
+        self.metrics = metrics
+        if self.client is not None:
+            self.link.on_change = metrics.set_redis_up
+            metrics.set_redis_up(self.link.connected)
+
+    def _drop(self, n: int, reason: str) -> None:
+        self.dropped += n
+        if self.metrics is not None:
+            for _ in range(n):
+                self.metrics.signals_skipped(reason)
+
+    def now(self) -> float:
+        return self.clock().timestamp()
+
+    # --- request path (no I/O) ------------------------------------------------------------
+    def check(self, identity: Identity, ctx: RequestContext) -> GatewayError | None:
+        active = self.state.active(identity.user.id, self.now())
+        if "block" in active:
+            m = active["block"]
+            return Forbidden("anomaly-block", detail=f"blocked by {m.rule} until {m.until:.0f}", rule=m.rule)
+        if "step_up" in active and not identity.mfa:
+            m = active["step_up"]
+            return Unauthenticated("step-up-required", detail=f"step-up by {m.rule}", rule=m.rule)
+        if not self.link.connected and self.config.fail_mode_for(ctx.operation) == "closed":
+            return Unavailable("signals-unavailable", detail=self.link.last_error or "")
+        return None
+
+    def submit(self, flow: Flow, record: dict, ruleset) -> None:
+        try:
+            self._queue.put_nowait((record, ruleset))
+        except asyncio.QueueFull:
+            self._drop(1, "queue-full")
+        except Exception:  # never let counting break a request
+            log.exception("signals: submit failed")
+            self._drop(1, "submit-failed")
+
+    # --- background -----------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.client is not None:
+            await self.probe()  # start-up reload of blocks/step-ups; degraded (not fatal) if down
+            self._tasks.append(asyncio.create_task(self._supervise(), name="signals-supervisor"))
+        self._tasks.append(asyncio.create_task(self._worker(), name="signals-worker"))
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(self.drain(), timeout=5.0)
+        except asyncio.TimeoutError:
+            log.warning("signals: %d events not counted at shutdown", self._queue.qsize())
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        # A cancellation may land inside redis-py and come out as a connection error; the loops
+        # check _stopping, and a bounded wait keeps shutdown from hanging regardless.
+        done, pending = await asyncio.wait(self._tasks, timeout=5.0)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("signals: %s ended with %r", task.get_name(), task.exception())
+        if pending:
+            log.warning("signals: tasks still running at shutdown: %s", [t.get_name() for t in pending])
+        self._tasks.clear()
+        await self.backend.close()
+
+    async def drain(self) -> None:
+        """Return once everything submitted so far is counted and evaluated."""
+        if any(t.get_name() == "signals-worker" and not t.done() for t in self._tasks):
+            await self._queue.join()
+            return
+        while not self._queue.empty():  # not started: do the work here
+            await self._run_batch()
+
+    async def _worker(self) -> None:
+        while True:
+            await self._run_batch(wait=True)
+
+    async def _run_batch(self, wait: bool = False) -> None:
+        batch = [await self._queue.get()] if wait else [self._queue.get_nowait()]
+        while len(batch) < self.config.batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        try:
+            await self._process(batch)
+        except Exception:
+            log.exception("signals: batch of %d failed", len(batch))
+        finally:
+            for _ in batch:
+                self._queue.task_done()
+
+    async def _process(self, batch: list[tuple[dict, Any]]) -> None:
+        items = []
+        for record, ruleset in batch:
+            try:
+                inc = count_event(record)
+            except (KeyError, ValueError, TypeError):
+                log.warning("signals: uncountable audit record %s", record.get("request_id"))
+                continue
+            if inc is None:
+                continue
+            groups, pairs = plan(rules_of(ruleset), inc, record.get("operation"))
+            items.append((inc, record, pairs, count_request(inc, record, groups)))
+        if not items:
+            return
+        if not self.link.connected:
+            self._drop(len(items), "redis-unavailable")  # no 1 s timeouts per batch while known down
+            return
+        try:
+            results = await self.backend.count([item[3] for item in items])
+        except STORAGE_ERRORS as exc:
+            self.link.down(exc)
+            self._drop(len(items), "redis-unavailable")
+            return
+        self.counted += len(items)
+        for (inc, record, pairs, _), result in zip(items, results):
+            for finding in evaluate_all(pairs, result, inc, record):
+                await self._act(finding)
+
+    async def _act(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        rule = finding.rule
+        if finding.silenced_by is not None:
+            log.info("signals: %s for %s silenced by exception %d", rule.id, finding.user, finding.silenced_by)
+            return
+        evidence = dict(finding.evidence)
+        if rule.action in ("block", "step_up"):
+            measure = Measure(finding.user, rule.action, rule.id, self.now() + rule.action_ttl)
+            evidence["action"] = {"type": rule.action, "until": measure.until}
+            try:
+                await self.enforcement.impose(measure)
+            except STORAGE_ERRORS as exc:  # in force here already; stored at the next reload
+                self.link.down(exc)
+        try:
+            evidence["recent_requests"] = await self.backend.recent(finding.user)
+        except STORAGE_ERRORS as exc:
+            self.link.down(exc)
+            evidence["recent_requests"] = []
+        log.warning("signals: %s [%s] %s", rule.id, rule.level, finding.summary)
+        if self.alerts is None:
+            return
+        try:
+            await self.alerts.raise_alert(
+                user=finding.user, type=rule.id, level=rule.level, score=finding.score,
+                summary=finding.summary, evidence=evidence, rule=rule.id, window=rule.timespan,
+                source="threshold",
+            )
+            self.alerts_raised += 1
+        except Exception:
+            self.alerts_failed += 1
+            log.exception("signals: alert sink failed for %s", rule.id)
+
+    # --- Redis link -----------------------------------------------------------------------
+    async def probe(self) -> bool:
+        """One reconnect attempt: ping, store/reload blocks and step-ups; True when Redis answers."""
+        if self.client is None:
+            return True
+        try:
+            await self.client.ping()
+            if not self.link.connected and hasattr(self.backend, "prepare"):
+                await self.backend.prepare()  # the script cache is empty after a Redis restart
+            await self.enforcement.reload(self.now())
+        except STORAGE_ERRORS as exc:
+            self.link.down(exc)
+            return False
+        self.link.up()
+        return True
+
+    async def _supervise(self) -> None:
+        delay = self.config.reconnect_min
+        while not self._stopping:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(CHANNEL)
+                if await self.probe():
+                    delay = self.config.reconnect_min
+                    next_reload = time.monotonic() + self.config.reload_interval
+                    while not self._stopping:
+                        msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if msg is not None and msg.get("type") == "message":
+                            self.enforcement.on_message(msg["data"])
+                        if not self.link.connected or time.monotonic() >= next_reload:
+                            if not await self.probe():
+                                break
+                            next_reload = time.monotonic() + self.config.reload_interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.link.down(exc)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:
+                    pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.config.reconnect_max)
+
+    def health(self) -> dict:
+        return {
+            "backend": self.backend.name,
+            "connected": self.link.connected,
+            "degraded": not self.link.connected,
+            "last_error": self.link.last_error,
+            "queued": self._queue.qsize(),
+            "dropped": self.dropped,
+            "counted": self.counted,
+            "findings": len(self.findings),
+            "alerts_raised": self.alerts_raised,
+            "alerts_failed": self.alerts_failed,
+            "enforcement": self.state.summary(self.now()),
+        }
