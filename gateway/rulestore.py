@@ -2,10 +2,13 @@
 
 The watcher polls file signatures (names, sizes, mtimes) rather than using inotify: it works the
 same on every file system (bind mounts, NFS, Kubernetes ConfigMaps swapped by symlink) and costs a
-few stat() calls per interval. A change is loaded aside; it is swapped in by one assignment only
-when it loaded without errors and the files did not change while loading (a half-written file is
-caught on the next round). A failed reload keeps serving the previous rules, logs every problem
-and exposes them on the health endpoint.
+few stat() calls per interval. A change is loaded only once it has *settled* -- the same signature
+on two polls in a row -- so an editor that truncates a file and writes it back is not read half-way
+(a half-written deny file can be valid YAML with rules missing: loading it would silently widen
+access). It is loaded aside and swapped in by one assignment only when it loaded without errors and
+the files did not change while loading. A failed reload keeps serving the previous rules, logs every
+problem and exposes them on the health endpoint. Writers slower than one poll interval should still
+write a new file and rename it into place (atomic on POSIX), as Kubernetes ConfigMaps do.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class RuleStore:
         self.root = Path(root)
         self._current = ruleset
         self._signature = signature(self.root)
+        self._pending: tuple | None = None  # a changed signature seen once, waiting to settle
         self.status = ReloadStatus()
         self._listeners: list = []
 
@@ -55,9 +59,14 @@ class RuleStore:
         self._listeners.append(callback)
 
     def check(self) -> bool | None:
-        """Reload if the files changed. True: swapped; False: failed (kept last good); None: no change."""
+        """Reload if the files changed and settled. True: swapped; False: failed (kept last good);
+        None: no change, or a change not settled yet (seen for the first time, or changed while loading)."""
         sig = signature(self.root)
         if sig == self._signature:
+            self._pending = None
+            return None
+        if sig != self._pending:
+            self._pending = sig  # first sight: a writer may still be at work; look again next round
             return None
         self.status.last_attempt = time.time()
         ruleset, errors = load_ruleset(self.root)

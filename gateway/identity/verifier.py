@@ -41,6 +41,13 @@ def _reason(exc: jwt.PyJWTError) -> str:
     return "token-invalid"
 
 
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _numeric_date(value: Any) -> bool:
+    return type(value) in (int, float) and value == value and abs(value) != float("inf")
+
+
 class JwtVerifier:
     """Verifies one issuer's JWTs; ``verify(token)`` returns the claims or raises Unauthenticated."""
 
@@ -113,6 +120,11 @@ class JwtVerifier:
                 continue  # try the next key of the same kind (key rotation)
             except jwt.PyJWTError as exc:
                 raise Unauthenticated(_reason(exc), str(exc)) from None
+            bad = [c for c in _TIME_CLAIMS if c in claims and not _numeric_date(claims[c])]
+            if bad:
+                # PyJWT runs int() on these, so "exp": "9999999999" would pass; RFC 7519 says a
+                # NumericDate is a JSON number, and another reader of the token may disagree.
+                raise Unauthenticated("token-invalid", f"claim {bad[0]!r} is not a NumericDate")
             user = claims.get(self.user_claim)
             if not isinstance(user, str) or not user:
                 raise Unauthenticated("token-invalid", f"claim {self.user_claim!r} missing or not a string")

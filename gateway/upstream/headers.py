@@ -6,6 +6,11 @@ past us), the identity headers the gateway reads, X-Forwarded-*/Forwarded/X-Real
 the gateway itself sets for the CRM, method overrides, and the caller's credential and cookies unless
 the caller used the CRM's own login (then it is forwarded unchanged so the CRM applies its checks).
 Then the gateway adds the verified identity, the client address and the request id.
+
+Header names are compared with ``_`` read as ``-``: CGI/WSGI servers (and PHP, and some Java
+frameworks) expose ``X_CRM_User`` and ``X-CRM-User`` as the same ``HTTP_X_CRM_USER``, so a client
+copy spelt with underscores would otherwise slip past the strip list and sit next to (or override)
+the identity the gateway sets (the Django/WSGI header-spoofing class, CVE-2015-0219).
 """
 
 from __future__ import annotations
@@ -54,17 +59,30 @@ SPOOFABLE = frozenset(
         "host",
         "content-length",
         "expect",
+        # A partial body defeats the response filter: a CSV cut by ``Range: bytes=N-`` starts with a
+        # data row, which then reads as the header, so no column is named ``phone`` any more and the
+        # masks find nothing to mask. The gateway always asks the CRM for whole bodies.
+        "range",
+        "if-range",
+        # aiohttp's server inflates gzip/deflate request bodies before the gateway reads them; the
+        # inflated bytes are what was checked and what is forwarded, so the label must go too.
+        "content-encoding",
     }
 )
 # Encodings the response filter can decode; anything else the client asked for is not passed on.
 DECODABLE = ("gzip", "deflate")
 
 
+def folded(name: str) -> str:
+    """A header name as a CGI/WSGI server reads it: case-insensitive, ``_`` the same as ``-``."""
+    return name.lower().replace("_", "-")
+
+
 def connection_named(headers: Mapping[str, str]) -> set[str]:
     named: set[str] = set()
     for value in headers.getall("connection", ()) if hasattr(headers, "getall") else [headers.get("connection", "")]:
         for token in value.split(","):
-            token = token.strip().lower()
+            token = folded(token.strip())
             if token:
                 named.add(token)
     return named
@@ -90,15 +108,15 @@ def upstream_request_headers(
     add: Mapping[str, str],
 ) -> CIMultiDict:
     """Headers for the CRM: the client's, minus everything spoofable, plus ``add``."""
-    drop = set(HOP_BY_HOP) | SPOOFABLE | {h.lower() for h in strip} | connection_named(client)
-    drop |= {h.lower() for h in add}
+    drop = set(HOP_BY_HOP) | SPOOFABLE | {folded(h) for h in strip} | connection_named(client)
+    drop |= {folded(h) for h in add}
     if keep_credential:
         drop -= {"authorization", "cookie"}  # the CRM's own login: it must see it unchanged
     else:
         drop |= {"authorization", "cookie"}
     out = CIMultiDict()
     for name, value in client.items():
-        if name.lower() not in drop:
+        if folded(name) not in drop:
             out.add(name, value)
     out["Accept-Encoding"] = accept_encoding(client.get("accept-encoding"))
     for name, value in add.items():

@@ -9,6 +9,7 @@ scope (a rep creating a customer owned by someone else, or re-assigning their cu
 from __future__ import annotations
 
 import asyncio
+import json
 
 import orjson
 
@@ -29,15 +30,33 @@ class RecordNotFound(GatewayError):
     error = "not-found"
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise BadRequest("body-ambiguous", detail=f"JSON key {key!r} given more than once")
+        obj[key] = value
+    return obj
+
+
 def _json_body(body: bytes, content_type: str) -> object | None:
+    """The JSON body of a scoped write, read the one way every JSON parser reads it, or 400.
+
+    orjson first: strict UTF-8, no NaN, no trailing data. Then a second pass refuses duplicate
+    keys: ``{"owner_id": "bob", "owner_id": "alice"}`` is "alice" to orjson and Python but "bob" to
+    first-wins parsers, so the scope check and the CRM could see different owners.
+    """
     if not body:
         return None
     if "json" not in (content_type or ""):
         raise BadRequest("body-unreadable", detail="a scoped write needs a JSON body")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("body-invalid-json") from None
+    if body.count(b":") > 1:  # a single key cannot repeat: skip the second pass
+        json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
+    return data
 
 
 def check_body_scope(endpoint: Endpoint, scope: str, identity: Identity, body: bytes, content_type: str) -> None:

@@ -265,3 +265,15 @@ class TestCache:
         auth = make(tmp_path)
         reason(auth, mint_token("alice", now=time.time() - 7200), directory)
         assert len(auth.verifier._cache) == 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"exp": "9999999999"}, {"exp": [9999999999]}, {"nbf": "0"}, {"iat": "0"}, {"exp": 1e400}],
+    ids=["exp-string", "exp-list", "nbf-string", "iat-string", "exp-infinite"],
+)
+def test_time_claims_must_be_json_numbers(tmp_path, directory, change):
+    # PyJWT runs int() on exp/nbf/iat, so a string "9999999999" would otherwise pass as a date.
+    payload = {**claims(), **change}
+    token = forge({"alg": "HS256", "typ": "JWT"}, payload, SECRET.encode())
+    assert reason(make(tmp_path), token, directory) == "token-invalid"

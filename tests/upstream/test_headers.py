@@ -54,3 +54,20 @@ def test_response_headers_lose_encoding_and_length_when_rewritten():
     assert set(rewritten) == {"Set-Cookie"}
     streamed = client_response_headers(up, body_rewritten=False)
     assert streamed["Content-Encoding"] == "gzip" and "Content-Length" not in streamed
+
+
+@pytest.mark.parametrize("name", ["X_CRM_User", "x_crm_user", "X-CRM_User", "X_Authenticated_User", "X_Forwarded_For",
+                                  "Transfer_Encoding", "X_Real_IP"])
+def test_underscore_spellings_a_cgi_server_folds_into_a_stripped_header_are_dropped(name):
+    headers = out({name: "grace", "X_Other_Thing": "kept"})
+    assert name not in headers and headers.getall("X-CRM-User") == ["alice"]
+    assert headers["X_Other_Thing"] == "kept"  # underscores alone are not refused
+
+
+def test_connection_tokens_are_folded_too():
+    assert "X_Secret" not in out({"Connection": "x-secret", "X_Secret": "1"})
+
+
+@pytest.mark.parametrize("name", ["Range", "If-Range", "Content-Encoding"])
+def test_headers_that_change_the_body_the_gateway_checked_are_dropped(name):
+    assert name not in out({name: "bytes=100-" if "Range" in name else "gzip"})
