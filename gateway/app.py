@@ -141,9 +141,23 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
+async def _no_early_continue(request: web.Request) -> None:
+    """aiohttp's default answers ``100 Continue`` before the handler runs; the pipeline does it
+    itself once the request is allowed."""
+    return None
+
+
 def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = None) -> web.Application:
     gw = Gateway(settings, store, clock=clock)
-    app = web.Application(handler_args={"max_line_size": 8190, "max_field_size": 8190})
+    app = web.Application(
+        handler_args={
+            "max_line_size": 8190,
+            "max_field_size": 8190,
+            # aiohttp arms this timer when a connection opens and after each request, and closes
+            # the connection if no complete request head arrived by then: the slowloris guard.
+            "keepalive_timeout": settings.limits.header_timeout,
+        }
+    )
     app[GATEWAY] = gw
 
     async def lifecycle(app: web.Application):
@@ -211,5 +225,5 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
     from gateway.metrics import register_metrics_route
 
     register_metrics_route(app, gw)  # GET /metrics before the catch-all proxy route
-    app.router.add_route("*", "/{tail:.*}", gw.pipeline.handle)
+    app.router.add_route("*", "/{tail:.*}", gw.pipeline.handle, expect_handler=_no_early_continue)
     return app

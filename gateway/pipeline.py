@@ -33,10 +33,10 @@ from gateway.errors import (
     Unavailable,
 )
 from gateway.model import Flow, Identity, IPAddress, RequestContext
-from gateway.response import apply_obligations, count_records
+from gateway.response.stage import respond, upstream_method
 from gateway.ruleset import RuleSet
-from gateway.upstream.forward import read_bounded, send, stream_to_client, upstream_url
-from gateway.upstream.headers import client_response_headers, upstream_request_headers
+from gateway.upstream.forward import send, upstream_url
+from gateway.upstream.headers import upstream_request_headers
 from gateway.upstream.records import check_body_scope, check_target_records, count_targets
 
 log = logging.getLogger("crmgw.pipeline")
@@ -175,6 +175,10 @@ class Pipeline:
             raise err
 
         # 4 upstream: the body is read (bounded) because update/delete/create are checked first
+        if request.headers.get("Expect", "").lower() == "100-continue":
+            # Sent only now that the request is allowed (the route's expect_handler does nothing),
+            # so a client never uploads a body the gateway will refuse.
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = await read_request_body(request, gw.settings.limits.max_request_body_bytes)
         endpoint, obligations = ctx.endpoint, decision.obligations
         headers = upstream_request_headers(
@@ -188,39 +192,19 @@ class Pipeline:
             check_body_scope(endpoint, obligations.scope, identity, body, request.content_type)
             await check_target_records(gw, ruleset, ctx, obligations.scope, headers, body)
         url = upstream_url(gw.settings.upstream.url, ctx.path, raw_query)
-        resp = await send(gw.session, request.method, url, headers, body)
+        resp = await send(gw.session, upstream_method(request.method, endpoint), url, headers, body)
         flow.upstream_status = resp.status
         try:
             # 5 response
-            if endpoint.records and 200 <= resp.status < 300 and request.method != "HEAD":
-                raw = await read_bounded(resp, gw.settings.limits.max_response_body_bytes)
-                common = dict(
-                    content_type=resp.headers.get("Content-Type"),
-                    content_encoding=resp.headers.get("Content-Encoding"),
-                    endpoint=endpoint,
-                    identity=identity,
-                    max_bytes=gw.settings.limits.max_response_body_bytes,
-                )
-                if obligations.needs_body:
-                    result = apply_obligations(raw, obligations=obligations, **common)
-                else:
-                    result = count_records(raw, **common)
-                flow.records_seen = result.records_seen
-                flow.records_returned = result.records_returned
-                flow.record_ids = result.record_ids
-                flow.fields_masked = set(result.fields_masked)
-                out_headers = client_response_headers(resp.headers, body_rewritten=True)
-                out_headers["Content-Type"] = result.content_type
-                out_headers["X-Request-Id"] = flow.request_id
-                flow.bytes_out = len(result.body)
-                return web.Response(status=resp.status, body=result.body, headers=out_headers)
-            out_headers = client_response_headers(resp.headers, body_rewritten=False)
-            out_headers["X-Request-Id"] = flow.request_id
-            if resp.content_length is not None:
-                out_headers["Content-Length"] = str(resp.content_length)
-            out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=out_headers)
-            flow.bytes_out = await stream_to_client(request, resp, out)
-            return out
+            return await respond(
+                request,
+                resp,
+                flow,
+                endpoint=endpoint,
+                obligations=obligations,
+                identity=identity,
+                max_bytes=gw.settings.limits.max_response_body_bytes,
+            )
         finally:
             resp.release()
 

@@ -103,6 +103,9 @@ class Limits(_Strict):
     max_connections: int = Field(1024, ge=0)  # per worker; over it: 503 too-many-connections
     request_timeout: float = Field(60.0, ge=0)  # whole request, gateway included: 504 request-timeout
     drain_timeout: float = Field(30.0, gt=0)  # SIGTERM: how long in-flight requests may finish
+    # A connection must deliver a complete request head within this many seconds of opening (or of
+    # its previous answer): slowloris guard, also the idle keep-alive limit.
+    header_timeout: float = Field(15.0, gt=0)
 
 
 class Geo(_Strict):

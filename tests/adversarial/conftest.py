@@ -32,11 +32,16 @@ async def standin():
     await server.close()
 
 
+SLOW_HEADER_TIMEOUT = 2.0
+
+
 @pytest.fixture
 def make_gw(aiohttp_client, tmp_path, clock, standin):
     """``await make_gw(**settings_overrides)`` -> TestClient of a real gateway in front of the stand-in."""
 
     async def factory(*, rules: Path = RULES, upstream_url: str | None = None, total_timeout: float = 10, **extra):
+        # a short request-head timeout so the slowloris case is quick (the default is 15 s)
+        extra.setdefault("limits", {"header_timeout": SLOW_HEADER_TIMEOUT})
         settings = gateway_settings(upstream_url or standin.url, tmp_path, rules, **extra)
         upstream = settings.upstream.model_copy(update={"total_timeout": total_timeout})
         settings = settings.model_copy(update={"upstream": upstream})

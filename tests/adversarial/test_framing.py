@@ -125,8 +125,6 @@ async def test_expect_100_continue(gw, standin, denied):
         assert status == 200 and standin.seen[0].body == BODY and standin.seen[0].headers("Expect") == []
 
 
-@pytest.mark.xfail(strict=True, reason="aiohttp answers '100 Continue' before the handler decides (app.py "
-                   "registers the catch-all route with the default expect_handler); see THREAT_MODEL.md")
 async def test_denied_request_with_expect_gets_no_100_continue(gw, standin):
     head = (b"POST /api/customers HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
             b"Content-Length: 13\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")

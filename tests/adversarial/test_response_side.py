@@ -136,11 +136,6 @@ async def test_records_not_where_the_catalogue_says_are_refused(gw, standin, bod
     assert answer.status == 502
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.py filters only 2xx answers: an error answer that carries a record (a 409 with "
-    "the existing record, a 400 echoing the input) reaches the caller unfiltered; see THREAT_MODEL.md",
-)
 async def test_records_in_an_error_answer_are_not_passed_unfiltered(gw, standin):
     bobs = orjson.dumps({**RECORD, "id": 2, "owner_id": "bob", "phone": "+86 21 5555 0000"})
     standin.reply = lambda seen: Reply(409, JSON, bobs)

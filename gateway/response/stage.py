@@ -1,0 +1,87 @@
+"""Stage 5 as I/O: turn the CRM's answer into the client's, enforcing the decision's obligations.
+
+    2xx on a record endpoint      buffered (bounded), filtered or counted, re-encoded uncompressed
+    non-2xx on a scoped/masked    buffered and filtered too: an error answer may echo a record (a
+      record endpoint             409 with the existing record); if it cannot be filtered, its body
+                                  is withheld and replaced by a JSON error with the same status
+    anything else                 streamed chunk by chunk, never held in memory
+
+The pipeline sends a HEAD on a record endpoint upstream as a GET (see ``upstream_method``), so the
+scope of a single record is checked the same way for both; aiohttp drops the body of a HEAD answer.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from gateway.errors import Forbidden, ObligationUnenforceable
+from gateway.model import Endpoint, Flow, Identity, Obligations
+from gateway.response.filter import apply_obligations, count_records
+from gateway.upstream.forward import read_bounded, stream_to_client
+from gateway.upstream.headers import client_response_headers
+
+
+def upstream_method(method: str, endpoint: Endpoint) -> str:
+    """HEAD on a record endpoint is fetched as GET: the filter must see the record to decide."""
+    return "GET" if method == "HEAD" and endpoint.records else method
+
+
+async def respond(
+    request: web.Request,
+    resp: aiohttp.ClientResponse,
+    flow: Flow,
+    *,
+    endpoint: Endpoint,
+    obligations: Obligations,
+    identity: Identity,
+    max_bytes: int,
+) -> web.StreamResponse:
+    ok = 200 <= resp.status < 300
+    if endpoint.records and (ok or obligations.needs_body):
+        raw = await read_bounded(resp, max_bytes)
+        common = dict(
+            content_type=resp.headers.get("Content-Type"),
+            content_encoding=resp.headers.get("Content-Encoding"),
+            endpoint=endpoint,
+            identity=identity,
+            max_bytes=max_bytes,
+        )
+        try:
+            if obligations.needs_body:
+                result = apply_obligations(raw, obligations=obligations, **common)
+            else:
+                result = count_records(raw, **common)
+        except (ObligationUnenforceable, Forbidden):
+            if ok:
+                raise
+            return _withheld(resp.status, flow)
+        if ok:
+            flow.records_seen = result.records_seen
+            flow.records_returned = result.records_returned
+            flow.record_ids = result.record_ids
+        flow.fields_masked = set(result.fields_masked)
+        headers = client_response_headers(resp.headers, body_rewritten=True)
+        headers["Content-Type"] = result.content_type
+        headers["X-Request-Id"] = flow.request_id
+        flow.bytes_out = len(result.body)
+        return web.Response(status=resp.status, body=result.body, headers=headers)
+    headers = client_response_headers(resp.headers, body_rewritten=False)
+    headers["X-Request-Id"] = flow.request_id
+    if resp.content_length is not None:
+        headers["Content-Length"] = str(resp.content_length)
+    out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=headers)
+    flow.bytes_out = await stream_to_client(request, resp, out)
+    return out
+
+
+def _withheld(status: int, flow: Flow) -> web.Response:
+    """An error answer the filter cannot vouch for: keep its status, drop its body."""
+    flow.error = flow.error or "upstream-answer-withheld"
+    body = orjson.dumps(
+        {"error": "upstream-error", "reason": "upstream-answer-withheld", "upstream_status": status,
+         "request_id": flow.request_id}
+    )
+    return web.Response(status=status, body=body, content_type="application/json",
+                        headers={"X-Request-Id": flow.request_id})
