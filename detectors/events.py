@@ -57,6 +57,7 @@ def is_off_hours(when: datetime, timezone_name: str | None) -> bool:
     return local.weekday() >= 5 or not (WORK_START <= local.hour < WORK_END)
 
 
+@lru_cache(maxsize=65536)  # a user's few addresses recur on every request; parsing is the cost
 def network_of(ip: str | None) -> str | None:
     if not ip:
         return None

@@ -19,12 +19,14 @@ from aiohttp import web
 from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
 from gateway.audit.log import AuditLog
+from gateway.console import register_console
 from gateway.context.client_ip import ClientIPResolver
 from gateway.context.geo import GeoResolver
 from gateway.identity.stage import IdentityStage
 from gateway.model import Identity, IPAddress, RequestContext
 from gateway.pipeline import Clock, Pipeline, utc_now
 from gateway.rulestore import RuleStore
+from gateway.scoring import build_scorer
 from gateway.signals import build_signals
 from gateway.settings import Settings
 from gateway.upstream.forward import make_session
@@ -119,6 +121,10 @@ class Gateway:
         if self.alerts is not None:
             extra["alerts"] = self.alerts.health()
             degraded += extra["alerts"].get("degraded") or []
+        if self.scoring is not None:
+            extra["scoring"] = self.scoring.health()
+            if self.settings.scoring.model_dir and extra["scoring"].get("model") in ("refused", "missing", "stale"):
+                degraded.append(f"detector-model-{extra['scoring']['model']}")
         if self.signals is not None:
             extra["signals"] = self.signals.health()
             if extra["signals"].get("degraded"):
@@ -175,6 +181,9 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
             if gw.metrics is not None:
                 gw.signals.attach_metrics(gw.metrics)
         await gw.signals.start()
+        if gw.scoring is None:
+            gw.scoring = build_scorer(settings.scoring, alerts=gw.alerts, clock=gw.clock, base_dir=Path(settings.base_dir))
+        await gw.scoring.start()
         watcher = asyncio.create_task(store.watch(settings.reload_interval), name="rules-watcher")
         try:
             yield
@@ -184,6 +193,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
                 await watcher
             except asyncio.CancelledError:
                 pass
+            await gw.scoring.stop()
             await gw.signals.stop()
             await gw.session.close()
             await gw.alerts.close()
@@ -222,6 +232,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
         store_getter=lambda: gw.alerts,
         authorize=lambda req: gw.authenticate_admin(req, admin_roles),
     )
+    register_console(app, gw, settings.console)
     from gateway.metrics import register_metrics_route
 
     register_metrics_route(app, gw)  # GET /metrics before the catch-all proxy route

@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.alerts.cli import register as register_alerts
 
     register_alerts(sub)
+    from detectors.cli import register as register_detectors
+
+    register_detectors(sub)
     return p
 
 

@@ -16,8 +16,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.alerts.config import AlertsConfig
+from gateway.console.config import ConsoleConfig
 from gateway.envconfig import EnvOverrideError, apply_env
 from gateway.identity.config import IdentityConfig
+from gateway.scoring import ScoringConfig
 from gateway.signals.config import SignalsConfig
 from gateway.rulefile import RuleError, parse_yaml, validate
 
@@ -142,6 +144,8 @@ class Settings(_Strict):
     identity: IdentityConfig
     alerts: AlertsConfig = AlertsConfig()
     signals: SignalsConfig = SignalsConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    scoring: ScoringConfig = ScoringConfig()
     # Resolved against base_dir by load_settings; not read from the file.
     base_dir: str = Field(".", exclude=True)
 

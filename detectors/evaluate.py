@@ -1,0 +1,111 @@
+"""``crmgw detector evaluate``: how the model does on days it was neither trained nor calibrated on.
+
+The audit logs are replayed from the start (so user histories are as the live scorer would have
+them) but only user-days from the model card's ``holdout_from`` on are scored and counted. History
+exclusions are the ones the model was trained with (labels known before the held-out part); attacks
+inside the held-out part are not excluded — nobody knew about them yet.
+
+Metrics:
+- false_alerts_per_1000_user_days: benign active user-days (no label, and not one of the 6 days
+  after a labelled day of the same user, whose 7-day features still carry the incident) whose
+  score ever went over the threshold, per 1,000 benign active user-days;
+- pr_auc: average precision of the day score (max over the day's snapshots) over all user-days;
+- recall: incidents (per scenario and overall) with a snapshot over the threshold at or after the
+  incident started, on one of its labelled days;
+- median_delay: minutes from the incident's start to that first alerting snapshot (snapshots are
+  taken per 15-minute slot of activity; the live scorer adds its batch interval).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+from detectors import dataset, store
+from detectors.features import echo_days
+from detectors.labels import Label, read_jsonl
+
+
+class EvaluationError(Exception):
+    pass
+
+
+def _epoch(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def evaluate(model_dir: Path, paths, labels_path, *, all_days: bool = False) -> dict:
+    loaded = store.load(Path(model_dir))
+    model, card = loaded.model, loaded.card
+    labels, errors = read_jsonl(labels_path, Label)
+    if errors:
+        raise EvaluationError("\n".join(errors))
+    start = None if all_days else card.holdout_from
+    if not all_days and start is None:
+        raise EvaluationError("the model was trained without a held-out part (--holdout 0); "
+                              "evaluate it on other logs with --all-days")
+    exclude = {(u, d) for u, d in loaded.history.get("excluded", []) if start is None or d < start}
+    ds, _ = dataset.build(paths, exclude=exclude, snapshots_from=start or "0000")
+    if start is not None:
+        ds = ds.subset(ds.day_array() >= start)
+    if len(ds) == 0:
+        raise EvaluationError(f"no user-days to evaluate from {start} on in these logs")
+    scores = model.score(ds.X, ds.roles, ds.users)
+    threshold = model.threshold
+    day_score: dict[tuple[str, str], float] = {}
+    alert_times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for user, day, t, s in zip(ds.users, ds.days, ds.times, scores):
+        key = (user, day)
+        day_score[key] = max(day_score.get(key, -np.inf), float(s))
+        if s > threshold:
+            alert_times[key].append(float(t))
+    labelled = {(x.user, x.day): x for x in labels}
+    echo = echo_days(labelled)
+    benign = [k for k in day_score if k not in labelled and k not in echo]
+    false_alerts = sum(1 for k in benign if day_score[k] > threshold)
+    keys = [k for k in day_score if k not in echo]
+    y = np.array([k in labelled for k in keys])
+    pr_auc = float(average_precision_score(y, [day_score[k] for k in keys])) if y.any() else None
+
+    incidents: dict[str, list[Label]] = defaultdict(list)
+    for x in labels:
+        incidents[x.incident_id].append(x)
+    per: dict[str, dict[str, list]] = defaultdict(lambda: {"hit": [], "delay": []})
+    for parts in incidents.values():
+        first = min(parts, key=lambda x: x.start)
+        if start is not None and first.day < start:
+            continue  # began before the held-out part: not an unseen incident
+        if not any((x.user, x.day) in day_score for x in parts):
+            continue  # its days are not in these logs
+        t0 = _epoch(first.start)
+        times = [t for x in parts for t in alert_times.get((x.user, x.day), ()) if t >= t0]
+        per[first.scenario]["hit"].append(bool(times))
+        if times:
+            per[first.scenario]["delay"].append((min(times) - t0) / 60.0)
+    all_hits = [h for v in per.values() for h in v["hit"]]
+    return {
+        "recall": round(float(np.mean(all_hits)), 4) if all_hits else None,
+        "pr_auc": round(pr_auc, 4) if pr_auc is not None else None,
+        "false_alerts_per_1000_user_days": round(false_alerts * 1000.0 / max(1, len(benign)), 3),
+        "per_scenario": {
+            name: {"recall": round(float(np.mean(v["hit"])), 4),
+                   "median_delay": round(median(v["delay"]), 1) if v["delay"] else None,
+                   "incidents": len(v["hit"]), "detected": int(sum(v["hit"]))}
+            for name, v in sorted(per.items())
+        },
+        "delay_unit": "minutes",
+        "threshold": round(threshold, 4),
+        "budget": card.budget,
+        "evaluated_from": start or min(ds.days),
+        "evaluated_to": max(ds.days),
+        "benign_user_days": len(benign),
+        "echo_user_days_left_out": sum(1 for k in day_score if k in echo),
+        "false_alerts": false_alerts,
+        "labelled_user_days": int(y.sum()),
+        "incidents": len(all_hits),
+    }

@@ -1,0 +1,277 @@
+"""The in-memory aggregator: audit records in, per user-day windows and user history out.
+
+Training (replay of recorded audit logs) and the live scorer (gateway/scoring.py) feed records
+through the same :meth:`Aggregator.add`, which asks :func:`detectors.events.count_event` what each
+record adds, so a feature means exactly the same thing in both places.
+
+Windows are UTC days. When a user's first record of a new day arrives, the previous day is closed
+into the user's history (daily totals for relative features; countries, networks and user agents
+seen, for novelty). Days named in ``exclude`` (confirmed-malicious, or labelled attacks in
+training) are closed without entering the history, so an attacker's day never becomes "normal".
+A listener, if given, sees a snapshot of a window whenever the user moves into a new time slot
+(what the live scorer would have seen at that moment) and when a window closes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from statistics import median
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from detectors.events import count_event
+from detectors.travel import speed_kmh
+
+HISTORY_DAYS = 35  # relative features compare with the user's last five weeks (last month-end)
+IMPOSSIBLE_KMH = 1000.0  # faster than an airliner door to door
+SEQUENTIAL_GAP = 3  # id steps up to this count as walking through records (404s leave gaps)
+HISTORY_METRICS = ("requests", "records_read", "records_exported", "records_deleted",
+                   "distinct_records")
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+class Window:
+    """One user's activity on one UTC day, as far as it has been seen."""
+
+    __slots__ = ("day", "role", "counts", "hours", "distinct", "last_id", "run", "longest",
+                 "sequential", "new_countries", "new_networks", "new_agents", "new_country_requests",
+                 "new_country_off_hours", "night", "countries", "networks", "agents", "last_place",
+                 "max_speed", "impossible", "first", "last", "slot")
+
+    def __init__(self, day: str, role: str):
+        self.day, self.role = day, role
+        self.counts: dict[str, int] = {}
+        self.hours: dict[int, list[int]] = {}  # hour -> [requests, read, exported, deleted]
+        self.distinct: set[str] = set()
+        self.last_id: dict[str, int] = {}
+        self.run = self.longest = self.sequential = 0
+        self.new_countries: set[str] = set()
+        self.new_networks: set[str] = set()
+        self.new_agents: set[str] = set()
+        self.new_country_requests = self.new_country_off_hours = self.night = 0
+        self.countries: set[str] = set()
+        self.networks: set[str] = set()
+        self.agents: set[str] = set()
+        self.last_place: tuple[float, str] | None = None
+        self.max_speed = 0.0
+        self.impossible = 0
+        self.first = self.last = None
+        self.slot = -1
+
+
+class History:
+    """What is remembered about a user across days (closed windows only)."""
+
+    __slots__ = ("days", "countries", "networks", "agents", "stats")
+
+    def __init__(self):
+        self.days: dict[str, dict[str, int]] = {}  # day -> totals of HISTORY_METRICS
+        self.countries: set[str] = set()
+        self.networks: set[str] = set()
+        self.agents: set[str] = set()
+        self.stats: dict[str, tuple[float, float]] | None = None  # metric -> (max, median)
+
+    def summary(self) -> dict[str, tuple[float, float]]:
+        if self.stats is None:
+            days = list(self.days.values())
+            self.stats = {
+                m: (max(d[m] for d in days), median(d[m] for d in days)) if days else (0.0, 0.0)
+                for m in HISTORY_METRICS
+            }
+        return self.stats
+
+
+def totals(w: Window) -> dict[str, int]:
+    out = {m: w.counts.get(m, 0) for m in HISTORY_METRICS if m != "distinct_records"}
+    out["distinct_records"] = len(w.distinct)
+    return out
+
+
+Listener = Callable[[str, Window, History, bool], None]  # (user, window, history, final)
+
+
+class Aggregator:
+    def __init__(self, *, exclude: Iterable[tuple[str, str]] = (), listener: Listener | None = None,
+                 slot_seconds: int = 900):
+        self.exclude = set(exclude)
+        self.listener = listener
+        self.slot_seconds = slot_seconds
+        self.windows: dict[str, Window] = {}
+        self.history: dict[str, History] = {}
+        self.exported_by_day: dict[str, dict[str, int]] = {}  # user -> day -> records exported
+        self.records = 0
+
+    def add(self, record: dict) -> str | None:
+        """Counts one audit record; returns the user it was about (None if none)."""
+        inc = count_event(record)
+        if inc is None:
+            return None
+        when = inc.time.astimezone(timezone.utc)
+        day, user = when.date().isoformat(), inc.user
+        hist = self.history.get(user) or self.history.setdefault(user, History())
+        w = self.windows.get(user)
+        if w is not None and w.day != day:
+            if day < w.day:
+                return user  # a late record of a closed day: history is already final
+            self.close(user)
+            w = None
+        if w is None:
+            w = self.windows[user] = Window(day, ",".join(sorted(record.get("roles") or ())) or "-")
+        ts = when.timestamp()
+        slot = int(ts // self.slot_seconds)
+        if self.listener is not None and w.slot != -1 and slot != w.slot:
+            self.listener(user, w, hist, False)
+        w.slot = slot
+        self.records += 1
+        self._count(w, hist, inc, record, ts)
+        return user
+
+    def _count(self, w: Window, hist: History, inc, record: dict, ts: float) -> None:
+        counts = w.counts
+        for k, v in inc.counts.items():
+            if v:
+                counts[k] = counts.get(k, 0) + v
+        hour = int(ts // 3600)
+        h = w.hours.get(hour) or w.hours.setdefault(hour, [0, 0, 0, 0])
+        h[0] += 1
+        h[1] += inc.counts["records_read"]
+        h[2] += inc.counts["records_exported"]
+        h[3] += inc.counts["records_deleted"]
+        if inc.record_keys:
+            w.distinct.update(inc.record_keys)
+        if inc.record_id is not None:
+            prev = w.last_id.get(inc.resource or "")
+            if prev is not None and 0 < abs(inc.record_id - prev) <= SEQUENTIAL_GAP:
+                w.sequential += 1
+                w.run += 1
+                w.longest = max(w.longest, w.run)
+            else:
+                w.run = 1
+            w.last_id[inc.resource or ""] = inc.record_id
+        known = bool(hist.days)  # novelty needs a past: a first day has nothing to be new against
+        country, network, agent = inc.country, inc.network, inc.user_agent
+        off = inc.counts["off_hours"]
+        if country:
+            w.countries.add(country)
+            if known and country not in hist.countries:
+                w.new_countries.add(country)
+                w.new_country_requests += 1
+                w.new_country_off_hours += off
+            if w.last_place is not None and w.last_place[1] != country:
+                speed = speed_kmh(w.last_place[1], country, ts - w.last_place[0])
+                if speed is not None:
+                    w.max_speed = max(w.max_speed, speed)
+                    w.impossible += speed > IMPOSSIBLE_KMH
+            w.last_place = (ts, country)
+        if network:
+            w.networks.add(network)
+            if known and network not in hist.networks:
+                w.new_networks.add(network)
+        if agent:
+            w.agents.add(agent)
+            if known and agent not in hist.agents:
+                w.new_agents.add(agent)
+        local_hour = inc.time.astimezone(_zone(record.get("timezone"))).hour
+        w.night += local_hour < 6
+        w.first = w.first or ts
+        w.last = ts
+
+    def close(self, user: str) -> None:
+        w = self.windows.pop(user, None)
+        if w is None:
+            return
+        hist = self.history[user]
+        if self.listener is not None:
+            self.listener(user, w, hist, True)
+        if (user, w.day) in self.exclude:
+            return
+        hist.days[w.day] = totals(w)
+        for old in sorted(hist.days)[:-HISTORY_DAYS]:
+            del hist.days[old]
+        hist.stats = None
+        hist.countries |= w.countries
+        hist.networks |= w.networks
+        hist.agents |= w.agents
+        exported = w.counts.get("records_exported", 0)
+        if exported:
+            by_day = self.exported_by_day.setdefault(user, {})
+            by_day[w.day] = exported
+            for old in sorted(by_day)[:-HISTORY_DAYS]:
+                del by_day[old]
+
+    def close_all(self) -> None:
+        for user in sorted(self.windows):
+            self.close(user)
+
+    # --- the live scorer keeps history across restarts in the model directory ----------------
+    def state(self) -> dict:
+        return {
+            "history": {
+                u: {"days": h.days, "countries": sorted(h.countries), "networks": sorted(h.networks),
+                    "agents": sorted(h.agents)}
+                for u, h in sorted(self.history.items())
+            },
+            "exported_by_day": self.exported_by_day,
+        }
+
+    def load_state(self, state: dict) -> None:
+        for user, h in state.get("history", {}).items():
+            hist = History()
+            hist.days = {d: dict(t) for d, t in h["days"].items()}
+            hist.countries, hist.networks = set(h["countries"]), set(h["networks"])
+            hist.agents = set(h["agents"])
+            self.history[user] = hist
+        self.exported_by_day = {u: dict(d) for u, d in state.get("exported_by_day", {}).items()}
+
+
+def read_audit_logs(paths: Iterable[str | Path]) -> Iterator[dict]:
+    """Records of several audit files in time order (each file is already in order).
+
+    Blank and unparsable lines are skipped: a torn last line after a crash must not stop training.
+    """
+    def one(path: Path) -> Iterator[tuple[str, int, dict]]:
+        with open(path, "rb") as fh:
+            for n, line in enumerate(fh):
+                try:
+                    rec = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(rec, dict) and isinstance(rec.get("time"), str):
+                    yield _utc_key(rec["time"]), n, rec
+
+    streams = [one(Path(p)) for p in expand_paths(paths)]
+    for _key, _n, rec in heapq.merge(*streams, key=lambda t: t[0]):
+        yield rec
+
+
+def _utc_key(value: str) -> str:
+    if value.endswith(("+00:00", "Z")):
+        return value
+    try:
+        return datetime.fromisoformat(value).astimezone(timezone.utc).isoformat()
+    except ValueError:
+        return value
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; a directory stands for its audit*.log* files, in name order."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(x for x in p.iterdir() if x.name.startswith("audit") and x.is_file()))
+        else:
+            out.append(p)
+    return out

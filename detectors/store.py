@@ -1,0 +1,169 @@
+"""Model directory: ``model.skops`` + ``history.json`` + ``card.json``, and a loader that trusts none.
+
+Loading refuses, with a message that says what to do:
+- a card that does not parse or validate (pydantic, extra="forbid");
+- a model or history file whose sha256 differs from the card (tampered, or half-copied);
+- a model trained with another scikit-learn major.minor (its trees may not mean the same);
+- any type in the skops file that is not on :data:`ALLOWED_TYPES` (skops ``get_untrusted_types``;
+  nothing is ever loaded with ``trusted=True``);
+- a payload that is not a detector model for the features this code computes.
+
+The card is the human-readable summary: features, training and calibration ranges, row counts,
+library versions, threshold, budget and the files' sha256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import orjson
+import scipy
+import sklearn
+import skops
+import skops.io as sio
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from detectors.model import DetectorModel
+
+MODEL_FILE, HISTORY_FILE, CARD_FILE = "model.skops", "history.json", "card.json"
+CARD_FORMAT = "crmgw.detector/v1"
+# skops types beyond its own default trust list that a detector model legitimately contains.
+ALLOWED_TYPES = frozenset({"sklearn.tree._tree.Tree"})
+
+
+class ModelError(Exception):
+    """The model directory cannot be used; ``status`` is what health shows."""
+
+    status = "refused"
+
+
+class ModelMissing(ModelError):
+    status = "missing"
+
+
+class ModelRefused(ModelError):
+    status = "refused"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Card(_Strict):
+    format: str
+    model_file: str
+    sha256: str
+    history_file: str
+    history_sha256: str
+    trained_at: str
+    features: list[str]
+    training_range: tuple[str, str]
+    calibration_range: tuple[str, str]
+    calibration_every: int  # every k-th day of the range before holdout_from calibrates
+    holdout_from: str | None
+    rows: dict[str, int]
+    versions: dict[str, str]
+    threshold: float
+    budget: float
+    budget_unit: str = "false alerts per 1,000 benign user-days"
+    calibration_false_alerts_per_1000: float
+    roles: list[str]
+    verdicts: dict[str, int]
+    model: dict[str, float | int | str]
+
+
+def versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
+            "skops": skops.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    model: DetectorModel
+    card: Card
+    history: dict  # detectors.replay.Aggregator.state() at the end of the training data
+
+
+def save(out: Path, model: DetectorModel, history: dict, card_fields: dict) -> Card:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sio.dump(model.to_payload(), out / MODEL_FILE)
+    (out / HISTORY_FILE).write_bytes(orjson.dumps(history, option=orjson.OPT_SORT_KEYS))
+    card = Card(format=CARD_FORMAT, model_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE),
+                history_file=HISTORY_FILE, history_sha256=sha256_of(out / HISTORY_FILE),
+                versions=versions(), threshold=model.threshold, **card_fields)
+    (out / CARD_FILE).write_text(json.dumps(card.model_dump(mode="json"), indent=2) + "\n")
+    return card
+
+
+def read_card(model_dir: Path) -> Card:
+    path = Path(model_dir) / CARD_FILE
+    if not path.is_file():
+        raise ModelMissing(f"no detector model in {model_dir} (missing {CARD_FILE}); "
+                           "train one with `crmgw detector train`")
+    try:
+        card = Card.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ModelRefused(f"{path}: invalid model card at {where or '(top)'}: {first['msg']}") from None
+    if card.format != CARD_FORMAT:
+        raise ModelRefused(f"{path}: unknown card format {card.format!r} (expected {CARD_FORMAT})")
+    return card
+
+
+def _checked_file(model_dir: Path, name: str, expected: str) -> Path:
+    if Path(name).name != name:
+        raise ModelRefused(f"model card names a file outside the model directory: {name!r}")
+    path = Path(model_dir) / name
+    if not path.is_file():
+        raise ModelRefused(f"{path} is missing (named in {CARD_FILE})")
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelRefused(f"{path}: sha256 {actual} does not match the model card ({expected}); "
+                           "the file was modified after training - refusing to load it")
+    return path
+
+
+def load(model_dir: Path) -> LoadedModel:
+    model_dir = Path(model_dir)
+    card = read_card(model_dir)
+    model_path = _checked_file(model_dir, card.model_file, card.sha256)
+    history_path = _checked_file(model_dir, card.history_file, card.history_sha256)
+    trained, running = card.versions.get("scikit-learn", "?"), sklearn.__version__
+    if trained.split(".")[:2] != running.split(".")[:2]:
+        raise ModelRefused(f"{model_path} was trained with scikit-learn {trained}, this gateway runs "
+                           f"{running}; retrain the detector with `crmgw detector train`")
+    try:
+        untrusted = sio.get_untrusted_types(file=model_path)
+    except Exception as exc:  # not a skops file at all
+        raise ModelRefused(f"{model_path} is not a readable skops file: {exc}") from None
+    refused = sorted(t for t in untrusted if t not in ALLOWED_TYPES)
+    if refused:
+        raise ModelRefused(f"{model_path} contains types that are not on the allow-list: "
+                           f"{', '.join(refused)}; refusing to load it")
+    try:
+        payload = sio.load(model_path, trusted=sorted(untrusted))
+        model = DetectorModel.from_payload(payload)
+    except Exception as exc:
+        raise ModelRefused(f"{model_path}: not a usable detector model: {exc}") from None
+    if list(model.feature_names) != card.features:
+        raise ModelRefused(f"{model_path}: features differ from the model card")
+    try:
+        history = orjson.loads(history_path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ModelRefused(f"{history_path}: not JSON: {exc}") from None
+    return LoadedModel(model, card, history)

@@ -1,0 +1,181 @@
+"""Alert pages: the queue, one alert (why, chart, the requests behind it, actions) and its actions.
+
+Actions go through ``AlertStore.transition`` with the signed-in analyst as the actor, so each one
+lands in the alert's history (who, when, what, from/to) in the fsync'd journal and shows in the
+CLI and the JSON API exactly like an action taken there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from gateway.alerts.model import LEVELS, STATUSES, AlertNotFound, InvalidTransition
+from gateway.alerts.store import JournalUnavailable
+from gateway.audit.search import AuditQuery, parse_time, search
+from gateway.console import activity
+from gateway.console.chart import bar_chart
+from gateway.console.filters import FilterError, local_datetime, text_param
+from gateway.console.routes import Console, redirect
+from gateway.console.session import Viewer
+
+log = logging.getLogger("crmgw.console")
+LEVEL_RANK = {level: i for i, level in enumerate(reversed(LEVELS))}  # critical first
+ACTIONS = {"ack": "acknowledged", "resolve": "resolved", "false_positive": "false_positive",
+           "assign": None, "note": None}
+WINDOWS = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400, "7d": 7 * 86400}
+RECENT_MAX = 50
+
+
+def _unavailable(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    return console.error_page(request, 503, "Alerts unavailable", "alerts-unavailable", viewer=viewer)
+
+
+async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    store = console.alerts
+    if store is None:
+        return _unavailable(console, request, viewer)
+    q = request.query
+    error, status_param = "", q.get("status", "")
+    try:
+        statuses = _statuses(status_param)
+        level = q.get("level") or None
+        if level is not None and level not in LEVELS:
+            raise FilterError(f"level must be one of {', '.join(LEVELS)}")
+        since = local_datetime(q.get("since"), viewer.tz, "since")
+        until = local_datetime(q.get("until"), viewer.tz, "until")
+        alerts = await store.list(status=statuses, level=level, type=text_param(q, "type"),
+                                  user=text_param(q, "user"), since=since, until=until,
+                                  limit=console.config.page_size)
+    except FilterError as exc:
+        error, alerts = str(exc), []
+    alerts.sort(key=lambda a: (not a.is_open, LEVEL_RANK.get(a.level, 9), _neg(a.id)))
+    counts = await store.counts()
+    return console.render(request, viewer, "alerts.html", {
+        "alerts": alerts, "counts": counts, "error": error, "q": q, "status_param": status_param,
+        "statuses": STATUSES, "levels": LEVELS, "degraded": store.health()["degraded"],
+    }, status=400 if error else 200)
+
+
+def _neg(alert_id: str) -> tuple:
+    return tuple(-ord(c) for c in alert_id)  # newest (largest ULID) first
+
+
+def _statuses(value: str) -> set[str] | None:
+    if value == "":
+        return {"open", "acknowledged"}
+    if value == "all":
+        return None
+    if value not in STATUSES:
+        raise FilterError(f"status must be all or one of {', '.join(STATUSES)}")
+    return {value}
+
+
+class Behind:
+    """One pass over the user's audit records: per-day totals for the chart and the latest requests."""
+
+    def __init__(self, metric: str, tz: ZoneInfo, start: datetime, end: datetime):
+        self.metric, self.tz, self.start, self.end = metric, tz, start, end
+        self.records: list[dict[str, Any]] = []
+        self.totals: Counter = Counter()
+
+    def __call__(self, record: dict[str, Any]) -> bool:
+        activity.add_to_totals(self.totals, record, self.metric, self.tz)
+        when = parse_time(record.get("time"))
+        if when is not None and self.start <= when <= self.end and len(self.records) < RECENT_MAX:
+            self.records.append(record)
+        return False  # aggregate only: the search keeps nothing
+
+
+async def detail(console: Console, request: web.Request, viewer: Viewer, *, error: str = "",
+                 status: int = 200) -> web.Response:
+    store = console.alerts
+    if store is None:
+        return _unavailable(console, request, viewer)
+    alert = await store.get(request.match_info["id"])
+    if alert is None:
+        return console.error_page(request, 404, "No such alert", "alert-unknown", viewer=viewer)
+    evidence = alert.evidence or {}
+    metric = activity.metric_of(evidence)
+    last = parse_time(alert.last_seen) or parse_time(alert.time)
+    first = parse_time(alert.time)
+    days = console.config.chart_days
+    end_day: date = last.astimezone(viewer.tz).date()
+    start = datetime.combine(end_day - timedelta(days=days - 1), time(0), viewer.tz)
+    until = datetime.combine(end_day + timedelta(days=1), time(0), viewer.tz)
+    window = WINDOWS.get(str(evidence.get("timespan")), 3600)
+    behind = Behind(metric, viewer.tz, first - timedelta(seconds=window), last + timedelta(seconds=60))
+    found = await asyncio.to_thread(search, console.audit_path, AuditQuery(user=alert.user, since=start, until=until),
+                                    limit=1, max_bytes=console.config.audit_scan_bytes, keep=behind)
+    series = activity.day_series(behind.totals, end_day, days)
+    band = activity.usual_range(series)
+    baseline = evidence.get("baseline") if isinstance(evidence.get("baseline"), (int, float)) else None
+    label = metric.replace("_", " ")
+    chart = bar_chart(activity.activity_bars(series, metric), title=f"{alert.user}: {label} per day",
+                      band=band, reference=baseline, label_every=max(1, days // 14),
+                      band_label=f"usual range (10th-90th percentile of the previous {days - 1} days)",
+                      reference_label=f"usual daily max from the alert's evidence: {baseline}")
+    return console.render(request, viewer, "alert.html", {
+        "alert": alert, "why": activity.why_rows(evidence), "other": activity.other_evidence(evidence),
+        "chart": chart, "metric": label, "band": band, "baseline": baseline, "days": days,
+        "requests": behind.records, "evidence_requests": evidence.get("recent_requests") or [],
+        "scan": found, "error": error, "done": request.query.get("done", ""),
+        "can": _allowed_actions(alert.status),
+    }, status=status)
+
+
+def _allowed_actions(status: str) -> set[str]:
+    from gateway.alerts.model import TRANSITIONS
+
+    names = {v: k for k, v in ACTIONS.items() if v}
+    allowed = {names[s] for s in TRANSITIONS.get(status, ()) if s in names}
+    allowed.add("note")
+    if status in ("open", "acknowledged"):
+        allowed.add("assign")
+    return allowed
+
+
+async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    store = console.alerts
+    if store is None:
+        return _unavailable(console, request, viewer)
+    form = await console.form(request)
+    action = form.get("action", "")
+    alert_id = request.match_info["id"]
+    if action not in ACTIONS:
+        return await detail(console, request, viewer, error=f"Unknown action {action[:40]!r}.", status=400)
+    note = (form.get("note") or "").strip() or None
+    assignee = form.get("assignee") if action == "assign" else None
+    if action == "assign" and assignee is None:
+        return await detail(console, request, viewer, error="Assign needs an analyst (empty unassigns).", status=400)
+    if action == "note" and note is None:
+        return await detail(console, request, viewer, error="Write a note first.", status=400)
+    try:
+        alert = await store.transition(alert_id, actor=viewer.user, status=ACTIONS[action],
+                                       assignee=assignee[:100] if assignee is not None else None, note=note)
+    except AlertNotFound:
+        return console.error_page(request, 404, "No such alert", "alert-unknown", viewer=viewer)
+    except InvalidTransition as exc:
+        return await detail(console, request, viewer, error=f"Not done: {exc}.", status=409)
+    except ValueError as exc:
+        return await detail(console, request, viewer, error=f"Not done: {exc}.", status=400)
+    except JournalUnavailable as exc:
+        log.error("console: %s", exc)
+        return await detail(console, request, viewer, error="Not done: the alerts journal cannot be written.",
+                            status=503)
+    log.info("console: %s did %s on alert %s (now %s)", viewer.user, action, alert.id, alert.status)
+    return redirect(f"{console.base}/alerts/{alert.id}?done={action}")
+
+
+def register(console: Console, router: web.UrlDispatcher) -> None:
+    base = console.base
+    router.add_get(base + "/alerts", console.page(queue))
+    router.add_get(base + "/alerts/{id}", console.page(detail))
+    router.add_post(base + "/alerts/{id}/action", console.page(act))
+

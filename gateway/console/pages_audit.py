@@ -1,0 +1,196 @@
+"""Pages built on the audit log and the rules: decisions (search and one decision), a user, the rules.
+
+Audit searches run in a worker thread (file reads) and are bounded by ``audit_scan_bytes``; a page
+says when the bound cut a search short. One decision's full explanation is the audit line plus the
+same request re-evaluated by ``gateway.explain`` (every rule and criterion with its reason), which
+uses the rules loaded now: the page says when that revision differs from the one that decided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from gateway.audit.search import AuditQuery, find_decision, parse_time, search
+from gateway.console import activity
+from gateway.console.chart import bar_chart
+from gateway.console.filters import FilterError, local_datetime, text_param, to_local_input
+from gateway.console.routes import Console
+from gateway.console.session import Viewer, zone_named
+from gateway.explain import decision_dict, explain
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+
+
+def _query(request: web.Request, viewer: Viewer) -> AuditQuery:
+    q = request.query
+    effect = q.get("effect") or None
+    if effect not in (None, "allow", "deny"):
+        raise FilterError("effect must be allow or deny")
+    return AuditQuery(user=text_param(q, "user"), operation=text_param(q, "operation"), effect=effect,
+                      rule=text_param(q, "rule"), reason=text_param(q, "reason"),
+                      since=local_datetime(q.get("since"), viewer.tz, "since"),
+                      until=local_datetime(q.get("until"), viewer.tz, "until"))
+
+
+async def _search(console: Console, query: AuditQuery, limit: int | None = None, keep=None):
+    return await asyncio.to_thread(search, console.audit_path, query, limit=limit or console.config.page_size,
+                                   max_bytes=console.config.audit_scan_bytes, keep=keep)
+
+
+async def decisions(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    error, found, query = "", None, AuditQuery()
+    try:
+        query = _query(request, viewer)
+        found = await _search(console, query)
+    except FilterError as exc:
+        error = str(exc)
+    return console.render(request, viewer, "decisions.html", {
+        "found": found, "error": error, "q": request.query,
+        "since": to_local_input(query.since, viewer.tz), "until": to_local_input(query.until, viewer.tz),
+    }, status=400 if error else 200)
+
+
+async def decisions_api(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    try:
+        found = await _search(console, _query(request, viewer))
+    except FilterError as exc:
+        raise ValueError(str(exc)) from None
+    return console.json({"decisions": found.records, "scanned_bytes": found.scanned_bytes,
+                         "truncated": found.truncated})
+
+
+def reevaluate(console: Console, record: dict[str, Any]) -> tuple[dict | None, str]:
+    """The recorded request decided again by the current rules: (decision_dict, problem)."""
+    when = parse_time(record.get("time"))
+    if not record.get("user") or when is None or not record.get("method") or not record.get("path"):
+        return None, "the record lacks the user, time, method or path needed to re-evaluate it"
+    target = record["path"] + ("?" + urlencode(record["query"]) if record.get("query") else "")
+    try:
+        result = explain(console.gw.store.current, user=record["user"], method=record["method"], path=target,
+                         at=when, ip=record.get("client_ip"), mfa=bool(record.get("mfa")),
+                         country=record.get("country"), geo=console.gw.geo)
+    except ValueError as exc:
+        return None, f"cannot re-evaluate: {exc}"
+    return decision_dict(result.decision, result.ctx), ""
+
+
+async def _decision(console: Console, request: web.Request):
+    record = await asyncio.to_thread(find_decision, console.audit_path, request.match_info["id"][:100],
+                                     max_bytes=console.config.audit_scan_bytes)
+    if record is None:
+        return None, None, ""
+    trace, problem = reevaluate(console, record)
+    return record, trace, problem
+
+
+async def decision(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    record, trace, problem = await _decision(console, request)
+    if record is None:
+        return console.error_page(request, 404, "No such decision", "decision-unknown", viewer=viewer)
+    return console.render(request, viewer, "decision.html", {
+        "record": record, "trace": trace, "problem": problem, "current": console.gw.store.current.revision,
+    })
+
+
+async def decision_api(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    record, trace, problem = await _decision(console, request)
+    if record is None:
+        return console.json_error(request, 404, "not-found", "decision-unknown")
+    return console.json({"decision": record, "reevaluated": trace, "problem": problem or None})
+
+
+class UserActivity:
+    """One pass over a user's audit records: recent decisions and denials, hours and countries."""
+
+    def __init__(self, user_tz):
+        self.recent: list[dict] = []
+        self.denials: list[dict] = []
+        self.hours = [0] * 24
+        self.countries: Counter = Counter()
+        self.tz = user_tz
+        self.total = 0
+
+    def __call__(self, record: dict) -> bool:
+        self.total += 1
+        when = parse_time(record.get("time"))
+        if when is not None:
+            self.hours[when.astimezone(self.tz).hour] += 1
+        self.countries[record.get("country") or "unknown"] += 1
+        if len(self.recent) < 50:
+            self.recent.append(record)
+        if record.get("effect") == "deny" and len(self.denials) < 25:
+            self.denials.append(record)
+        return False
+
+
+async def user_page(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    user_id = request.match_info["user"][:200]
+    person = console.gw.store.current.directory.get(user_id)
+    user_tz = zone_named(person.timezone) if person is not None else viewer.tz
+    since = console.gw.clock() - timedelta(days=console.config.history_days)
+    seen = UserActivity(user_tz)
+    found = await _search(console, AuditQuery(user=user_id, since=since), limit=1, keep=seen)
+    alerts = await console.alerts.list(user=user_id, limit=50) if console.alerts is not None else None
+    hours_chart = bar_chart(activity.hour_bars(seen.hours), title=f"{user_id}: requests per hour of day "
+                            f"({user_tz.key}), last {console.config.history_days} days", height=160, label_every=2)
+    return console.render(request, viewer, "user.html", {
+        "user_id": user_id, "person": person, "user_tz": user_tz.key, "seen": seen, "found": found,
+        "alerts": alerts, "usual_hours": activity.usual_hours(seen.hours), "hours_chart": hours_chart,
+        "countries": seen.countries.most_common(10), "days": console.config.history_days,
+    })
+
+
+async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
+    store = console.gw.store
+    ruleset = store.current
+    shadows = [r for r in ruleset.engine.policy.rules.values() if r.mode == "shadow"]
+    since = console.gw.clock() - timedelta(days=console.config.history_days)
+    records: list[dict] = []
+
+    def keep(record: dict) -> bool:
+        records.append({"shadow": record.get("shadow")})
+        return False
+
+    found = await _search(console, AuditQuery(shadow=True, since=since), limit=1, keep=keep)
+    counts = activity.shadow_counts(records)
+    explained, error, form = None, "", _explain_form(request, viewer, console)
+    if request.query.get("user"):
+        try:
+            at = local_datetime(form["at"], viewer.tz, "time") or console.gw.clock()
+            if form["method"] not in METHODS:
+                raise FilterError(f"method must be one of {', '.join(METHODS)}")
+            if not form["path"].startswith("/"):
+                raise FilterError("path must start with /")
+            result = explain(ruleset, user=form["user"], method=form["method"], path=form["path"], at=at,
+                             ip=form["ip"] or None, mfa=form["mfa"], geo=console.gw.geo)
+            explained = decision_dict(result.decision, result.ctx)
+        except ValueError as exc:  # FilterError, a bad IP address
+            error = str(exc)
+    return console.render(request, viewer, "rules.html", {
+        "health": store.health(), "shadows": shadows, "counts": counts, "found": found, "form": form,
+        "explained": explained, "error": error, "methods": METHODS, "days": console.config.history_days,
+    }, status=400 if error else 200)
+
+
+def _explain_form(request: web.Request, viewer: Viewer, console: Console) -> dict[str, Any]:
+    q = request.query
+    now: datetime = console.gw.clock()
+    return {"user": (q.get("user") or "")[:200], "method": (q.get("method") or "GET").upper(),
+            "path": (q.get("path") or "/api/customers")[:2048], "at": (q.get("at") or to_local_input(now, viewer.tz)),
+            "ip": (q.get("ip") or "")[:64], "mfa": q.get("mfa") == "on"}
+
+
+def register(console: Console, router: web.UrlDispatcher) -> None:
+    base = console.base
+    router.add_get(base + "/decisions", console.page(decisions))
+    router.add_get(base + "/decisions/{id}", console.page(decision))
+    router.add_get(base + "/users/{user}", console.page(user_page))
+    router.add_get(base + "/rules", console.page(rules_page))
+    router.add_get(base + "/api/decisions", console.api(decisions_api))
+    router.add_get(base + "/api/decisions/{id}", console.api(decision_api))

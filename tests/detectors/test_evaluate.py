@@ -1,0 +1,35 @@
+"""Train on one simulated world, evaluate on held-out days and on a world never seen."""
+
+from __future__ import annotations
+
+import json
+
+from detectors.cli import main
+from detectors.evaluate import evaluate
+
+
+def test_evaluation_on_an_unseen_world_detects_mass_delete_and_enumeration(model_dir, world_b):
+    report = evaluate(model_dir, [world_b], world_b / "labels.jsonl", all_days=True)
+    assert {"recall", "pr_auc", "false_alerts_per_1000_user_days", "per_scenario"} <= set(report)
+    assert report["per_scenario"]["enumeration"]["recall"] == 1.0
+    # 3 mass deletes; one hits an admin, whose role does bulk clean-ups and, in a world this
+    # small, has only ~30 baseline days: it scores under the threshold (the 200-user run does not)
+    assert report["per_scenario"]["mass_delete"]["detected"] >= 2
+    assert report["recall"] >= 0.75
+    assert set(report["per_scenario"]["mass_delete"]) >= {"recall", "median_delay"}
+
+
+def test_evaluate_json_prints_one_object_for_the_held_out_days(held_out_model, world_a, capsys):
+    code = main(["detector", "evaluate", "--model", str(held_out_model), "--audit-log",
+                 str(world_a), "--labels", str(world_a / "labels.jsonl"), "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["evaluated_from"] >= "2026-01-26"
+    assert 0.0 <= report["false_alerts_per_1000_user_days"] and report["per_scenario"]
+
+
+def test_a_model_without_held_out_days_needs_all_days(model_dir, world_a, capsys):
+    code = main(["detector", "evaluate", "--model", str(model_dir), "--audit-log", str(world_a),
+                 "--labels", str(world_a / "labels.jsonl")])
+    assert code == 1
+    assert "--all-days" in capsys.readouterr().err
