@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from aiohttp import web
 
@@ -24,10 +28,12 @@ def _console_and_api_routes() -> list[tuple[str, str]]:
     """Every route of the console and of the admin APIs, read from a real app: new routes are covered."""
     store, errors = RuleStore.open(RULES)
     assert store is not None, errors
-    app = create_app(gateway_settings("http://127.0.0.1:9", RULES.parent / "var-unused", RULES), store)
+    scratch = Path(tempfile.mkdtemp(prefix="crmgw-routes-"))  # collection time: no tmp_path yet
+    app = create_app(gateway_settings("http://127.0.0.1:9", scratch, RULES), store)
     if ROUTE_NAME not in app.router:  # until create_app registers the console itself
         register_console(app, app[GATEWAY], ConsoleConfig())
     app[GATEWAY].audit.close()
+    shutil.rmtree(scratch, ignore_errors=True)
     routes = set()
     for route in app.router.routes():
         info = route.resource.get_info() if route.resource else {}
