@@ -67,7 +67,9 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() != "bearer":
         return None
     token = token.strip()
-    if not token or len(token) > MAX_CREDENTIAL_LENGTH or any(c.isspace() for c in token):
+    # ``split()`` with no separator splits on any Unicode whitespace, like str.isspace, but in C:
+    # this runs on every request, and a per-character generator cost ~100 µs on a 700-byte JWT.
+    if not token or len(token) > MAX_CREDENTIAL_LENGTH or len(token.split()) != 1:
         raise Unauthenticated("token-invalid", "empty, oversized or malformed bearer token")
     return token
 
