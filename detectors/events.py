@@ -45,7 +45,7 @@ class Increments:
 
 
 @lru_cache(maxsize=256)
-def _zone(name: str | None) -> ZoneInfo:
+def zone_of(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -53,7 +53,7 @@ def _zone(name: str | None) -> ZoneInfo:
 
 
 def is_off_hours(when: datetime, timezone_name: str | None) -> bool:
-    local = when.astimezone(_zone(timezone_name))
+    local = when.astimezone(zone_of(timezone_name))
     return local.weekday() >= 5 or not (WORK_START <= local.hour < WORK_END)
 
 

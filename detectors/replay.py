@@ -17,14 +17,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from statistics import median
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from detectors.events import count_event
+from detectors.events import count_event, zone_of  # one time-zone cache for both
 from detectors.travel import speed_kmh
 
 HISTORY_DAYS = 35  # relative features compare with the user's last five weeks (last month-end)
@@ -33,13 +31,6 @@ SEQUENTIAL_GAP = 3  # id steps up to this count as walking through records (404s
 HISTORY_METRICS = ("requests", "records_read", "records_exported", "records_deleted",
                    "distinct_records")
 
-
-@lru_cache(maxsize=256)
-def _zone(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 class Window:
@@ -183,7 +174,7 @@ class Aggregator:
             w.agents.add(agent)
             if known and agent not in hist.agents:
                 w.new_agents.add(agent)
-        local_hour = inc.time.astimezone(_zone(record.get("timezone"))).hour
+        local_hour = inc.time.astimezone(zone_of(record.get("timezone"))).hour
         w.night += local_hour < 6
         w.first = w.first or ts
         w.last = ts
