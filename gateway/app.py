@@ -20,7 +20,7 @@ from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
 from gateway.audit.log import AuditLog
 from gateway.console import register_console
-from gateway.context.client_ip import ClientIPResolver
+from gateway.context.client_ip import ClientIPResolver, ip_text
 from gateway.context.geo import GeoResolver
 from gateway.identity.stage import IdentityStage
 from gateway.model import Identity, IPAddress, RequestContext
@@ -90,7 +90,7 @@ class Gateway:
         if h.email and identity.user.email:
             out[h.email] = identity.user.email
         if client_ip is not None:
-            out["X-Forwarded-For"] = str(client_ip)
+            out["X-Forwarded-For"] = ip_text(client_ip)
         if self._credential and not identity.forward_credential:
             out[self._credential[0]] = self._credential[1]
         return out

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from gateway.audit.events import audit_record
 from gateway.context.catalogue import Catalogue
+from gateway.context.client_ip import ip_text
 from gateway.context.normalise import normalise_target, parse_query
 from gateway.errors import (
     BadRequest,
@@ -140,7 +141,7 @@ class Pipeline:
         ruleset = gw.store.current  # one snapshot of the rules for the whole request
         flow.ruleset = ruleset
         client_ip, peer_trusted = gw.client_ip.resolve(request.remote, request.headers)
-        flow.client_ip = str(client_ip) if client_ip else None
+        flow.client_ip = ip_text(client_ip) if client_ip else None
 
         # 1 identity
         identity = gw.identity.identify(request.headers, peer_trusted, ruleset.directory)

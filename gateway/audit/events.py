@@ -27,7 +27,8 @@ def audit_record(flow: Flow) -> dict[str, Any]:
         "mfa": identity.mfa if identity else False,
         "team": user.team if user else None,
         "timezone": user.timezone if user else None,
-        "client_ip": str(ctx.client_ip) if ctx and ctx.client_ip else flow.client_ip,
+        # flow.client_ip is the pipeline's text of ctx.client_ip (formatting an address is not free)
+        "client_ip": flow.client_ip or (str(ctx.client_ip) if ctx and ctx.client_ip else None),
         "country": ctx.country if ctx else None,
         "method": flow.method,
         "path": ctx.path if ctx else flow.raw_target[:2048],

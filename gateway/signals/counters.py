@@ -42,6 +42,7 @@ TIMESPANS: dict[str, tuple[int, int]] = {
     "7d": (86400, 7),
 }
 DAY = 86400
+ALL_BUCKET_SIZES = tuple(sorted({gran for gran, _ in TIMESPANS.values()} | {DAY}))
 FLAGS = ("sequential_ids", "new_ip", "new_network", "new_country", "new_user_agent")
 FIELDS = COUNTERS + FLAGS  # every counter a rule may name, except distinct_records (HyperLogLog)
 SEEN_KINDS = {"ip": "new_ip", "net": "new_network", "country": "new_country", "ua": "new_user_agent"}
@@ -154,9 +155,7 @@ def count_request(
 
 def bucket_sizes(group: GroupQuery) -> tuple[int, ...]:
     """Bucket sizes a group counts into: all for the base groups, what its rules read for the rest."""
-    if not group.grans:
-        return tuple(sorted({gran for gran, _ in TIMESPANS.values()} | {DAY}))
-    return group.grans
+    return group.grans or ALL_BUCKET_SIZES
 
 
 def hll_sizes(group: GroupQuery) -> tuple[int, ...]:

@@ -84,7 +84,9 @@ class MemoryCounters:
 
         groups = {}
         for g in req.groups:
-            before = {name: len(self._union(user, g.prefix, t, name)) for name in g.distinct}
+            # The union before this request, kept: the union after it is that plus this request's
+            # record keys (its bucket is in every window), so each window is unioned once, not twice.
+            unions = {name: self._union(user, g.prefix, t, name) for name in g.distinct}
             for gran in bucket_sizes(g):
                 key = (user, g.prefix, gran, t // gran)
                 bucket = self.buckets.setdefault(key, {})
@@ -107,7 +109,7 @@ class MemoryCounters:
                 history = self._history(user, g.prefix, t // DAY)
             groups[g.prefix] = GroupResult(
                 windows=windows,
-                distinct={n: (before[n], len(self._union(user, g.prefix, t, n))) for n in g.distinct},
+                distinct={n: (len(u), len(u.union(req.record_keys))) for n, u in unions.items()},
                 history_max=history,
             )
         if req.recent is not None:

@@ -29,7 +29,7 @@ from gateway.signals.anomalies import AnomalyRules
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import CounterBackend, count_request
 from gateway.signals.enforcement import CHANNEL, EnforcementState, Measure
-from gateway.signals.thresholds import Finding, evaluate_all, plan
+from gateway.signals.thresholds import Finding, PlanCache, evaluate_all
 
 log = logging.getLogger("crmgw.signals")
 STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -102,6 +102,7 @@ class SignalsStage:
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
         self.metrics = None  # gateway.metrics.Metrics (optional): see attach_metrics
+        self._plans = PlanCache()
 
     def attach_metrics(self, metrics) -> None:
         """Report Redis reachability (crmgw_redis_up) and skipped counting (crmgw_signals_degraded)."""
@@ -181,6 +182,8 @@ class SignalsStage:
 
     async def _run_batch(self, wait: bool = False) -> None:
         batch = [await self._queue.get()] if wait else [self._queue.get_nowait()]
+        if wait and self.config.batch_wait and self._queue.qsize() < self.config.batch_size - 1:
+            await asyncio.sleep(self.config.batch_wait)  # see SignalsConfig.batch_wait
         while len(batch) < self.config.batch_size and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         try:
@@ -201,7 +204,7 @@ class SignalsStage:
                 continue
             if inc is None:
                 continue
-            groups, pairs = plan(rules_of(ruleset), inc, record.get("operation"))
+            groups, pairs = self._plans.plan(rules_of(ruleset), inc, record.get("operation"))
             items.append((inc, record, pairs, count_request(inc, record, groups)))
         if not items:
             return

@@ -15,6 +15,7 @@ the identity the gateway sets (the Django/WSGI header-spoofing class, CVE-2015-0
 
 from __future__ import annotations
 
+import functools
 from typing import Iterable, Mapping
 
 from multidict import CIMultiDict
@@ -108,20 +109,34 @@ def upstream_request_headers(
     add: Mapping[str, str],
 ) -> CIMultiDict:
     """Headers for the CRM: the client's, minus everything spoofable, plus ``add``."""
-    drop = set(HOP_BY_HOP) | SPOOFABLE | {folded(h) for h in strip} | connection_named(client)
-    drop |= {folded(h) for h in add}
+    drop = _fixed_drop(frozenset(strip), tuple(add), keep_credential)
+    named = connection_named(client)
     if keep_credential:
-        drop -= {"authorization", "cookie"}  # the CRM's own login: it must see it unchanged
-    else:
-        drop |= {"authorization", "cookie"}
+        named -= {"authorization", "cookie"}  # as in _fixed_drop: the CRM's own login goes through
     out = CIMultiDict()
     for name, value in client.items():
-        if folded(name) not in drop:
+        name_f = folded(name)
+        if name_f not in drop and name_f not in named:
             out.add(name, value)
     out["Accept-Encoding"] = accept_encoding(client.get("accept-encoding"))
     for name, value in add.items():
         out[name] = value
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed_drop(strip: frozenset[str], add: tuple[str, ...], keep_credential: bool) -> frozenset[str]:
+    """The request-independent part of the strip list, built once per (strip, add, credential).
+
+    Why: the set was rebuilt from ~45 names on every request (~15 us); its inputs are the gateway's
+    settings and the names of the headers it adds, which are the same for every request.
+    """
+    drop = set(HOP_BY_HOP) | SPOOFABLE | {folded(h) for h in strip} | {folded(h) for h in add}
+    if keep_credential:
+        drop -= {"authorization", "cookie"}  # the CRM's own login: it must see it unchanged
+    else:
+        drop |= {"authorization", "cookie"}
+    return frozenset(drop)
 
 
 def client_response_headers(upstream: Mapping[str, str], *, body_rewritten: bool) -> CIMultiDict:

@@ -145,3 +145,12 @@ async def test_users_do_not_share_counters(counters):
     await count_one(counters, record(user="bob"))
     result = await count_one(counters, record(user="alice"), GroupQuery("g:", ("1h",)))
     assert result.groups["g:"].windows["1h"]["requests"] == 1
+
+
+async def test_a_value_seen_again_later_is_remembered_from_its_latest_sighting(counters):
+    """The script skips rewriting a value seen in the same second, never one seen again later."""
+    for when in (T0, T0, T0 + timedelta(days=20)):
+        await count_one(counters, record(country="FR", when=when))
+    await count_one(counters, record(country="DE", when=T0 + timedelta(days=25)))
+    result = await count_one(counters, record(country="FR", when=T0 + timedelta(days=45)))
+    assert "new_country" not in result.flags

@@ -6,7 +6,7 @@ import pytest
 
 from detectors.events import count_event
 from gateway.signals.counters import CountResult, GroupResult, match_group
-from gateway.signals.thresholds import evaluate, group_of, plan
+from gateway.signals.thresholds import PlanCache, evaluate, group_of, plan
 from tests.signals.factories import NIGHT, export, record, rules_from, view
 
 RULE = """\
@@ -142,3 +142,13 @@ def test_plan_asks_only_for_what_the_rules_read(tmp_path):
 def test_without_rules_the_user_and_resource_are_still_counted():
     groups, pairs = plan(None, count_event(view(rid=1)), "customers.view")
     assert [g.prefix for g in groups] == ["g:", "r:customers:"] and pairs == []
+
+
+def test_plan_cache_answers_like_plan_and_forgets_a_replaced_rule_set(tmp_path):
+    rules = rules_from(tmp_path, MATCH_RULES)
+    cache = PlanCache()
+    for rec in (view(rid=3), view(rid=4, when=NIGHT), record(operation="customers.list", when=NIGHT)):
+        inc = count_event(rec)
+        assert cache.plan(rules, inc, rec["operation"]) == plan(rules, inc, rec["operation"])
+    inc = count_event(view(rid=3))
+    assert cache.plan(None, inc, "customers.view") == plan(None, inc, "customers.view")

@@ -71,3 +71,10 @@ def test_connection_tokens_are_folded_too():
 @pytest.mark.parametrize("name", ["Range", "If-Range", "Content-Encoding"])
 def test_headers_that_change_the_body_the_gateway_checked_are_dropped(name):
     assert name not in out({name: "bytes=100-" if "Range" in name else "gzip"})
+
+
+def test_crm_credential_named_in_connection_still_reaches_the_crm():
+    """The cached strip list keeps the old order: the credential exemption wins over Connection."""
+    client = {"Connection": "Authorization", "Authorization": "Bearer crmpat-alice"}
+    assert out(client, keep_credential=True, strip=())["Authorization"] == "Bearer crmpat-alice"
+    assert "Authorization" not in out(client, keep_credential=False, strip=())
