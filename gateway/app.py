@@ -20,7 +20,7 @@ from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
 from gateway.audit.log import AuditLog
 from gateway.console import register_console
-from gateway.context.client_ip import ClientIPResolver, ip_text
+from gateway.context.client_ip import ClientIPResolver, ip_text, peer_in
 from gateway.context.geo import GeoResolver
 from gateway.identity.stage import IdentityStage
 from gateway.model import Identity, IPAddress, RequestContext
@@ -214,11 +214,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
 
     async def health(request: web.Request) -> web.Response:
         # Rule errors and file paths are for operators: only from the admin networks (TCP peer).
-        try:
-            peer = ipaddress.ip_address(request.remote or "")
-        except ValueError:
-            peer = None
-        if peer is None or not any(peer in net for net in admin_networks):
+        if not peer_in(request.remote, admin_networks):
             return web.json_response({"error": "forbidden", "reason": "admin-network-only"}, status=403)
         return web.json_response(gw.health())
 

@@ -172,17 +172,15 @@ def register_metrics_route(app: web.Application, gw, path: str = "/metrics") -> 
     """
     import ipaddress
 
+    from gateway.context.client_ip import peer_in
+
     metrics = Metrics()
     gw.metrics = metrics
     app[METRICS_KEY] = metrics
     networks = [ipaddress.ip_network(n, strict=False) for n in gw.settings.admin.allow_networks]
 
     async def scrape(request: web.Request) -> web.Response:
-        try:
-            peer = ipaddress.ip_address(request.remote or "")
-        except ValueError:
-            peer = None
-        if peer is None or not any(peer in net for net in networks):
+        if not peer_in(request.remote, networks):
             return web.json_response({"error": "forbidden", "reason": "admin-network-only"}, status=403)
         metrics.sync(gw)
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

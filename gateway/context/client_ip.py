@@ -71,6 +71,12 @@ def _parse_ip(text: str) -> IPAddress | None:
     return ip
 
 
+def peer_in(remote: str | None, networks) -> bool:
+    """Is the TCP peer (never a forwarded header) inside one of ``networks``? For admin endpoints."""
+    peer = parse_ip(remote)
+    return peer is not None and any(peer in net for net in networks)
+
+
 def _header_values(headers: Any, name: str) -> list[str]:
     """Every value of a header (several header lines are one comma-joined list, RFC 9110)."""
     if headers is None:
