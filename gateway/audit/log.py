@@ -9,6 +9,7 @@ new requests (503 ``audit-unavailable``) until a write succeeds again.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sys
@@ -31,15 +32,33 @@ class AuditLog:
         self.healthy = True
         self._lock = threading.Lock()  # rotation and writes from the CLI's threads stay ordered
         self._file = None
-        self._size = 0
         self._open()
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab", buffering=0)
-        self._size = self._file.tell()
+        self._file = open(self.path, "ab", buffering=0)  # O_APPEND: one write() per line, never torn
 
     def _rotate(self) -> None:
+        """Rotate once across processes: ``crmgw serve --workers N`` has N writers on one file.
+
+        Under an exclusive lock on ``<path>.lock``: if the path no longer names the file we hold,
+        another worker rotated already and we just reopen; otherwise we shift the backups. A worker
+        that has not noticed yet appends at most one more line to the renamed file (it sees the size
+        on its next write), so no line is lost and no file is rotated twice.
+        """
+        with open(self.path.with_name(self.path.name + ".lock"), "ab") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                current = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current != os.fstat(self._file.fileno()).st_ino:
+                self._file.close()
+                self._open()
+                return
+            self._shift_backups()
+
+    def _shift_backups(self) -> None:
         self._file.close()
         for i in range(self.backups, 0, -1):
             src = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
@@ -57,10 +76,11 @@ class AuditLog:
             try:
                 if self._file is None or self._file.closed:
                     self._open()
-                if self._size + len(line) > self.max_bytes and self._size > 0:
+                # the file's real size (other workers append to it too), one fstat per line
+                size = os.fstat(self._file.fileno()).st_size
+                if size + len(line) > self.max_bytes and size > 0:
                     self._rotate()
                 self._file.write(line)
-                self._size += len(line)
                 self.written += 1
                 self.healthy = True
                 return True

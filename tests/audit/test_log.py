@@ -22,12 +22,12 @@ def test_rotation_keeps_n_backups(tmp_path):
     for i in range(100):
         log.write({"i": i, "pad": "x" * 50})
     log.close()
-    files = sorted(p.name for p in tmp_path.iterdir())
+    files = sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".lock")  # the rotation lock stays
     assert files == ["audit.log", "audit.log.1", "audit.log.2"]
     newest = [json.loads(x)["i"] for x in (tmp_path / "audit.log").read_text().splitlines()]
     previous = [json.loads(x)["i"] for x in (tmp_path / "audit.log.1").read_text().splitlines()]
     assert newest[-1] == 99 and previous[-1] + 1 == newest[0]
-    assert all(p.stat().st_size <= 1024 for p in tmp_path.iterdir())
+    assert all(p.stat().st_size <= 1024 for p in tmp_path.iterdir() if p.suffix != ".lock")
 
 
 def test_failed_write_is_counted_kept_on_stderr_and_recovers(tmp_path, capfd):
@@ -42,3 +42,19 @@ def test_failed_write_is_counted_kept_on_stderr_and_recovers(tmp_path, capfd):
     (tmp_path / "d").unlink()
     assert log.write({"back": True}) is True and log.healthy
     log.close()
+
+
+def test_two_writers_on_one_file_rotate_once_and_lose_nothing(tmp_path):
+    """Two workers of `crmgw serve --workers 2` share one audit file."""
+    a = AuditLog(tmp_path / "audit.log", max_bytes=2048, backups=50)
+    b = AuditLog(tmp_path / "audit.log", max_bytes=2048, backups=50)
+    for i in range(300):
+        (a if i % 2 else b).write({"i": i, "pad": "x" * 40})
+    a.close()
+    b.close()
+    seen = []
+    for f in tmp_path.glob("audit.log*"):
+        if f.suffix != ".lock":
+            seen += [json.loads(x)["i"] for x in f.read_text().splitlines()]
+            assert f.stat().st_size <= 2048 + 200  # at most one straggler line past the cap
+    assert sorted(seen) == list(range(300))
