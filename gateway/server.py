@@ -26,6 +26,8 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
+import secrets
 import signal
 import sys
 
@@ -137,6 +139,9 @@ def serve(settings: Settings, *, workers: int = 1, drain_timeout: float | None =
     if opts.workers > 1:
         from gateway.supervisor import Supervisor
 
+        # Workers must agree on `hash` mask pseudonyms: without a configured key, one random key
+        # for this supervisor's workers (inherited through the environment).
+        os.environ.setdefault("CRMGW_MASK_KEY", secrets.token_hex(32))
         return Supervisor(settings, opts, run_worker).run()
     return run_worker(settings, opts)
 

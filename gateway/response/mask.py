@@ -3,8 +3,11 @@
     remove   delete the key (for CSV: drop the column, header and cells)
     redact   "*" for every character but the last ``keep_last`` (all stars when keep_last is 0 or
              the value is that short); the length is kept, as on a printed statement
-    hash     "sha256:" + the first 16 hex digits of sha256 of the value: a stable pseudonym that
-             still lets an analyst see that two records share a value
+    hash     "hmac:" + the first 16 hex digits of HMAC-SHA256(key, value): a stable pseudonym that
+             still lets an analyst see that two records share a value. Keyed, because a plain hash
+             of a phone number or an email is reversed by trying every candidate; the key comes from
+             the CRMGW_MASK_KEY environment variable (32+ characters; set the same value on every
+             instance and worker for pseudonyms that agree everywhere), else a random key per process.
 
 Values that are not strings are masked through their JSON text (``123`` -> ``"123"``, ``true`` ->
 ``"true"``), so a number in JSON and the same number in a CSV cell give the same pseudonym. A null
@@ -17,6 +20,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import hmac
+import os
+import secrets
 from typing import Any, Callable, Iterable
 
 import orjson
@@ -43,8 +49,19 @@ def redact(value: Any, keep_last: int = 0) -> str:
     return "*" * (len(text) - shown) + (text[-shown:] if shown else "")
 
 
-def pseudonym(value: Any) -> str:
-    return "sha256:" + hashlib.sha256(_text(value).encode("utf-8")).hexdigest()[:16]
+def _mask_key() -> bytes:
+    configured = os.environ.get("CRMGW_MASK_KEY", "")
+    if configured and len(configured) < 32:
+        raise RuntimeError("CRMGW_MASK_KEY must be at least 32 characters")
+    return configured.encode("utf-8") if configured else secrets.token_bytes(32)
+
+
+MASK_KEY = _mask_key()
+
+
+def pseudonym(value: Any, key: bytes | None = None) -> str:
+    digest = hmac.new(key or MASK_KEY, _text(value).encode("utf-8"), hashlib.sha256).hexdigest()
+    return "hmac:" + digest[:16]
 
 
 def _text(value: Any) -> str:

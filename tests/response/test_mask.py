@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 import pytest
 
@@ -29,9 +30,13 @@ def test_redact(value, keep_last, expected):
     assert redact(value, keep_last) == expected
 
 
-def test_pseudonym_is_a_short_sha256():
-    expected = "sha256:" + hashlib.sha256(b"alice@example.com").hexdigest()[:16]
-    assert pseudonym("alice@example.com") == expected
+def test_pseudonym_is_a_keyed_hmac_not_a_guessable_hash():
+    key = b"k" * 32
+    expected = "hmac:" + hmac.new(key, b"alice@example.com", hashlib.sha256).hexdigest()[:16]
+    assert pseudonym("alice@example.com", key) == expected
+    plain = hashlib.sha256(b"alice@example.com").hexdigest()[:16]
+    assert plain not in pseudonym("alice@example.com")  # without the key, trying candidates fails
+    assert pseudonym("alice@example.com") == pseudonym("alice@example.com")  # stable per process
 
 
 def test_pseudonym_of_a_number_equals_the_pseudonym_of_its_text():
