@@ -108,6 +108,7 @@ class Pipeline:
             return response
         except GatewayError as exc:
             flow.error = flow.error or exc.reason
+            flow.identity = flow.identity or getattr(exc, "identity", None)  # e.g. an off-boarded user
             if exc.rule is None and flow.decision is not None and flow.decision.rules:
                 exc.rule = flow.decision.rules[0]  # e.g. the allowing rule whose scope excluded a record
             response = error_response(flow, exc)

@@ -130,7 +130,9 @@ class IdentityStage:
         else:
             raise Unauthenticated("unauthenticated", "no credential")
         if not identity.user.active:
-            raise Forbidden("user-inactive", f"user {identity.user.id!r} is {identity.user.status}")
+            refusal = Forbidden("user-inactive", f"user {identity.user.id!r} is {identity.user.status}")
+            refusal.identity = identity  # who was refused belongs in the audit line
+            raise refusal
         return identity
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -75,7 +76,9 @@ async def test_export_grant_works_until_its_end_and_not_after(gw, clock):
     ("method", "path"),
     [("GET", "/api/customers"), ("GET", "/api/customers/1"), ("GET", "/api/deals"), ("POST", "/api/customers"), ("GET", "/api/nowhere")],
 )
-async def test_offboarded_users_valid_token_is_refused_everywhere(gw, method, path):
+async def test_offboarded_users_valid_token_is_refused_everywhere(gw, tmp_path, method, path):
     resp = await gw.request(method, path, headers=auth("ivan"), json={} if method == "POST" else None)
     assert resp.status == 403
     assert (await resp.json())["reason"] == "user-inactive"
+    last = json.loads((tmp_path / "audit.log").read_text().splitlines()[-1])
+    assert (last["user"], last["effect"], last["reason"]) == ("ivan", "deny", "user-inactive")
