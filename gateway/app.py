@@ -18,10 +18,12 @@ from aiohttp import web
 
 from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
+from gateway.audit.events import audit_record
 from gateway.audit.log import AuditLog
 from gateway.console import register_console
 from gateway.context.client_ip import ClientIPResolver, ip_text, peer_in
 from gateway.context.geo import GeoResolver
+from gateway.errors import Forbidden
 from gateway.identity.stage import IdentityStage
 from gateway.model import Identity, IPAddress, RequestContext
 from gateway.pipeline import Clock, Pipeline, utc_now
@@ -74,8 +76,6 @@ class Gateway:
         return self.audit.healthy or self.settings.audit.on_failure == "allow"
 
     def write_audit(self, flow) -> dict:
-        from gateway.audit.events import audit_record
-
         record = audit_record(flow)
         self.audit.write(record)
         return record
@@ -101,8 +101,6 @@ class Gateway:
         Raises Unauthenticated (401) or Forbidden (403 ``role-unauthorized``/``user-inactive``)
         unless the caller holds one of ``roles``.
         """
-        from gateway.errors import Forbidden
-
         _, peer_trusted = self.client_ip.resolve(request.remote, request.headers)
         identity = self.identity.identify(request.headers, peer_trusted, self.store.current.directory)
         if not identity.roles & roles:
