@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from democrm.app import create_app
+from democrm.app import PROFILES, create_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,9 +17,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gzip", action="store_true", help="compress responses when the client accepts gzip/deflate")
     parser.add_argument("--db", default=":memory:", help="SQLite file (seeded when empty); default in memory")
     parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument(
+        "--profile", choices=PROFILES, default="classic",
+        help="classic: the original shapes; realistic: a Django-REST-style CRM with UUIDs (in memory, no --db)",
+    )
     args = parser.parse_args(argv)
+    if args.profile == "realistic" and args.db != ":memory:":
+        parser.error("--db: the realistic profile keeps its records in memory")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    web.run_app(create_app(db_path=args.db, gzip=args.gzip, seed=args.seed), host=args.host, port=args.port)
+    app = create_app(profile=args.profile, db_path=args.db, gzip=args.gzip, seed=args.seed)
+    web.run_app(app, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":
