@@ -26,7 +26,8 @@ from gateway.context.geo import GeoResolver
 from gateway.errors import Forbidden
 from gateway.identity.stage import IdentityStage
 from gateway.model import Identity, IPAddress, RequestContext
-from gateway.pipeline import Clock, Pipeline, utc_now
+from gateway.pipeline import Clock, Pipeline, ruleset_of, utc_now
+from gateway.protocol import OWN_ANSWERS_LOG, own_answers_logger, protocol_guard
 from gateway.rulestore import RuleStore
 from gateway.scoring import build_scorer
 from gateway.signals import build_signals
@@ -45,7 +46,9 @@ class Gateway:
         self.clock: Clock = clock or utc_now
         self.identity = IdentityStage(settings.identity, Path(settings.base_dir))
         self.identity_headers = frozenset(self.identity.identity_headers)
-        self.client_ip = ClientIPResolver(settings.trusted_proxies)
+        self.client_ip = ClientIPResolver(settings.trusted_proxies, settings.client_address_header)
+        # gateway.upstream.headers: client headers passed on besides the standard ones
+        self.forward_headers = frozenset(settings.upstream.forward_headers)
         self.geo = GeoResolver(
             str(settings.path(settings.geo.mmdb)) if settings.geo.mmdb else None,
             overrides=settings.geo.overrides,
@@ -78,6 +81,17 @@ class Gateway:
     def write_audit(self, flow) -> dict:
         record = audit_record(flow)
         self.audit.write(record)
+        return record
+
+    def finish(self, flow) -> dict:
+        """The end of every request, whoever answered it (the pipeline, gateway.protocol's refusals
+        or aiohttp's parser): one audit line, the metrics, the off-path hooks. Never raises."""
+        record = self.write_audit(flow)
+        if self.metrics is not None:
+            self.metrics.observe(flow, record)  # counters only, no I/O
+        for hook in (self.signals, self.scoring):
+            if hook is not None:
+                hook.submit(flow, record, ruleset_of(flow, self))
         return record
 
     def upstream_identity_headers(
@@ -154,13 +168,20 @@ async def _no_early_continue(request: web.Request) -> None:
 def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = None) -> web.Application:
     gw = Gateway(settings, store, clock=clock)
     app = web.Application(
+        # First, so it sees every request the router hands over (gateway.protocol).
+        middlewares=[protocol_guard(gw)],
         handler_args={
             "max_line_size": 8190,
             "max_field_size": 8190,
             # aiohttp arms this timer when a connection opens and after each request, and closes
             # the connection if no complete request head arrived by then: the slowloris guard.
             "keepalive_timeout": settings.limits.header_timeout,
-        }
+            # aiohttp's access-log hook is the one place that sees the 400s its HTTP parser answers
+            # before any handler or middleware runs; gateway.protocol audits those there. (The
+            # gateway keeps no access log of its own: the audit log is it.)
+            "access_log_class": own_answers_logger(gw),
+            "access_log": OWN_ANSWERS_LOG,
+        },
     )
     app[GATEWAY] = gw
 

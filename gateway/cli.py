@@ -81,9 +81,13 @@ def cmd_explain(args) -> int:
     except ValueError as exc:
         print(f"--at: {exc}", file=sys.stderr)
         return 2
+    body = args.body.encode("utf-8") if args.body is not None else b""
+    if args.body_file:
+        body = Path(args.body_file).read_bytes()
+    content_type = args.content_type or ("application/json" if body else None)
     result = explain(
         ruleset, user=args.user, method=args.method, path=args.path, at=at, ip=args.ip,
-        mfa=args.mfa, country=args.country,
+        mfa=args.mfa, country=args.country, body=body, content_type=content_type,
     )
     if args.json:
         print(json.dumps(decision_dict(result.decision, result.ctx), indent=2, default=str))
@@ -108,7 +112,8 @@ def cmd_token(args) -> int:
 def cmd_demo(args) -> int:
     from gateway.demo import run_demo
 
-    return run_demo(port=args.port, crm_port=args.crm_port, gzip=args.gzip, rules=_rules_dir(args.rules))
+    rules = _rules_dir(args.rules) if args.rules or args.profile == "classic" else None
+    return run_demo(port=args.port, crm_port=args.crm_port, gzip=args.gzip, rules=rules, profile=args.profile)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--crm-port", type=int, default=8081)
     s.add_argument("--gzip", action="store_true", help="the demo CRM gzips its responses")
-    s.add_argument("--rules", help="rules folder (default: ./rules)")
+    s.add_argument("--profile", choices=("classic", "realistic"), default="classic",
+                   help="realistic: a CRM with UUIDs, trailing slashes, counts and side lists (examples/realistic)")
+    s.add_argument("--rules", help="rules folder (default: ./rules, or examples/realistic for --profile realistic)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("token", help="print a development token for a directory user")
@@ -152,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ip", default="127.0.0.1")
     s.add_argument("--country", help="override the country looked up for --ip")
     s.add_argument("--mfa", action="store_true")
+    s.add_argument("--body", help="the request body, e.g. '{\"owner_id\": \"bob\"}' (writes are decided on it)")
+    s.add_argument("--body-file", help="read the request body from this file")
+    s.add_argument("--content-type", help="the body's Content-Type (default application/json)")
     s.add_argument("--rules", help="rules folder (default: ./rules)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--exit-code", action="store_true", help="exit 1 when the decision is deny")

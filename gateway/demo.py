@@ -71,8 +71,12 @@ curl -s '{base}/api/customers?page_size=20' -H "Authorization: Bearer $ALICE"
 # A support agent reads a customer: quote_price and complaints removed, phone redacted
 curl -s {base}/api/customers/1 -H "Authorization: Bearer $FRANK"
 
-# A rep reads a customer of another rep: 403 with the deciding rule and reason
+# A rep reads a customer of another rep: the same 404 as a customer that does not exist
 curl -s {base}/api/customers/1 -H "Authorization: Bearer $CAROL"
+
+# A rep gives her customer to another rep: refused before the CRM sees it (write-out-of-scope)
+curl -s -X POST {base}/api/customers -H "Authorization: Bearer $CAROL" -H 'Content-Type: application/json' \
+     -d '{{"name": "Gift", "owner_id": "bob"}}'
 
 # A rep tries an export: denied (exports belong to admins with MFA, the reporting service, grants)
 curl -s {base}/api/customers/export.csv -H "Authorization: Bearer $CAROL"
@@ -97,13 +101,58 @@ curl -s {base}/_gw/health
 """
 
 
-def run_demo(*, port: int, crm_port: int, gzip: bool, rules: Path) -> int:
+REALISTIC_RULES = Path(__file__).resolve().parent.parent / "examples" / "realistic"
+
+
+def realistic_instructions(port: int, crm_port: int, audit_path: Path) -> str:
+    from democrm.realistic import PROFILES
+
+    base = f"http://127.0.0.1:{port}"
+    users = {"CAROL": "carol", "DAVE": "dave", "FRANK": "frank"}
+    exports = "\n".join(f"export {var}={mint_token(user, ttl_seconds=8 * 3600)}" for var, user in users.items())
+    return f"""
+CRM Access Gateway demo, realistic profile (UUIDs, trailing slashes, counts and side lists, ...)
+  gateway  {base}     (in front of the realistic demo CRM at http://127.0.0.1:{crm_port})
+  rules    {REALISTIC_RULES}
+  audit    {audit_path}
+
+# carol: sales rep (own leads); dave: sales manager (team east); frank: support (all, masked)
+{exports}
+
+# The CRM answers a list with every lead twice, a CRM-wide count and totals, every user's e-mail and
+# the referenced accounts. A rep gets her leads, a count and a total over them, her accounts, no users:
+curl -s '{base}/api/v2/leads/?limit=5' -H "Authorization: Bearer $CAROL"
+
+# A support agent: every lead, amounts and prices removed, Phone and mobilePhone redacted
+curl -s '{base}/api/v2/leads/?limit=2' -H "Authorization: Bearer $FRANK"
+
+# A rep assigns a lead to another rep (bob's CRM profile id): refused before the CRM sees it
+curl -s -X POST {base}/api/v2/leads/ -H "Authorization: Bearer $CAROL" \\
+     -d 'title=Gift&assigned_to={PROFILES["bob"]}'
+
+# A lead titled "escalate" is re-assigned by the CRM itself to another team's manager: the write is
+# committed, out of carol's scope; the answer carries no record, the audit line says so, an alert is raised
+curl -s -X POST {base}/api/v2/leads/ -H "Authorization: Bearer $CAROL" -H 'Content-Type: application/json' \\
+     -d '{{"title": "Please escalate"}}'
+
+# Query parameters the catalogue does not declare never reach the CRM for a restricted caller
+curl -s '{base}/api/v2/leads/?include=users' -H "Authorization: Bearer $DAVE"
+
+# The CSV export (human headers such as "Assigned to"), scoped to dave's team
+curl -s {base}/api/v2/leads/export/ -H "Authorization: Bearer $DAVE" | head -3
+(Stop the demo with Ctrl-C.)
+"""
+
+
+def run_demo(*, port: int, crm_port: int, gzip: bool, rules: Path | None, profile: str = "classic") -> int:
     from democrm.app import create_app as create_crm
     from gateway.app import create_app
     from gateway.rulestore import RuleStore
     from gateway.server import install_uvloop
 
     audit_path = Path("var/demo-audit.log")
+    if rules is None:
+        rules = REALISTIC_RULES if profile == "realistic" else Path("rules")
     settings = demo_settings(port=port, crm_port=crm_port, rules=rules, audit_path=audit_path)
     store, errors = RuleStore.open(rules)
     if store is None:
@@ -113,13 +162,14 @@ def run_demo(*, port: int, crm_port: int, gzip: bool, rules: Path) -> int:
     install_uvloop()
 
     async def main() -> None:
-        crm = web.AppRunner(create_crm(gzip=gzip, service_token=DEMO_CRM_TOKEN), access_log=None)
+        crm = web.AppRunner(create_crm(gzip=gzip, service_token=DEMO_CRM_TOKEN, profile=profile), access_log=None)
         await crm.setup()
         await web.TCPSite(crm, "127.0.0.1", crm_port).start()
         gw = web.AppRunner(create_app(settings, store), access_log=None)
         await gw.setup()
         await web.TCPSite(gw, "127.0.0.1", port).start()
-        print(instructions(port, crm_port, audit_path.resolve()), flush=True)
+        show = realistic_instructions if profile == "realistic" else instructions
+        print(show(port, crm_port, audit_path.resolve()), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,6 +5,7 @@
     │   └── AmbiguousRequest          (400 path-ambiguous, query-ambiguous, ...)
     ├── Unauthenticated               (401 unauthenticated, token-invalid, token-expired, ...)
     ├── Forbidden                     (403 user-inactive, record-out-of-scope, ...)
+    ├── RecordNotFound                (404 record-not-found: missing, or hidden because out of scope)
     ├── UpstreamError                 (502 upstream-unavailable / 504 upstream-timeout)
     ├── ObligationUnenforceable       (502 obligation-unenforceable)
     └── Unavailable                   (503 audit-unavailable, ...)
@@ -44,6 +45,11 @@ class Unauthenticated(GatewayError):
 class Forbidden(GatewayError):
     status = 403
     error = "forbidden"
+
+
+class RecordNotFound(GatewayError):
+    status = 404
+    error = "not-found"
 
 
 class UpstreamError(GatewayError):

@@ -15,6 +15,7 @@ from gateway.errors import GatewayError
 from gateway.model import Decision, Identity, RequestContext
 from gateway.pipeline import build_context
 from gateway.ruleset import RuleSet
+from gateway.upstream.contract import check_request
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,8 +45,11 @@ def explain(
     mfa: bool = False,
     country: str | None = None,
     geo: GeoResolver | None = None,
+    body: bytes = b"",
+    content_type: str | None = None,
 ) -> Explained:
-    """Decide one described request; refusals before the rules become deny decisions too."""
+    """Decide one described request; refusals before the rules become deny decisions too, and so do
+    the refusals the gateway makes before forwarding (query parameters, the body of a write)."""
     directory_user = ruleset.directory.get(user)
     if directory_user is None:
         return Explained(_deny("user-unknown", ruleset, 401), None)
@@ -68,7 +72,14 @@ def explain(
         )
     except GatewayError as exc:
         return Explained(_deny(exc.reason, ruleset, exc.status), None)
-    return Explained(ruleset.engine.decide(ctx), ctx)
+    decision = ruleset.engine.decide(ctx)
+    if decision.allowed:
+        try:
+            check_request(ruleset, ctx, decision.obligations, method.upper(), body, content_type)
+        except GatewayError as exc:
+            refused = _deny(exc.reason, ruleset, exc.status)
+            return Explained(dataclasses.replace(refused, rules=decision.rules, trace=decision.trace), ctx)
+    return Explained(decision, ctx)
 
 
 def _deny(reason: str, ruleset: RuleSet, status: int = 403) -> Decision:

@@ -18,6 +18,8 @@ import time
 from datetime import datetime
 from typing import Any, Literal, Mapping
 
+from gateway.declared import AnswerContract, BodyContract, CsvColumn, QueryParam, WriteContract
+
 Effect = Literal["allow", "deny"]
 ScopeLevel = Literal["own", "team", "department", "region", "branch", "all"]
 SCOPE_LEVELS: tuple[str, ...] = ("own", "team", "department", "region", "branch", "all")
@@ -81,6 +83,7 @@ class ScopeField:
 
     path: str  # field path, e.g. ``owner_id``, ``owner.email``, ``assigned_to[].email``
     identity: str  # identity attribute, e.g. ``user``, ``email``, ``team``
+    split: str | None = None  # CSV only: the cell holds several values joined by this separator
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,6 +94,12 @@ class Resource:
     id_field: str = "id"
     # scope level (own/team/department/region/branch) -> the record field that decides it
     scope_fields: Mapping[str, ScopeField] = dataclasses.field(default_factory=dict)
+    # The keys a restricted caller may receive in a record (None: every key the CRM sends).
+    fields: frozenset[str] | None = None
+    # Other spellings of a field (``phone``: ``Phone``, ``mobilePhone``): masks follow them all.
+    aliases: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    case_insensitive: bool = False  # ``Phone`` is ``phone`` for masks and for ``fields``
+    writes: WriteContract = WriteContract()  # how written records name owners and teams
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,6 +120,14 @@ class Endpoint:
     # For bulk operations: field path in the JSON request body that lists the record ids.
     ids_from_body: str | None = None
     source: str = ""  # file:line of the catalogue entry, for explanations
+    # What a restricted caller is held to (gateway.declared): the request body a write accepts
+    # (None: no body at all), the query parameters (None: none), the rest of the answer.
+    body: BodyContract | None = None
+    query: Mapping[str, QueryParam] | None = None
+    answer: AnswerContract = AnswerContract()
+    # CSV answers: a header as the filter reads it, and this answer's own scope columns.
+    csv_columns: Mapping[str, CsvColumn] = dataclasses.field(default_factory=dict)
+    csv_scope: Mapping[str, ScopeField] = dataclasses.field(default_factory=dict)
 
     @property
     def resource_name(self) -> str:
@@ -156,6 +173,7 @@ class Obligations:
 
     @property
     def needs_body(self) -> bool:
+        """A restricted caller: the answer must be read, and only what is declared goes out."""
         return self.scope != "all" or bool(self.masks)
 
 
@@ -231,6 +249,7 @@ class Flow:
     targets: int | None = None  # records an update/delete names (bulk deletes name many)
     fields_masked: set[str] = dataclasses.field(default_factory=set)
     error: str | None = None  # stable error code when the gateway, not the rules, refused
+    committed_out_of_scope: bool = False  # the CRM committed a write the caller's scope excludes
     bytes_out: int = 0
     signals: dict[str, Any] = dataclasses.field(default_factory=dict)
     ruleset: Any = None  # the RuleSet snapshot this request was decided with

@@ -23,7 +23,6 @@ from typing import Callable
 import orjson
 from aiohttp import web
 
-from gateway.audit.events import audit_record
 from gateway.context.catalogue import Catalogue
 from gateway.context.client_ip import ip_text
 from gateway.context.normalise import normalise_target, parse_query
@@ -31,6 +30,7 @@ from gateway.errors import (
     BadRequest,
     Forbidden,
     GatewayError,
+    RecordNotFound,
     Unavailable,
 )
 from gateway.model import Flow, Identity, IPAddress, RequestContext
@@ -38,10 +38,13 @@ from gateway.response.stage import respond, upstream_method
 from gateway.ruleset import RuleSet
 from gateway.upstream.forward import send, upstream_url
 from gateway.upstream.headers import upstream_request_headers
-from gateway.upstream.records import check_body_scope, check_target_records, count_targets
+from gateway.upstream.contract import check_request
+from gateway.upstream.records import check_target_records, count_targets
 
 log = logging.getLogger("crmgw.pipeline")
-REQUEST_TIMED_OUT = "crmgw.request_timed_out"  # set on the request by gateway.server's timeout
+# Request keys (aiohttp 3.14 warns on plain string keys).
+REQUEST_TIMED_OUT = web.RequestKey("crmgw.request_timed_out", bool)  # set by gateway.server's timeout
+REQUEST_ID = web.RequestKey("crmgw.request_id", str)  # set by Pipeline.handle, quoted by that 504
 
 METHOD_TOKEN = re.compile(r"^[A-Z]+$")
 OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
@@ -102,21 +105,30 @@ class Pipeline:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         flow = Flow(request_id=new_request_id(), method=request.method, raw_target=request.raw_path)
         flow.received_at = self.gw.clock().timestamp()  # the gateway's clock: tests and audit agree
+        request[REQUEST_ID] = flow.request_id
         response: web.StreamResponse | None = None
         try:
             response = await self._run(request, flow)
             return response
         except GatewayError as exc:
-            flow.error = flow.error or exc.reason
+            flow.error = flow.error or exc.reason  # the real reason, even when the client sees 404
             flow.identity = flow.identity or getattr(exc, "identity", None)  # e.g. an off-boarded user
-            if exc.rule is None and flow.decision is not None and flow.decision.rules:
+            exc = client_view(exc, self.gw.settings.out_of_scope_answer)
+            if exc.status == 403 and exc.rule is None and flow.decision is not None and flow.decision.rules:
                 exc.rule = flow.decision.rules[0]  # e.g. the allowing rule whose scope excluded a record
             response = error_response(flow, exc)
             return response
         except asyncio.CancelledError:
             timed_out = request.get(REQUEST_TIMED_OUT)
             flow.error = flow.error or ("request-timeout" if timed_out else "client-disconnected")
+            if timed_out and not request.writer.output_size:
+                flow.status = 504  # what gateway.server's timeout answers when nothing was sent yet
             raise
+        except ClientDisconnected:
+            # Nobody is left to answer: the line says why, with no status. The response returned is
+            # only for aiohttp, which drops it quietly (re-raising would log a 500 traceback).
+            flow.error = "client-disconnected"
+            return web.Response(status=400)
         except Exception:
             log.exception("request %s failed", flow.request_id)
             flow.error = "internal-error"
@@ -125,12 +137,7 @@ class Pipeline:
         finally:
             if response is not None:
                 flow.status = response.status
-            record = self.gw.write_audit(flow)
-            if self.gw.metrics is not None:
-                self.gw.metrics.observe(flow, record)  # counters only, no I/O
-            for hook in (self.gw.signals, self.gw.scoring):
-                if hook is not None:
-                    hook.submit(flow, record, ruleset_of(flow, self.gw))
+            self.gw.finish(flow)  # audit line, metrics, signals and scoring hooks
 
     async def _run(self, request: web.Request, flow: Flow) -> web.StreamResponse:
         gw = self.gw
@@ -188,27 +195,78 @@ class Pipeline:
             strip=gw.identity_headers,
             keep_credential=identity.forward_credential,
             add=gw.upstream_identity_headers(identity, ctx, client_ip),
+            forward=gw.forward_headers,
         )
-        flow.targets = count_targets(ctx, body, request.content_type)
+        content_type = request.headers.get("Content-Type")
+        check_request(ruleset, ctx, obligations, request.method, body, content_type)  # nothing sent yet
+        flow.targets = count_targets(ctx, body, content_type or "")
         if obligations.scope != "all":
-            check_body_scope(endpoint, obligations.scope, identity, body, request.content_type)
             await check_target_records(gw, ruleset, ctx, obligations.scope, headers, body)
         url = upstream_url(gw.settings.upstream.url, ctx.path, raw_query)
         resp = await send(gw.session, upstream_method(request.method, endpoint), url, headers, body)
         flow.upstream_status = resp.status
         try:
             # 5 response
-            return await respond(
-                request,
-                resp,
-                flow,
-                endpoint=endpoint,
-                obligations=obligations,
-                identity=identity,
-                max_bytes=gw.settings.limits.max_response_body_bytes,
-            )
+            try:
+                response = await respond(
+                    request,
+                    resp,
+                    flow,
+                    endpoint=endpoint,
+                    obligations=obligations,
+                    identity=identity,
+                    max_bytes=gw.settings.limits.max_response_body_bytes,
+                )
+            except Forbidden as exc:
+                if not (exc.reason == "record-out-of-scope" and committed_write(endpoint, resp.status)):
+                    raise
+                await self._committed_out_of_scope(flow, ctx, obligations.scope)
+                return committed_answer(flow, resp.status)
+            if committed_write(endpoint, resp.status) and (flow.records_returned or 0) < (flow.records_seen or 0):
+                await self._committed_out_of_scope(flow, ctx, obligations.scope)  # dropped from the answer
+            return response
         finally:
             resp.release()
+
+    async def _committed_out_of_scope(self, flow: Flow, ctx: RequestContext, scope: str) -> None:
+        """The CRM committed a write whose result lies outside the caller's scope: too late to refuse,
+        so the audit line says so and a high alert goes to the analysts (before the client is answered)."""
+        flow.committed_out_of_scope = True
+        user = ctx.identity.user.id if ctx.identity else "?"
+        try:
+            await self.gw.alerts.raise_alert(
+                user=user, type="write-committed-out-of-scope", level="high", score=1.0,
+                summary=f"{user}: {ctx.method} {ctx.path} was committed by the CRM but the record it "
+                        f"wrote is outside the caller's {scope!r} scope",
+                evidence={"request_id": flow.request_id, "operation": ctx.operation, "path": ctx.path,
+                          "scope": scope, "upstream_status": flow.upstream_status},
+                rule=None, window=flow.request_id, source="enforcement",
+            )
+        except Exception:  # the audit line still carries the finding; the failure is logged, not lost
+            log.exception("request %s: the committed-out-of-scope alert could not be raised", flow.request_id)
+            flow.signals["alert_error"] = "write-committed-out-of-scope alert not raised"
+
+
+WRITE_ACTIONS = ("create", "update", "import")
+
+
+def committed_write(endpoint, status: int) -> bool:
+    return endpoint is not None and endpoint.action in WRITE_ACTIONS and 200 <= status < 300
+
+
+def committed_answer(flow: Flow, status: int) -> web.Response:
+    """The answer to a committed write whose record the caller may not see: its status, no record."""
+    body = {"result": "committed", "reason": "write-committed-out-of-scope", "request_id": flow.request_id}
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json",
+                        headers={"X-Request-Id": flow.request_id})
+
+
+def client_view(exc: GatewayError, out_of_scope_answer: str) -> GatewayError:
+    """What the client is told. An out-of-scope record answers exactly like a missing one (same
+    status, same body) unless the operator chose ``out_of_scope_answer: forbidden``."""
+    if exc.reason == "record-out-of-scope" and out_of_scope_answer == "not_found":
+        return RecordNotFound("record-not-found")
+    return exc
 
 
 def ruleset_of(flow: Flow, gw) -> RuleSet:
@@ -222,12 +280,21 @@ async def read_request_body(request: web.Request, max_bytes: int) -> bytes:
     if request.content_length is not None and request.content_length > max_bytes:
         raise _TooLarge(detail=f"content-length {request.content_length} > {max_bytes}")
     parts, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > max_bytes:
-            raise _TooLarge()
-        parts.append(chunk)
+    try:
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                raise _TooLarge()
+            parts.append(chunk)
+    except ConnectionResetError as exc:
+        # aiohttp's word for "the client hung up" (web_protocol.connection_lost) when handlers are
+        # not cancelled on disconnect, as under `crmgw serve`; with cancellation it is CancelledError.
+        raise ClientDisconnected() from exc
     return b"".join(parts)
+
+
+class ClientDisconnected(Exception):
+    """The client went away while sending its body: not an answer, so not a GatewayError."""
 
 
 class _TooLarge(BadRequest):

@@ -44,8 +44,9 @@ DEFAULT_DRAIN_TIMEOUT = 30.0
 DEFAULT_REQUEST_TIMEOUT = 60.0
 DEFAULT_MAX_CONNECTIONS = 1024
 BACKLOG = 1024
-# Set on the aiohttp request when the per-request timeout fired, so the audit line can say why.
-from gateway.pipeline import REQUEST_TIMED_OUT  # noqa: E402  (one definition, shared)
+# Set on the aiohttp request when the per-request timeout fired, so the audit line can say why;
+# REQUEST_ID is the pipeline's, so the 504 names the request id of the line it audited.
+from gateway.pipeline import REQUEST_ID, REQUEST_TIMED_OUT  # noqa: E402  (one definition, shared)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +210,8 @@ def request_timeout_middleware(seconds: float):
     """End a request that takes longer than ``seconds``: 504 when nothing was sent yet, else cut.
 
     The pipeline's ``finally`` still writes the audit line (the handler is cancelled, not dropped);
-    ``request[REQUEST_TIMED_OUT]`` tells it why.
+    ``request[REQUEST_TIMED_OUT]`` tells it why, and it records 504 by the same rule as below (nothing
+    sent yet: 504; else the connection is cut).
     """
 
     @web.middleware
@@ -231,8 +233,11 @@ def request_timeout_middleware(seconds: float):
                 raise  # a real cancellation (client gone, shutdown): let it through
             if getattr(request.writer, "output_size", 1):
                 raise  # the response has started: the connection is cut, nothing else is possible
-            body = {"error": "gateway-timeout", "reason": "request-timeout", "request_id": None}
-            return web.Response(status=504, body=orjson.dumps(body), content_type="application/json")
+            request_id = request.get(REQUEST_ID)
+            body = {"error": "gateway-timeout", "reason": "request-timeout", "request_id": request_id}
+            headers = {"X-Request-Id": request_id} if request_id else None
+            return web.Response(status=504, body=orjson.dumps(body), content_type="application/json",
+                                headers=headers)
         finally:
             timer.cancel()
 

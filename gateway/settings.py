@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ from gateway.envconfig import EnvOverrideError, apply_env
 from gateway.identity.config import IdentityConfig
 from gateway.scoring import ScoringConfig
 from gateway.signals.config import SignalsConfig
+from gateway.upstream.headers import HOP_BY_HOP, NEVER_FORWARDED, folded
 from gateway.rulefile import RuleError, parse_yaml, validate
 
 
@@ -30,6 +32,30 @@ def check_networks(value: list[str]) -> list[str]:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ValueError(f"not an IP network: {item!r}") from None
+    return value
+
+
+# RFC 9110 token characters; '_' is refused on its own below (CGI servers read it as '-').
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def check_header_name(value: str) -> str:
+    if not _TOKEN.fullmatch(value):
+        raise ValueError(f"not a header name: {value!r}")
+    if "_" in value:
+        raise ValueError(
+            f"{value!r}: spell it with '-' (a header name with '_' is never forwarded: CGI/WSGI "
+            "servers read it as the '-' spelling)"
+        )
+    return value
+
+
+def check_forwardable(value: str) -> str:
+    """One ``upstream.forward_headers`` entry: a header name the gateway may pass on from clients."""
+    check_header_name(value)
+    why = NEVER_FORWARDED.get(value.lower())
+    if why:
+        raise ValueError(f"{value!r} cannot be forwarded from clients: {why}")
     return value
 
 
@@ -80,6 +106,34 @@ class Upstream(_Strict):
     max_connections_per_host: int = Field(0, ge=0)
     credential: UpstreamCredential | None = None
     identity_headers: IdentityHeaders = IdentityHeaders()
+    # Client request headers forwarded to the CRM besides the standard ones
+    # (gateway.upstream.headers.FORWARDED_BY_DEFAULT), e.g. [X-Tenant, X-CSRF-Token].
+    forward_headers: list[str] = []
+
+    @field_validator("forward_headers")
+    @classmethod
+    def _forwardable(cls, value: list[str], info) -> list[str]:
+        problems = []
+        for name in value:
+            try:
+                check_forwardable(name)
+            except ValueError as exc:
+                problems.append(str(exc))
+        # The headers this section makes the gateway write itself (a client copy is never passed on).
+        own = {}
+        ids = info.data.get("identity_headers")
+        for header in (ids.user, ids.roles, ids.email) if ids is not None else ():
+            if header:
+                own[folded(header)] = f"identity_headers: the gateway sets {header!r}"
+        cred = info.data.get("credential")
+        if cred is not None:
+            own[folded(cred.header)] = f"credential: the gateway sets {cred.header!r}"
+        for name in value:
+            if folded(name) in own:
+                problems.append(f"{name!r} cannot be forwarded from clients: {own[folded(name)]}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @field_validator("url")
     @classmethod
@@ -137,6 +191,9 @@ class Settings(_Strict):
     reload_interval: float = Field(1.0, gt=0)
     redis_url: str | None = None
     trusted_proxies: list[str] = []
+    # The ONE header the trusted proxies write the client's address into: X-Forwarded-For,
+    # Forwarded (RFC 7239), X-Real-IP or any header name. No other forwarding header is read.
+    client_address_header: str = "X-Forwarded-For"
     audit: Audit = Audit()
     limits: Limits = Limits()
     geo: Geo = Geo()
@@ -146,10 +203,44 @@ class Settings(_Strict):
     signals: SignalsConfig = SignalsConfig()
     console: ConsoleConfig = ConsoleConfig()
     scoring: ScoringConfig = ScoringConfig()
+    # What a restricted caller is told about a record outside their scope: not_found answers exactly
+    # like a missing record (no existence oracle); forbidden answers 403 record-out-of-scope.
+    out_of_scope_answer: Literal["not_found", "forbidden"] = "not_found"
     # Resolved against base_dir by load_settings; not read from the file.
     base_dir: str = Field(".", exclude=True)
 
     _cidrs = field_validator("trusted_proxies")(classmethod(lambda cls, v: check_networks(v)))
+
+    @field_validator("client_address_header")
+    @classmethod
+    def _address_header(cls, value: str, info) -> str:
+        check_header_name(value)
+        if value.lower() in HOP_BY_HOP:
+            raise ValueError(f"{value!r} is a hop-by-hop header")
+        upstream = info.data.get("upstream")
+        if upstream is not None and folded(value) in {folded(h) for h in upstream.forward_headers}:
+            raise ValueError(f"{value!r} is also in upstream.forward_headers: the proxy's word about the "
+                             "client address is read by the gateway, never passed on")
+        return value
+
+    @field_validator("identity")
+    @classmethod
+    def _identity_headers_not_forwarded(cls, value: IdentityConfig, info) -> IdentityConfig:
+        upstream = info.data.get("upstream")
+        if upstream is None:
+            return value
+        read = {}
+        if value.api_key is not None:
+            read[folded(value.api_key.header)] = "identity.api_key.header"
+        if value.trusted_header is not None:
+            read[folded(value.trusted_header.header)] = "identity.trusted_header.header"
+            if value.trusted_header.mfa_header:
+                read[folded(value.trusted_header.mfa_header)] = "identity.trusted_header.mfa_header"
+        clashes = [f"{h!r} ({read[folded(h)]})" for h in upstream.forward_headers if folded(h) in read]
+        if clashes:
+            raise ValueError(f"upstream.forward_headers lists a credential the gateway reads: "
+                             f"{', '.join(clashes)}; it is never forwarded from clients")
+        return value
 
     def path(self, value: str) -> Path:
         """A settings path resolved against the settings file's folder."""

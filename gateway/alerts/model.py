@@ -89,7 +89,9 @@ class Alert(BaseModel):
     evidence: dict[str, Any] = {}
     rule: str | None = None
     window: str = ""
-    source: Literal["threshold", "detector"] = "threshold"
+    # threshold: a declared anomaly rule; detector: the trained model; enforcement: the gateway saw
+    # something it could not prevent (a write the CRM committed outside the caller's scope)
+    source: Literal["threshold", "detector", "enforcement"] = "threshold"
     status: Status = "open"
     assignee: str | None = None
     notes: list[Note] = []

@@ -56,7 +56,12 @@ def audit_record(flow: Flow) -> dict[str, Any]:
         "bytes_out": flow.bytes_out,
         "latency_ms": round(flow.elapsed_ms(), 3),
     }
-    if flow.error and decision and decision.allowed:
+    if flow.committed_out_of_scope:
+        # Allowed, forwarded and committed by the CRM: never "deny" next to a 2xx upstream status.
+        record["effect"] = "allow"
+        record["reason"] = "write-committed-out-of-scope"
+        record["write"] = {"committed": True, "out_of_scope": True}
+    elif flow.error and decision and decision.allowed:
         # allowed by the rules but refused by the gateway (out-of-scope record, unenforceable, ...)
         record["effect"] = "deny"
     if flow.signals:

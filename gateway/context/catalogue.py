@@ -24,6 +24,7 @@ same requests -- is an error, like every other problem, reported as ``file:line:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -31,6 +32,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway import fieldpath
+from gateway.context import contracts
 from gateway.context.routes import Router, Template, TemplateError, parse_template
 from gateway.model import ACTIONS, Endpoint, Resource, ScopeField
 from gateway.rulefile import Document, RuleError, load_yaml
@@ -54,6 +56,10 @@ class _ScopeSpec(_Strict):
 class _ResourceSpec(_Strict):
     id_field: str = "id"
     scope: dict[Literal["own", "team", "department", "region", "branch"], _ScopeSpec] = {}
+    fields: list[str] | None = None
+    aliases: dict[str, list[str]] = {}
+    case_insensitive: bool = False
+    writes: contracts.WritesSpec = contracts.WritesSpec()
 
 
 class _EndpointSpec(_Strict):
@@ -64,19 +70,42 @@ class _EndpointSpec(_Strict):
     format: Literal["json", "csv"] = "json"
     lookup: str | None = None
     ids_from_body: str | None = None
+    body: contracts.BodySpec | None = None
+    query: dict[str, contracts.QuerySpec] | None = None
+    related: list[contracts.RelatedSpec] = []
+    aggregates: dict[str, Literal["count", "withhold"] | contracts.SumSpec] = {}
+    metadata: list[str] = []
+    undeclared: Literal["drop", "refuse"] = "drop"
+    max_records: contracts.MaxRecordsSpec | None = None
+    columns: dict[str, contracts.ColumnSpec | str] = {}
+    csv_scope: dict[Literal["own", "team", "department", "region", "branch"], contracts.CsvScopeSpec] = {}
 
 
 class _FileSpec(_Strict):
     format: str
+    references: dict[str, contracts.ReferencesSpec] = {}
     resources: dict[str, Any]
     endpoints: list[Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reference:
+    """A reference map: the CRM's ids for one kind of directory value (teams, regions, ...)."""
+
+    level: str
+    ids: Mapping[str, str]
 
 
 class Catalogue:
     """The loaded catalogue: resources, endpoints and a router from (method, path) to an endpoint."""
 
-    def __init__(self, resources: Mapping[str, Resource], endpoints: tuple[Endpoint, ...], router: Router):
+    def __init__(
+        self, resources: Mapping[str, Resource], endpoints: tuple[Endpoint, ...], router: Router,
+        references: Mapping[str, Reference] | None = None,
+    ):
         self.resources: dict[str, Resource] = dict(resources)
+        # name -> CRM ids standing for directory values (a team's CRM id -> "east")
+        self.references: dict[str, Reference] = dict(references or {})
         self.endpoints = endpoints
         self.operations: dict[str, Resource] = {e.operation: e.resource for e in endpoints}
         self._router: Router[Endpoint] = router
@@ -123,10 +152,15 @@ def _pydantic_errors(doc: Document, prefix: tuple[Any, ...], exc: ValidationErro
 
 
 class _Loader:
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, references: set[str] | None = None):
         self.doc = doc
         self.errors: list[RuleError] = []
         self.file = Path(doc.file).name
+        self.references = references or set()
+
+    def problems(self, found: list[contracts.Problem]) -> None:
+        for path, message in found:
+            self.err(path, message)
 
     def err(self, path: tuple[Any, ...], message: str) -> None:
         self.errors.append(self.doc.error(path, message))
@@ -154,7 +188,16 @@ class _Loader:
             if not _NAME.match(scope.identity):
                 self.err(where + ("scope", level, "identity"), f"bad identity attribute {scope.identity!r}")
             fields[level] = ScopeField(path=scope.field, identity=scope.identity)
-        return Resource(name=name, id_field=spec.id_field, scope_fields=fields)
+        problems: list[contracts.Problem] = []
+        writes = contracts.writes(spec.writes, where + ("writes",), self.references, problems)
+        self.problems(problems)
+        fold = str.casefold if spec.case_insensitive else str
+        return Resource(
+            name=name, id_field=spec.id_field, scope_fields=fields,
+            fields=frozenset(fold(f) for f in spec.fields) if spec.fields is not None else None,
+            aliases={field: tuple(names) for field, names in spec.aliases.items()},
+            case_insensitive=spec.case_insensitive, writes=writes,
+        )
 
     def endpoint(self, i: int, raw: Any, resources: dict[str, Resource]) -> tuple[Endpoint, Template] | None:
         where: tuple[Any, ...] = ("endpoints", i)
@@ -195,6 +238,15 @@ class _Loader:
                 self.err(where, f"{action} endpoint needs 'lookup': the GET template that reads the record")
             else:
                 self.err(where, f"{action} endpoint must name its records: a path parameter or ids_from_body")
+        problems: list[contracts.Problem] = []
+        body = contracts.body(spec.body, where + ("body",), problems) if spec.body is not None else None
+        query = contracts.query(spec.query, where + ("query",), problems) if spec.query is not None else None
+        answer = contracts.answer(spec, where, resources, problems)
+        if body is not None and resource is not None:
+            self._check_scope_keys(where + ("body",), body, resource)
+        if spec.format != "csv" and (spec.columns or spec.csv_scope):
+            problems.append((where + ("columns",), "'columns' and 'csv_scope' are for csv endpoints"))
+        self.problems(problems)
         if len(self.errors) > before or template is None or resource is None:
             return None
         line, _ = self.doc.loc(where)
@@ -202,8 +254,23 @@ class _Loader:
             operation=spec.operation, resource=resource, action=action, method=spec.method,
             template=spec.path, records=tuple(spec.records), format=spec.format, lookup=spec.lookup,
             ids_from_body=spec.ids_from_body, source=f"{self.file}:{line}",
+            body=body, query=query, answer=answer,
+            csv_columns=contracts.columns(spec.columns), csv_scope=contracts.csv_scope(spec.csv_scope),
         )
         return endpoint, template
+
+    def _check_scope_keys(self, where: tuple[Any, ...], body, resource: Resource) -> None:
+        """A writable key that decides a scope level must be declared as people or org: a body key
+        the gateway does not resolve could move a record out of the writer's scope unseen."""
+        keys = set(body.writable).union(*body.writable_by_role.values())
+        for level, scope in resource.scope_fields.items():
+            try:
+                top = fieldpath.parse(scope.path)[0][0]
+            except (fieldpath.FieldPathError, IndexError):
+                continue  # reported on the resource
+            if top in keys and resource.writes.kind_of(top) is None:
+                self.err(where + ("writable",), f"writable key {top!r} decides scope {level!r} of "
+                         f"{resource.name!r}: declare it under resources.{resource.name}.writes (people or org)")
 
     def _check_csv(self, where: tuple[Any, ...], spec: _EndpointSpec, resource: Resource | None) -> None:
         if spec.records not in ([], ["$"]):
@@ -211,6 +278,8 @@ class _Loader:
         if resource is None or not spec.records:
             return
         for level, scope in resource.scope_fields.items():
+            if level in spec.csv_scope:
+                continue  # this answer names its own column for the level
             try:
                 top = fieldpath.first_segment(fieldpath.parse(scope.path))
             except fieldpath.FieldPathError:
@@ -255,7 +324,8 @@ def load_catalogue(path: Path, display: str | None = None) -> tuple[Catalogue | 
         top = _FileSpec.model_validate(doc.data)
     except ValidationError as exc:
         return None, errors + _pydantic_errors(doc, (), exc)
-    loader = _Loader(doc)
+    loader = _Loader(doc, set(top.references))
+    references = {name: Reference(ref.level, dict(ref.ids)) for name, ref in top.references.items()}
     resources: dict[str, Resource] = {}
     for name, raw in top.resources.items():
         resource = loader.resource(name, raw)
@@ -285,4 +355,4 @@ def load_catalogue(path: Path, display: str | None = None) -> tuple[Catalogue | 
     errors += loader.errors
     if errors:
         return None, sorted(errors)
-    return Catalogue(resources, tuple(e for _, e, _ in built), router), []
+    return Catalogue(resources, tuple(e for _, e, _ in built), router, references), []

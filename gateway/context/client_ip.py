@@ -3,11 +3,18 @@
 Anyone can send ``X-Forwarded-For: 10.20.0.7``; only a trusted proxy's word counts. So:
 
 * peer not in ``trusted_proxies``: the peer *is* the client; forwarding headers are ignored.
-* peer trusted: walk ``X-Forwarded-For`` (or, when absent, ``Forwarded: for=``) from the right,
-  skipping trusted hops; the first untrusted address is the client. Addresses further left were
-  written by the client itself and are never believed. If every hop is trusted, the left-most is
-  the client (a request that started inside the trusted network).
-* a trusted peer without a forwarding header: the peer is the client (e.g. a health check).
+* peer trusted: read the ONE header the trusted proxy writes (``client_address_header`` in the
+  settings, default ``X-Forwarded-For``) and walk it from the right, skipping trusted hops; the
+  first untrusted address is the client. Addresses further left were written by the client itself
+  and are never believed. If every hop is trusted, the left-most is the client (a request that
+  started inside the trusted network).
+* a trusted peer without that header: the peer is the client (e.g. a health check).
+
+Only the named header is read; every other forwarding header is ignored, whatever it says. Reading
+"X-Forwarded-For, else Forwarded" let a client's own ``X-Forwarded-For`` (passed through by a
+proxy that writes ``Forwarded``) beat the proxy's word. ``Forwarded`` is read as RFC 7239 (the
+``for=`` of each element); any other name (``X-Forwarded-For``, ``X-Real-IP``, an operator's header)
+as a comma-separated list of addresses, of which a single address is the one-hop case.
 
 Fail closed: when the walk meets something that is not an address (garbage, ``unknown``, an
 obfuscated ``_hidden`` node) before it finds the client, the client is *unknown* (None), not the
@@ -105,10 +112,15 @@ def _forwarded_hops(values: list[str]) -> list[str]:
     return hops
 
 
+DEFAULT_HEADER = "X-Forwarded-For"
+
+
 class ClientIPResolver:
-    def __init__(self, trusted_proxies: Iterable[str] = ()):
+    def __init__(self, trusted_proxies: Iterable[str] = (), header: str = DEFAULT_HEADER):
         # strict=False like gateway.settings: "10.0.0.1/8" means 10.0.0.0/8.
         self.trusted = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies)
+        self.header = header
+        self._hops = _forwarded_hops if header.lower() == "forwarded" else _xff_hops
 
     def is_trusted(self, ip: IPAddress) -> bool:
         return any(ip.version == net.version and ip in net for net in self.trusted)
@@ -120,14 +132,10 @@ class ClientIPResolver:
             return None, False
         if not self.trusted or not self.is_trusted(peer_ip):
             return peer_ip, False
-        xff = _header_values(headers, "X-Forwarded-For")
-        if any(v.strip() for v in xff):
-            hops = _xff_hops(xff)
-        else:
-            fwd = _header_values(headers, "Forwarded")
-            if not any(v.strip() for v in fwd):
-                return peer_ip, True
-            hops = _forwarded_hops(fwd)
+        values = _header_values(headers, self.header)
+        if not any(v.strip() for v in values):
+            return peer_ip, True
+        hops = self._hops(values)
         if len(hops) > _MAX_HOPS:
             return None, True
         client: IPAddress | None = None

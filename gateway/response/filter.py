@@ -5,9 +5,10 @@
 
 Records are located with the catalogue's field paths: ``$`` is the body itself (one record; for CSV:
 every row), ``data[]`` every item of ``body["data"]``, ``contact`` the object at ``body["contact"]``.
-A list path keeps the list in place and removes the records out of scope (pagination fields and the
-rest of the body are left alone); a single-record path refuses the whole response with
-``Forbidden("record-out-of-scope")`` instead, as there is nothing left to send.
+A list path keeps the list in place and removes the records out of scope; a single-record path
+refuses the whole response with ``Forbidden("record-out-of-scope")`` instead, as there is nothing
+left to send. Everything else in a JSON answer goes through gateway.response.answer: related
+records, aggregates and metadata as declared, the rest dropped.
 
 Fail closed: a body whose records are not where the catalogue says (missing list, a record that is not
 an object) or that cannot be decoded or parsed raises ``ObligationUnenforceable`` rather than going
@@ -21,10 +22,10 @@ import dataclasses
 from typing import Any
 
 from gateway import fieldpath
-from gateway.errors import Forbidden, ObligationUnenforceable
+from gateway.errors import ObligationUnenforceable
 from gateway.model import Endpoint, Identity, Obligations
-from gateway.response import formats
-from gateway.response.mask import compile_masks, mask_records, mask_table
+from gateway.response import answer, formats
+from gateway.response.mask import compile_masks, mask_table
 from gateway.response.paths import compiled, has_list_step
 from gateway.response.scope import scope_field, scope_test
 
@@ -51,47 +52,67 @@ def apply_obligations(
 ) -> FilterResult:
     """The body the caller may see; raises ObligationUnenforceable or Forbidden (single record)."""
     plain = formats.decode_content(body, content_encoding, max_bytes)
-    if not endpoint.records or not plain:  # no records in this answer: nothing to filter
+    if not plain:  # nothing to filter (a 204, a HEAD)
         return FilterResult(plain, content_type or "", 0, 0, (), frozenset())
-    in_scope = scope_test(endpoint.resource, obligations.scope, identity)
     masks = compile_masks(tuple(obligations.masks))
     formats.check_media_type(content_type, endpoint.format)
+    if not endpoint.records:  # an answer without records: only its declared metadata goes out
+        doc = formats.load_json(plain)
+        removed = answer.prune(doc, answer.pruning_tree(endpoint) or {})
+        if removed and endpoint.answer.undeclared == "refuse":
+            raise ObligationUnenforceable(detail=f"{endpoint.operation}: undeclared values in the answer")
+        return FilterResult(formats.dump_json(doc), content_type or "", 0, 0, (), frozenset())
     id_field = endpoint.resource.id_field
 
     if endpoint.format == "csv":
-        _check_csv_paths(endpoint, obligations.scope)
         table = formats.load_csv(plain)
         seen = len(table.rows)
+        in_scope = csv_scope_test(endpoint, obligations.scope, identity)
         if in_scope is not None:
             table.rows = [row for row in table.rows if in_scope(row)]
-        ids = _ids(table.rows, id_field)
-        masked = mask_table(table, masks)
+        names = {header: column.field for header, column in endpoint.csv_columns.items()}
+        id_column = next((h for h, n in names.items() if n == id_field), id_field)
+        ids = _ids(table.rows, id_column)
+        masked = mask_table(table, masks, endpoint.resource, names)
+        _trim_columns(table, endpoint.resource, names)
         return FilterResult(
             formats.dump_csv(table), content_type or "", seen, len(table.rows), ids, frozenset(masked)
         )
 
     doc = formats.load_json(plain)
-    places = _locate(doc, endpoint)
-    seen = sum(len(p) if type(p) is list else 1 for p in places)
-    returned: list[dict] = []
-    for place in places:
-        if type(place) is list:
-            if in_scope is not None:
-                place[:] = [record for record in place if in_scope(record)]
-            returned.extend(place)
-        else:
-            if in_scope is not None and not in_scope(place):
-                raise Forbidden(
-                    "record-out-of-scope",
-                    detail=f"{endpoint.resource.name} record {place.get(id_field)!r} is outside "
-                    f"scope {obligations.scope!r}",
-                )
-            returned.append(place)
-    ids = _ids(returned, id_field)  # before masks: an id may itself be masked
-    masked = mask_records(returned, masks)
+    outcome = answer.restrict(doc, _locate(doc, endpoint), endpoint, obligations, identity, masks)
     return FilterResult(
-        formats.dump_json(doc), content_type or "", seen, len(returned), ids, frozenset(masked)
+        formats.dump_json(doc), content_type or "", outcome.seen, len(outcome.returned), outcome.ids,
+        frozenset(outcome.masked),
     )
+
+
+def csv_scope_test(endpoint: Endpoint, scope: str, identity: Identity | None):
+    """The row test for a CSV answer: the endpoint's own scope column (a header, maybe multi-valued),
+    else the resource's scope field, which must then be a top-level column."""
+    field = endpoint.csv_scope.get(scope) if scope != "all" else None
+    if field is None:
+        _check_csv_paths(endpoint, scope)
+        return scope_test(endpoint.resource, scope, identity)
+    wanted = identity.user.attribute(field.identity) if identity is not None else None
+    column, sep = field.path, field.split
+    if not wanted:
+        return lambda row: False
+
+    def test(row: dict) -> bool:
+        cell = row.get(column) or ""
+        return wanted in ([v.strip() for v in cell.split(sep)] if sep else [cell])
+
+    return test
+
+
+def _trim_columns(table: formats.CsvTable, resource, names: dict[str, str]) -> None:
+    """Drop the columns whose field the resource does not declare in ``fields``."""
+    if resource.fields is None:
+        return
+    fold = resource.case_insensitive
+    table.columns = [c for c in table.columns
+                     if ((n := names.get(c, c)).casefold() if fold else n) in resource.fields]
 
 
 def count_records(
@@ -118,6 +139,7 @@ def count_records(
         records: list[Any] = formats.load_csv(plain).rows
     else:
         records = records_of(formats.load_json(plain), endpoint)
+        records = answer.distinct(records, endpoint.resource.id_field)  # one record under two keys is one
     ids = _ids(records, endpoint.resource.id_field)
     return FilterResult(plain, content_type or "", len(records), len(records), ids, frozenset())
 

@@ -23,13 +23,13 @@ import hashlib
 import hmac
 import os
 import secrets
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
 from gateway import fieldpath
 from gateway.errors import ObligationUnenforceable
-from gateway.model import Mask
+from gateway.model import Mask, Resource
 from gateway.response.formats import CsvTable
 from gateway.response.paths import compiled
 
@@ -92,15 +92,31 @@ def _changer(mask: CompiledMask) -> Callable[[Any], Any]:
     return lambda value: redact(value, keep)
 
 
-def mask_records(records: Iterable[dict], masks: tuple[CompiledMask, ...]) -> set[str]:
-    """Apply ``masks`` in place to JSON records; returns the field paths that were masked."""
+def spellings(resource: Resource | None, field: str) -> frozenset[str] | None:
+    """Every spelling of a field's last segment the resource declares (folded when case-insensitive),
+    or None when the field has only its own, exact name (the fast path)."""
+    if resource is None or (not resource.case_insensitive and field not in resource.aliases):
+        return None
+    names = {field, *resource.aliases.get(field, ())}
+    return frozenset(n.casefold() for n in names) if resource.case_insensitive else frozenset(names)
+
+
+def mask_records(records: Iterable[dict], masks: tuple[CompiledMask, ...], resource: Resource | None = None) -> set[str]:
+    """Apply ``masks`` in place to JSON records; returns the field paths that were masked.
+
+    With a resource that declares aliases or case-insensitive fields, a mask on ``phone`` also
+    masks ``Phone`` and ``mobilePhone`` (the last segment of a nested path likewise).
+    """
     masked: set[str] = set()
     records = records if isinstance(records, list) else list(records)
     for mask in masks:
         hit = False
         remove = mask.op == "remove"
         change = None if remove else _changer(mask)
-        if mask.column is not None:  # fast path: a top-level key
+        names = spellings(resource, mask.path[-1][0])
+        if names is not None:
+            hit = _mask_spellings(records, mask, names, resource.case_insensitive, change)
+        elif mask.column is not None:  # fast path: a top-level key
             key = mask.column
             for record in records:
                 if key in record:
@@ -122,23 +138,52 @@ def mask_records(records: Iterable[dict], masks: tuple[CompiledMask, ...]) -> se
     return masked
 
 
-def mask_table(table: CsvTable, masks: tuple[CompiledMask, ...]) -> set[str]:
-    """Apply ``masks`` in place to a CSV table; nested paths cannot name a column."""
+def _mask_spellings(records: list[dict], mask: CompiledMask, names: frozenset[str], fold: bool,
+                    change: Callable[[Any], Any] | None) -> bool:
+    hit = False
+    head = mask.path[:-1]
+    for record in records:
+        parents = fieldpath.values(record, head) if head else (record,)
+        for parent in list(parents):
+            if not isinstance(parent, dict):
+                continue
+            for key in [k for k in parent if (k.casefold() if fold else k) in names]:
+                hit = True
+                if change is None:
+                    del parent[key]
+                elif parent[key] is not None:
+                    parent[key] = change(parent[key])
+    return hit
+
+
+def mask_table(table: CsvTable, masks: tuple[CompiledMask, ...], resource: Resource | None = None,
+               fields: Mapping[str, str] | None = None) -> set[str]:
+    """Apply ``masks`` in place to a CSV table; nested paths cannot name a column.
+
+    ``fields`` maps a header to the field name it stands for (``"Phone Number"`` -> ``phone``); other
+    headers are their own field names. Aliases and case-insensitivity apply as for JSON records.
+    """
     masked: set[str] = set()
+    fields = fields or {}
     for mask in masks:
-        column = mask.column
-        if column is None:
+        if mask.column is None:
             raise ObligationUnenforceable(detail=f"mask field {mask.field!r} cannot apply to CSV columns")
-        if column not in table.columns:
-            continue
-        if mask.op == "remove":
-            # Rows keep the cell but dump_csv writes only the listed columns.
-            table.columns = [c for c in table.columns if c != column]
-            masked.add(mask.field)
-            continue
-        change = _changer(mask)
-        for row in table.rows:
-            row[column] = change(row[column])
-        if table.rows:
-            masked.add(mask.field)
+        names = spellings(resource, mask.column)
+        fold = resource is not None and resource.case_insensitive
+        targets = []
+        for header in table.columns:
+            name = fields.get(header, header)
+            if (name == mask.column) if names is None else ((name.casefold() if fold else name) in names):
+                targets.append(header)
+        for column in targets:
+            if mask.op == "remove":
+                # Rows keep the cell but dump_csv writes only the listed columns.
+                table.columns = [c for c in table.columns if c != column]
+                masked.add(mask.field)
+                continue
+            change = _changer(mask)
+            for row in table.rows:
+                row[column] = change(row[column])
+            if table.rows:
+                masked.add(mask.field)
     return masked

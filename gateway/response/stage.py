@@ -1,9 +1,12 @@
 """Stage 5 as I/O: turn the CRM's answer into the client's, enforcing the decision's obligations.
 
     2xx on a record endpoint      buffered (bounded), filtered or counted, re-encoded uncompressed
-    non-2xx on a scoped/masked    buffered and filtered too: an error answer may echo a record (a
-      record endpoint             409 with the existing record); if it cannot be filtered, its body
-                                  is withheld and replaced by a JSON error with the same status
+    any answer to a restricted    buffered and filtered too (records, related, aggregates, metadata
+      caller (scope or masks)     as declared; the rest dropped): an error answer may echo a record
+                                  (a 409 with the existing record); if it cannot be filtered, its
+                                  body is withheld and replaced by a JSON error with the same status.
+                                  A 404 becomes the gateway's own 404, the same as for a record
+                                  out of scope (gateway.pipeline), so the two cannot be told apart
     anything else                 streamed chunk by chunk, never held in memory
 
 The pipeline sends a HEAD on a record endpoint upstream as a GET (see ``upstream_method``), so the
@@ -16,7 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from gateway.errors import Forbidden, ObligationUnenforceable
+from gateway.errors import Forbidden, ObligationUnenforceable, RecordNotFound
 from gateway.model import Endpoint, Flow, Identity, Obligations
 from gateway.response.filter import apply_obligations, count_records
 from gateway.upstream.forward import read_bounded, stream_to_client
@@ -39,7 +42,10 @@ async def respond(
     max_bytes: int,
 ) -> web.StreamResponse:
     ok = 200 <= resp.status < 300
-    if endpoint.records and (ok or obligations.needs_body):
+    if obligations.needs_body and resp.status == 404:
+        # The CRM's own "not found" looks exactly like an out-of-scope record: no existence oracle.
+        raise RecordNotFound("record-not-found", detail=f"upstream 404 on {endpoint.operation}")
+    if obligations.needs_body or (endpoint.records and ok):
         raw = await read_bounded(resp, max_bytes)
         common = dict(
             content_type=resp.headers.get("Content-Type"),

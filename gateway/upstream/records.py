@@ -1,83 +1,34 @@
-"""Scope checks that must happen *before* a write reaches the CRM.
+"""Scope checks on the records a write touches, made *before* the write reaches the CRM.
 
 A legacy CRM deletes whatever id it is given, so for update and delete the gateway first reads the
 target record(s) from the CRM (the catalogue's ``lookup`` endpoint) and refuses when one is out of
-the caller's scope. For create and update it also refuses a body that would put a record out of
-scope (a rep creating a customer owned by someone else, or re-assigning their customer away).
+the caller's scope. What the body itself writes is decided by gateway.upstream.writes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-
-import orjson
 
 from gateway import fieldpath
 from gateway.context import routes
 from gateway.response import formats
-from gateway.errors import BadRequest, Forbidden, GatewayError, UpstreamError
-from gateway.model import Endpoint, Identity, RequestContext
+from gateway.errors import BadRequest, Forbidden, RecordNotFound, UpstreamError
+from gateway.model import RequestContext
 from gateway.response import record_in_scope, records_of
+from gateway.upstream import bodies
 from gateway.upstream.forward import read_bounded, send, upstream_url
 
 LOOKUP_CONCURRENCY = 8
 MAX_BULK_IDS = 1000
 
 
-class RecordNotFound(GatewayError):
-    status = 404
-    error = "not-found"
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
-    obj: dict = {}
-    for key, value in pairs:
-        if key in obj:
-            raise BadRequest("body-ambiguous", detail=f"JSON key {key!r} given more than once")
-        obj[key] = value
-    return obj
-
-
 def _json_body(body: bytes, content_type: str) -> object | None:
-    """The JSON body of a scoped write, read the one way every JSON parser reads it, or 400.
-
-    orjson first: strict UTF-8, no NaN, no trailing data. Then a second pass refuses duplicate
-    keys: ``{"owner_id": "bob", "owner_id": "alice"}`` is "alice" to orjson and Python but "bob" to
-    first-wins parsers, so the scope check and the CRM could see different owners.
-    """
+    """The JSON body naming the records of a bulk write (ids_from_body), or 400."""
     if not body:
         return None
-    if "json" not in (content_type or ""):
-        raise BadRequest("body-unreadable", detail="a scoped write needs a JSON body")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("body-invalid-json") from None
-    if body.count(b":") > 1:  # a single key cannot repeat: skip the second pass
-        json.loads(body, object_pairs_hook=_refuse_duplicate_keys)
-    return data
-
-
-def check_body_scope(endpoint: Endpoint, scope: str, identity: Identity, body: bytes, content_type: str) -> None:
-    """A create/update body may not name an owner (team, region, ...) outside the caller's scope."""
-    if endpoint.action not in ("create", "update") or scope == "all":
-        return
-    field = endpoint.resource.scope_fields.get(scope)
-    if field is None:
-        raise Forbidden("data-scope-unenforceable", detail=f"{endpoint.resource_name} has no {scope} field")
-    data = _json_body(body, content_type)
-    if data is None:
-        return
-    if not isinstance(data, dict):
-        raise BadRequest("body-invalid-json", detail="a record must be a JSON object")
-    path = fieldpath.parse(field.path)
-    values = list(fieldpath.values(data, path))
-    if not values:
-        return  # the CRM fills the owner from X-CRM-User: the caller's own identity
-    mine = identity.user.attribute(field.identity)
-    if mine is None or not any(str(v) == mine for v in values):
-        raise Forbidden("record-out-of-scope", detail=f"body sets {field.path} outside {scope} scope")
+    if bodies.media_of(content_type) != "json":
+        raise BadRequest("body-unreadable", detail="ids in the body need a JSON body")
+    return bodies.load_json(body)
 
 
 def target_params(ctx: RequestContext, template, body: bytes, content_type: str) -> list[dict[str, str]]:

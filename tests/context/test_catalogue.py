@@ -347,3 +347,41 @@ def test_empty_catalogue_is_an_error(tmp_path):
     catalogue, errors = load(tmp_path, "", "format: crmgw.rules/v1\nresources: {}\nendpoints: []\n")
     assert catalogue is None
     assert messages(errors) == ["rules/operations.yaml:3:12: the catalogue declares no endpoints"]
+
+
+# --- contracts: bodies, queries, answers (issue 9) ------------------------------------------------
+
+def test_a_writable_key_that_decides_scope_must_be_declared_as_people_or_org(tmp_path):
+    catalogue, errors = load(tmp_path, """\
+        - {method: POST, path: /api/customers, operation: customers.create, records: ["$"],
+           body: {writable: [name, owner_id]}}
+        """)
+    assert catalogue is None
+    assert any("writable key 'owner_id' decides scope 'own'" in m for m in messages(errors)), messages(errors)
+
+
+def test_contract_mistakes_are_all_reported_with_file_and_line(tmp_path):
+    header = HEADER.replace("""  deals:""", """    writes:
+      org:
+        - {fields: [team], level: team, references: nowhere}
+  deals:""")
+    catalogue, errors = load(tmp_path, """\
+        - {method: GET, path: /api/customers, operation: customers.list, records: ["data[]"],
+           query: {limit: {type: string, max: 5}}, related: [{path: "users[]", resource: people}],
+           aggregates: {"a[].b": count}}
+        - {method: POST, path: /api/deals, operation: deals.create, records: ["$"],
+           body: {media: [json, xml]}, bogus: 1}
+        """, header=header)
+    assert catalogue is None
+    text = "\n".join(messages(errors))
+    for expected in ("unknown references map 'nowhere'", "unknown key 'bogus'", "'min'/'max' are only for type int",
+                     "unknown resource 'people'", "no [] in its path", "media"):
+        assert expected in text, text
+
+
+def test_contracts_are_compiled_onto_the_endpoint(shipped):
+    endpoint, _ = shipped.match("GET", "/api/customers")
+    assert set(endpoint.query) == {"page", "page_size"} and endpoint.query["page_size"].max == 200
+    assert [(a.path, a.op) for a in endpoint.answer.aggregates] == [("total", "count")]
+    create, _ = shipped.match("POST", "/api/customers")
+    assert "owner_id" in create.body.writable and create.resource.writes.missing_owner == "caller"

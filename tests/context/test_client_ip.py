@@ -40,14 +40,8 @@ CASES = [
     ("10.0.0.1", [("X-Forwarded-For", "garbage, 198.51.100.9")], "198.51.100.9", True),  # left of client: ignored
     ("10.0.0.1", [("X-Forwarded-For", "198.51.100.9,")], None, True),
     ("10.0.0.1", [("X-Forwarded-For", "999.1.1.1")], None, True),
-    ("10.0.0.1", [("Forwarded", "for=198.51.100.9;proto=https")], "198.51.100.9", True),
-    ("10.0.0.1", [("Forwarded", 'for="[2001:db8:cafe::17]:4711"')], "2001:db8:cafe::17", True),
-    ("10.0.0.1", [("Forwarded", "for=1.1.1.1, for=198.51.100.9")], "198.51.100.9", True),
-    ("10.0.0.1", [("Forwarded", "For=198.51.100.9")], "198.51.100.9", True),
-    ("10.0.0.1", [("Forwarded", "for=unknown")], None, True),
-    ("10.0.0.1", [("Forwarded", "for=_hidden")], None, True),
-    ("10.0.0.1", [("Forwarded", "proto=https")], None, True),
     ("10.0.0.1", [("X-Forwarded-For", "198.51.100.9"), ("Forwarded", "for=1.1.1.1")], "198.51.100.9", True),
+    ("10.0.0.1", [("Forwarded", "for=198.51.100.9")], "10.0.0.1", True),  # not the named header: ignored
     ("::ffff:10.0.0.1", [("X-Forwarded-For", "198.51.100.9")], "198.51.100.9", True),  # mapped IPv4
     ("fd00::5", [("X-Forwarded-For", "198.51.100.9")], "198.51.100.9", True),
     ("::ffff:203.0.113.5", [], "203.0.113.5", False),
@@ -62,6 +56,48 @@ CASES = [
 def test_client_address_resolution(peer, pairs, client, trusted):
     resolver = ClientIPResolver(PROXIES)
     assert resolver.resolve(peer, headers(*pairs)) == (ip(client), trusted)
+
+
+FORWARDED_CASES = [
+    # (headers, client) with client_address_header: Forwarded, peer 10.0.0.1 (trusted)
+    ([("Forwarded", "for=198.51.100.9;proto=https")], "198.51.100.9"),
+    ([("Forwarded", 'for="[2001:db8:cafe::17]:4711"')], "2001:db8:cafe::17"),
+    ([("Forwarded", "for=1.1.1.1, for=198.51.100.9")], "198.51.100.9"),
+    ([("Forwarded", "For=198.51.100.9")], "198.51.100.9"),
+    ([("Forwarded", "for=unknown")], None),
+    ([("Forwarded", "for=_hidden")], None),
+    ([("Forwarded", "proto=https")], None),
+    ([("X-Forwarded-For", "10.1.2.3"), ("Forwarded", "for=198.51.100.9")], "198.51.100.9"),  # XFF ignored
+    ([("X-Forwarded-For", "10.1.2.3")], "10.0.0.1"),  # only XFF: as if no header, the peer
+]
+
+
+@pytest.mark.parametrize(("pairs", "client"), FORWARDED_CASES)
+def test_forwarded_named_reads_only_forwarded(pairs, client):
+    resolver = ClientIPResolver(PROXIES, "Forwarded")
+    assert resolver.resolve("10.0.0.1", headers(*pairs)) == (ip(client), True)
+
+
+@pytest.mark.parametrize(
+    ("name", "pairs", "client"),
+    [
+        ("X-Real-IP", [("X-Real-IP", "198.51.100.9"), ("X-Forwarded-For", "10.1.2.3"), ("Forwarded", "for=10.1.2.3")],
+         "198.51.100.9"),
+        ("X-Real-IP", [("X-Forwarded-For", "10.1.2.3")], "10.0.0.1"),
+        ("X-Real-IP", [("X-Real-IP", "garbage")], None),
+        ("X-Real-IP", [("X-Real-IP", "10.1.2.3, 198.51.100.9")], "198.51.100.9"),  # read like a one-hop list
+        ("X-Client-Address", [("X-Client-Address", "198.51.100.9"), ("X-Real-IP", "10.1.2.3")], "198.51.100.9"),
+        ("x-forwarded-for", [("X-Forwarded-For", "198.51.100.9"), ("Forwarded", "for=10.1.2.3")], "198.51.100.9"),
+    ],
+)
+def test_only_the_named_client_address_header_is_read(name, pairs, client):
+    resolver = ClientIPResolver(PROXIES, name)
+    assert resolver.resolve("10.0.0.1", headers(*pairs)) == (ip(client), True)
+
+
+def test_the_named_header_from_an_untrusted_peer_is_ignored_too():
+    resolver = ClientIPResolver(PROXIES, "Forwarded")
+    assert resolver.resolve("203.0.113.5", headers(("Forwarded", "for=10.0.0.9"))) == (ip("203.0.113.5"), False)
 
 
 def test_without_trusted_proxies_headers_are_never_read():

@@ -28,11 +28,13 @@ async def crm_gzip(aiohttp_server):
 
 
 def gateway_settings(upstream_url: str, tmp_path: Path, rules: Path, **extra) -> Settings:
+    """Settings for a test gateway; ``upstream={...}`` adds keys to the upstream section."""
     data = {
         "upstream": {
             "url": upstream_url,
             "credential": {"value": f"Bearer {CRM_TOKEN}"},
             "total_timeout": 10,
+            **extra.pop("upstream", {}),
         },
         "rules_dir": str(rules),
         "reload_interval": 0.2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -18,10 +19,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_demo_prints_tokens_that_show_allow_mask_scope_and_deny(tmp_path):
+@contextlib.asynccontextmanager
+async def demo(tmp_path, *args: str):
+    """``crmgw demo ARGS`` on free ports; yields (gateway base URL, everything it printed)."""
     port, crm_port = free_port(), free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "demo", "--port", str(port), "--crm-port", str(crm_port),
+        sys.executable, "-m", "gateway.cli", "demo", *args, "--port", str(port), "--crm-port", str(crm_port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
@@ -31,9 +34,16 @@ async def test_demo_prints_tokens_that_show_allow_mask_scope_and_deny(tmp_path):
             line = await asyncio.wait_for(proc.stdout.readline(), 30)
             assert line, out.decode()
             out += line
-        tokens = dict(re.findall(r"^export (\w+)=(\S+)$", out.decode(), re.M))
+        yield f"http://127.0.0.1:{port}", out.decode()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 15)
+
+
+async def test_demo_prints_tokens_that_show_allow_mask_scope_and_deny(tmp_path):
+    async with demo(tmp_path) as (base, out):
+        tokens = dict(re.findall(r"^export (\w+)=(\S+)$", out, re.M))
         assert set(tokens) >= {"ALICE", "DAVE", "FRANK", "GRACE", "IVAN", "CAROL"}
-        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as s:
             async def get(path, who):
                 async with s.get(base + path, headers={"Authorization": f"Bearer {tokens[who]}"}) as r:
@@ -47,6 +57,22 @@ async def test_demo_prints_tokens_that_show_allow_mask_scope_and_deny(tmp_path):
             assert status == 403 and body["reason"] == "user-inactive"
             status, body = await get("/api/customers/export.csv", "CAROL")
             assert status == 403 and body["rule"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.wait(), 15)
+            async with s.post(base + "/api/customers", json={"name": "Gift", "owner_id": "bob"},
+                              headers={"Authorization": f"Bearer {tokens['CAROL']}"}) as r:
+                assert r.status == 403 and (await r.json())["reason"] == "write-out-of-scope"
+
+
+async def test_the_realistic_demo_prints_commands_that_show_scoped_answers_and_refused_writes(tmp_path):
+    async with demo(tmp_path, "--profile", "realistic") as (base, out):
+        tokens = dict(re.findall(r"^export (\w+)=(\S+)$", out, re.M))
+        assign = re.search(r"-d '(title=Gift&assigned_to=[0-9a-f-]+)'", out).group(1)
+        carol = {"Authorization": f"Bearer {tokens['CAROL']}"}
+        async with aiohttp.ClientSession() as s:
+            async with s.get(base + "/api/v2/leads/?limit=5", headers=carol) as r:
+                body = await r.json()
+                assert r.status == 200 and "users" not in body and body["count"] == len(body["results"])
+            async with s.post(base + "/api/v2/leads/", data=assign, headers={
+                    **carol, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+                assert r.status == 403 and (await r.json())["reason"] == "write-out-of-scope"
+            async with s.post(base + "/api/v2/leads/", json={"title": "Please escalate"}, headers=carol) as r:
+                assert r.status == 201 and (await r.json())["reason"] == "write-committed-out-of-scope"

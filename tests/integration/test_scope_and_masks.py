@@ -50,7 +50,20 @@ async def test_support_agent_sees_masked_customer(gw, crm):
     assert record["name"] == truth[1]["name"]
 
 
-async def test_rep_reading_another_reps_customer_gets_403_with_rule(gw, crm):
+async def test_rep_reading_another_reps_customer_gets_the_same_404_as_a_missing_one(gw, crm):
+    truth = await crm_customers(crm)
+    other = next(r for r in truth if r["owner_id"] == "alice")
+    hidden = await gw.get(f"/api/customers/{other['id']}", headers=auth("carol"))
+    missing = await gw.get("/api/customers/999999", headers=auth("carol"))
+    assert hidden.status == missing.status == 404
+    body, gone = await hidden.json(), await missing.json()
+    assert body.keys() == gone.keys() == {"error", "reason", "request_id"}
+    assert (body["error"], body["reason"]) == (gone["error"], gone["reason"]) == ("not-found", "record-not-found")
+    assert hidden.headers.keys() - {"Date"} == missing.headers.keys() - {"Date"}
+
+
+async def test_operator_may_answer_out_of_scope_with_403_and_the_rule(make_gateway, crm):
+    gw = await make_gateway(crm, out_of_scope_answer="forbidden")
     truth = await crm_customers(crm)
     other = next(r for r in truth if r["owner_id"] == "alice")
     resp = await gw.get(f"/api/customers/{other['id']}", headers=auth("carol"))
@@ -65,8 +78,8 @@ async def test_rep_cannot_update_another_reps_customer(gw, crm):
     truth = await crm_customers(crm)
     other = next(r for r in truth if r["owner_id"] == "alice")
     resp = await gw.put(f"/api/customers/{other['id']}", json={"notes": "x"}, headers=auth("carol"))
-    assert resp.status == 403
-    assert (await resp.json())["reason"] == "record-out-of-scope"
+    assert resp.status == 404
+    assert (await resp.json())["reason"] == "record-not-found"
     mine = next(r for r in truth if r["owner_id"] == "carol")
     resp = await gw.put(f"/api/customers/{mine['id']}", json={"notes": "called"}, headers=auth("carol"))
     assert resp.status == 200, await resp.text()
@@ -85,7 +98,7 @@ async def test_manager_bulk_delete_checks_every_record(gw, crm):
     east = [r["id"] for r in truth if r["team"] == "east"][:2]
     west = [r["id"] for r in truth if r["team"] == "west"][:1]
     resp = await gw.post("/api/customers/bulk-delete", json={"ids": east + west}, headers=auth("dave"))
-    assert resp.status == 403
+    assert resp.status == 404  # one id outside the team: answered like a missing one
     resp = await gw.post("/api/customers/bulk-delete", json={"ids": east}, headers=auth("dave"))
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["deleted"] == 2

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from gateway.declared import Aggregate, AnswerContract
 from gateway.model import Endpoint, Identity, Mask, Obligations, Resource, ScopeField, User
 from gateway.response import FilterResult, apply_obligations
 
@@ -36,8 +37,13 @@ def identity(user_id: str = "alice", **overrides: Any) -> Identity:
     return Identity(user=user(user_id, **overrides), method="jwt")
 
 
+# What the demo catalogue declares beside the customers list: the page metadata and a recomputed total.
+PAGE = AnswerContract(aggregates=(Aggregate("total", "count"),), metadata=("page", "page_size"))
+
+
 def endpoint(
-    resource: Resource = CUSTOMERS, records: tuple[str, ...] = ("data[]",), fmt: str = "json", action: str = "list"
+    resource: Resource = CUSTOMERS, records: tuple[str, ...] = ("data[]",), fmt: str = "json", action: str = "list",
+    answer: AnswerContract = PAGE, **extra: Any,
 ) -> Endpoint:
     return Endpoint(
         operation=f"{resource.name}.{action}",
@@ -47,6 +53,8 @@ def endpoint(
         template=f"/api/{resource.name}",
         records=records,
         format=fmt,
+        answer=answer,
+        **extra,
     )
 
 

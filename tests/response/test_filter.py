@@ -12,18 +12,34 @@ from gateway.errors import Forbidden, ObligationUnenforceable
 from gateway.model import Mask
 from gateway.response import apply_obligations, count_records, records_of
 
+from gateway.declared import Aggregate, AnswerContract
+
 from .factories import CONTACTS, CUSTOMERS, DEALS, customer, customers_page, endpoint, identity, obligations, run
 
 OWN = obligations("own")
 PHONE_MASKS = obligations("all", Mask("phone", "redact", 4), Mask("complaints", "remove"), Mask("email", "hash"))
 
 
-def test_list_keeps_in_scope_records_and_the_rest_of_the_body():
+def test_list_keeps_in_scope_records_declared_metadata_and_a_recomputed_total():
     result = run(customers_page("alice", "bob", "alice", "carol"), ob=OWN)
     body = orjson.loads(result.body)
     assert [r["id"] for r in body["data"]] == [1, 3]
-    assert {k: body[k] for k in ("page", "page_size", "total")} == {"page": 1, "page_size": 50, "total": 4}
+    assert body == {"data": body["data"], "page": 1, "page_size": 50, "total": 2}
     assert (result.records_seen, result.records_returned, result.record_ids) == (4, 2, ("1", "3"))
+
+
+def test_undeclared_parts_of_an_answer_are_dropped_for_a_restricted_caller():
+    page = {**customers_page("alice", "bob"), "users": [{"id": "bob", "email": "bob@example.com"}],
+            "summary": "2 customers, 1 of them bob's", "stats": {"sum": 10}}
+    out = orjson.loads(run(page, ob=OWN).body)
+    assert set(out) == {"data", "page", "page_size", "total"}
+
+
+def test_undeclared_parts_refuse_the_answer_when_the_endpoint_says_so():
+    strict = endpoint(answer=AnswerContract(metadata=("page", "page_size", "total"), undeclared="refuse"))
+    assert run(customers_page("alice"), ep=strict, ob=OWN).records_returned == 1
+    with pytest.raises(ObligationUnenforceable):
+        run({**customers_page("alice"), "users": []}, ep=strict, ob=OWN)
 
 
 def test_scope_all_returns_everything():
@@ -47,10 +63,11 @@ def test_nested_records_path_and_nested_owner():
         },
         "next": "/api/contacts?page=2",
     }
-    result = run(body, ep=endpoint(CONTACTS, ("results.items[]",)), ob=OWN)
+    declared = AnswerContract(aggregates=(Aggregate("results.count", "count"),), metadata=("next",))
+    result = run(body, ep=endpoint(CONTACTS, ("results.items[]",), answer=declared), ob=OWN)
     out = orjson.loads(result.body)
     assert [r["id"] for r in out["results"]["items"]] == [1]
-    assert out["next"] == "/api/contacts?page=2" and out["results"]["count"] == 2
+    assert out["next"] == "/api/contacts?page=2" and out["results"]["count"] == 1
 
 
 def test_several_record_arrays_with_assignee_lists():
@@ -180,10 +197,13 @@ def test_unscoped_level_for_the_resource_is_unenforceable():
         run(customers_page("alice"), ep=endpoint(DEALS, ("data[]",)), ob=obligations("team"))
 
 
-def test_empty_body_and_recordless_endpoints_pass_unparsed():
+def test_empty_body_passes_and_a_recordless_answer_keeps_only_its_metadata():
     assert run(b"", ob=OWN).body == b""
-    result = run(b"not json", ep=endpoint(CUSTOMERS, ()), ob=OWN, content_type="text/plain")
-    assert (result.body, result.records_seen) == (b"not json", 0)
+    recordless = endpoint(CUSTOMERS, (), answer=AnswerContract(metadata=("deleted",)))
+    result = run({"deleted": 2, "ids": [1, 2], "owners": ["bob"]}, ep=recordless, ob=OWN)
+    assert (orjson.loads(result.body), result.records_seen) == ({"deleted": 2}, 0)
+    with pytest.raises(ObligationUnenforceable):
+        run(b"not json", ep=recordless, ob=OWN, content_type="text/plain")
 
 
 def test_output_is_reencoded_so_the_client_sees_what_was_filtered():

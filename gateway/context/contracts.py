@@ -1,0 +1,225 @@
+"""Loading the contracts of rules/operations.yaml (see gateway.declared for what each one means).
+
+A resource may declare::
+
+    fields: [id, title, amount, assigned_to, Phone]   # all a restricted caller may receive
+    aliases: {phone: [Phone, mobilePhone]}            # masks on ``phone`` follow every spelling
+    case_insensitive: true
+    writes:
+      people:
+        - {fields: [assigned_to, owner, owner_id], ids: [crm_profile_id, email],
+           objects: {id: crm_profile_id, email: email}}
+      org:
+        - {fields: [teams], level: team, references: teams}
+      missing_owner: {crm_assigns: caller, via: identity_header}
+
+and an endpoint::
+
+    body: {media: [json, form], writable: [title, amount, assigned_to], writable_by_role: {...}}
+    query: {page: {type: int, min: 1}, limit: {type: int, min: 1, max: 100}}
+    related: [{path: "included[]", resource: accounts}]
+    aggregates: {count: count, totals.amount_sum: {sum: amount}, totals.by_status: withhold}
+    metadata: [next, previous]
+    undeclared: drop            # or refuse: a 502 rather than a silently trimmed answer
+    max_records: {limit: 100, over: refuse}
+    columns: {"Assigned to": {field: assigned_to, split: ";"}}   # CSV headers
+    csv_scope: {own: {column: "Assigned to", identity: email}}
+
+Everything is parsed strictly (unknown keys are errors) and problems come back as (path, message)
+pairs for the catalogue loader to turn into ``file:line:col`` errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway import fieldpath
+from gateway.declared import (
+    MEDIA,
+    Aggregate,
+    AnswerContract,
+    BodyContract,
+    CsvColumn,
+    MaxRecords,
+    OrgField,
+    PeopleField,
+    QueryParam,
+    Related,
+    WriteContract,
+)
+from gateway.model import ScopeField
+
+Problem = tuple[tuple[Any, ...], str]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PeopleSpec(_Strict):
+    fields: list[str] = Field(min_length=1)
+    ids: list[str] = []
+    objects: dict[str, str] = {}
+
+
+class OrgSpec(_Strict):
+    fields: list[str] = Field(min_length=1)
+    level: Literal["team", "department", "region", "branch"]
+    references: str | None = None
+
+
+class MissingOwnerSpec(_Strict):
+    crm_assigns: Literal["caller"]
+    via: Literal["identity_header"]
+
+
+class WritesSpec(_Strict):
+    people: list[PeopleSpec] = []
+    org: list[OrgSpec] = []
+    missing_owner: MissingOwnerSpec | None = None
+
+
+class BodySpec(_Strict):
+    media: list[Literal["json", "form", "multipart"]] = ["json"]
+    records: list[str] = ["$"]
+    writable: list[str] = []
+    writable_by_role: dict[str, list[str]] = {}
+
+
+class QuerySpec(_Strict):
+    type: Literal["int", "string", "bool", "enum"] = "string"
+    min: int | None = None
+    max: int | None = None
+    max_length: int = Field(200, ge=1, le=8192)
+    values: list[str] = []
+
+
+class RelatedSpec(_Strict):
+    path: str
+    resource: str
+
+
+class SumSpec(_Strict):
+    sum: str
+
+
+class MaxRecordsSpec(_Strict):
+    limit: int = Field(ge=1)
+    over: Literal["refuse", "truncate"] = "refuse"
+
+
+class ColumnSpec(_Strict):
+    field: str
+    split: str | None = None
+
+
+class CsvScopeSpec(_Strict):
+    column: str
+    identity: str
+    split: str | None = None
+
+
+class ReferencesSpec(_Strict):
+    level: Literal["team", "department", "region", "branch"]
+    ids: dict[str, str]
+
+
+def _path_ok(where: tuple[Any, ...], text: str, problems: list[Problem], what: str) -> bool:
+    try:
+        fieldpath.parse(text)
+        return True
+    except fieldpath.FieldPathError as exc:
+        problems.append((where, f"{what}: {exc}"))
+        return False
+
+
+def writes(spec: WritesSpec, where: tuple[Any, ...], references: set[str], problems: list[Problem]) -> WriteContract:
+    seen: dict[str, int] = {}
+    people = []
+    for i, p in enumerate(spec.people):
+        if not p.ids and not p.objects:
+            problems.append((where + ("people", i), "a people field needs 'ids' or 'objects' (how a person is named)"))
+        people.append(PeopleField(tuple(p.fields), tuple(p.ids), dict(p.objects)))
+        for name in p.fields:
+            seen[name] = seen.get(name, 0) + 1
+    org = []
+    for i, o in enumerate(spec.org):
+        if o.references is not None and o.references not in references:
+            problems.append((where + ("org", i, "references"), f"unknown references map {o.references!r}"))
+        org.append(OrgField(tuple(o.fields), o.level, o.references))
+        for name in o.fields:
+            seen[name] = seen.get(name, 0) + 1
+    for name, count in seen.items():
+        if count > 1:
+            problems.append((where, f"body key {name!r} is declared more than once in people/org"))
+    missing = spec.missing_owner
+    return WriteContract(tuple(people), tuple(org), missing.crm_assigns if missing else None,
+                         missing.via if missing else None)
+
+
+def body(spec: BodySpec, where: tuple[Any, ...], problems: list[Problem]) -> BodyContract:
+    for j, text in enumerate(spec.records):
+        _path_ok(where + ("records", j), text, problems, "records")
+    if any(m != "json" for m in spec.media) and spec.records != ["$"]:
+        problems.append((where + ("records",), "form and multipart bodies hold one record: records must be [\"$\"]"))
+    return BodyContract(
+        media=tuple(dict.fromkeys(spec.media)) or MEDIA[:1],
+        records=tuple(spec.records),
+        writable=frozenset(spec.writable),
+        writable_by_role={role: frozenset(keys) for role, keys in spec.writable_by_role.items()},
+    )
+
+
+def query(spec: dict[str, QuerySpec], where: tuple[Any, ...], problems: list[Problem]) -> dict[str, QueryParam]:
+    out = {}
+    for name, q in spec.items():
+        if q.type == "enum" and not q.values:
+            problems.append((where + (name,), "an enum parameter needs 'values'"))
+        if q.type != "enum" and q.values:
+            problems.append((where + (name, "values"), "'values' is only for type enum"))
+        if q.type != "int" and (q.min is not None or q.max is not None):
+            problems.append((where + (name,), "'min'/'max' are only for type int"))
+        if q.min is not None and q.max is not None and q.min > q.max:
+            problems.append((where + (name,), f"min {q.min} > max {q.max}"))
+        out[name] = QueryParam(name, q.type, q.min, q.max, q.max_length, tuple(q.values))
+    return out
+
+
+def answer(spec: Any, where: tuple[Any, ...], resources: dict[str, Any], problems: list[Problem]) -> AnswerContract:
+    """The answer contract from an endpoint spec's related / aggregates / metadata / undeclared / max_records."""
+    related = []
+    for i, r in enumerate(spec.related):
+        _path_ok(where + ("related", i, "path"), r.path, problems, "related path")
+        if r.resource not in resources:
+            problems.append((where + ("related", i, "resource"), f"unknown resource {r.resource!r}"))
+        else:
+            related.append(Related(r.path, resources[r.resource]))
+    aggregates = []
+    for path, op in spec.aggregates.items():
+        if not _path_ok(where + ("aggregates", path), path, problems, "aggregate path"):
+            continue
+        if "[]" in path:
+            problems.append((where + ("aggregates", path), "an aggregate is one value: no [] in its path"))
+        aggregates.append(Aggregate(path, "sum", op.sum) if isinstance(op, SumSpec) else Aggregate(path, op))
+    metadata = [text for j, text in enumerate(spec.metadata)
+                if _path_ok(where + ("metadata", j), text, problems, "metadata")]
+    cap = spec.max_records
+    return AnswerContract(
+        related=tuple(related),
+        aggregates=tuple(aggregates),
+        metadata=tuple(metadata),
+        undeclared=spec.undeclared,
+        max_records=MaxRecords(cap.limit, cap.over) if cap else None,
+    )
+
+
+def columns(spec: dict[str, ColumnSpec | str]) -> dict[str, CsvColumn]:
+    return {
+        header: CsvColumn(c) if isinstance(c, str) else CsvColumn(c.field, c.split) for header, c in spec.items()
+    }
+
+
+def csv_scope(spec: dict[str, CsvScopeSpec]) -> dict[str, ScopeField]:
+    return {level: ScopeField(path=s.column, identity=s.identity, split=s.split) for level, s in spec.items()}
