@@ -4,12 +4,12 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-# Dependencies first (cached layer), then the code.
-COPY pyproject.toml README.md ./
+# Dependencies first (cached layer), then the code; constraints.txt pins the versions the tests ran on.
+COPY pyproject.toml README.md constraints.txt ./
 COPY gateway ./gateway
 COPY democrm ./democrm
 COPY detectors ./detectors
-RUN pip install . && useradd --system --uid 10001 --home /app crmgw \
+RUN pip install -c constraints.txt . && useradd --system --uid 10001 --home /app crmgw \
     && mkdir -p /var/log/crmgw /run/crmgw-metrics && chown crmgw /var/log/crmgw /run/crmgw-metrics
 
 # Rules are NOT baked in: mount them read-only at /etc/crmgw/rules (see docker-compose.yml).

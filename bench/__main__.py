@@ -1,5 +1,7 @@
 """``python -m bench [--quick] [--json FILE]``: the gateway against its baselines, in one run.
 
+``python -m bench startup [--runs N] [--model]`` measures start-up instead (bench/startup.py).
+
     (a) direct   wrk -> upstream nginx (static files)
     (b) nginx    wrk -> nginx proxy_pass -> upstream
     (c) gateway  wrk -> crmgw serve --workers N (example rules, filtering, audit) -> upstream
@@ -93,6 +95,11 @@ def _median(runs: list[load.LoadResult]) -> load.LoadResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["startup"]:
+        from bench import startup
+
+        return startup.main(argv[1:])
     args = parse_args(argv)
     from gateway.identity.devkeys import mint_token
 

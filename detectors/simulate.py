@@ -184,6 +184,7 @@ def to_record(ev: Event, rng: random.Random) -> dict:
         "reason": "rule-allow" if allowed else ("not-found" if ev.status == 404 else "scope-denied"),
         "rules": ["sim"], "reasons": [], "scope": "own" if allowed else None, "shadow": [],
         "status": ev.status, "upstream_status": ev.status if ev.status != 403 else None,
+        "upstream_credential": "service" if ev.status != 403 else None,
         "records_seen": ev.returned, "records_returned": ev.returned,
         "record_ids": list(ev.ids[:200]), "targets": ev.targets, "fields_masked": [],
         "bytes_out": 200 + 180 * ev.returned, "latency_ms": round(rng.uniform(3, 40), 3),

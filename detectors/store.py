@@ -10,6 +10,11 @@ Loading refuses, with a message that says what to do:
 
 The card is the human-readable summary: features, training and calibration ranges, row counts,
 library versions, threshold, budget and the files' sha256.
+
+numpy, scipy, scikit-learn and skops are imported inside the functions that need them, never at
+module level: the gateway imports this module (through gateway.scoring and gateway.settings) for
+every ``crmgw`` command, and those libraries take seconds to import. Only loading or saving a model
+pays for them.
 """
 
 from __future__ import annotations
@@ -19,16 +24,13 @@ import hashlib
 import json
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import orjson
-import scipy
-import sklearn
-import skops
-import skops.io as sio
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from detectors.model import DetectorModel
+if TYPE_CHECKING:
+    from detectors.model import DetectorModel
 
 MODEL_FILE, HISTORY_FILE, CARD_FILE = "model.skops", "history.json", "card.json"
 CARD_FORMAT = "crmgw.detector/v1"
@@ -78,6 +80,11 @@ class Card(_Strict):
 
 
 def versions() -> dict[str, str]:
+    import numpy as np
+    import scipy
+    import sklearn
+    import skops
+
     return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
             "skops": skops.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
 
@@ -99,6 +106,8 @@ class LoadedModel:
 
 def save(out: Path, model: DetectorModel, history: dict, card_fields: dict) -> Card:
     out = Path(out)
+    import skops.io as sio
+
     out.mkdir(parents=True, exist_ok=True)
     sio.dump(model.to_payload(), out / MODEL_FILE)
     (out / HISTORY_FILE).write_bytes(orjson.dumps(history, option=orjson.OPT_SORT_KEYS))
@@ -143,6 +152,12 @@ def load(model_dir: Path) -> LoadedModel:
     card = read_card(model_dir)
     model_path = _checked_file(model_dir, card.model_file, card.sha256)
     history_path = _checked_file(model_dir, card.history_file, card.history_sha256)
+    # Only now: a missing or tampered model is refused without paying for these imports.
+    import sklearn
+    import skops.io as sio
+
+    from detectors.model import DetectorModel
+
     trained, running = card.versions.get("scikit-learn", "?"), sklearn.__version__
     if trained.split(".")[:2] != running.split(".")[:2]:
         raise ModelRefused(f"{model_path} was trained with scikit-learn {trained}, this gateway runs "

@@ -32,6 +32,7 @@ from gateway.rulestore import RuleStore
 from gateway.scoring import build_scorer
 from gateway.signals import build_signals
 from gateway.settings import Settings
+from gateway.upstream.attribution import Attribution
 from gateway.upstream.forward import make_session
 
 log = logging.getLogger("crmgw")
@@ -73,6 +74,11 @@ class Gateway:
             if settings.upstream.credential
             else None
         )
+        # On-behalf-of headers and per-user CRM credentials (the secrets are read now; a bad
+        # source stops start-up): gateway.upstream.attribution.
+        self.attribution = Attribution(
+            settings.upstream, service=self._credential, path=settings.path, reload_interval=settings.reload_interval
+        )
 
     # --- used by the pipeline -------------------------------------------------------------
     def audit_ok(self) -> bool:
@@ -96,7 +102,8 @@ class Gateway:
 
     def upstream_identity_headers(
         self, identity: Identity, ctx: RequestContext, client_ip: IPAddress | None
-    ) -> dict[str, str]:
+    ) -> tuple[dict[str, str], str]:
+        """The headers the gateway sets towards the CRM, and which credential kind they carry."""
         h = self.settings.upstream.identity_headers
         out = {h.user: identity.user.id, "X-Request-Id": ctx.request_id}
         if h.roles:
@@ -105,9 +112,11 @@ class Gateway:
             out[h.email] = identity.user.email
         if client_ip is not None:
             out["X-Forwarded-For"] = ip_text(client_ip)
-        if self._credential and not identity.forward_credential:
-            out[self._credential[0]] = self._credential[1]
-        return out
+        # The service credential, a personal one, or none (the caller's own CRM login); raises
+        # Forbidden when the CRM could not be told who acts.
+        attribution, credential = self.attribution.headers(identity, ctx, self.store.current.directory)
+        out.update(attribution)
+        return out, credential
 
     def authenticate_admin(self, request: web.Request, roles: frozenset[str]) -> Identity:
         """Identify the caller of an admin page/API with the same authenticators as the proxy.
@@ -139,8 +148,11 @@ class Gateway:
                 degraded.append(f"detector-model-{extra['scoring']['model']}")
         if self.signals is not None:
             extra["signals"] = self.signals.health()
-            if extra["signals"].get("degraded"):
-                degraded.append("signals-redis-unavailable")
+            degraded += extra["signals"].get("problems") or []  # redis unavailable / refusing writes, data lost
+        identity = self.identity.health()  # fetched signing keys (jwks_url / oidc_discovery), if any
+        if identity["key_sets"]:
+            extra["identity"] = identity
+            degraded += identity["degraded"]
         return {
             "status": "degraded" if degraded else "ok",
             "degraded": degraded,

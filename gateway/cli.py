@@ -39,7 +39,10 @@ def cmd_rules_check(args) -> int:
     if ruleset is None:
         print(f"{len(errors)} problem(s) in {root}", file=sys.stderr)
         return 1
-    print(f"ok: {len(ruleset.files)} files, revision {ruleset.revision}")
+    for warning in ruleset.catalogue.warnings:
+        print(warning)
+    print(f"ok: {len(ruleset.files)} files, revision {ruleset.revision}"
+          + (f", {len(ruleset.catalogue.warnings)} warning(s)" if ruleset.catalogue.warnings else ""))
     return 0
 
 
@@ -88,24 +91,79 @@ def cmd_explain(args) -> int:
     result = explain(
         ruleset, user=args.user, method=args.method, path=args.path, at=at, ip=args.ip,
         mfa=args.mfa, country=args.country, body=body, content_type=content_type,
+        auth_method=args.auth_method or "explain",
     )
     if args.json:
-        print(json.dumps(decision_dict(result.decision, result.ctx), indent=2, default=str))
+        print(json.dumps(decision_dict(result.decision, result.ctx, ruleset), indent=2, default=str))
     else:
-        print(render(result.decision, result.ctx))
+        print(render(result.decision, result.ctx, ruleset))
     return 1 if args.exit_code and not result.decision.allowed else 0
 
 
+TOKEN_HELP = """\
+Print a bearer token for a directory user.
+
+Without --config the token is signed with the built-in DEVELOPMENT key (HS256 with a public
+secret, issuer crmgw-dev): for the demo and the tests only; a gateway configured with its own
+keys refuses it.
+
+With --config gateway.yaml it is signed for that gateway's identity.jwt section: with its shared
+secret for HS* algorithms, or with --private-key FILE (the identity provider's unencrypted PEM
+private key; the settings hold public keys only) for RS/PS/ES/EdDSA, plus --kid when the gateway
+reads a JWKS. The claims follow the section (user_claim, user_attribute, issuer, audience,
+require), and the token is verified with the gateway's own verifier before it is printed.
+"""
+DEV_KEY_NOTICE = (
+    "crmgw token: signed with the DEVELOPMENT key (a public secret): for the demo only; "
+    "use --config gateway.yaml to sign with a gateway's configured keys"
+)
+
+
 def cmd_token(args) -> int:
+    if args.config:
+        return _token_for_settings(args)
     from gateway.identity.devkeys import mint_token
 
+    if args.private_key or args.kid:
+        print("--private-key and --kid sign for a gateway's settings: give --config too", file=sys.stderr)
+        return 2
     ruleset = _load_rules(args.rules)
     if ruleset is None:
         return 2
     if ruleset.directory.get(args.user) is None:
         print(f"unknown user {args.user!r}; known: {', '.join(sorted(ruleset.directory.users))}", file=sys.stderr)
         return 2
+    print(DEV_KEY_NOTICE, file=sys.stderr)
     print(mint_token(args.user, ttl_seconds=args.ttl, mfa=args.mfa))
+    return 0
+
+
+def _token_for_settings(args) -> int:
+    from gateway.identity.minting import SECTION, MintError, mint_configured
+    from gateway.settings import load_settings
+
+    settings, errors = load_settings(Path(args.config))
+    for e in errors:
+        print(e, file=sys.stderr)
+    if settings is None:
+        return 2
+    cfg = settings.identity.jwt
+    if cfg is None or not cfg.enabled:
+        print(f"crmgw token: {args.config} has no enabled {SECTION} section: nothing to sign for", file=sys.stderr)
+        return 2
+    ruleset = _load_rules(args.rules or str(settings.path(settings.rules_dir)))
+    if ruleset is None:
+        return 2
+    try:
+        token = mint_configured(
+            cfg, Path(settings.base_dir), ruleset.directory, args.user, ttl_seconds=args.ttl, mfa=args.mfa,
+            private_key=Path(args.private_key) if args.private_key else None, kid=args.kid,
+        )
+    except MintError as exc:
+        print(f"crmgw token: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"crmgw token: signed for {SECTION} of {args.config}", file=sys.stderr)
+    print(token)
     return 0
 
 
@@ -120,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="crmgw", description="CRM Access Gateway")
     sub = p.add_subparsers(dest="command", required=True)
 
-    from gateway.server import add_serve_arguments, run_from_args
+    from gateway.serve_args import add_serve_arguments, run_from_args  # imports the server only to run it
 
     s = sub.add_parser("serve", help="run the gateway")
     add_serve_arguments(s)  # --config, --workers, --drain-timeout, --max-connections, --request-timeout
@@ -135,11 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rules", help="rules folder (default: ./rules, or examples/realistic for --profile realistic)")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("token", help="print a development token for a directory user")
+    s = sub.add_parser(
+        "token", help="print a token for a directory user (the demo's development key unless --config)",
+        description=TOKEN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     s.add_argument("user")
     s.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     s.add_argument("--mfa", action="store_true", help="mark the token as multi-factor (amr)")
-    s.add_argument("--rules", help="rules folder (default: ./rules)")
+    s.add_argument("--rules", help="rules folder (default: ./rules, or the settings' rules_dir with --config)")
+    s.add_argument("--config", help="sign for this gateway.yaml's identity.jwt instead of the development key")
+    s.add_argument("--private-key", help="with --config: the PEM private key for RS/PS/ES/EdDSA")
+    s.add_argument("--kid", help="with --config: the key id to put in the token's header")
     s.set_defaults(func=cmd_token)
 
     rules = sub.add_parser("rules", help="check and test rule files").add_subparsers(dest="rules_cmd", required=True)
@@ -151,14 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(func=cmd_rules_test)
 
+    from gateway.explain_defaults import DEFAULT_IP, DEFAULT_METHOD  # shared with the console's explain form
+
     s = sub.add_parser("explain", help="show the decision for a described request")
     s.add_argument("--user", required=True)
-    s.add_argument("--method", default="GET")
+    s.add_argument("--method", default=DEFAULT_METHOD, help=f"default {DEFAULT_METHOD}")
     s.add_argument("--path", required=True)
     s.add_argument("--at", help="ISO time with offset, e.g. 2026-03-02T18:30:00+01:00 (default now)")
-    s.add_argument("--ip", default="127.0.0.1")
+    s.add_argument("--ip", default=DEFAULT_IP, help=f"client address (default {DEFAULT_IP}; '' for unknown)")
     s.add_argument("--country", help="override the country looked up for --ip")
     s.add_argument("--mfa", action="store_true")
+    s.add_argument("--auth-method", choices=("jwt", "api_key", "trusted_header", "crm_jwt", "crm_token"),
+                   help="how the caller authenticated, for rules with an auth_method criterion")
     s.add_argument("--body", help="the request body, e.g. '{\"owner_id\": \"bob\"}' (writes are decided on it)")
     s.add_argument("--body-file", help="read the request body from this file")
     s.add_argument("--content-type", help="the body's Content-Type (default application/json)")
@@ -172,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     from detectors.cli import register as register_detectors
 
     register_detectors(sub)
+    from gateway.drafting.cli import register as register_catalogue
+
+    register_catalogue(sub)  # crmgw catalogue draft --openapi FILE | --audit-log FILE
+    from gateway.signals.cli import register as register_signals
+
+    register_signals(sub)  # crmgw signals rebuild --audit-log FILE
     return p
 
 

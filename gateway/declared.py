@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal, Mapping
 
-MEDIA = ("json", "form", "multipart")
+MEDIA = ("json", "form", "multipart", "xml")
 ORG_LEVELS = ("team", "department", "region", "branch")
 
 

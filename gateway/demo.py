@@ -104,7 +104,17 @@ curl -s {base}/_gw/health
 REALISTIC_RULES = Path(__file__).resolve().parent.parent / "examples" / "realistic"
 
 
-def realistic_instructions(port: int, crm_port: int, audit_path: Path) -> str:
+def escalation_candidate(crm_app) -> str:
+    """A lead assigned to carol alone that someone else created: once the CRM re-assigns it, it is no
+    longer hers in any way (her own leads are those she created or is assigned to)."""
+    from democrm.realistic import PROFILES, REALISTIC_STORE
+
+    carol = PROFILES["carol"]
+    return next(lead["id"] for lead in crm_app[REALISTIC_STORE].all("leads")
+                if [p["id"] for p in lead["assigned_to"]] == [carol] and lead["created_by"] != carol)
+
+
+def realistic_instructions(port: int, crm_port: int, audit_path: Path, lead: str) -> str:
     from democrm.realistic import PROFILES
 
     base = f"http://127.0.0.1:{port}"
@@ -130,10 +140,11 @@ curl -s '{base}/api/v2/leads/?limit=2' -H "Authorization: Bearer $FRANK"
 curl -s -X POST {base}/api/v2/leads/ -H "Authorization: Bearer $CAROL" \\
      -d 'title=Gift&assigned_to={PROFILES["bob"]}'
 
-# A lead titled "escalate" is re-assigned by the CRM itself to another team's manager: the write is
-# committed, out of carol's scope; the answer carries no record, the audit line says so, an alert is raised
-curl -s -X POST {base}/api/v2/leads/ -H "Authorization: Bearer $CAROL" -H 'Content-Type: application/json' \\
-     -d '{{"title": "Please escalate"}}'
+# A lead titled "escalate" is re-assigned by the CRM itself to another team's manager: carol's edit is
+# committed, the lead is out of her scope; the answer carries no record, the audit line says so, and a
+# high alert is raised for the analysts
+curl -s -X PATCH {base}/api/v2/leads/{lead}/ -H "Authorization: Bearer $CAROL" \\
+     -H 'Content-Type: application/json' -d '{{"title": "Please escalate"}}'
 
 # Query parameters the catalogue does not declare never reach the CRM for a restricted caller
 curl -s '{base}/api/v2/leads/?include=users' -H "Authorization: Bearer $DAVE"
@@ -168,8 +179,11 @@ def run_demo(*, port: int, crm_port: int, gzip: bool, rules: Path | None, profil
         gw = web.AppRunner(create_app(settings, store), access_log=None)
         await gw.setup()
         await web.TCPSite(gw, "127.0.0.1", port).start()
-        show = realistic_instructions if profile == "realistic" else instructions
-        print(show(port, crm_port, audit_path.resolve()), flush=True)
+        if profile == "realistic":
+            text = realistic_instructions(port, crm_port, audit_path.resolve(), escalation_candidate(crm.app))
+        else:
+            text = instructions(port, crm_port, audit_path.resolve())
+        print(text, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -2,6 +2,10 @@
 
 Both go through ``pipeline.build_context`` and the live ``PolicyEngine`` so what an admin is told
 is exactly what the running gateway would do (same normalisation, same catalogue, same rules).
+
+The defaults of a described request (:data:`DEFAULT_METHOD` and :data:`DEFAULT_IP`, defined once in
+``gateway.explain_defaults`` and re-exported here; :func:`default_time`) are shared by the CLI and
+the console's explain form, so the same inputs give the same decision in both.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from datetime import datetime, timezone
+from typing import Any, Callable
 
 from gateway.context.geo import GeoResolver
 from gateway.errors import GatewayError
@@ -24,10 +29,19 @@ class Explained:
     ctx: RequestContext | None
 
 
+# Defined in a module that imports nothing, so crmgw's parser can show them cheaply.
+from gateway.explain_defaults import DEFAULT_IP, DEFAULT_METHOD  # noqa: E402,F401
+
+
+def default_time(clock: Callable[[], datetime] | None = None) -> datetime:
+    """"Now": the gateway's clock when there is one (the console), else the system's (the CLI)."""
+    return clock() if clock is not None else datetime.now(timezone.utc)
+
+
 def parse_time(text: str | None) -> datetime:
     """ISO 8601 with an offset (``2026-03-02T18:30:00+01:00``); naive times are refused."""
     if not text:
-        return datetime.now(timezone.utc)
+        return default_time()
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError(f"time {text!r} has no UTC offset (add e.g. +01:00 or Z)")
@@ -41,21 +55,26 @@ def explain(
     method: str,
     path: str,
     at: datetime,
-    ip: str | None = "127.0.0.1",
+    ip: str | None = DEFAULT_IP,
     mfa: bool = False,
     country: str | None = None,
     geo: GeoResolver | None = None,
     body: bytes = b"",
     content_type: str | None = None,
+    auth_method: str = "explain",
 ) -> Explained:
     """Decide one described request; refusals before the rules become deny decisions too, and so do
-    the refusals the gateway makes before forwarding (query parameters, the body of a write)."""
+    the refusals the gateway makes before forwarding (query parameters, the body of a write).
+
+    ``auth_method``: how the described caller authenticated (jwt, api_key, trusted_header, crm_jwt,
+    crm_token), for rules with an ``auth_method`` criterion; by default an unknown fact."""
     directory_user = ruleset.directory.get(user)
     if directory_user is None:
         return Explained(_deny("user-unknown", ruleset, 401), None)
     if not directory_user.active:
         return Explained(_deny("user-inactive", ruleset), None)
-    identity = Identity(user=directory_user, method="explain", mfa=mfa)
+    identity = Identity(user=directory_user, method=auth_method, mfa=mfa,
+                        forward_credential=auth_method in ("crm_jwt", "crm_token"))
     client_ip = ipaddress.ip_address(ip) if ip else None
     if country is None and client_ip is not None:
         country = (geo or GeoResolver()).country(client_ip)
@@ -86,8 +105,10 @@ def _deny(reason: str, ruleset: RuleSet, status: int = 403) -> Decision:
     return Decision(effect="deny", reason=reason, reasons=(reason,), revision=ruleset.revision, status=status)
 
 
-def decision_dict(d: Decision, ctx: RequestContext | None = None) -> dict:
-    """The decision with the same field names as the audit line."""
+def decision_dict(d: Decision, ctx: RequestContext | None = None, ruleset: RuleSet | None = None) -> dict:
+    """The decision with the same field names as the audit line. Given the rule set that decided,
+    each rule's trace also carries ``condition``: its and/or/not tree with every node's value."""
+    rules = ruleset.engine.policy.rules if ruleset is not None and ruleset.revision == d.revision else {}
     out = {
         "effect": d.effect,
         "reason": d.reason,
@@ -96,16 +117,7 @@ def decision_dict(d: Decision, ctx: RequestContext | None = None) -> dict:
         "reasons": list(d.reasons),
         "revision": d.revision,
         "shadow": [dataclasses.asdict(s) for s in d.shadow],
-        "trace": [
-            {
-                "rule": t.rule,
-                "kind": t.kind,
-                "mode": t.mode,
-                "matched": t.matched,
-                "criteria": [dataclasses.asdict(c) for c in t.criteria],
-            }
-            for t in d.trace
-        ],
+        "trace": [_rule_trace(t, rules.get(t.rule) if t.kind != "grant" else None) for t in d.trace],
     }
     if d.allowed:
         out["scope"] = d.obligations.scope
@@ -119,24 +131,73 @@ def decision_dict(d: Decision, ctx: RequestContext | None = None) -> dict:
     return out
 
 
-def render(d: Decision, ctx: RequestContext | None) -> str:
-    """Human-readable explanation: verdict first, then every rule and criterion."""
-    info = decision_dict(d, ctx)
+def _rule_trace(t, rule) -> dict:
+    entry = {
+        "rule": t.rule,
+        "kind": t.kind,
+        "mode": t.mode,
+        "matched": t.matched,
+        "criteria": [dataclasses.asdict(c) for c in t.criteria],
+    }
+    condition = rule.outline(t.criteria) if rule is not None else None
+    if condition is not None:
+        entry["condition"] = condition
+    return entry
+
+
+VALUE = {True: "true", False: "false", None: "unknown"}
+
+
+def trace_rows(entry: dict) -> list[dict[str, Any]]:
+    """One rule's trace as indented rows ``{depth, label, result, reason}``: its condition tree when
+    known (a ``not`` around a single criterion shares its row: ``not source_ip``), then the criteria
+    outside the block (``data_scope``, a grant's), else the flat criteria."""
+    rows: list[dict[str, Any]] = []
+    condition = entry.get("condition")
+    if condition is not None:
+        _tree_rows(condition, 0, rows)
+    done = sum(1 for row in rows if row["leaf"])
+    for c in entry["criteria"][done:]:
+        rows.append({"depth": 0, "label": c["criterion"], "result": c["result"], "reason": c["reason"],
+                     "leaf": True})
+    return rows
+
+
+def _tree_rows(node: dict, depth: int, rows: list) -> None:
+    if "criterion" in node:
+        rows.append({"depth": depth, "label": node["criterion"], "result": node["result"],
+                     "reason": node["reason"], "leaf": True})
+        return
+    child = node["children"][0] if len(node["children"]) == 1 else None
+    if node["op"] == "not" and child is not None and "criterion" in child:
+        # Shown as the rule reads: ``not: {source_ip: ...}`` is true because source_ip is false.
+        reason = f"{child['criterion']} is {VALUE[child['result']]}: {child['reason']}"
+        rows.append({"depth": depth, "label": f"not {child['criterion']}", "result": node["result"],
+                     "reason": reason, "leaf": True})
+        return
+    rows.append({"depth": depth, "label": node["op"], "result": node["result"], "reason": "", "leaf": False})
+    for sub in node["children"]:
+        _tree_rows(sub, depth + 1, rows)
+
+
+def render(d: Decision, ctx: RequestContext | None, ruleset: RuleSet | None = None) -> str:
+    """Human-readable explanation: verdict first, then every rule with its condition tree."""
+    info = decision_dict(d, ctx, ruleset)
     lines = [f"{d.effect.upper()}  reason={d.reason}  rules={','.join(d.rules) or '-'}  revision={d.revision}"]
     if ctx is not None:
         lines.append(
             f"  request: {ctx.method} {ctx.path} -> operation {ctx.operation or '(unmapped)'}; "
-            f"ip {info['client_ip']} country {ctx.country or '?'}; time {info['time']}"
+            f"ip {info['client_ip'] or 'unknown'} country {ctx.country or '?'}; time {info['time']}"
         )
     if d.allowed:
         masks = ", ".join(f"{m.field}:{m.op}" for m in d.obligations.masks) or "none"
         lines.append(f"  obligations: scope={d.obligations.scope} masks={masks}")
-    for t in d.trace:
-        mark = "fired" if t.matched else "no"
-        lines.append(f"  [{mark:5}] {t.kind:5} {t.rule} ({t.mode})")
-        for c in t.criteria:
-            value = {True: "true", False: "false", None: "unknown"}[c.result]
-            lines.append(f"            {c.criterion}: {value} ({c.reason})")
+    for t in info["trace"]:
+        mark = "fired" if t["matched"] else "no"
+        lines.append(f"  [{mark:5}] {t['kind']:5} {t['rule']} ({t['mode']})")
+        for row in trace_rows(t):
+            reason = f" ({row['reason']})" if row["reason"] else ""
+            lines.append(f"            {'  ' * row['depth']}{row['label']}: {VALUE[row['result']]}{reason}")
     for s in d.shadow:
         lines.append(f"  shadow: {s.rule} would {s.would} ({s.reason})")
     return "\n".join(lines)

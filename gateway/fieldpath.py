@@ -8,6 +8,8 @@ Syntax (dots between segments; ``[]`` after a segment walks every item of a list
     assigned_to[].email  every item["email"] of record["assigned_to"]
     data[]               every item of body["data"]   (used to locate records in a response)
     results.items[]      every item of body["results"]["items"]
+    "Assigned to"        record["Assigned to"]: a quoted segment names any key (spaces, dots,
+    meta."a.b"[]         brackets; \" and \\ inside the quotes), in JSON and as a CSV column
 
 A path is parsed once (:func:`parse`) into a tuple of ``(key, walk_list)`` steps and evaluated many
 times. Missing keys and wrong types yield nothing: a missing fact never matches (fail closed).
@@ -35,14 +37,50 @@ def parse(text: str) -> Path:
     if text == "$":
         return ()
     steps: list[Step] = []
-    for segment in text.split("."):
-        if not _SEGMENT.match(segment):
-            raise FieldPathError(
-                f"bad field path {text!r}: segment {segment!r} must be a name, optionally followed by []"
-            )
-        walk = segment.endswith("[]")
-        steps.append((segment[:-2] if walk else segment, walk))
-    return tuple(steps)
+    i = 0
+    while True:
+        if text.startswith('"', i):
+            key, i = _quoted(text, i)
+            walk = text.startswith("[]", i)
+            i += 2 if walk else 0
+        else:
+            end = text.find(".", i)
+            segment = text[i:] if end < 0 else text[i:end]
+            if not _SEGMENT.match(segment):
+                raise FieldPathError(
+                    f"bad field path {text!r}: segment {segment!r} must be a name, optionally followed by [] "
+                    '(quote any other key: "Assigned to")'
+                )
+            walk = segment.endswith("[]")
+            key = segment[:-2] if walk else segment
+            i += len(segment)
+        steps.append((key, walk))
+        if i == len(text):
+            return tuple(steps)
+        if text[i] != ".":
+            raise FieldPathError(f"bad field path {text!r}: expected '.' between segments at character {i + 1}")
+        if i + 1 == len(text):
+            raise FieldPathError(f"bad field path {text!r}: ends with '.'")
+        i += 1
+
+
+def _quoted(text: str, i: int) -> tuple[str, int]:
+    """The key of a quoted segment starting at ``text[i] == '"'`` and the index after its quote."""
+    out: list[str] = []
+    j = i + 1
+    while j < len(text):
+        ch = text[j]
+        if ch == "\\" and j + 1 < len(text) and text[j + 1] in '"\\':
+            out.append(text[j + 1])
+            j += 2
+        elif ch == '"':
+            if not out:
+                raise FieldPathError(f"bad field path {text!r}: empty quoted segment")
+            return "".join(out), j + 1
+        else:
+            out.append(ch)
+            j += 1
+    raise FieldPathError(f"bad field path {text!r}: unterminated quote")
 
 
 def values(obj: Any, path: Path) -> Iterator[Any]:

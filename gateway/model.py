@@ -84,6 +84,9 @@ class ScopeField:
     path: str  # field path, e.g. ``owner_id``, ``owner.email``, ``assigned_to[].email``
     identity: str  # identity attribute, e.g. ``user``, ``email``, ``team``
     split: str | None = None  # CSV only: the cell holds several values joined by this separator
+    # Membership: the field names a person (by ``identity``, e.g. crm_profile_id) and the record is
+    # in scope when that person's ``member_of`` unit (team, department, ...) is the caller's.
+    member_of: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,14 +95,20 @@ class Resource:
 
     name: str
     id_field: str = "id"
-    # scope level (own/team/department/region/branch) -> the record field that decides it
-    scope_fields: Mapping[str, ScopeField] = dataclasses.field(default_factory=dict)
+    # scope level (own/team/department/region/branch) -> the record fields that decide it: the record
+    # is in scope when ANY of them matches (own = created_by OR assigned_to). A single ScopeField
+    # given here is read as a one-field tuple.
+    scope_fields: Mapping[str, tuple[ScopeField, ...]] = dataclasses.field(default_factory=dict)
     # The keys a restricted caller may receive in a record (None: every key the CRM sends).
     fields: frozenset[str] | None = None
     # Other spellings of a field (``phone``: ``Phone``, ``mobilePhone``): masks follow them all.
     aliases: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     case_insensitive: bool = False  # ``Phone`` is ``phone`` for masks and for ``fields``
     writes: WriteContract = WriteContract()  # how written records name owners and teams
+
+    def __post_init__(self) -> None:
+        fields = {level: (f,) if isinstance(f, ScopeField) else tuple(f) for level, f in self.scope_fields.items()}
+        object.__setattr__(self, "scope_fields", fields)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -250,6 +259,7 @@ class Flow:
     fields_masked: set[str] = dataclasses.field(default_factory=set)
     error: str | None = None  # stable error code when the gateway, not the rules, refused
     committed_out_of_scope: bool = False  # the CRM committed a write the caller's scope excludes
+    upstream_credential: str | None = None  # service | personal | caller | none; None: not forwarded
     bytes_out: int = 0
     signals: dict[str, Any] = dataclasses.field(default_factory=dict)
     ruleset: Any = None  # the RuleSet snapshot this request was decided with

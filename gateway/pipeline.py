@@ -152,7 +152,7 @@ class Pipeline:
         flow.client_ip = ip_text(client_ip) if client_ip else None
 
         # 1 identity
-        identity = gw.identity.identify(request.headers, peer_trusted, ruleset.directory)
+        identity = await gw.identity.identify_async(request.headers, peer_trusted, ruleset.directory)
         flow.identity = identity
 
         # 2 context
@@ -190,11 +190,12 @@ class Pipeline:
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = await read_request_body(request, gw.settings.limits.max_request_body_bytes)
         endpoint, obligations = ctx.endpoint, decision.obligations
+        ours, credential = gw.upstream_identity_headers(identity, ctx, client_ip)
         headers = upstream_request_headers(
             request.headers,
             strip=gw.identity_headers,
             keep_credential=identity.forward_credential,
-            add=gw.upstream_identity_headers(identity, ctx, client_ip),
+            add=ours,
             forward=gw.forward_headers,
         )
         content_type = request.headers.get("Content-Type")
@@ -203,6 +204,7 @@ class Pipeline:
         if obligations.scope != "all":
             await check_target_records(gw, ruleset, ctx, obligations.scope, headers, body)
         url = upstream_url(gw.settings.upstream.url, ctx.path, raw_query)
+        flow.upstream_credential = credential  # what the CRM is told about who acts (never the secret)
         resp = await send(gw.session, upstream_method(request.method, endpoint), url, headers, body)
         flow.upstream_status = resp.status
         try:
@@ -216,6 +218,7 @@ class Pipeline:
                     obligations=obligations,
                     identity=identity,
                     max_bytes=gw.settings.limits.max_response_body_bytes,
+                    directory=ruleset.directory,
                 )
             except Forbidden as exc:
                 if not (exc.reason == "record-out-of-scope" and committed_write(endpoint, resp.status)):

@@ -1,18 +1,21 @@
 """Policy unit tests beside the rules (rules/tests/*.yaml), run by ``crmgw rules test``.
 
-Like OPA's policy tests: each case names an identity, a request, a time and a client address, and
-the decision it expects. A run with zero cases fails: a test suite that tests nothing must not pass.
+Like OPA's policy tests: each case names an identity, a request (and a write's body), a time and a
+client address, and the decision it expects. A run with zero cases fails: a test suite that tests nothing must not pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import orjson
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.explain import decision_dict, explain, parse_time
+from gateway.explain_defaults import DEFAULT_IP, DEFAULT_METHOD
 from gateway.rulefile import RuleError, load_yaml, validate
 from gateway.ruleset import RuleSet
 
@@ -33,12 +36,17 @@ class Expect(_Strict):
 class Case(_Strict):
     name: str = Field(min_length=1)
     user: str
-    method: str = "GET"
+    method: str = DEFAULT_METHOD
     path: str
     at: str
-    ip: str | None = "127.0.0.1"
+    ip: str | None = DEFAULT_IP
     country: str | None = None
     mfa: bool = False
+    auth_method: Literal["jwt", "api_key", "trusted_header", "crm_jwt", "crm_token"] | None = None
+    # A write's body, decided before forwarding like the live gateway does: a mapping or list is
+    # sent as JSON, a string as it is (with content_type, e.g. a form body).
+    body: dict[str, Any] | list[Any] | str | None = None
+    content_type: str | None = None
     expect: Expect
 
 
@@ -73,6 +81,12 @@ def load_cases(root: Path) -> tuple[list[tuple[str, int, Case]], list[RuleError]
     return cases, errors
 
 
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    return body.encode("utf-8") if isinstance(body, str) else orjson.dumps(body)
+
+
 def run_case(ruleset: RuleSet, case: Case) -> list[str]:
     result = explain(
         ruleset,
@@ -83,6 +97,9 @@ def run_case(ruleset: RuleSet, case: Case) -> list[str]:
         ip=case.ip,
         mfa=case.mfa,
         country=case.country,
+        body=_body_bytes(case.body),
+        content_type=case.content_type or ("application/json" if case.body is not None else None),
+        auth_method=case.auth_method or "explain",
     )
     d = result.decision
     got = decision_dict(d, result.ctx)

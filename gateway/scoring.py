@@ -11,6 +11,9 @@ shares. CPU work runs in a worker thread; alerts are awaited on the loop.
 A missing, refused (tampered, untrusted types, other scikit-learn) or stale model is a health
 state, never a crash: without a usable model ``submit`` does nothing. Exceptions while scoring are
 caught, counted and logged.
+
+Nothing here imports numpy or scikit-learn at module level (see detectors.store): a gateway without
+a model, and every other ``crmgw`` command, starts without them.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ import collections
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from detectors import store
 from detectors.features import BY_NAME, compute
 from detectors.replay import Aggregator
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("crmgw.scoring")
 ALERT_TYPE = "detector-anomaly"
@@ -167,6 +172,10 @@ class Scorer:
                     log.exception("detector alert for %s could not be raised", finding["user"])
 
     def _score(self, batch: list[dict]) -> list[dict[str, Any]]:
+        # Here, not at module level: settings import this module for every crmgw command, and
+        # numpy is only needed once a model is loaded (detectors.store imports it then anyway).
+        import numpy as np
+
         agg, loaded = self.aggregator, self.loaded
         active: dict[str, None] = {}
         for record in batch:

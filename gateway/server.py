@@ -36,13 +36,14 @@ from aiohttp import web
 
 from gateway.context.geo import GeoConfigError
 from gateway.identity.keys import IdentityConfigError
+# The command line lives in gateway.serve_args (light, for crmgw's parser); re-exported here.
+from gateway.serve_args import (  # noqa: F401
+    DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, add_serve_arguments, run_from_args,
+)
 from gateway.settings import Settings
 
 log = logging.getLogger("crmgw")
 
-DEFAULT_DRAIN_TIMEOUT = 30.0
-DEFAULT_REQUEST_TIMEOUT = 60.0
-DEFAULT_MAX_CONNECTIONS = 1024
 BACKLOG = 1024
 # Set on the aiohttp request when the per-request timeout fired, so the audit line can say why;
 # REQUEST_ID is the pipeline's, so the 504 names the request id of the line it audited.
@@ -71,48 +72,6 @@ class ServeOptions:
             request_timeout=pick(request_timeout, "request_timeout", DEFAULT_REQUEST_TIMEOUT) or None,
             max_connections=pick(max_connections, "max_connections", DEFAULT_MAX_CONNECTIONS),
         )
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``crmgw serve`` (cli.py calls this on its ``serve`` sub-parser)."""
-    parser.add_argument("--config", required=True, help="gateway.yaml")
-    parser.add_argument(
-        "--workers", type=int, default=1,
-        help="worker processes sharing the port through SO_REUSEPORT (default 1: serve in this process)",
-    )
-    parser.add_argument(
-        "--drain-timeout", type=float, default=None,
-        help=f"seconds in-flight requests may take to finish on SIGTERM (default {DEFAULT_DRAIN_TIMEOUT:g})",
-    )
-    parser.add_argument(
-        "--max-connections", type=int, default=None,
-        help=f"open client connections per worker; more are answered 503 (default {DEFAULT_MAX_CONNECTIONS}, 0: no limit)",
-    )
-    parser.add_argument(
-        "--request-timeout", type=float, default=None,
-        help=f"seconds one request may take end to end, 504 after (default {DEFAULT_REQUEST_TIMEOUT:g}, 0: none)",
-    )
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """``crmgw serve``: load the settings (refusing on any error) and serve."""
-    from pathlib import Path
-
-    from gateway.settings import load_settings
-
-    settings, errors = load_settings(Path(args.config))
-    if settings is None:
-        for e in errors:
-            print(e, file=sys.stderr)
-        print("refusing to start: fix the settings above", file=sys.stderr)
-        return 2
-    if args.workers < 1:
-        print("--workers must be at least 1", file=sys.stderr)
-        return 2
-    return serve(
-        settings, workers=args.workers, drain_timeout=args.drain_timeout,
-        max_connections=getattr(args, "max_connections", None), request_timeout=getattr(args, "request_timeout", None),
-    )
 
 
 def require_c_parser() -> None:

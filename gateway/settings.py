@@ -22,6 +22,7 @@ from gateway.envconfig import EnvOverrideError, apply_env
 from gateway.identity.config import IdentityConfig
 from gateway.scoring import ScoringConfig
 from gateway.signals.config import SignalsConfig
+from gateway.upstream.attribution import OnBehalfOf, UserCredentials, load_problems, upstream_problems, written_headers
 from gateway.upstream.headers import HOP_BY_HOP, NEVER_FORWARDED, folded
 from gateway.rulefile import RuleError, parse_yaml, validate
 
@@ -106,6 +107,10 @@ class Upstream(_Strict):
     max_connections_per_host: int = Field(0, ge=0)
     credential: UpstreamCredential | None = None
     identity_headers: IdentityHeaders = IdentityHeaders()
+    # Who acted, for the CRM's own records (gateway.upstream.attribution): headers naming the user,
+    # and personal CRM credentials injected instead of the service one.
+    on_behalf_of: list[OnBehalfOf] = []
+    user_credentials: UserCredentials | None = None
     # Client request headers forwarded to the CRM besides the standard ones
     # (gateway.upstream.headers.FORWARDED_BY_DEFAULT), e.g. [X-Tenant, X-CSRF-Token].
     forward_headers: list[str] = []
@@ -128,12 +133,20 @@ class Upstream(_Strict):
         cred = info.data.get("credential")
         if cred is not None:
             own[folded(cred.header)] = f"credential: the gateway sets {cred.header!r}"
+        own.update(written_headers(info.data.get("on_behalf_of"), info.data.get("user_credentials")))
         for name in value:
             if folded(name) in own:
                 problems.append(f"{name!r} cannot be forwarded from clients: {own[folded(name)]}")
         if problems:
             raise ValueError("; ".join(problems))
         return value
+
+    @model_validator(mode="after")
+    def _attribution_headers(self):
+        problems = upstream_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("url")
     @classmethod
@@ -270,6 +283,9 @@ def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
     if settings is None:
         return None, errors
     problems = check_paths(settings, display)
+    # Per-user CRM credentials are read now too, so a readable-by-all secrets file stops start-up here.
+    problems += load_problems(settings.upstream, settings.path, lambda key, msg: doc.error(
+        ("upstream", "user_credentials", key), f"upstream.user_credentials.{key}: {msg}"))[1]
     return (None, problems) if problems else (settings, [])
 
 

@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from gateway.cli import main
+from gateway.cli import build_parser, main
+from gateway.explain import DEFAULT_IP, DEFAULT_METHOD
 from tests.conftest import RULES
 
 
@@ -68,6 +69,65 @@ def test_explain_allow_exit_zero(capsys):
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["effect"] == "allow" and data["scope"] == "own"
+
+
+def test_explain_prints_the_condition_tree_with_each_not(capsys):
+    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--path", "/api/customers?page_size=500",
+            "--at", "2026-03-02T18:30:00+01:00"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    hours = out.split("sales-rep-customers-office-hours (enforce)\n", 1)[1].splitlines()[:4]
+    assert [line.strip() for line in hours] == [
+        "and: true",
+        "role: true (role-unauthorized)",
+        "not role: true (role is false: role-unauthorized)",
+        "not time_window: true (time_window is false: time-window-outside)",
+    ]
+    listing = out.split("baseline-deny-mass-listing (enforce)\n", 1)[1].splitlines()[:6]
+    assert listing == [  # a not around an or: each level indented, each node with its value
+        "            and: true",
+        "              not role: true (role is false: role-unauthorized)",
+        "              not: true",
+        "                or: false",
+        "                  query: false (query-out-of-bounds)",
+        "                  query: false (query-out-of-bounds)",
+    ]
+    assert "not source_ip: false (source_ip is true: source-ip-ok)" in out
+
+
+def test_explain_json_carries_each_rules_condition_tree(capsys):
+    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--ip", "203.0.113.5", "--country", "FR",
+            "--path", "/api/customers/1",
+            "--at", "2026-03-03T10:00:00+01:00", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["reason"], data["rules"]) == ("source-ip-unauthorized", ["baseline-deny-unlisted-networks"])
+    trace = {t["rule"]: t for t in data["trace"]}
+    assert trace["baseline-deny-unlisted-networks"]["condition"] == {
+        "op": "not", "result": True,
+        "children": [{"criterion": "source_ip", "result": False, "reason": "source-ip-unauthorized"}],
+    }
+
+
+def test_explain_names_no_rule_for_a_reps_delete(capsys):
+    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--method", "DELETE", "--path", "/api/customers/7",
+            "--at", "2026-03-03T10:00:00+01:00", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["reason"], data["rules"], data["reasons"]) == ("default-deny", [], ["default-deny"])
+
+
+def test_explain_defaults_are_the_shared_ones(capsys):
+    args = build_parser().parse_args(["explain", "--user", "alice", "--path", "/api/customers/1"])
+    assert (args.method, args.ip, args.at) == (DEFAULT_METHOD, DEFAULT_IP, None)
+    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--path", "/api/customers/1",
+            "--at", "2026-03-03T10:00:00+01:00", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["effect"], data["client_ip"]) == ("allow", DEFAULT_IP)
+    assert main(argv + ["--ip", ""]) == 0  # an empty address is an unknown one, which the baseline refuses
+    data = json.loads(capsys.readouterr().out)
+    assert (data["effect"], data["client_ip"]) == ("deny", None) and "source-ip-unknown" in data["reasons"]
 
 
 def test_console_script_is_installed_and_exits_nonzero_on_bad_settings(tmp_path):

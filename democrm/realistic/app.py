@@ -20,6 +20,7 @@ from aiohttp import web
 from democrm.middleware import Handler, compress, record_request, require_login
 from democrm.realistic import handlers
 from democrm.realistic.bodies import InvalidBody
+from democrm.realistic.schema import schema_routes
 from democrm.realistic.seed import generate as generate_seed_data
 from democrm.realistic.store import REALISTIC_STORE, RealisticStore
 from democrm.state import CONFIG, REQUESTS_SEEN, CrmConfig, CrmError, new_requests_seen
@@ -77,5 +78,6 @@ def create_realistic_app(
     app[CONFIG] = CrmConfig(service_token=service_token, jwt_secret=jwt_secret, gzip=gzip)
     app[REQUESTS_SEEN] = new_requests_seen()
     app.router.add_routes(handlers.all_routes())
+    app.router.add_routes(schema_routes())  # GET /api/v2/schema/: the OpenAPI document (openapi.yaml)
     return app
 

@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from democrm.auth import CALLER
-from democrm.realistic import records, shapes
+from democrm.realistic import records, shapes, xmlviews
 from democrm.realistic.bodies import request_body
 from democrm.realistic.store import REALISTIC_STORE, RealisticStore
 from democrm.state import CrmError
@@ -125,4 +125,4 @@ def all_routes() -> list[web.RouteDef]:
     ]
     for resource in ("leads", "accounts"):
         routes += resource_routes(resource)
-    return routes
+    return routes + xmlviews.xml_routes()  # the XML list and the SOAP service

@@ -15,15 +15,27 @@ import hashlib
 import socket
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from gateway.alerts.config import AlertsConfig
-from gateway.alerts.journal import Journal
 from gateway.alerts.model import Alert, AlertNotFound, InvalidTransition
-from gateway.alerts.store import AlertStore, JournalUnavailable
+
+# The store (and redis-py with it) is imported when first used, not with the package: settings and
+# `crmgw`'s parser import gateway.alerts.config, and redis-py alone takes a tenth of a second or more.
+_LAZY = {"AlertStore": "gateway.alerts.store", "JournalUnavailable": "gateway.alerts.store"}
+if TYPE_CHECKING:
+    from gateway.alerts.store import AlertStore, JournalUnavailable
 
 __all__ = ["Alert", "AlertNotFound", "AlertStore", "AlertsConfig", "InvalidTransition", "JournalUnavailable",
            "open_alert_store", "journal_path"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def journal_path(config: AlertsConfig, base_dir: str | Path) -> Path:
@@ -41,7 +53,9 @@ async def open_alert_store(config: AlertsConfig, *, redis_url: str | None, base_
     ``with_sinks=False`` (the CLI) sends no notifications.
     """
     from gateway.redisconn import connect_redis
+    from gateway.alerts.journal import Journal
     from gateway.alerts.sinks import SyslogSink, WebhookSink
+    from gateway.alerts.store import AlertStore
 
     path = journal_path(config, base_dir).resolve()
     url = config.redis_url or redis_url

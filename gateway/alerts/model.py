@@ -90,8 +90,9 @@ class Alert(BaseModel):
     rule: str | None = None
     window: str = ""
     # threshold: a declared anomaly rule; detector: the trained model; enforcement: the gateway saw
-    # something it could not prevent (a write the CRM committed outside the caller's scope)
-    source: Literal["threshold", "detector", "enforcement"] = "threshold"
+    # something it could not prevent (a write the CRM committed outside the caller's scope);
+    # signals: the behaviour counters themselves were lost (gateway/signals/epoch.py)
+    source: Literal["threshold", "detector", "enforcement", "signals"] = "threshold"
     status: Status = "open"
     assignee: str | None = None
     notes: list[Note] = []

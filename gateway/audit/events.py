@@ -48,6 +48,8 @@ def audit_record(flow: Flow) -> dict[str, Any]:
         else [],
         "status": flow.status,
         "upstream_status": flow.upstream_status,
+        # service | personal | caller | none: which credential went to the CRM, never the secret
+        "upstream_credential": flow.upstream_credential,
         "records_seen": flow.records_seen,
         "records_returned": flow.records_returned,
         "record_ids": list(flow.record_ids[:200]),

@@ -22,7 +22,7 @@ from gateway.console.chart import bar_chart
 from gateway.console.filters import FilterError, local_datetime, text_param, to_local_input
 from gateway.console.routes import Console
 from gateway.console.session import Viewer, zone_named
-from gateway.explain import decision_dict, explain
+from gateway.explain import DEFAULT_IP, DEFAULT_METHOD, decision_dict, default_time, explain, trace_rows
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
@@ -71,13 +71,14 @@ def reevaluate(console: Console, record: dict[str, Any]) -> tuple[dict | None, s
     if not record.get("user") or when is None or not record.get("method") or not record.get("path"):
         return None, "the record lacks the user, time, method or path needed to re-evaluate it"
     target = record["path"] + ("?" + urlencode(record["query"]) if record.get("query") else "")
+    ruleset = console.gw.store.current  # one snapshot: the trace's condition trees come from its rules
     try:
-        result = explain(console.gw.store.current, user=record["user"], method=record["method"], path=target,
+        result = explain(ruleset, user=record["user"], method=record["method"], path=target,
                          at=when, ip=record.get("client_ip"), mfa=bool(record.get("mfa")),
                          country=record.get("country"), geo=console.gw.geo)
     except ValueError as exc:
         return None, f"cannot re-evaluate: {exc}"
-    return decision_dict(result.decision, result.ctx), ""
+    return decision_dict(result.decision, result.ctx, ruleset), ""
 
 
 async def _decision(console: Console, request: web.Request):
@@ -95,6 +96,7 @@ async def decision(console: Console, request: web.Request, viewer: Viewer) -> we
         return console.error_page(request, 404, "No such decision", "decision-unknown", viewer=viewer)
     return console.render(request, viewer, "decision.html", {
         "record": record, "trace": trace, "problem": problem, "current": console.gw.store.current.revision,
+        "trace_rows": trace_rows,
     })
 
 
@@ -162,28 +164,32 @@ async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> 
     explained, error, form = None, "", _explain_form(request, viewer, console)
     if request.query.get("user"):
         try:
-            at = local_datetime(form["at"], viewer.tz, "time") or console.gw.clock()
+            # Not form["at"]: that is "now" cut to the minute for display; the CLI's default is now.
+            at = local_datetime(request.query.get("at"), viewer.tz, "time") or default_time(console.gw.clock)
             if form["method"] not in METHODS:
                 raise FilterError(f"method must be one of {', '.join(METHODS)}")
             if not form["path"].startswith("/"):
                 raise FilterError("path must start with /")
             result = explain(ruleset, user=form["user"], method=form["method"], path=form["path"], at=at,
                              ip=form["ip"] or None, mfa=form["mfa"], geo=console.gw.geo)
-            explained = decision_dict(result.decision, result.ctx)
+            explained = decision_dict(result.decision, result.ctx, ruleset)
         except ValueError as exc:  # FilterError, a bad IP address
             error = str(exc)
     return console.render(request, viewer, "rules.html", {
         "health": store.health(), "shadows": shadows, "counts": counts, "found": found, "form": form,
         "explained": explained, "error": error, "methods": METHODS, "days": console.config.history_days,
+        "trace_rows": trace_rows,
     }, status=400 if error else 200)
 
 
 def _explain_form(request: web.Request, viewer: Viewer, console: Console) -> dict[str, Any]:
+    """The form's values; what is not given takes the defaults ``crmgw explain`` uses. An IP field
+    sent empty means "unknown", like ``--ip ''`` (a missing one is the default address)."""
     q = request.query
-    now: datetime = console.gw.clock()
-    return {"user": (q.get("user") or "")[:200], "method": (q.get("method") or "GET").upper(),
+    now: datetime = default_time(console.gw.clock)
+    return {"user": (q.get("user") or "")[:200], "method": (q.get("method") or DEFAULT_METHOD).upper(),
             "path": (q.get("path") or "/api/customers")[:2048], "at": (q.get("at") or to_local_input(now, viewer.tz)),
-            "ip": (q.get("ip") or "")[:64], "mfa": q.get("mfa") == "on"}
+            "ip": q.get("ip", DEFAULT_IP)[:64], "mfa": q.get("mfa") == "on"}
 
 
 def register(console: Console, router: web.UrlDispatcher) -> None:

@@ -31,11 +31,13 @@ pairs for the catalogue loader to turn into ``file:line:col`` errors.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import fieldpath
+from gateway.context.routes import PARAM_TYPES
 from gateway.declared import (
     MEDIA,
     Aggregate,
@@ -82,7 +84,7 @@ class WritesSpec(_Strict):
 
 
 class BodySpec(_Strict):
-    media: list[Literal["json", "form", "multipart"]] = ["json"]
+    media: list[Literal["json", "form", "multipart", "xml"]] = ["json"]
     records: list[str] = ["$"]
     writable: list[str] = []
     writable_by_role: dict[str, list[str]] = {}
@@ -162,7 +164,11 @@ def writes(spec: WritesSpec, where: tuple[Any, ...], references: set[str], probl
 def body(spec: BodySpec, where: tuple[Any, ...], problems: list[Problem]) -> BodyContract:
     for j, text in enumerate(spec.records):
         _path_ok(where + ("records", j), text, problems, "records")
-    if any(m != "json" for m in spec.media) and spec.records != ["$"]:
+    if "xml" in spec.media:  # a call (SOAP): gateway.upstream.xmlcall
+        if spec.media != ["xml"] or any(t == "$" or "[]" in t for t in spec.records):
+            problems.append((where + ("media",), "an xml body is a call: media [xml] alone, and records naming "
+                             "one element each from the root, e.g. \"Envelope.Body.GetLeads\""))
+    elif any(m != "json" for m in spec.media) and spec.records != ["$"]:
         problems.append((where + ("records",), "form and multipart bodies hold one record: records must be [\"$\"]"))
     return BodyContract(
         media=tuple(dict.fromkeys(spec.media)) or MEDIA[:1],
@@ -223,3 +229,23 @@ def columns(spec: dict[str, ColumnSpec | str]) -> dict[str, CsvColumn]:
 
 def csv_scope(spec: dict[str, CsvScopeSpec]) -> dict[str, ScopeField]:
     return {level: ScopeField(path=s.column, identity=s.identity, split=s.split) for level, s in spec.items()}
+
+
+def patterns(spec: dict[str, str], problems: list[Problem]) -> dict[str, re.Pattern[str]]:
+    """The catalogue's named path-parameter patterns, each matched against a whole segment."""
+    out = {}
+    for name, text in spec.items():
+        where = ("patterns", name)
+        if name in PARAM_TYPES or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            problems.append((where, f"pattern name {name!r} must be a name other than {', '.join(PARAM_TYPES)}"))
+            continue
+        try:
+            compiled = re.compile(text)
+        except re.error as exc:
+            problems.append((where, f"pattern {name!r}: {exc}"))
+            continue
+        if compiled.fullmatch("") or any(compiled.fullmatch(c) for c in ("/", "?", "#", ".", "..")):
+            problems.append((where, f"pattern {name!r} matches an empty segment or '/', '?', '#', '.', '..'"))
+            continue
+        out[name] = compiled
+    return out

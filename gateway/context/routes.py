@@ -1,11 +1,19 @@
 """Path templates and the router that maps a normalised path to one catalogue entry.
 
 A template is ``/api/customers/{id}`` or ``/api/customers/{id:int}``: every segment is either a
-literal or a whole-segment parameter (``{name}`` matches one non-empty segment, ``{name:int}`` only
-ASCII digits). Matching walks a trie of segments per method and tries, at each level, the literal
-child first, then an ``int`` parameter, then an untyped one, backtracking when a branch dead-ends.
-So ``/api/customers/export.csv`` is the export endpoint, never "view the customer whose id is
-export.csv", and the result does not depend on the order entries were written in.
+literal or a whole-segment parameter. ``{name}`` matches any one non-empty segment; a typed one only
+its own kind: ``{name:int}`` ASCII digits, ``{name:uuid}`` a UUID (8-4-4-4-12 hex digits),
+``{name:slug}`` letters, digits, ``-`` and ``_``, ``{name:<pattern>}`` a named regular expression the
+catalogue declares under ``patterns``. Matching walks a trie of segments per method and tries, at
+each level, the literal child first, then the typed parameters (int, uuid, the named patterns,
+slug), then an untyped one, backtracking when a branch dead-ends. So ``/api/customers/export.csv``
+is the export endpoint, never "view the customer whose id is export.csv", ``/api/leads/kanban/``
+is never "the lead whose id is kanban" once ids are typed ``uuid``, and the result does not depend
+on the order entries were written in.
+
+Trailing slashes are part of the path (``exact``) unless the catalogue says ``trailing_slash:
+either``: then ``/api/leads`` and ``/api/leads/`` match the same entry (the path is forwarded as the
+client sent it).
 
 Two templates with the same *shape* (same literals and parameter kinds, names aside) would match
 the same requests; :meth:`Router.add` reports the clash instead of silently keeping one.
@@ -18,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Iterable, TypeVar
 from urllib.parse import quote
 
 from gateway.context.normalise import _RAW_OK, normalise_target
@@ -26,11 +34,17 @@ from gateway.errors import AmbiguousRequest
 
 T = TypeVar("T")
 
-_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?\}$")
-PARAM_TYPES = ("int",)
+_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_][A-Za-z0-9_]*))?\}$")
 LITERAL, INT, ANY = "lit", "int", "any"
+BUILTIN: dict[str, re.Pattern[str]] = {
+    "int": re.compile(r"[0-9]+"),
+    "uuid": re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+    "slug": re.compile(r"[A-Za-z0-9_-]+"),
+}
+PARAM_TYPES = tuple(BUILTIN)
 
-Segment = tuple[str, str]  # (LITERAL, text) | (INT, param name) | (ANY, param name)
+# (LITERAL, text) | (a type: "int", "uuid", "slug" or a pattern's name, param name) | (ANY, param name)
+Segment = tuple[str, str]
 
 
 class TemplateError(ValueError):
@@ -58,8 +72,10 @@ class Template:
         return "/" + "/".join(parts)
 
 
-def parse_template(text: Any) -> Template:
-    """Parse a catalogue path template; raises TemplateError with a message for file:line."""
+def parse_template(text: Any, patterns: Iterable[str] = ()) -> Template:
+    """Parse a catalogue path template; raises TemplateError with a message for file:line.
+
+    ``patterns``: the names of the catalogue's regular expressions, usable as parameter types."""
     if not isinstance(text, str) or not text.startswith("/"):
         raise TemplateError(f"path template must start with '/': {text!r}")
     if text == "/":
@@ -74,11 +90,12 @@ def parse_template(text: Any) -> Template:
             if not m:
                 raise TemplateError(f"bad parameter {part!r}: use {{name}} or {{name:int}} as a whole segment")
             name, kind = m.group(1), m.group(2)
-            if kind is not None and kind not in PARAM_TYPES:
-                raise TemplateError(f"unknown parameter type {kind!r} in {part!r} (known: {', '.join(PARAM_TYPES)})")
+            known = (*PARAM_TYPES, *patterns)
+            if kind is not None and kind not in known:
+                raise TemplateError(f"unknown parameter type {kind!r} in {part!r} (known: {', '.join(known)})")
             if name in (v for k, v in segments if k != LITERAL):
                 raise TemplateError(f"parameter {name!r} appears twice in {text!r}")
-            segments.append((INT if kind == "int" else ANY, name))
+            segments.append((kind or ANY, name))
             continue
         if part in (".", "..") or not all(ch in _RAW_OK for ch in part):
             raise TemplateError(
@@ -89,11 +106,11 @@ def parse_template(text: Any) -> Template:
 
 
 class _Node(Generic[T]):
-    __slots__ = ("literals", "int_child", "any_child", "leaf")
+    __slots__ = ("literals", "typed", "any_child", "leaf")
 
     def __init__(self) -> None:
         self.literals: dict[str, _Node[T]] = {}
-        self.int_child: _Node[T] | None = None
+        self.typed: dict[str, _Node[T]] = {}  # parameter type -> child, tried in the router's order
         self.any_child: _Node[T] | None = None
         self.leaf: tuple[T, Template] | None = None
 
@@ -101,23 +118,31 @@ class _Node(Generic[T]):
         kind, value = segment
         if kind == LITERAL:
             return self.literals.setdefault(value, _Node())
-        attr = "int_child" if kind == INT else "any_child"
-        node = getattr(self, attr)
-        if node is None:
-            node = _Node()
-            setattr(self, attr, node)
-        return node
-
-
-def _is_digits(segment: str) -> bool:
-    return segment.isascii() and segment.isdigit()
+        if kind == ANY:
+            if self.any_child is None:
+                self.any_child = _Node()
+            return self.any_child
+        return self.typed.setdefault(kind, _Node())
 
 
 class Router(Generic[T]):
-    """Method -> trie of template segments; each leaf holds one value (a catalogue Endpoint)."""
+    """Method -> trie of template segments; each leaf holds one value (a catalogue Endpoint).
 
-    def __init__(self) -> None:
+    ``patterns``: the catalogue's named regular expressions (whole-segment matches), tried after
+    int and uuid and before slug; ``trailing_slash``: ``exact`` or ``either``.
+    """
+
+    def __init__(self, patterns: dict[str, re.Pattern[str]] | None = None, trailing_slash: str = "exact") -> None:
         self._roots: dict[str, _Node[T]] = {}
+        named = dict(patterns or {})
+        self._patterns = tuple(named)
+        self._order = ["int", "uuid", *named, "slug"]
+        self._matchers = {**BUILTIN, **named}
+        self.trailing_slash = trailing_slash
+
+    def parse(self, text: Any) -> Template:
+        """:func:`parse_template` with this router's named patterns."""
+        return parse_template(text, self._patterns)
 
     def add(self, method: str, template: Template, value: T) -> T | None:
         """Register; returns the value already registered for the same shape (a clash), else None."""
@@ -134,7 +159,10 @@ class Router(Generic[T]):
         if root is None or not path.startswith("/"):
             return None
         parts = path[1:].split("/")
-        found = _walk(root, parts, 0)
+        found = self._walk(root, parts, 0)
+        if found is None and self.trailing_slash == "either" and path != "/":
+            parts = parts[:-1] if parts[-1] == "" else parts + [""]
+            found = self._walk(root, parts, 0)
         if found is None:
             return None
         value, template = found
@@ -143,22 +171,23 @@ class Router(Generic[T]):
         }
         return value, params
 
-
-def _walk(node: _Node[T], parts: list[str], i: int) -> tuple[T, Template] | None:
-    if i == len(parts):
-        return node.leaf
-    segment = parts[i]
-    literal = node.literals.get(segment)
-    if literal is not None and (found := _walk(literal, parts, i + 1)) is not None:
-        return found
-    if not segment:  # parameters never match an empty segment (a trailing slash)
-        return None
-    if node.int_child is not None and _is_digits(segment):
-        if (found := _walk(node.int_child, parts, i + 1)) is not None:
+    def _walk(self, node: _Node[T], parts: list[str], i: int) -> tuple[T, Template] | None:
+        if i == len(parts):
+            return node.leaf
+        segment = parts[i]
+        literal = node.literals.get(segment)
+        if literal is not None and (found := self._walk(literal, parts, i + 1)) is not None:
             return found
-    if node.any_child is not None:
-        return _walk(node.any_child, parts, i + 1)
-    return None
+        if not segment:  # parameters never match an empty segment (a trailing slash)
+            return None
+        for kind in self._order:
+            child = node.typed.get(kind)
+            if child is not None and self._matchers[kind].fullmatch(segment):
+                if (found := self._walk(child, parts, i + 1)) is not None:
+                    return found
+        if node.any_child is not None:
+            return self._walk(node.any_child, parts, i + 1)
+        return None
 
 
 def encode_segment(value: str | int) -> str:
@@ -197,8 +226,8 @@ def expand(template: Template, params: dict[str, str | int]) -> str:
         if isinstance(raw, bool) or not isinstance(raw, (str, int)):
             raise ValueError(f"parameter {value!r} must be a string or an integer")
         segment = str(raw)
-        if kind == INT and not _is_digits(segment):
-            raise ValueError(f"parameter {value!r} must be digits, got {segment!r}")
+        if kind in BUILTIN and not BUILTIN[kind].fullmatch(segment):
+            raise ValueError(f"parameter {value!r} must be {kind}, got {segment!r}")
         if not segment or "/" in segment or "?" in segment:
             raise ValueError(f"parameter {value!r} is not one path segment: {segment!r}")
         if _canonical("/" + segment) != "/" + segment:  # raises on anything ambiguous

@@ -6,9 +6,13 @@
     trusted_header  X-Authenticated-User from a trusted SSO proxy
     api_key         X-API-Key
     jwt_bearer      Authorization: Bearer <jwt> (keys + verifier + cache)
+    keys            key material from files (secrets, PEM public keys, a JWKS file)
+    remote_keys     signing keys fetched from jwks_url / OIDC discovery (TTL, rotation, fail closed)
+    claims          the user claim and the ``require``d claims of a verified token
     crm_credential  the CRM's own JWTs and personal access tokens, forwarded unchanged
-    stage           IdentityStage.identify(headers, peer_trusted, directory) -> Identity
+    stage           IdentityStage.identify_async(headers, peer_trusted, directory) -> Identity
     devkeys         development-only secrets and mint_token()
+    minting         ``crmgw token --config``: tokens signed with a gateway's configured keys
 """
 
 from gateway.identity.config import IdentityConfig

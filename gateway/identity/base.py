@@ -102,3 +102,22 @@ def lookup_user(directory: Directory, user_id: Any) -> User:
     if user is None:
         raise Unauthenticated("user-unknown", f"no directory user {user_id!r}")
     return user
+
+
+def match_user(directory: Directory, attribute: str, value: Any) -> User:
+    """The one directory user whose ``attribute`` equals the name a credential carries.
+
+    ``attribute`` is what the identity settings declare for this credential (``user_attribute``):
+    ``id``, ``email`` or a custom attribute such as ``crm_user_id``. No match is ``user-unknown``;
+    more than one is ``user-ambiguous``: guessing which of two users a token means would hand one
+    of them the other's access. Looked up on every request, like :func:`lookup_user`.
+    """
+    if attribute == "id":
+        return lookup_user(directory, value)
+    found = directory.find(attribute, value) if isinstance(value, str) and value else ()
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise Unauthenticated("user-unknown", f"no directory user with {attribute} {value!r}")
+    ids = ", ".join(sorted(u.id for u in found))
+    raise Unauthenticated("user-ambiguous", f"{attribute} {value!r} names {len(found)} users: {ids}")

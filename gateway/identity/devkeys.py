@@ -1,7 +1,8 @@
 """Development-only keys and a token minter for ``crmgw token``, the demo and the tests.
 
 NOT FOR PRODUCTION: the secrets below are public. A deployment configures its own SSO keys in the
-settings file; nothing in the gateway falls back to these.
+settings file; nothing in the gateway falls back to these. ``crmgw token`` says on stderr when it
+signs with them; ``crmgw token --config`` signs with the configured keys (:mod:`gateway.identity.minting`).
 """
 
 from __future__ import annotations

@@ -90,8 +90,39 @@ class Directory:
     api_keys: Mapping[str, str]  # sha256 hexdigest of the key -> user id
     crm_tokens: Mapping[str, str]  # sha256 hexdigest of the CRM personal access token -> user id
 
+    # attribute -> {value: (user, ...)}, built on first use. The directory is immutable and swapped
+    # whole on reload, so an index never goes stale; building one twice (two threads) is harmless.
+    _indexes: dict[str, Mapping[str, tuple[User, ...]]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+
     def get(self, user_id: str) -> User | None:
         return self.users.get(user_id)
+
+    def find(self, attribute: str, value: str) -> tuple[User, ...]:
+        """Every user whose ``attribute`` (``id``, ``email`` or a custom one) equals ``value``.
+
+        E-mail addresses are compared case-insensitively: identity providers and CRMs do not agree
+        on the case of ``Alice@Example.com``, and two users whose addresses differ only in case are
+        then both found, which the caller must treat as ambiguous.
+        """
+        if attribute == "id":
+            user = self.users.get(value)
+            return (user,) if user is not None else ()
+        index = self._indexes.get(attribute)
+        if index is None:
+            index = self._indexes[attribute] = self._index(attribute)
+        return index.get(value.lower() if attribute == "email" else value, ())
+
+    def _index(self, attribute: str) -> Mapping[str, tuple[User, ...]]:
+        out: dict[str, tuple[User, ...]] = {}
+        for user in self.users.values():
+            value = user.attribute(attribute)
+            if value is None:
+                continue
+            key = value.lower() if attribute == "email" else value
+            out[key] = out.get(key, ()) + (user,)
+        return MappingProxyType(out)
 
 
 def load_directory(path: Path, display: str) -> tuple[Directory | None, list[RuleError]]:

@@ -1,7 +1,9 @@
 """``Authorization: Bearer <jwt>``: the organisation's SSO tokens, verified by the gateway.
 
 The same class verifies the CRM's own JWTs for :mod:`gateway.identity.crm_credential`; only the
-method name and whether the credential is forwarded to the CRM differ.
+method name and whether the credential is forwarded to the CRM differ. Each names its user with
+``user_claim`` (``sub`` by default; a CRM's tokens may say ``user_email`` or ``user_id``), matched
+against the directory attribute ``user_attribute`` (``id``, ``email`` or a custom attribute).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from gateway.identity.base import bearer_token, looks_like_jwt, lookup_user, mfa_from_amr
+from gateway.identity.base import bearer_token, looks_like_jwt, match_user, mfa_from_amr
+from gateway.identity.claims import user_name
 from gateway.identity.config import JwtKeys
 from gateway.identity.directory import Directory
 from gateway.identity.keys import load_keys
+from gateway.identity.remote_keys import RemoteKeySet
 from gateway.identity.verifier import Claims, JwtVerifier
 from gateway.model import Identity
 
@@ -36,7 +40,8 @@ class JwtAuthenticator:
 
     def to_identity(self, claims: Claims, directory: Directory) -> Identity:
         """Verified claims -> the directory user they name (looked up now, never cached)."""
-        user = lookup_user(directory, claims[self.verifier.user_claim])
+        verifier = self.verifier
+        user = match_user(directory, verifier.user_attribute, user_name(claims, verifier.user_claim))
         return Identity(
             user=user,
             method=self.method,
@@ -55,10 +60,17 @@ def build_jwt(
     method: str = "jwt",
     forward_credential: bool = False,
     clock: Callable[[], float] = time.time,
+    key_clock: Callable[[], float] = time.monotonic,
 ) -> tuple[JwtAuthenticator | None, list[str]]:
-    """Load the keys ``cfg`` names and build the authenticator; (None, problems) when they fail."""
+    """Load the keys ``cfg`` names and build the authenticator; (None, problems) when they fail.
+
+    Fetched keys (``jwks_url`` / ``oidc_discovery``) are not fetched here: building the stage must
+    not wait on the network (nor on a server running on the same event loop); the first token
+    that needs them starts the fetch.
+    """
     keys, problems = load_keys(cfg, base_dir, section)
     if keys is None:
         return None, problems
-    verifier = JwtVerifier(cfg, keys, clock=clock)
+    remote = RemoteKeySet(cfg, section, clock=key_clock) if cfg.remote else None
+    verifier = JwtVerifier(cfg, keys, clock=clock, remote=remote)
     return JwtAuthenticator(verifier, method=method, forward_credential=forward_credential), []

@@ -163,8 +163,20 @@ def _load_jwks(path: Path, where: str, problems: list[str]) -> dict[str, JwkEntr
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list) or not doc["keys"]:
         problems.append(f"{where}: a JWKS needs a non-empty 'keys' list: {path}")
         return {}
+    return parse_jwks(doc["keys"], where, problems)
+
+
+def parse_jwks(keys: list[Any], where: str, problems: list[str]) -> dict[str, JwkEntry]:
+    """The usable public signing keys of a JWKS ``keys`` list, by kid; every other entry is left
+    out with a problem. A kid given twice is left out altogether (which key would it be?).
+
+    A file's problems stop start-up; a fetched set's are logged and its other keys used
+    (:mod:`gateway.identity.remote_keys`), because an identity provider publishes keys for other
+    purposes too.
+    """
     out: dict[str, JwkEntry] = {}
-    for i, jwk in enumerate(doc["keys"]):
+    duplicated: set[str] = set()
+    for i, jwk in enumerate(keys):
         at = f"{where}: key #{i}"
         if not isinstance(jwk, dict):
             problems.append(f"{at} is not an object")
@@ -173,8 +185,10 @@ def _load_jwks(path: Path, where: str, problems: list[str]) -> dict[str, JwkEntr
         if not isinstance(kid, str) or not kid:
             problems.append(f"{at} has no 'kid'")
             continue
-        if kid in out:
+        if kid in out or kid in duplicated:
             problems.append(f"{at}: duplicate kid {kid!r}")
+            duplicated.add(kid)
+            out.pop(kid, None)
             continue
         if jwk.get("kty") == "oct":
             problems.append(f"{at} ({kid!r}) is a symmetric key; HS* algorithms use 'secret', never the JWKS")

@@ -10,13 +10,20 @@ The first credential present decides: a bad one stops here (401 with its reason)
 through to a weaker one; no credential at all is ``unauthenticated``. A verified user whose status
 is not ``active`` is refused with ``user-inactive`` (403), whatever the credential: an off-boarded
 user holding a still-valid token is locked out at the next request.
+
+The request path calls :meth:`IdentityStage.identify_async`: when a JWT needs signing keys that
+must be fetched first (:mod:`gateway.identity.remote_keys`), it awaits the fetch (in a worker
+thread) and verifies once more. :meth:`IdentityStage.identify` is the synchronous form for callers
+that cannot wait (the console's and the alerts API's login checks): the same answers, except that
+a token needing a fetch is refused (401) while the fetch runs for the next request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.identity.api_key import ApiKeyAuthenticator
@@ -26,6 +33,7 @@ from gateway.identity.crm_credential import CrmCredentialAuthenticator
 from gateway.identity.directory import Directory
 from gateway.identity.jwt_bearer import JwtAuthenticator, build_jwt
 from gateway.identity.keys import IdentityConfigError
+from gateway.identity.remote_keys import KeysNeeded, RemoteKeySet
 from gateway.identity.trusted_header import TrustedHeaderAuthenticator
 from gateway.model import Identity
 
@@ -35,7 +43,7 @@ from gateway.model import Identity
 IDENTITY_HEADERS: frozenset[str] = frozenset({"authorization", "x-api-key", "x-authenticated-user"})
 
 # Failures that mean the key matched and the token is still wrong: more telling than a bad signature.
-_KEY_MATCHED = frozenset({"token-expired", "token-issuer", "token-audience"})
+_KEY_MATCHED = frozenset({"token-expired", "token-issuer", "token-audience", "claim-mismatch"})
 
 
 class BearerAuthenticator:
@@ -76,6 +84,9 @@ class BearerAuthenticator:
         for exc in errors:
             if exc.reason in _KEY_MATCHED:
                 raise exc
+        for exc in errors:  # an issuer still fetching its keys may yet accept the token
+            if isinstance(exc, KeysNeeded):
+                raise exc
         raise errors[0]
 
 
@@ -83,7 +94,12 @@ class IdentityStage:
     """Runs the authenticators in order; built once per settings load (it owns the token caches)."""
 
     def __init__(
-        self, config: IdentityConfig, base_dir: Path | str, *, clock: Callable[[], float] = time.time
+        self,
+        config: IdentityConfig,
+        base_dir: Path | str,
+        *,
+        clock: Callable[[], float] = time.time,
+        key_clock: Callable[[], float] = time.monotonic,
     ):
         base = Path(base_dir)
         problems: list[str] = []
@@ -91,14 +107,14 @@ class IdentityStage:
         headers: set[str] = set()
         th = config.trusted_header
         if th is not None and th.enabled:
-            chain.append(TrustedHeaderAuthenticator(th.header, th.mfa_header))
+            chain.append(TrustedHeaderAuthenticator(th.header, th.mfa_header, th.user_attribute))
             headers |= {h.lower() for h in (th.header, th.mfa_header) if h}
         if config.api_key is not None and config.api_key.enabled:
             chain.append(ApiKeyAuthenticator(config.api_key.header))
             headers.add(config.api_key.header.lower())
         gateway_jwt = crm = None
         if config.jwt is not None and config.jwt.enabled:
-            gateway_jwt, errs = build_jwt(config.jwt, base, "identity.jwt", clock=clock)
+            gateway_jwt, errs = build_jwt(config.jwt, base, "identity.jwt", clock=clock, key_clock=key_clock)
             problems += errs
         cc = config.crm_credential
         if cc is not None and cc.enabled:
@@ -106,7 +122,7 @@ class IdentityStage:
             if cc.jwt is not None:
                 crm_jwt, errs = build_jwt(
                     cc.jwt, base, "identity.crm_credential.jwt",
-                    method="crm_jwt", forward_credential=True, clock=clock,
+                    method="crm_jwt", forward_credential=True, clock=clock, key_clock=key_clock,
                 )
                 problems += errs
             crm = CrmCredentialAuthenticator(crm_jwt, cc.personal_tokens)
@@ -118,6 +134,30 @@ class IdentityStage:
         self._chain = tuple(chain)
         self.methods = tuple(a.name for a in chain)
         self.identity_headers: frozenset[str] = frozenset(headers)
+        jwts = (gateway_jwt, crm.jwt if crm is not None else None)
+        self.key_sets: tuple[RemoteKeySet, ...] = tuple(
+            a.verifier.remote for a in jwts if a is not None and a.verifier.remote is not None
+        )
+
+    async def identify_async(
+        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
+    ) -> Identity:
+        """:meth:`identify`, waiting (off the event loop) for signing keys that are being fetched."""
+        try:
+            return self.identify(headers, peer_trusted, directory)
+        except KeysNeeded as needed:
+            pending = needed.pending
+        await asyncio.wrap_future(pending)  # True or False: either way, verify once more
+        try:
+            return self.identify(headers, peer_trusted, directory)
+        except KeysNeeded as again:  # rate-limited or still failing: refuse, do not loop
+            raise again.refusal from None
+
+    def health(self) -> dict[str, Any]:
+        """Fetched key sets (empty when none is configured) and whether any is failing."""
+        sets = [k.health() for k in self.key_sets]
+        failing = any(h["last_error"] for h in sets)
+        return {"key_sets": sets, "degraded": ["identity-keys-unavailable"] if failing else []}
 
     def identify(
         self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory

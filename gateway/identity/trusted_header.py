@@ -1,14 +1,16 @@
 """``X-Authenticated-User: <id>`` set by an SSO proxy in front of the gateway.
 
 Honoured only when the request comes from a trusted proxy (``peer_trusted``); from anyone else the
-header is ignored here and stripped by the proxy stage, so a client cannot name itself.
+header is ignored here and stripped by the proxy stage, so a client cannot name itself. The value is
+matched against the directory attribute ``user_attribute`` (``id`` by default; ``email`` when the
+proxy passes the login e-mail).
 """
 
 from __future__ import annotations
 
 from typing import Mapping
 
-from gateway.identity.base import header_value, lookup_user
+from gateway.identity.base import header_value, match_user
 from gateway.identity.directory import Directory
 from gateway.model import Identity
 
@@ -18,9 +20,12 @@ _TRUE = frozenset({"true", "1", "yes"})
 class TrustedHeaderAuthenticator:
     name = "trusted_header"
 
-    def __init__(self, header: str = "X-Authenticated-User", mfa_header: str | None = None):
+    def __init__(
+        self, header: str = "X-Authenticated-User", mfa_header: str | None = None, user_attribute: str = "id"
+    ):
         self.header = header
         self.mfa_header = mfa_header
+        self.user_attribute = user_attribute
 
     def authenticate(
         self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
@@ -30,7 +35,7 @@ class TrustedHeaderAuthenticator:
         value = header_value(headers, self.header, "user-unknown")
         if value is None:
             return None
-        user = lookup_user(directory, value.strip())
+        user = match_user(directory, self.user_attribute, value.strip())
         mfa = False
         if self.mfa_header is not None:
             flag = header_value(headers, self.mfa_header, "user-unknown")

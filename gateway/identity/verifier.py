@@ -6,7 +6,13 @@ curve for ES, Ed25519/Ed448 for EdDSA). ``none`` is never in the list, in any sp
 
 Signature checks are the expensive part of authentication, so verified claims are cached per token
 string (bounded LRU) until the token's ``exp`` plus leeway; the cache stores claims only, never the
-user, so the directory (and off-boarding) is consulted on every request.
+user, so the directory (and off-boarding) is consulted on every request. With fetched keys
+(:mod:`gateway.identity.remote_keys`) each entry also remembers the key set's revision: once a
+refresh withdraws a key, or the set goes stale, cached tokens are verified again.
+
+After the signature: the time claims are JSON numbers, the user claim is present
+(:func:`~gateway.identity.claims.user_name`) and the ``require``d claims hold
+(:func:`~gateway.identity.claims.check_required`, 401 ``claim-mismatch``).
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from typing import Any, Callable, Mapping
 import jwt
 
 from gateway.errors import Unauthenticated
+from gateway.identity.claims import check_required, user_name
 from gateway.identity.config import HMAC_ALGORITHMS, JwtKeys
-from gateway.identity.keys import KeyMaterial, key_fits
+from gateway.identity.keys import JwkEntry, KeyMaterial, key_fits
+from gateway.identity.remote_keys import RemoteKeySet
 
 Claims = Mapping[str, Any]
 
@@ -51,15 +59,25 @@ def _numeric_date(value: Any) -> bool:
 class JwtVerifier:
     """Verifies one issuer's JWTs; ``verify(token)`` returns the claims or raises Unauthenticated."""
 
-    def __init__(self, cfg: JwtKeys, keys: KeyMaterial, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        cfg: JwtKeys,
+        keys: KeyMaterial,
+        *,
+        clock: Callable[[], float] = time.time,
+        remote: RemoteKeySet | None = None,
+    ):
         self.algorithms = frozenset(cfg.algorithms)
         self.issuer = cfg.issuer
         self.audience = cfg.audience
         self.leeway = cfg.leeway_seconds
         self.user_claim = cfg.user_claim
+        self.user_attribute = cfg.user_attribute
+        self.require = dict(cfg.require)
+        self.remote = remote
         self._keys = keys
         self._clock = clock
-        self._cache: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Claims, float, int]] = OrderedDict()
         self._cache_size = cfg.cache_size
         self._options = {
             "require": ["exp"],
@@ -72,7 +90,10 @@ class JwtVerifier:
         entry = self._cache.get(token)
         if entry is None:
             return None
-        claims, valid_until = entry
+        claims, valid_until, generation = entry
+        if generation != self._generation():  # keys withdrawn or stale since: verify again
+            del self._cache[token]
+            return None
         if self._clock() >= valid_until:
             del self._cache[token]
             raise Unauthenticated("token-expired", "cached token reached its exp")
@@ -83,12 +104,13 @@ class JwtVerifier:
         claims = self.cached(token)
         if claims is not None:
             return claims
+        generation = self._generation()  # before verifying: a refresh meanwhile must not be missed
         claims = self._verify(token)
         valid_until = float(claims["exp"]) + self.leeway
         if self._clock() >= valid_until:  # our clock and PyJWT's may differ; ours decides the cache
             raise Unauthenticated("token-expired", "token reached its exp")
-        if self._cache_size:
-            self._cache[token] = (claims, valid_until)
+        if self._cache_size and generation is not None:  # None: no fresh key set to vouch for it
+            self._cache[token] = (claims, valid_until, generation)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return claims
@@ -125,9 +147,8 @@ class JwtVerifier:
                 # PyJWT runs int() on these, so "exp": "9999999999" would pass; RFC 7519 says a
                 # NumericDate is a JSON number, and another reader of the token may disagree.
                 raise Unauthenticated("token-invalid", f"claim {bad[0]!r} is not a NumericDate")
-            user = claims.get(self.user_claim)
-            if not isinstance(user, str) or not user:
-                raise Unauthenticated("token-invalid", f"claim {self.user_claim!r} missing or not a string")
+            user_name(claims, self.user_claim)
+            check_required(claims, self.require)
             return MappingProxyType(claims)
         raise Unauthenticated("token-invalid", "signature verification failed")
 
@@ -135,10 +156,12 @@ class JwtVerifier:
         """The keys allowed to verify a token signed with ``alg`` (and naming ``kid``)."""
         if alg in HMAC_ALGORITHMS:
             return [self._keys.secret] if self._keys.secret is not None else []
-        jwks = self._keys.jwks
+        jwks = self._jwks()
         if kid is not None and jwks:
             entry = jwks.get(kid) if isinstance(kid, str) else None
             if entry is None:
+                if self.remote is not None and isinstance(kid, str):
+                    raise self.remote.unknown_kid(kid)  # one refresh, rate-limited
                 raise Unauthenticated("token-invalid", f"unknown kid {kid!r}")
             if entry.alg not in (None, alg) or not key_fits(alg, entry.key):
                 raise Unauthenticated("token-invalid", f"key {kid!r} is not for {alg}")
@@ -146,3 +169,9 @@ class JwtVerifier:
         keys = [k for k in self._keys.public_keys if key_fits(alg, k)]
         keys += [e.key for e in jwks.values() if e.alg in (None, alg) and key_fits(alg, e.key)]
         return keys
+
+    def _jwks(self) -> Mapping[str, JwkEntry]:
+        return self.remote.entries() if self.remote is not None else self._keys.jwks
+
+    def _generation(self) -> int | None:
+        return 0 if self.remote is None else self.remote.generation()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 from gateway.model import SCOPE_RANK, CriterionTrace, Identity, Mask, RequestContext, RuleTrace
 from gateway.policy.conditions import Always, Evaluated, Leaf, Node
@@ -17,6 +17,16 @@ from gateway.policy.criteria.base import Outcome
 
 
 TRACE_CACHE_SIZE = 64
+
+
+class Blocker(NamedTuple):
+    """One criterion result that stood in the way of access, with what ranks it as a reason."""
+
+    caller: bool  # a who-criterion (role, user): says whom the rule is for, not what went wrong
+    step_up: bool  # satisfied by a multi-factor login (mfa)
+    specificity: int
+    position: int  # in the rule's block, for a stable order
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,13 +66,27 @@ class CompiledRule:
                 self._traces[key] = found
         return found
 
-    def blockers(self, results: Evaluated) -> list[tuple[int, int, str]]:
-        """(-specificity, position, reason) of every result that stood in the way of access."""
+    def blockers(self, results: Evaluated) -> list[Blocker]:
+        """Every result that stood in the way of access."""
         return [
-            (-leaf.specificity, i, leaf.traces[r].reason)
+            Blocker(leaf.caller, leaf.step_up, leaf.specificity, i, leaf.traces[r].reason)
             for i, (leaf, r) in enumerate(zip(self.leaves, results))
             if leaf.bad(r)
         ]
+
+    def for_caller(self, results: Evaluated) -> bool:
+        """Could this rule match this caller on some request? Its block folded with the caller's own
+        criteria (role, user) as evaluated and every other fact unknown: False means the caller
+        criteria alone rule them out, so the rule was written for somebody else."""
+        values = iter([r if leaf.caller else None for leaf, r in zip(self.leaves, results)])
+        return self.block.fold(values) is not False
+
+    def outline(self, criteria: tuple[CriterionTrace, ...]) -> dict[str, Any] | None:
+        """The block's and/or/not tree with every node's value, from this rule's trace criteria (the
+        leaves' come first; a trailing ``data_scope`` entry is not part of the block)."""
+        if len(criteria) < len(self.leaves):
+            return None
+        return self.block.outline(iter(criteria[: len(self.leaves)]))
 
     def scope_for(self, roles: frozenset[str]) -> str | None:
         """Widest scope this rule gives these roles; None when none of them is listed."""

@@ -9,11 +9,15 @@ criterion; criteria are cheap. Each leaf knows at compile time which raw result 
 turns raw results into reasons that read right in both places: ``country: {in: $denied}`` in a
 deny block that sees KP says ``country-denied``; ``not: {source_ip: {in: $office}}`` in a deny
 block that sees an outside address says ``source-ip-unauthorized``.
+
+Besides evaluating, a block can *fold* other leaf values through the same logic (the engine asks
+"could this rule grant this caller?" with every fact but the caller's own set to unknown) and
+*outline* itself for ``crmgw explain`` and the console: the and/or/not tree with every node's value.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from gateway.model import CriterionTrace, RequestContext
 from gateway.policy.criteria import REGISTRY, RESERVED
@@ -21,6 +25,20 @@ from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
 
 # Raw results of a block's leaves, in the (fixed) order of ``Node.leaves()``: nothing short-circuits.
 Evaluated = list[Outcome]
+
+
+def kleene_and(values: Iterable[Outcome]) -> Outcome:
+    values = list(values)  # consume every value: each belongs to a leaf
+    return False if False in values else None if None in values else True
+
+
+def kleene_or(values: Iterable[Outcome]) -> Outcome:
+    values = list(values)
+    return True if True in values else None if None in values else False
+
+
+def kleene_not(value: Outcome) -> Outcome:
+    return None if value is None else not value
 
 
 class Node:
@@ -32,15 +50,25 @@ class Node:
     def leaves(self) -> Iterator[Leaf]:
         return iter(())
 
+    def fold(self, values: Iterator[Outcome]) -> Outcome:
+        """The block's value for these leaf values (one per leaf, in ``leaves()`` order)."""
+        raise NotImplementedError
+
+    def outline(self, traces: Iterator[CriterionTrace]) -> dict[str, Any]:
+        """The tree with each node's value: ``{op, result, children}``, leaves ``{criterion, result,
+        reason}``; ``traces`` gives each leaf's trace in ``leaves()`` order."""
+        raise NotImplementedError
+
 
 class Leaf(Node):
-    __slots__ = ("criterion", "good", "traces", "specificity", "step_up")
+    __slots__ = ("criterion", "good", "traces", "specificity", "step_up", "caller")
 
     def __init__(self, criterion: Criterion, good: bool):
         self.criterion = criterion
         self.good = good
         self.specificity = criterion.specificity
         self.step_up = criterion.step_up
+        self.caller = criterion.caller
         name, ok, fail = criterion.name, criterion.ok, criterion.fail
         # Prebuilt so evaluation allocates nothing.
         self.traces: dict[Outcome, CriterionTrace] = {
@@ -60,6 +88,13 @@ class Leaf(Node):
 
     def leaves(self) -> Iterator[Leaf]:
         yield self
+
+    def fold(self, values: Iterator[Outcome]) -> Outcome:
+        return next(values)
+
+    def outline(self, traces: Iterator[CriterionTrace]) -> dict[str, Any]:
+        trace = next(traces)
+        return {"criterion": trace.criterion, "result": trace.result, "reason": trace.reason}
 
 
 class And(Node):
@@ -82,9 +117,19 @@ class And(Node):
         for child in self.children:
             yield from child.leaves()
 
+    op, combine = "and", staticmethod(kleene_and)
+
+    def fold(self, values: Iterator[Outcome]) -> Outcome:
+        return self.combine(child.fold(values) for child in self.children)
+
+    def outline(self, traces: Iterator[CriterionTrace]) -> dict[str, Any]:
+        children = [child.outline(traces) for child in self.children]
+        return {"op": self.op, "result": self.combine(c["result"] for c in children), "children": children}
+
 
 class Or(And):
     __slots__ = ()
+    op, combine = "or", staticmethod(kleene_or)
 
     def eval(self, ctx: RequestContext, out: Evaluated) -> Outcome:
         result: Outcome = False
@@ -110,6 +155,13 @@ class Not(Node):
     def leaves(self) -> Iterator[Leaf]:
         return self.child.leaves()
 
+    def fold(self, values: Iterator[Outcome]) -> Outcome:
+        return kleene_not(self.child.fold(values))
+
+    def outline(self, traces: Iterator[CriterionTrace]) -> dict[str, Any]:
+        child = self.child.outline(traces)
+        return {"op": "not", "result": kleene_not(child["result"]), "children": [child]}
+
 
 class Always(Node):
     """``deny: true`` -- an unconditional deny (there is no unconditional allow)."""
@@ -118,6 +170,12 @@ class Always(Node):
 
     def eval(self, ctx: RequestContext, out: Evaluated) -> Outcome:
         return True
+
+    def fold(self, values: Iterator[Outcome]) -> Outcome:
+        return True
+
+    def outline(self, traces: Iterator[CriterionTrace]) -> dict[str, Any]:
+        return {"op": "always", "result": True, "children": []}
 
 
 def known_criteria() -> str:

@@ -6,18 +6,36 @@ Order of checks, each failing closed:
 2. no catalogue endpoint           -> 403 ``operation-unknown``
 3. an inactive user                -> 403 ``user-inactive`` (the identity stage refuses them too)
 4. enforce deny rules of the operation: a block that is True *or unknown* denies (missing facts
-   never lift a deny); the reason is the most specific criterion reason that pushed it there
-5. a user without roles is never allowed
+   never lift a deny)
+5. a user without roles is never allowed (``role-unauthorized``: no role of theirs authorises them)
 6. enforce allow rules and the user's grants: a block that is True grants, with the widest data
    scope among the granting rules for the user's roles and the union of their masks; a granting
    block whose ``data_scope`` lists none of the user's roles grants nothing
 7. nothing granted: 401 ``mfa-required`` when a multi-factor credential alone would have granted
-   (step-up), else ``data-scope-undefined``, else the first obstacle of the closest allow rule
-   (fewest failing criteria; who-you-are before when/where: ``role-unauthorized`` beats
-   ``mfa-required``), else ``default-deny``
+   (step-up), else ``data-scope-undefined``, else the failing criterion of an allow rule written for
+   this caller (below), else ``default-deny``
 
-A deny rule's reason is its *most* specific criterion (``time-window-outside`` rather than the
-``role`` it targets; ``country-denied`` rather than the network test around it).
+What a refusal names (``reason``, and ``rules`` whose first entry is the rule the client is told):
+
+- **A deny rule fired**: the reason is that rule's deciding criterion, the most specific one that is
+  not about who the caller is (``time-window-outside`` rather than the ``role`` the rule targets,
+  ``method-unauthorized`` rather than the role next to it, ``country-denied`` rather than the network
+  test around it); a caller criterion decides only when the rule has nothing else. ``rules`` starts
+  with the deny rule that gave the reason, then any other deny rule that fired.
+- **An allow rule was for this caller but a condition failed**: an allow rule is *for* a caller when
+  its caller criteria (``role``, ``user``) do not rule them out (see ``CompiledRule.for_caller``). The
+  reason is the first obstacle of the closest such rule (fewest failing criteria, then rule id): its
+  least specific failing criterion that is not a caller criterion, so a method or operation mismatch
+  says ``method-unauthorized`` / ``operation-unauthorized`` before a time window or network does,
+  and a missing second factor comes last (when it alone is missing, step 7 already asked for it).
+  A rule for this caller that did not grant always has such an obstacle: had only caller criteria
+  failed, they alone would have ruled the caller out.
+  ``rules`` holds the allow rules that were for this caller and failed, the closest first: the rules
+  that would have granted had the request been different. ``reasons`` lists their obstacles.
+- **No allow rule was for this caller** (or none exists for the operation): ``default-deny``, and
+  ``rules`` is empty. An allow rule for another role (``admin-everything``) did not decide anything
+  and is not named; the trace still shows how every rule evaluated. A grant that has lapsed is
+  explained in the trace the same way.
 
 Shadow rules are evaluated on every request of their operation and reported in
 ``Decision.shadow`` (what they *would* have done), never enforced.
@@ -37,24 +55,29 @@ from gateway.model import (
     RuleTrace,
     ShadowResult,
 )
-from gateway.policy.compiled import CompiledPolicy, CompiledRule
+from gateway.policy.compiled import Blocker, CompiledPolicy, CompiledRule
 from gateway.policy.conditions import Evaluated
 
 ALL = Obligations()
 SCOPE_UNDEFINED = (CriterionTrace("data_scope", False, "data-scope-undefined"),)
+DEFAULT_DENY = "default-deny"
+
+
+def deny_rank(b: Blocker) -> tuple:
+    """Why a deny rule fired: what it refuses (most specific first), not whom it targets."""
+    return (b.caller, -b.specificity, b.position)
+
+
+def obstacle_rank(b: Blocker) -> tuple:
+    """Why an allow rule for this caller did not grant: the least specific failing condition first
+    (a wrong method before a time window), and ``mfa-required`` only when nothing else is in the way:
+    a second factor would not help a caller who is also on the wrong network."""
+    return (b.caller, b.step_up, b.specificity, b.position)
 
 
 def _most_specific(rule: CompiledRule, results: Evaluated, default: str) -> str:
-    """Why a deny rule fired: its most specific criterion (the time window, not the role it targets)."""
     blockers = rule.blockers(results)
-    return min(blockers)[2] if blockers else default
-
-
-def _first_obstacle(rule: CompiledRule, results: Evaluated, default: str) -> str:
-    """Why an allow rule did not grant: its least specific failing criterion. A caller of the wrong
-    role is told ``role-unauthorized``, not ``mfa-required``: a second factor would not help them."""
-    blockers = rule.blockers(results)
-    return min(blockers, key=lambda b: (-b[0], b[1]))[2] if blockers else default
+    return min(blockers, key=deny_rank).reason if blockers else default
 
 
 def _dedup(reasons) -> tuple[str, ...]:
@@ -136,17 +159,10 @@ class PolicyEngine:
                 "data-scope-undefined", rules=tuple(scope_undefined), reasons=("data-scope-undefined",),
                 shadow=shadow, trace=tuple(trace),
             )
-        if failed:
-            # The closest allow rule: the fewest criteria in the way; ties broken by rule id.
-            rule, results = min(failed, key=lambda f: (len(f[0].blockers(f[1])), f[0].id))
-            return self._deny(
-                _first_obstacle(rule, results, "default-deny"),
-                rules=(rule.id,),
-                reasons=_dedup(b[2] for r, res in failed for b in sorted(r.blockers(res))),
-                shadow=shadow,
-                trace=tuple(trace),
-            )
-        return self._deny("default-deny", shadow=shadow, trace=tuple(trace))
+        mine = [(rule, results) for rule, results in failed if rule.for_caller(results)]
+        if mine:
+            return self._deny_by_conditions(mine, shadow, trace)
+        return self._deny(DEFAULT_DENY, reasons=(DEFAULT_DENY,), shadow=shadow, trace=tuple(trace))
 
     def _allow(self, granted, shadow, trace) -> Decision:
         scope = max((g[1] for g in granted), key=SCOPE_RANK.__getitem__)
@@ -165,13 +181,34 @@ class PolicyEngine:
         )
 
     def _deny_by_rules(self, fired, shadow, trace) -> Decision:
-        # ``fired`` is in rule-id order; the most specific reason across all fired denies decides.
-        ranked = [(spec, rule.id, pos, why) for rule, res in fired for spec, pos, why in rule.blockers(res)]
-        reason = min(ranked)[3] if ranked else "denied-by-rule"
+        # ``fired`` is in rule-id order; the best-ranked reason across all fired denies decides, and
+        # its rule comes first in ``rules`` (the one the client is told).
+        ranked = sorted(
+            (deny_rank(b), rule.id, b.reason) for rule, res in fired for b in rule.blockers(res)
+        )
+        reason, first = (ranked[0][2], ranked[0][1]) if ranked else ("denied-by-rule", fired[0][0].id)
+        others = [rule.id for rule, _ in fired if rule.id != first]
         return self._deny(
             reason,
-            rules=tuple(rule.id for rule, _ in fired),
-            reasons=_dedup(b[2] for rule, res in fired for b in sorted(rule.blockers(res))) or (reason,),
+            rules=(first, *others),
+            reasons=_dedup(why for _, _, why in ranked) or (reason,),
+            shadow=shadow,
+            trace=tuple(trace),
+        )
+
+    def _deny_by_conditions(self, mine, shadow, trace) -> Decision:
+        """Allow rules written for this caller failed on a condition: the closest one explains."""
+        obstacles = {rule.id: sorted(rule.blockers(res), key=obstacle_rank) for rule, res in mine}
+        # The closest rule: the fewest criteria in the way; ties broken by rule id.
+        closest = min(obstacles, key=lambda rule_id: (len(obstacles[rule_id]), rule_id))
+        others = sorted(rule_id for rule_id in obstacles if rule_id != closest)
+        # A rule for this caller that did not grant has at least one non-caller obstacle (it cannot
+        # be ruled out by caller criteria alone); the fallback only guards the invariant.
+        reason = obstacles[closest][0].reason if obstacles[closest] else DEFAULT_DENY
+        return self._deny(
+            reason,
+            rules=(closest, *others),
+            reasons=_dedup(b.reason for rule_id in (closest, *others) for b in obstacles[rule_id]),
             shadow=shadow,
             trace=tuple(trace),
         )

@@ -55,13 +55,13 @@ def distinct(records: Iterable[dict], id_field: str) -> list[dict]:
 
 
 def restrict(doc: Any, places: list[Any], endpoint: Endpoint, obligations: Obligations, identity: Identity,
-             masks: tuple[CompiledMask, ...]) -> Outcome:
+             masks: tuple[CompiledMask, ...], directory: Any = None) -> Outcome:
     """Filter ``doc`` in place; ``places`` are the record lists and single records of ``endpoint.records``."""
     resource, contract = endpoint.resource, endpoint.answer
     id_field = resource.id_field
     all_records = [r for place in places for r in (place if type(place) is list else (place,))]
     seen = len(distinct(all_records, id_field))
-    in_scope = scope_test(resource, obligations.scope, identity)
+    in_scope = scope_test(resource, obligations.scope, identity, directory)
     for place in places:
         if type(place) is list:
             if in_scope is not None:
@@ -82,7 +82,7 @@ def restrict(doc: Any, places: list[Any], endpoint: Endpoint, obligations: Oblig
     ids = tuple(str(r[id_field]) for r in returned if r.get(id_field) is not None and r.get(id_field) != "")
     masked: set[str] = set()
     for related in contract.related:
-        masked |= _related(doc, related.path, related.resource, obligations.scope, identity, masks)
+        masked |= _related(doc, related.path, related.resource, obligations.scope, identity, masks, directory)
     copies = [r for place in places for r in (place if type(place) is list else (place,))]
     masked |= mask_records(copies, masks, resource)
     trim_fields(copies, resource)
@@ -95,14 +95,15 @@ def restrict(doc: Any, places: list[Any], endpoint: Endpoint, obligations: Oblig
 
 
 def _related(doc: Any, path_text: str, resource: Resource, scope: str, identity: Identity,
-             masks: tuple[CompiledMask, ...]) -> set[str]:
+             masks: tuple[CompiledMask, ...], directory: Any) -> set[str]:
     """Filter, mask and trim the records of one related place; returns the masks that hit.
 
     A related resource that cannot decide the caller's scope level (contacts with an ``own`` field
     only, read by a team-scoped manager) keeps none of its records: they are withheld, while the
     answer's own records still go out.
     """
-    test = scope_test(resource, scope, identity) if scope == "all" or scope in resource.scope_fields else _none
+    test = (scope_test(resource, scope, identity, directory)
+            if scope == "all" or scope in resource.scope_fields else _none)
     path = compiled(path_text)
     kept: list[dict] = []
     if path[-1][1]:  # "included[]": lists of records

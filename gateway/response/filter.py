@@ -1,6 +1,6 @@
 """Enforce a Decision's obligations on a CRM response body: drop out-of-scope records, mask fields.
 
-    body ─► decode Content-Encoding (bounded) ─► check Content-Type ─► parse (orjson / csv)
+    body ─► decode Content-Encoding (bounded) ─► check Content-Type ─► parse (orjson / csv / xmldoc)
          ─► locate records (Endpoint.records) ─► scope ─► ids ─► masks ─► re-encode (uncompressed)
 
 Records are located with the catalogue's field paths: ``$`` is the body itself (one record; for CSV:
@@ -8,7 +8,8 @@ every row), ``data[]`` every item of ``body["data"]``, ``contact`` the object at
 A list path keeps the list in place and removes the records out of scope; a single-record path
 refuses the whole response with ``Forbidden("record-out-of-scope")`` instead, as there is nothing
 left to send. Everything else in a JSON answer goes through gateway.response.answer: related
-records, aggregates and metadata as declared, the rest dropped.
+records, aggregates and metadata as declared, the rest dropped. An XML answer is read as the same
+kind of tree (gateway.response.xmldoc: ``Envelope.Body.GetLeadsResponse.lead[]``) and goes the same way.
 
 Fail closed: a body whose records are not where the catalogue says (missing list, a record that is not
 an object) or that cannot be decoded or parsed raises ``ObligationUnenforceable`` rather than going
@@ -19,15 +20,15 @@ and should only filter successful (2xx) responses: an error body is not a record
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 from gateway import fieldpath
 from gateway.errors import ObligationUnenforceable
 from gateway.model import Endpoint, Identity, Obligations
-from gateway.response import answer, formats
-from gateway.response.mask import compile_masks, mask_table
+from gateway.response import answer, formats, xmldoc
+from gateway.response.mask import CompiledMask, compile_masks, mask_table
 from gateway.response.paths import compiled, has_list_step
-from gateway.response.scope import scope_field, scope_test
+from gateway.response.scope import scope_fields, scope_test
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,25 +50,28 @@ def apply_obligations(
     obligations: Obligations,
     identity: Identity,
     max_bytes: int,
+    directory: Any = None,
 ) -> FilterResult:
-    """The body the caller may see; raises ObligationUnenforceable or Forbidden (single record)."""
+    """The body the caller may see; raises ObligationUnenforceable or Forbidden (single record).
+
+    ``directory``: the users directory, for scope fields decided by membership (``member_of``)."""
     plain = formats.decode_content(body, content_encoding, max_bytes)
     if not plain:  # nothing to filter (a 204, a HEAD)
         return FilterResult(plain, content_type or "", 0, 0, (), frozenset())
     masks = compile_masks(tuple(obligations.masks))
     formats.check_media_type(content_type, endpoint.format)
     if not endpoint.records:  # an answer without records: only its declared metadata goes out
-        doc = formats.load_json(plain)
+        doc, dump = _parse(plain, endpoint)
         removed = answer.prune(doc, answer.pruning_tree(endpoint) or {})
         if removed and endpoint.answer.undeclared == "refuse":
             raise ObligationUnenforceable(detail=f"{endpoint.operation}: undeclared values in the answer")
-        return FilterResult(formats.dump_json(doc), content_type or "", 0, 0, (), frozenset())
+        return FilterResult(dump(), content_type or "", 0, 0, (), frozenset())
     id_field = endpoint.resource.id_field
 
     if endpoint.format == "csv":
         table = formats.load_csv(plain)
         seen = len(table.rows)
-        in_scope = csv_scope_test(endpoint, obligations.scope, identity)
+        in_scope = csv_scope_test(endpoint, obligations.scope, identity, directory)
         if in_scope is not None:
             table.rows = [row for row in table.rows if in_scope(row)]
         names = {header: column.field for header, column in endpoint.csv_columns.items()}
@@ -79,21 +83,50 @@ def apply_obligations(
             formats.dump_csv(table), content_type or "", seen, len(table.rows), ids, frozenset(masked)
         )
 
-    doc = formats.load_json(plain)
-    outcome = answer.restrict(doc, _locate(doc, endpoint), endpoint, obligations, identity, masks)
+    doc, dump = _parse(plain, endpoint, masks)
+    outcome = answer.restrict(doc, _locate(doc, endpoint), endpoint, obligations, identity, masks, directory)
     return FilterResult(
-        formats.dump_json(doc), content_type or "", outcome.seen, len(outcome.returned), outcome.ids,
-        frozenset(outcome.masked),
+        dump(), content_type or "", outcome.seen, len(outcome.returned), outcome.ids, frozenset(outcome.masked),
     )
 
 
-def csv_scope_test(endpoint: Endpoint, scope: str, identity: Identity | None):
+def _parse(plain: bytes, endpoint: Endpoint, masks: tuple[CompiledMask, ...] = ()) -> tuple[Any, Callable[[], bytes]]:
+    """The answer as plain data and how to write it back once filtered: JSON as it is, XML as the
+    dict tree of gateway.response.xmldoc, its lists read from the catalogue's paths."""
+    if endpoint.format != "xml":
+        doc = formats.load_json(plain)
+        return doc, lambda: formats.dump_json(doc)
+    xml = formats.load_xml(plain)
+    _xml_lists(xml, endpoint, masks)
+    return xml.root, lambda: formats.dump_xml(xml)
+
+
+def _xml_lists(xml: xmldoc.XmlDocument, endpoint: Endpoint, masks: tuple[CompiledMask, ...]) -> None:
+    """Read as lists the elements a ``[]`` step names: in the answer's own paths, then inside each
+    record along its resource's scope fields and the masks. XML cannot tell one ``<lead>`` from a
+    list of one, nor an absent list from an empty one; the catalogue can."""
+    places = [(endpoint.records, endpoint.resource), *(((r.path,), r.resource) for r in endpoint.answer.related)]
+    for texts, _ in places:
+        for text in texts:
+            xml.shape(xml.root, compiled(text), records=True)
+    for text in (*endpoint.answer.metadata, *(a.path for a in endpoint.answer.aggregates)):
+        xml.shape(xml.root, compiled(text))
+    for texts, resource in places:
+        fields = [f for fs in resource.scope_fields.values() for f in (fs if isinstance(fs, tuple) else (fs,))]
+        inner = [compiled(f.path) for f in fields] + [m.path for m in masks]
+        for text in texts:
+            for record in list(fieldpath.values(xml.root, compiled(text))):
+                for path in inner:
+                    xml.shape(record, path)
+
+
+def csv_scope_test(endpoint: Endpoint, scope: str, identity: Identity | None, directory: Any = None):
     """The row test for a CSV answer: the endpoint's own scope column (a header, maybe multi-valued),
     else the resource's scope field, which must then be a top-level column."""
     field = endpoint.csv_scope.get(scope) if scope != "all" else None
     if field is None:
         _check_csv_paths(endpoint, scope)
-        return scope_test(endpoint.resource, scope, identity)
+        return scope_test(endpoint.resource, scope, identity, directory)
     wanted = identity.user.attribute(field.identity) if identity is not None else None
     column, sep = field.path, field.split
     if not wanted:
@@ -138,7 +171,7 @@ def count_records(
         _check_csv_paths(endpoint, "all")
         records: list[Any] = formats.load_csv(plain).rows
     else:
-        records = records_of(formats.load_json(plain), endpoint)
+        records = records_of(_parse(plain, endpoint)[0], endpoint)
         records = answer.distinct(records, endpoint.resource.id_field)  # one record under two keys is one
     ids = _ids(records, endpoint.resource.id_field)
     return FilterResult(plain, content_type or "", len(records), len(records), ids, frozenset())
@@ -193,9 +226,9 @@ def _check_csv_paths(endpoint: Endpoint, scope: str) -> None:
     """CSV rows are flat: records are the rows ("$") and only top-level columns can decide scope."""
     if tuple(endpoint.records) != ("$",):
         raise _unenforceable(endpoint, f"CSV records must be '$', not {list(endpoint.records)}")
-    field = scope_field(endpoint.resource, scope)
-    if field is not None and fieldpath.first_segment(compiled(field.path)) is None:
-        raise _unenforceable(endpoint, f"scope field {field.path!r} cannot apply to CSV columns")
+    for field in scope_fields(endpoint.resource, scope) or ():
+        if fieldpath.first_segment(compiled(field.path)) is None:
+            raise _unenforceable(endpoint, f"scope field {field.path!r} cannot apply to CSV columns")
 
 
 def _ids(records: list[Any], id_field: str) -> tuple[str, ...]:

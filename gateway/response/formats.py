@@ -5,13 +5,14 @@ The response filter must see exactly the bytes the client would see, so this mod
 encodings, unknown tokens) instead of passing it through unfiltered. Decompression is bounded by
 ``max_bytes``: a 10 KB zip bomb must not become 10 GB in the gateway's memory.
 
-Content types are checked against what the catalogue says the endpoint returns (``json`` or ``csv``)
-and only UTF-8 is accepted: a body in another charset could hide a field from the masker.
+Content types are checked against what the catalogue says the endpoint returns (``json``, ``csv`` or
+``xml``) and only UTF-8 is accepted: a body in another charset could hide a field from the masker.
 
 Every failure raises :class:`~gateway.errors.ObligationUnenforceable`: the client gets a 502 and the
-detail goes to the log. The output is always re-encoded by us (orjson / the csv module): the client
-then parses exactly the document the filter looked at (duplicate JSON keys, odd quoting and the like
-cannot make the client see something other than what was filtered).
+detail goes to the log. The output is always re-encoded by us (orjson / the csv module /
+gateway.response.xmldoc): the client then parses exactly the document the filter looked at (duplicate
+JSON keys, odd quoting, XML entities and the like cannot make the client see something other than
+what was filtered).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import ObligationUnenforceable
+from gateway.response import xmldoc
 
 _GZIP = 16 + zlib.MAX_WBITS  # gzip wrapper
 _ZLIB = zlib.MAX_WBITS  # zlib wrapper (what RFC 9110 calls "deflate")
@@ -102,7 +104,7 @@ def _inflate_deflate(body: bytes, max_bytes: int) -> bytes:
 
 
 def check_media_type(content_type: str | None, expected: str) -> None:
-    """Refuse a body whose Content-Type is not the endpoint's format (``json``/``csv``) in UTF-8."""
+    """Refuse a body whose Content-Type is not the endpoint's format (``json``/``csv``/``xml``) in UTF-8."""
     if not content_type:
         raise unenforceable(f"response has no content type; expected {expected}")
     mime, _, params = content_type.partition(";")
@@ -111,6 +113,8 @@ def check_media_type(content_type: str | None, expected: str) -> None:
         ok = mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
     elif expected == "csv":
         ok = mime == "text/csv"
+    elif expected == "xml":  # application/soap+xml (SOAP 1.2) is one of the +xml types
+        ok = mime in ("application/xml", "text/xml") or (mime.startswith("application/") and mime.endswith("+xml"))
     else:
         raise unenforceable(f"endpoint format {expected!r} is not supported")
     if not ok:
@@ -133,6 +137,24 @@ def load_json(data: bytes) -> Any:
 
 def dump_json(obj: Any) -> bytes:
     return orjson.dumps(obj)
+
+
+# --- XML --------------------------------------------------------------------------------------
+
+
+def load_xml(data: bytes) -> xmldoc.XmlDocument:
+    """A UTF-8 XML body without DTD, entities or external references (gateway.response.xmldoc)."""
+    try:
+        return xmldoc.load(data)
+    except xmldoc.XmlRefused as exc:
+        raise unenforceable(f"response is not XML the filter reads: {exc}") from None
+
+
+def dump_xml(doc: xmldoc.XmlDocument) -> bytes:
+    try:
+        return doc.dump()
+    except xmldoc.XmlRefused as exc:
+        raise unenforceable(f"filtered XML answer cannot be written: {exc}") from None
 
 
 # --- CSV --------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ scope of a single record is checked the same way for both; aiohttp drops the bod
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import orjson
 from aiohttp import web
@@ -40,6 +42,7 @@ async def respond(
     obligations: Obligations,
     identity: Identity,
     max_bytes: int,
+    directory: Any = None,
 ) -> web.StreamResponse:
     ok = 200 <= resp.status < 300
     if obligations.needs_body and resp.status == 404:
@@ -56,7 +59,7 @@ async def respond(
         )
         try:
             if obligations.needs_body:
-                result = apply_obligations(raw, obligations=obligations, **common)
+                result = apply_obligations(raw, obligations=obligations, directory=directory, **common)
             else:
                 result = count_records(raw, **common)
         except (ObligationUnenforceable, Forbidden):

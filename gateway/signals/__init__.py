@@ -8,26 +8,39 @@
     anomalies.py       rules/anomalies.yaml loader (strict, file:line:col)
     thresholds.py      rule evaluation -> Finding
     enforcement.py     block / step_up state, Redis + pub/sub propagation
+    link.py            ok / unreachable / refusing-writes: only a write proves health, not a PING
+    epoch.py           lost counter data noticed (epoch key, per-user markers) -> signals-data-lost
+    rebuild.py, cli.py ``crmgw signals rebuild``: the windows restored from the audit log
     stage.py           SignalsStage: check / submit / background worker / health
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from gateway.redisconn import connect_redis
 from gateway.signals.anomalies import AnomalyRule, AnomalyRules, load_anomalies
 from gateway.signals.config import SignalsConfig
-from gateway.signals.enforcement import EnforcementState, LocalEnforcement, RedisEnforcement
-from gateway.signals.memory_backend import MemoryCounters
-from gateway.signals.redis_backend import RedisCounters
-from gateway.signals.stage import AlertSink, SignalsStage
+
+# The stage, its backends and redis-py are imported when first used (build_signals, or the two
+# names below through __getattr__), not with the package: the rule loader behind every crmgw
+# command imports gateway.signals.anomalies, and redis-py alone takes a tenth of a second or more.
+_LAZY = {"AlertSink": "gateway.signals.stage", "SignalsStage": "gateway.signals.stage"}
+if TYPE_CHECKING:
+    from gateway.signals.stage import AlertSink, SignalsStage
 
 __all__ = [
     "AlertSink", "AnomalyRule", "AnomalyRules", "SignalsConfig", "SignalsStage", "build_signals",
     "load_anomalies",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_signals(
@@ -41,6 +54,12 @@ def build_signals(
 
     Raises ValueError when the Redis backend is chosen without any Redis URL, or the URL is bad.
     """
+    from gateway.redisconn import connect_redis
+    from gateway.signals.enforcement import EnforcementState, LocalEnforcement, RedisEnforcement
+    from gateway.signals.memory_backend import MemoryCounters
+    from gateway.signals.redis_backend import RedisCounters
+    from gateway.signals.stage import SignalsStage
+
     state = EnforcementState()
     url = config.redis_url or redis_url
     if config.backend == "memory" or (config.backend == "auto" and not url):

@@ -4,7 +4,8 @@
       backend: auto                  # auto | redis | memory (auto: redis when a Redis URL is set;
                                      # memory: one instance only, the demo default)
       redis_url: redis://127.0.0.1:6379/0    # optional; falls back to the top-level redis_url
-      fail_mode:                     # while Redis is unreachable: open (serve) or closed (503)
+      fail_mode:                     # while Redis is unreachable or refuses writes (maxmemory,
+                                     # read-only replica): open (serve) or closed (503)
         default: open
         export: closed               # a catalogue action ...
         delete: closed

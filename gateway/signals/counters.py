@@ -23,6 +23,8 @@ threshold rules need. Both backends implement the same semantics:
 * ``distinct_records``: HyperLogLog (Redis) or exact sets (memory) of ``resource:id`` per bucket,
   kept for the bucket sizes rules read (and daily for the user and user+resource groups); the
   answer is ``(before, after)`` this request, so a rule can tell when it was crossed.
+* Lost data: the Redis backend keeps a marker per user that outlives every other key of the user
+  and answers ``fresh`` when it had to create it (gateway/signals/epoch.py says what that means).
 """
 
 from __future__ import annotations
@@ -58,6 +60,11 @@ def bucket_ttls(history_days: int) -> dict[int, int]:
     ttls = {gran: gran * (n + 1) for gran, n in TIMESPANS.values()}
     ttls[DAY] = max(ttls.get(DAY, 0), DAY * (history_days + 2))
     return ttls
+
+
+def marker_ttl(history_days: int, remember_days: int) -> int:
+    """Seconds a user's marker lives after the user's last event: as long as any of the user's keys."""
+    return max(max(bucket_ttls(history_days).values()), remember_days * DAY)
 
 
 def user_prefix(user: str) -> str:
@@ -96,6 +103,7 @@ class CountRequest:
     sequence: tuple[str, int] | None = None  # (resource, numeric id) of a single-record view
     seen: dict[str, str] = dataclasses.field(default_factory=dict)  # kind -> value (ip, net, country, ua)
     recent: dict[str, Any] | None = None  # compact audit record kept as evidence
+    ms: int = 0  # event time in milliseconds: what lost data and a rebuild are told apart by
 
 
 @dataclasses.dataclass(slots=True)
@@ -110,6 +118,7 @@ class CountResult:
     flags: dict[str, int]  # FLAGS set by this request
     increments: dict[str, int]  # what this request added (counters and flags)
     groups: dict[str, GroupResult]  # by prefix
+    fresh: bool = False  # Redis created the user's marker: a new user, or the user's keys were lost
 
 
 class CounterBackend(Protocol):
@@ -150,6 +159,7 @@ def count_request(
         sequence=sequence,
         seen=seen,
         recent=recent,
+        ms=int(inc.time.timestamp() * 1000),
     )
 
 

@@ -26,6 +26,7 @@ from gateway.signals.counters import (
     bucket_sizes,
     bucket_ttls,
     hll_sizes,
+    marker_ttl,
     user_prefix,
 )
 from gateway.signals.lua import COUNT_SCRIPT
@@ -40,6 +41,7 @@ class RedisCounters:
         self.script = client.register_script(COUNT_SCRIPT)
         self._ttls = bucket_ttls(config.history_days)
         self._keep = config.remember_days * DAY
+        self._marker_ttl = marker_ttl(config.history_days, config.remember_days)
         self._specs: dict[tuple[GroupQuery, ...], orjson.Fragment] = {}
 
     def _group_specs(self, groups: list[GroupQuery]) -> orjson.Fragment:
@@ -66,9 +68,11 @@ class RedisCounters:
                 self._specs[key] = found
         return found
 
-    def _payload(self, req: CountRequest) -> bytes:
+    def _payload(self, req: CountRequest, replay: dict[str, str] | None = None) -> bytes:
         data: dict[str, Any] = {
             "t": req.t,
+            "ms": str(req.ms),  # a string: cjson would print a 13-digit number in exponent form
+            "mttl": self._marker_ttl,
             "inc": req.increments,
             "groups": self._group_specs(req.groups),
             "rk": req.record_keys,
@@ -79,7 +83,9 @@ class RedisCounters:
         }
         if req.sequence is not None:
             data["seq"] = {"res": req.sequence[0], "id": req.sequence[1], "ttl": SEQUENCE_TTL}
-        if req.recent is not None:
+        if replay is not None:
+            data["rp"] = replay  # older than anything live: no recent list (see lua.py)
+        elif req.recent is not None:
             data["recent"] = orjson.dumps(req.recent).decode()
         return orjson.dumps(data)
 
@@ -93,6 +99,19 @@ class RedisCounters:
         else:
             replies = await self._batch(prefixes, payloads)
         return [_parse(req, reply) for req, reply in zip(requests, replies)]
+
+    async def replay(self, requests: list[CountRequest], *, run: str, until_ms: int) -> list[bool]:
+        """Add audit records older than what Redis holds (``crmgw signals rebuild``), one pipeline.
+
+        ``run`` names this rebuild; ``until_ms`` is its start: a user untouched since the loss gets
+        every record before it. Answers, per request, whether it was counted (False: counted live).
+        """
+        if not requests:
+            return []
+        replay = {"run": run, "lim": str(until_ms)}
+        payloads = [self._payload(r, replay) for r in requests]
+        replies = await self._batch([user_prefix(r.user) for r in requests], payloads)
+        return [int(reply) == 1 for reply in replies]
 
     async def _batch(self, prefixes: list[str], payloads: list[bytes]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -137,4 +156,5 @@ def _parse(req: CountRequest, reply: bytes | str) -> CountResult:
         windows = {name: _ints(w.get(name)) for name in query.windows} if query.windows else {}
         distinct = {name: (int(d[name][0]), int(d[name][1])) for name in query.distinct} if query.distinct else {}
         groups[query.prefix] = GroupResult(windows=windows, distinct=distinct, history_max=_ints(raw["h"]))
-    return CountResult(flags=_ints(data["flags"]), increments=_ints(data["inc"]), groups=groups)
+    return CountResult(flags=_ints(data["flags"]), increments=_ints(data["inc"]), groups=groups,
+                       fresh="fresh" in data)

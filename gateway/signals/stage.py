@@ -1,14 +1,18 @@
 """The signals stage: counts every request, evaluates the declared thresholds, enforces their actions.
 
     request path   check()   I/O-free: block / step-up in force (local state), fail mode while
-                             Redis is unreachable
+                             Redis does not take counter writes
                    submit()  I/O-free, never raises: the audit record goes on a bounded queue
     background     worker    batches of queued records -> one counter round trip -> thresholds ->
                              findings -> block/step_up (Redis + pub/sub) and the alert sink
                    supervisor (Redis only) pub/sub listener, periodic reload, reconnect with backoff
 
-Redis being down never breaks a request: counting is dropped (and counted as dropped), health says
-degraded, and only operations whose fail mode is ``closed`` are refused (503 signals-unavailable).
+Redis being down -- or refusing writes (maxmemory, a read-only replica) -- never breaks a request:
+counting is dropped (and counted as dropped), health says degraded until a write succeeds again
+(gateway/signals/link.py), and only operations whose fail mode is ``closed`` are refused (503
+signals-unavailable). Counter data lost behind the gateway's back (FLUSHALL, a failover to an empty
+replica) is noticed, shown in health and raised as a ``signals-data-lost`` alert
+(gateway/signals/epoch.py); ``crmgw signals rebuild`` restores it from the audit log.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from gateway.errors import Forbidden, GatewayError, Unauthenticated, Unavailable
 from gateway.model import Flow, Identity, RequestContext
 from gateway.signals.anomalies import AnomalyRules
 from gateway.signals.config import SignalsConfig
-from gateway.signals.counters import CounterBackend, count_request
+from gateway.signals.counters import CounterBackend, count_request, marker_ttl
 from gateway.signals.enforcement import CHANNEL, EnforcementState, Measure
+from gateway.signals.epoch import PROBLEM as DATA_LOST, EpochWatch, Loss
+from gateway.signals.link import UNREACHABLE, Link
 from gateway.signals.thresholds import Finding, PlanCache, evaluate_all
 
 log = logging.getLogger("crmgw.signals")
@@ -45,35 +51,6 @@ def rules_of(ruleset: Any) -> AnomalyRules | None:
     if isinstance(ruleset, AnomalyRules):
         return ruleset
     return getattr(ruleset, "anomalies", None)
-
-
-class Link:
-    """Whether the shared store answers, as last seen by any background task."""
-
-    def __init__(self, connected: bool):
-        self.connected = connected
-        self.last_error: str | None = None
-        self.on_change: Callable[[bool], None] | None = None  # e.g. Metrics.set_redis_up
-
-    def down(self, exc: BaseException) -> None:
-        if self.connected:
-            log.warning("signals: Redis unavailable, counting degraded: %r", exc)
-        self.connected = False
-        self._notify()
-        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
-
-    def up(self) -> None:
-        if not self.connected and self.last_error:
-            log.warning("signals: Redis reachable again")
-        self.connected = True
-        self._notify()
-
-    def _notify(self) -> None:
-        if self.on_change is not None:
-            try:
-                self.on_change(self.connected)
-            except Exception:  # metrics must never break counting
-                log.exception("signals: link observer failed")
 
 
 class SignalsStage:
@@ -95,7 +72,11 @@ class SignalsStage:
         self.alerts = alerts
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.client = client  # the Redis client (None: memory backend)
-        self.link = Link(connected=client is None)
+        self.link = Link(ok=client is None, clock=self.clock)
+        # a memory backend cannot lose its data behind the gateway's back; Redis can
+        self.epoch = EpochWatch(client, self.clock, marker_ttl(config.history_days, config.remember_days)) \
+            if client is not None else None
+        self.losses_reported = 0
         self.findings: deque[Finding] = deque(maxlen=200)
         self.counted = self.dropped = self.alerts_raised = self.alerts_failed = 0
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=config.queue_size)
@@ -105,11 +86,12 @@ class SignalsStage:
         self._plans = PlanCache()
 
     def attach_metrics(self, metrics) -> None:
-        """Report Redis reachability (crmgw_redis_up) and skipped counting (crmgw_signals_degraded)."""
+        """Report whether Redis takes counter writes (crmgw_redis_up) and skipped counting
+        (crmgw_signals_degraded, by reason)."""
         self.metrics = metrics
         if self.client is not None:
             self.link.on_change = metrics.set_redis_up
-            metrics.set_redis_up(self.link.connected)
+            metrics.set_redis_up(self.link.ok)
 
     def _drop(self, n: int, reason: str) -> None:
         self.dropped += n
@@ -129,7 +111,7 @@ class SignalsStage:
         if "step_up" in active and not identity.mfa:
             m = active["step_up"]
             return Unauthenticated("step-up-required", detail=f"step-up by {m.rule}", rule=m.rule)
-        if not self.link.connected and self.config.fail_mode_for(ctx.operation) == "closed":
+        if not self.link.ok and self.config.fail_mode_for(ctx.operation) == "closed":
             return Unavailable("signals-unavailable", detail=self.link.last_error or "")
         return None
 
@@ -208,16 +190,27 @@ class SignalsStage:
             items.append((inc, record, pairs, count_request(inc, record, groups)))
         if not items:
             return
-        if not self.link.connected:
-            self._drop(len(items), "redis-unavailable")  # no 1 s timeouts per batch while known down
+        if self.link.state == UNREACHABLE:
+            # no 1 s timeouts per batch while known down; a Redis refusing writes answers at once,
+            # so there every batch is tried and the first one taken ends the degraded state
+            self._drop(len(items), "redis-unavailable")
             return
         try:
             results = await self.backend.count([item[3] for item in items])
         except STORAGE_ERRORS as exc:
-            self.link.down(exc)
-            self._drop(len(items), "redis-unavailable")
+            self.link.failed(exc)
+            self._drop(len(items), "redis-unavailable" if self.link.state == UNREACHABLE else "redis-refusing-writes")
             return
+        self.link.wrote()
         self.counted += len(items)
+        if self.epoch is not None:
+            try:
+                loss = await self.epoch.after_count([item[3] for item in items], results)
+            except STORAGE_ERRORS as exc:
+                self.link.failed(exc)
+                loss = None
+            if loss is not None:
+                await self._report_loss(loss)
         for (inc, record, pairs, _), result in zip(items, results):
             for finding in evaluate_all(pairs, result, inc, record):
                 await self._act(finding)
@@ -235,40 +228,51 @@ class SignalsStage:
             try:
                 await self.enforcement.impose(measure)
             except STORAGE_ERRORS as exc:  # in force here already; stored at the next reload
-                self.link.down(exc)
+                self.link.failed(exc)
         try:
             evidence["recent_requests"] = await self.backend.recent(finding.user)
         except STORAGE_ERRORS as exc:
-            self.link.down(exc)
+            self.link.failed(exc)
             evidence["recent_requests"] = []
         log.warning("signals: %s [%s] %s", rule.id, rule.level, finding.summary)
+        await self._alert(
+            user=finding.user, type=rule.id, level=rule.level, score=finding.score, summary=finding.summary,
+            evidence=evidence, rule=rule.id, window=rule.timespan, source="threshold",
+        )
+
+    async def _alert(self, **alert) -> None:
         if self.alerts is None:
             return
         try:
-            await self.alerts.raise_alert(
-                user=finding.user, type=rule.id, level=rule.level, score=finding.score,
-                summary=finding.summary, evidence=evidence, rule=rule.id, window=rule.timespan,
-                source="threshold",
-            )
+            await self.alerts.raise_alert(**alert)
             self.alerts_raised += 1
         except Exception:
             self.alerts_failed += 1
-            log.exception("signals: alert sink failed for %s", rule.id)
+            log.exception("signals: alert sink failed for %s", alert["type"])
+
+    # --- lost data (gateway/signals/epoch.py) ------------------------------------------------
+    async def _report_loss(self, loss: Loss) -> None:
+        log.error("signals: counter data lost: %s (epoch %s)", loss.reason, loss.epoch.get("id"))
+        self.losses_reported += 1
+        await self._alert(**loss.alert())
 
     # --- Redis link -----------------------------------------------------------------------
     async def probe(self) -> bool:
-        """One reconnect attempt: ping, store/reload blocks and step-ups; True when Redis answers."""
+        """One check: write the epoch, store/reload blocks and step-ups; True when Redis took the
+        write. Not a PING: a Redis at maxmemory answers PING and refuses every counter."""
         if self.client is None:
             return True
         try:
-            await self.client.ping()
-            if not self.link.connected and hasattr(self.backend, "prepare"):
+            if not self.link.ok and hasattr(self.backend, "prepare"):
                 await self.backend.prepare()  # the script cache is empty after a Redis restart
+            loss = await self.epoch.check()
             await self.enforcement.reload(self.now())
         except STORAGE_ERRORS as exc:
-            self.link.down(exc)
+            self.link.failed(exc)
             return False
-        self.link.up()
+        self.link.wrote()
+        if loss is not None:
+            await self._report_loss(loss)
         return True
 
     async def _supervise(self) -> None:
@@ -284,14 +288,14 @@ class SignalsStage:
                         msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if msg is not None and msg.get("type") == "message":
                             self.enforcement.on_message(msg["data"])
-                        if not self.link.connected or time.monotonic() >= next_reload:
+                        if not self.link.ok or time.monotonic() >= next_reload:
                             if not await self.probe():
                                 break
                             next_reload = time.monotonic() + self.config.reload_interval
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.link.down(exc)
+                self.link.failed(exc)
             finally:
                 try:
                     await pubsub.aclose()
@@ -301,11 +305,19 @@ class SignalsStage:
             delay = min(delay * 2, self.config.reconnect_max)
 
     def health(self) -> dict:
+        lost = self.epoch is not None and self.epoch.lost
+        problems = self.link.problems() + ([DATA_LOST] if lost else [])
         return {
             "backend": self.backend.name,
+            "state": self.link.state,  # ok | unreachable | refusing-writes (gateway/signals/link.py)
             "connected": self.link.connected,
-            "degraded": not self.link.connected,
+            "degraded": bool(problems),
+            "problems": problems,  # what /_gw/health lists under "degraded"
             "last_error": self.link.last_error,
+            "last_write": self.link.last_write,
+            "data_lost": lost,
+            "epoch": self.epoch.health() if self.epoch is not None else None,
+            "losses_reported": self.losses_reported,
             "queued": self._queue.qsize(),
             "dropped": self.dropped,
             "counted": self.counted,

@@ -68,7 +68,7 @@ async def check_target_records(gw, ruleset, ctx: RequestContext, scope: str, hea
     lookup = ruleset.catalogue.lookup_for(endpoint)
     if lookup is None:  # the catalogue loader validates lookups; this is a last line of defence
         raise Forbidden("data-scope-unenforceable", detail=f"lookup {endpoint.lookup} not in catalogue")
-    template = routes.parse_template(endpoint.lookup)
+    template = ruleset.catalogue.parse_template(endpoint.lookup)
     targets = target_params(ctx, template, body, headers.get("Content-Type", ""))
     limit = gw.settings.limits.max_response_body_bytes
     semaphore = asyncio.Semaphore(LOOKUP_CONCURRENCY)
@@ -93,7 +93,8 @@ async def check_target_records(gw, ruleset, ctx: RequestContext, scope: str, hea
                 resp.release()
         obj = formats.load_json(formats.decode_content(raw, encoding, limit))
         records = records_of(obj, lookup)
-        if len(records) != 1 or not record_in_scope(records[0], endpoint.resource, scope, ctx.identity):
+        if len(records) != 1 or not record_in_scope(records[0], endpoint.resource, scope, ctx.identity,
+                                                                 ruleset.directory):
             raise Forbidden("record-out-of-scope", detail=f"{path} outside {scope} scope")
 
     await asyncio.gather(*(check_one(p) for p in targets))

@@ -7,7 +7,8 @@ contract (gateway.declared):
 
     body-unreadable / body-media-undeclared   not a body the gateway reads the way the CRM will
     body-not-allowed   a body on GET / HEAD / DELETE that the endpoint does not declare (anyone)
-    body-undeclared    a body on an endpoint that declares none (restricted callers)
+    body-undeclared    a body on an endpoint that declares none (restricted callers); an XML body
+                       that is not exactly the declared call (anyone: gateway.upstream.xmlcall)
     field-not-writable a key the caller may not write (per role, optionally)
     owner-unresolvable a person or team value that is not exactly one directory entry: unknown
                        id or e-mail, an ambiguous one, null, an empty list, an undeclared object
@@ -33,7 +34,7 @@ from gateway.declared import BodyContract, OrgField, PeopleField, WriteContract
 from gateway.errors import BadRequest, Forbidden, ObligationUnenforceable
 from gateway.identity.directory import Directory
 from gateway.model import Endpoint, Identity, User
-from gateway.upstream import bodies
+from gateway.upstream import bodies, xmlcall
 
 NO_BODY_METHODS = ("GET", "HEAD", "DELETE")
 
@@ -46,6 +47,8 @@ def check_request_body(
     contract = endpoint.body
     if body and contract is None and method in NO_BODY_METHODS:
         raise BadRequest("body-not-allowed", detail=f"{method} {endpoint.template} declares no body")
+    # An XML body is a call (SOAP): the body says which operation the CRM runs, so for everyone.
+    calls = xmlcall.calls(body, content_type, contract) if body and contract and "xml" in contract.media else None
     if scope == "all":
         return
     if contract is None:
@@ -58,8 +61,11 @@ def check_request_body(
         if endpoint.action == "create":
             _missing_owner(endpoint.resource.writes, endpoint)
         return
-    media, data = bodies.parse(body, content_type, contract.media)
-    records = [data] if media != "json" else _json_records(data, contract)
+    if calls is not None:
+        records = calls
+    else:
+        media, data = bodies.parse(body, content_type, contract.media)
+        records = [data] if media != "json" else _json_records(data, contract)
     writable = contract.writable_for(identity.roles)
     check = _ScopeCheck(endpoint, scope, identity.user, directory, references)
     for record in records:
@@ -102,10 +108,9 @@ class _ScopeCheck:
         self.caller = caller
         self.directory = directory
         self.references = references
-        field = endpoint.resource.scope_fields.get(scope)
-        if field is None:
+        if scope not in endpoint.resource.scope_fields:
             raise ObligationUnenforceable(detail=f"{endpoint.resource.name} has no {scope} scope field")
-        self.within = _users_in_scope(caller, scope, field.identity, directory.users.values())
+        self.within = _users_in_scope(caller, scope, directory.users.values())
         self.within_ids = frozenset(u.id for u in self.within)
 
     def record(self, record: dict, *, creating: bool) -> None:
@@ -182,10 +187,12 @@ def _items(key: str, value: Any) -> list[Any]:
     return items
 
 
-def _users_in_scope(caller: User, scope: str, attribute: str, users: Iterable[User]) -> list[User]:
+def _users_in_scope(caller: User, scope: str, users: Iterable[User]) -> list[User]:
+    """The caller (``own``), or every user of the caller's team / department / region / branch."""
     if scope == "own":
         return [caller]
-    mine = caller.attribute(attribute) if attribute != "user" else None
+    attribute = scope
+    mine = caller.attribute(attribute)
     if not mine:
         return []
     return [u for u in users if u.attribute(attribute) == mine]

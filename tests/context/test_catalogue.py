@@ -155,13 +155,13 @@ def test_endpoint_carries_everything_the_later_stages_need(shipped):
     assert endpoint.lookup == "/api/customers/{id}"
     assert endpoint.ids_from_body == "ids[]"
     assert endpoint.source.startswith("operations.yaml:")
-    assert endpoint.resource.scope_fields["own"].path == "owner_id"
+    assert [f.path for f in endpoint.resource.scope_fields["own"]] == ["owner_id"]
 
 
 def test_deals_records_and_owner_field(shipped):
     endpoint, _ = shipped.match("GET", "/api/deals")
     assert endpoint.records == ("open[]", "closed[]")
-    own = endpoint.resource.scope_fields["own"]
+    (own,) = endpoint.resource.scope_fields["own"]
     assert (own.path, own.identity) == ("assigned_to[].email", "email")
 
 
@@ -169,7 +169,7 @@ def test_contacts_records_and_owner_field(shipped):
     assert shipped.match("GET", "/api/contacts")[0].records == ("results.items[]",)
     endpoint, _ = shipped.match("GET", "/api/contacts/1")
     assert endpoint.records == ("contact",)
-    own = endpoint.resource.scope_fields["own"]
+    (own,) = endpoint.resource.scope_fields["own"]
     assert (own.path, own.identity) == ("owner.id", "user")
 
 
@@ -219,8 +219,8 @@ LOADER_ERRORS = [
      "10:12: HEAD is decided as GET"),
     ("  - {method: GET, path: a, operation: customers.list, records: []}\n",
      "10:23: path template must start with '/'"),
-    ('  - {method: GET, path: "/a/{id:uuid}", operation: customers.list, records: []}\n',
-     "10:23: unknown parameter type 'uuid'"),
+    ('  - {method: GET, path: "/a/{id:guid}", operation: customers.list, records: []}\n',
+     "10:23: unknown parameter type 'guid'"),
     ('  - {method: GET, path: "/a/x{id}", operation: customers.list, records: []}\n',
      "10:23: bad parameter 'x{id}'"),
     ('  - {method: GET, path: "/a/{id}/{id}", operation: customers.list, records: []}\n',
@@ -237,8 +237,10 @@ LOADER_ERRORS = [
      "10:38: operation 'customers' must be '<resource>.<action>'"),
     ('  - {method: GET, path: /a, operation: customers.list, records: ["data[].x y"]}\n',
      "10:64: records: bad field path 'data[].x y'"),
+    ('  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: yaml}\n',
+     "10:78: endpoints.0.format: Input should be 'json', 'csv' or 'xml'"),
     ('  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: xml}\n',
-     "10:78: endpoints.0.format: Input should be 'json' or 'csv'"),
+     "10:63: xml records name elements from the one root element"),
     ('  - {method: GET, path: /a, operation: customers.list, records: ["data[]"], format: csv}\n',
      "10:63: a csv endpoint's records are"),
     ('  - {method: GET, path: /a, operation: deals.export, records: ["$"], format: csv}\n',
@@ -370,7 +372,7 @@ def test_contract_mistakes_are_all_reported_with_file_and_line(tmp_path):
            query: {limit: {type: string, max: 5}}, related: [{path: "users[]", resource: people}],
            aggregates: {"a[].b": count}}
         - {method: POST, path: /api/deals, operation: deals.create, records: ["$"],
-           body: {media: [json, xml]}, bogus: 1}
+           body: {media: [json, yaml]}, bogus: 1}
         """, header=header)
     assert catalogue is None
     text = "\n".join(messages(errors))
@@ -385,3 +387,38 @@ def test_contracts_are_compiled_onto_the_endpoint(shipped):
     assert [(a.path, a.op) for a in endpoint.answer.aggregates] == [("total", "count")]
     create, _ = shipped.match("POST", "/api/customers")
     assert "owner_id" in create.body.writable and create.resource.writes.missing_owner == "caller"
+
+
+def test_untyped_parameters_are_warnings_not_errors(tmp_path):
+    catalogue, errors = load(tmp_path, """\
+        - {method: GET, path: "/api/customers/{id}", operation: customers.view, records: ["$"]}
+        - {method: GET, path: "/api/deals/{id:int}", operation: deals.view, records: ["$"]}
+        """)
+    assert errors == [] and catalogue is not None
+    assert [w.message for w in catalogue.warnings] == [
+        "warning: parameter {id} of '/api/customers/{id}' is untyped: it also matches literal sub-resources; "
+        "type it ({id:uuid}, :int, :slug or a pattern)"]
+
+
+def test_named_patterns_type_parameters_and_bad_patterns_are_errors(tmp_path):
+    header = HEADER.replace("resources:", 'patterns: {code: "[A-Z]{3}-[0-9]+", bad: "(", empty: ".*"}\nresources:')
+    catalogue, errors = load(tmp_path, """\
+        - {method: GET, path: "/api/customers/{c:code}", operation: customers.view, records: ["$"]}
+        """, header=header)
+    text = "\n".join(messages(errors))
+    assert catalogue is None and "pattern 'bad'" in text and "pattern 'empty' matches an empty segment" in text
+
+
+def test_rules_check_prints_warnings_and_still_passes(tmp_path, capsys):
+    import shutil
+
+    from gateway.cli import main
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES.parent, rules)
+    text = (rules / "operations.yaml").read_text().replace('path: "/api/customers/{id:int}", operation: customers.view',
+                                                            'path: "/api/customers/{id}", operation: customers.view')
+    (rules / "operations.yaml").write_text(text)
+    code = main(["rules", "check", str(rules)])
+    out = capsys.readouterr().out
+    assert code == 0 and "warning: parameter {id}" in out and "1 warning(s)" in out

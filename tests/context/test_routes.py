@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.context.routes import Router, encode_segment, expand, parse_template
+from gateway.context.routes import Router, TemplateError, encode_segment, expand, parse_template
 
 
 def test_template_key_and_params_drop_types():
@@ -89,3 +89,54 @@ def test_encode_segment_makes_a_canonical_segment(raw, segment):
 def test_encode_segment_refuses_what_could_leave_the_segment(raw):
     with pytest.raises(ValueError):
         encode_segment(raw)
+
+
+# --- typed parameters and trailing slashes (issue 10) ---------------------------------------------
+
+UUID = "28f23903-8a21-59d9-9e07-160d90600eaa"
+
+
+def typed_router(**options) -> Router[str]:
+    import re
+
+    router: Router[str] = Router({"code": re.compile(r"[A-Z]{3}-[0-9]+")}, **options)
+    for template, name in [("/leads/{id:uuid}/", "view"), ("/leads/kanban/", "kanban"),
+                           ("/leads/{n:int}/", "by-number"), ("/leads/{code:code}/", "by-code"),
+                           ("/leads/{slug:slug}/", "by-slug"), ("/leads/{any}/", "anything")]:
+        assert router.add("GET", router.parse(template), name) is None
+    return router
+
+
+@pytest.mark.parametrize(("path", "name"), [
+    (f"/leads/{UUID}/", "view"), (f"/leads/{UUID.upper()}/", "view"), ("/leads/kanban/", "kanban"),
+    ("/leads/42/", "by-number"), ("/leads/ABC-12/", "by-code"), ("/leads/big-deal_2/", "by-slug"),
+    ("/leads/a.b/", "anything"),
+])
+def test_a_literal_wins_then_int_uuid_patterns_slug_then_any(path, name):
+    assert typed_router().match("GET", path)[0] == name
+
+
+def test_a_uuid_parameter_never_takes_a_literal_sub_resource():
+    router: Router[str] = Router()
+    router.add("GET", parse_template("/leads/{id:uuid}/"), "view")
+    for path in ("/leads/kanban/", "/leads/duplicates/", "/leads/28f23903-8a21-59d9-9e07-160d90600ea/"):
+        assert router.match("GET", path) is None
+
+
+def test_trailing_slash_either_matches_both_spellings():
+    exact, either = typed_router(), typed_router(trailing_slash="either")
+    assert exact.match("GET", "/leads/kanban") is None
+    assert either.match("GET", "/leads/kanban")[0] == "kanban"
+    assert either.match("GET", f"/leads/{UUID}") == ("view", {"id": UUID})
+
+
+def test_unknown_parameter_types_are_refused_and_patterns_are_types():
+    with pytest.raises(TemplateError):
+        parse_template("/a/{id:guid}")
+    assert parse_template("/a/{id:code}", ["code"]).segments[-1] == ("code", "id")
+
+
+def test_expand_checks_builtin_types():
+    with pytest.raises(ValueError):
+        expand(parse_template("/leads/{id:uuid}/"), {"id": "kanban"})
+    assert expand(parse_template("/leads/{id:uuid}/"), {"id": UUID}) == f"/leads/{UUID}/"

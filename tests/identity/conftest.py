@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import warnings
 from pathlib import Path
 
 import jwt
@@ -71,13 +72,18 @@ def public_pem(private_key) -> bytes:
     )
 
 
-def write_jwks(path: Path, keys: dict[str, object]) -> Path:
-    """A JWKS file with the public halves of ``{kid: private_key}``."""
+def jwks_dict(keys: dict[str, object]) -> dict:
+    """A JWKS with the public halves of ``{kid: private_key}``."""
     entries = []
     for kid, key in keys.items():
         family = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
         entries.append({**family.to_jwk(key.public_key(), as_dict=True), "kid": kid})
-    path.write_text(json.dumps({"keys": entries}), "utf-8")
+    return {"keys": entries}
+
+
+def write_jwks(path: Path, keys: dict[str, object]) -> Path:
+    """A JWKS file with the public halves of ``{kid: private_key}``."""
+    path.write_text(json.dumps(jwks_dict(keys)), "utf-8")
     return path
 
 
@@ -88,6 +94,15 @@ def make_stage(config: dict, base_dir: Path, clock=None) -> IdentityStage:
 
 def sign(claims: dict, key, alg: str, headers: dict | None = None) -> str:
     return jwt.encode(claims, key, algorithm=alg, headers=headers)
+
+
+def sign_as_democrm(claims: dict) -> str:
+    """HS256 with the demo CRM's short public secret (PyJWT's length warning silenced here only)."""
+    from gateway.identity.devkeys import DEMOCRM_JWT_SECRET
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        return jwt.encode(claims, DEMOCRM_JWT_SECRET, algorithm="HS256")
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -21,7 +21,10 @@ def problems(config: dict) -> list[str]:
 @pytest.mark.parametrize(
     "jwt, message",
     [
-        ({"algorithms": ["RS256"]}, "RS256 listed but no public key configured (public_keys or jwks_file)"),
+        (
+            {"algorithms": ["RS256"]},
+            "RS256 listed but no public key configured (public_keys, jwks_file, jwks_url or oidc_discovery)",
+        ),
         ({"algorithms": ["HS256"]}, "HS256 listed but no secret configured (secret, secret_env or secret_file)"),
         ({"algorithms": ["none"], "secret": "s"}, "algorithm 'none' is never allowed"),
         ({"algorithms": ["NoNe"], "secret": "s"}, "algorithm 'none' is never allowed"),
@@ -34,10 +37,63 @@ def problems(config: dict) -> list[str]:
             "secret looks like a PEM key: HS* take a shared secret; put public keys in 'public_keys'",
         ),
         ({"algorithms": ["HS256"], "secret": "s", "colour": "red"}, "Extra inputs are not permitted"),
+        # fetched keys
+        (
+            {"algorithms": ["RS256"], "jwks_url": "http://sso.example.com/keys"},
+            "jwks_url must be an https:// URL (http:// only on loopback), got 'http://sso.example.com/keys'",
+        ),
+        ({"algorithms": ["RS256"], "jwks_url": "file:///etc/keys"}, "jwks_url must be an https:// URL (http:// only on loopback), got 'file:///etc/keys'"),
+        (
+            {"algorithms": ["RS256"], "oidc_discovery": True},
+            "oidc_discovery needs 'issuer' (the discovery document lives under it)",
+        ),
+        (
+            {"algorithms": ["RS256"], "oidc_discovery": True, "issuer": "crmgw-dev"},
+            "issuer (for oidc_discovery) must be an https:// URL (http:// only on loopback), got 'crmgw-dev'",
+        ),
+        (
+            {"algorithms": ["RS256"], "oidc_discovery": True, "issuer": "https://sso.example.com", "jwks_url": "https://sso.example.com/k"},
+            "give either 'jwks_url' or 'oidc_discovery', not both",
+        ),
+        (
+            {"algorithms": ["RS256"], "jwks_url": "https://sso.example.com/k", "jwks_file": "j.json"},
+            "fetched keys (jwks_url / oidc_discovery) exclude 'public_keys' and 'jwks_file'",
+        ),
+        ({"algorithms": ["HS256"], "secret": "s", "jwks_cache": {"ttl_seconds": 0}}, "Input should be greater than 0"),
+        # which user, which claims
+        (
+            {"algorithms": ["HS256"], "secret": "s", "user_attribute": "team"},
+            "user_attribute 'team' does not identify one user; use id, email or a custom attribute",
+        ),
+        ({"algorithms": ["HS256"], "secret": "s", "user_attribute": "a b"}, "not an attribute name: 'a b'"),
+        ({"algorithms": ["HS256"], "secret": "s", "require": {"org_id": []}}, "require: 'org_id' lists no value"),
+        (
+            {"algorithms": ["HS256"], "secret": "s", "require": {"iss": "x"}},
+            "require: 'iss' is checked by its own setting (issuer, audience, ...)",
+        ),
     ],
 )
 def test_jwt_section_mistakes(jwt, message):
     assert problems({"jwt": jwt}) == [message]
+
+
+def test_trusted_header_user_attribute_is_checked():
+    assert problems({"trusted_header": {"user_attribute": "region"}}) == [
+        "user_attribute 'region' does not identify one user; use id, email or a custom attribute"
+    ]
+
+
+@pytest.mark.parametrize("url", ["https://sso.example.com/keys", "http://127.0.0.1:8443/keys", "http://[::1]/k", "http://localhost/k"])
+def test_jwks_url_https_or_loopback(url):
+    cfg = IdentityConfig.model_validate({"jwt": {"algorithms": ["RS256"], "jwks_url": url}})
+    assert cfg.jwt.remote and cfg.jwt.jwks_url == url
+
+
+def test_required_claim_values_keep_their_types():
+    cfg = IdentityConfig.model_validate(
+        {"jwt": {"algorithms": ["HS256"], "secret": "s", "require": {"org_id": "42", "tier": [1, 2], "staff": True}}}
+    )
+    assert cfg.jwt.require == {"org_id": "42", "tier": [1, 2], "staff": True}
 
 
 def test_unknown_algorithm_lists_the_known_ones():

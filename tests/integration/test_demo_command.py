@@ -56,7 +56,8 @@ async def test_demo_prints_tokens_that_show_allow_mask_scope_and_deny(tmp_path):
             status, body = await get("/api/customers", "IVAN")
             assert status == 403 and body["reason"] == "user-inactive"
             status, body = await get("/api/customers/export.csv", "CAROL")
-            assert status == 403 and body["rule"]
+            # no allow rule is for a rep's export: a default deny that names no rule
+            assert status == 403 and body["reason"] == "default-deny" and "rule" not in body
             async with s.post(base + "/api/customers", json={"name": "Gift", "owner_id": "bob"},
                               headers={"Authorization": f"Bearer {tokens['CAROL']}"}) as r:
                 assert r.status == 403 and (await r.json())["reason"] == "write-out-of-scope"
@@ -74,5 +75,6 @@ async def test_the_realistic_demo_prints_commands_that_show_scoped_answers_and_r
             async with s.post(base + "/api/v2/leads/", data=assign, headers={
                     **carol, "Content-Type": "application/x-www-form-urlencoded"}) as r:
                 assert r.status == 403 and (await r.json())["reason"] == "write-out-of-scope"
-            async with s.post(base + "/api/v2/leads/", json={"title": "Please escalate"}, headers=carol) as r:
-                assert r.status == 201 and (await r.json())["reason"] == "write-committed-out-of-scope"
+            escalate = re.search(r"PATCH (\S+/api/v2/leads/[0-9a-f-]+/)", out).group(1)
+            async with s.patch(escalate, json={"title": "Please escalate"}, headers=carol) as r:
+                assert r.status == 200 and (await r.json())["reason"] == "write-committed-out-of-scope"

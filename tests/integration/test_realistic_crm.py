@@ -36,12 +36,23 @@ def store(crm):
     return crm.app[REALISTIC_STORE]
 
 
+EAST = {PROFILES[user] for user in ("alice", "bob", "dave")}  # team east in users.yaml
+
+
+def creator(record: dict) -> str | None:
+    made_by = record.get("created_by")
+    return made_by["id"] if isinstance(made_by, dict) else made_by
+
+
 def visible(record: dict, user: str) -> bool:
-    """The ground truth of each caller's scope, computed from the CRM's own records."""
+    """The ground truth of each caller's scope, computed from the CRM's own records: a rep's own
+    records are those she created or is assigned to; a manager's team, those tagged east or
+    assigned to a member of team east."""
+    assignees = {p["id"] for p in record["assigned_to"]}
     if user == "carol":
-        return PROFILES["carol"] in {p["id"] for p in record["assigned_to"]}
+        return PROFILES["carol"] in assignees or creator(record) == PROFILES["carol"]
     if user == "dave":
-        return "east" in {t["name"] for t in record["teams"]}
+        return "east" in {t["name"] for t in record["teams"]} or bool(assignees & EAST)
     return True
 
 
@@ -151,6 +162,29 @@ async def test_reassigning_or_bulk_moving_own_leads_away_is_refused(gw, crm, use
     assert writes_reaching(crm) == []
 
 
+async def test_a_rep_sees_the_leads_she_created_and_those_assigned_to_her(gw, crm):
+    bob = {"id": PROFILES["bob"], "email": "bob@example.com", "name": "Bob Wang"}
+    created = store(crm).insert("leads", {**store(crm).all("leads")[0], "id": "5d1e2c1a-0c55-4b8e-9e52-6a0e0c0f0a01",
+                                          "title": "Made by carol", "created_by": PROFILES["carol"],
+                                          "assigned_to": [bob], "teams": [{"id": TEAMS["east"], "name": "east"}]})
+    assigned = [r for r in store(crm).all("leads") if creator(r) != PROFILES["carol"]
+                and PROFILES["carol"] in {p["id"] for p in r["assigned_to"]}]
+    assert assigned  # the seed has leads others created for her
+    got = {r["id"] for r in (await (await gw.get("/api/v2/leads/?limit=100", headers=auth("carol"))).json())["results"]}
+    assert {created["id"], *(r["id"] for r in assigned)} <= got
+    assert (await gw.get(f"/api/v2/leads/{created['id']}/", headers=auth("alice"))).status == 404
+
+
+async def test_a_manager_sees_leads_owned_by_team_members_without_a_team_tag(gw, crm):
+    untagged = store(crm).insert("leads", {**store(crm).all("leads")[0], "id": "0b7f3b51-5f0a-4f55-9d55-4b1d8e1a1c01",
+                                           "title": "Untagged", "teams": [], "created_by": PROFILES["grace"],
+                                           "assigned_to": [{"id": PROFILES["alice"], "email": "alice@example.com",
+                                                            "name": "Alice Martin"}]})
+    body = await (await gw.get(f"/api/v2/leads/{untagged['id']}/", headers=auth("dave"))).json()
+    assert body["lead"]["title"] == "Untagged"
+    assert (await gw.get(f"/api/v2/leads/{untagged['id']}/", headers=auth("erin"))).status == 404
+
+
 async def test_in_scope_writes_go_through_and_the_crm_assigns_the_caller(gw, crm):
     resp = await gw.post("/api/v2/leads/", data=b"title=Quiet+deal", headers={**auth("carol"), "Content-Type": FORM})
     assert resp.status == 201, await resp.text()
@@ -162,14 +196,27 @@ async def test_in_scope_writes_go_through_and_the_crm_assigns_the_caller(gw, crm
 
 
 async def test_a_write_the_crm_commits_out_of_scope_is_audited_as_committed_and_alerted(gw, crm, tmp_path):
-    resp = await gw.post("/api/v2/leads/", json={"title": "Please escalate this"}, headers=auth("carol"))
-    assert resp.status == 201
+    # A lead assigned to carol that someone else created: once the CRM re-assigns it (a title with
+    # "escalate" sends it to the other team's manager), it is no longer hers in any way.
+    lead = next(r for r in store(crm).all("leads") if [p["id"] for p in r["assigned_to"]] == [PROFILES["carol"]]
+                and creator(r) != PROFILES["carol"])
+    resp = await gw.patch(f"/api/v2/leads/{lead['id']}/", json={"title": "Please escalate this"}, headers=auth("carol"))
+    assert resp.status == 200
     answer = await resp.json()
     assert answer["reason"] == "write-committed-out-of-scope" and "lead" not in answer and "id" not in answer
-    escalated = [r for r in store(crm).all("leads") if r["title"] == "Please escalate this"]
-    assert [p["id"] for p in escalated[0]["assigned_to"]] == [PROFILES["dave"]]  # the CRM did it
+    escalated = store(crm).get("leads", lead["id"])
+    assert [p["id"] for p in escalated["assigned_to"]] == [PROFILES["dave"]]  # the CRM did it
     line = orjson.loads((tmp_path / "audit.log").read_text().splitlines()[-1])
     assert (line["effect"], line["reason"], line["write"], line["upstream_status"]) == (
-        "allow", "write-committed-out-of-scope", {"committed": True, "out_of_scope": True}, 201)
+        "allow", "write-committed-out-of-scope", {"committed": True, "out_of_scope": True}, 200)
     alerts = await gw.server.app[GATEWAY].alerts.list(type="write-committed-out-of-scope")
     assert [(a.user, a.level) for a in alerts] == [("carol", "high")]
+
+
+def test_the_realistic_rules_pass_check_and_their_own_policy_tests(capsys):
+    from gateway.cli import main
+
+    assert main(["rules", "check", str(RULES)]) == 0
+    assert main(["rules", "test", str(RULES)]) == 0
+    out = capsys.readouterr().out
+    assert "warning" not in out and " 0 failed" in out

@@ -67,7 +67,7 @@ async def test_every_decision_writes_one_audit_line(gw, tmp_path):
     assert allow["scope"] == "own" and allow["records_seen"] == 10
     assert allow["records_returned"] == len(allow["record_ids"]) <= 10
     assert allow["rules"] and allow["labels"]["revision"]
-    assert lines[1]["reason"] and lines[1]["rules"]
+    assert (lines[1]["reason"], lines[1]["rules"]) == ("default-deny", [])  # no rule is for a rep's export
     assert lines[2]["reason"] == "unauthenticated"
     for line in lines:
         assert line["request_id"] and line["latency_ms"] >= 0 and line["status"]

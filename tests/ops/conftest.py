@@ -6,7 +6,9 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import aiohttp
 import yaml
@@ -16,6 +18,9 @@ from tests.conftest import REPO, RULES
 
 CRM_TOKEN = "demo-crm-service-token"
 SERVE = [sys.executable, "-m", "gateway.server"]
+# How long a started process may take to become ready: a deadline, not a wait (readiness is polled).
+# Far above a cold start on a loaded 2-core machine, below the 60 s per-test timeout.
+STARTUP_TIMEOUT = 40.0
 
 
 def free_port() -> int:
@@ -68,8 +73,31 @@ def children_of(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+async def wait_ready(proc: asyncio.subprocess.Process, url: str, ready: Callable[[], bool] = lambda: True,
+                     timeout: float = STARTUP_TIMEOUT) -> None:
+    """Poll ``url`` until it answers 200 and ``ready()`` holds; fail at once if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    async with aiohttp.ClientSession() as s:
+        while time.monotonic() < deadline:
+            if proc.returncode is not None:
+                out = await proc.stdout.read() if proc.stdout else b""
+                raise AssertionError(f"{url}: the process exited {proc.returncode}: {out.decode()[-2000:]}")
+            try:
+                async with s.get(url, timeout=aiohttp.ClientTimeout(total=5)) as r:
+                    last = f"HTTP {r.status}"
+                    if r.status == 200 and ready():
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                last = repr(exc)
+            await asyncio.sleep(0.05)
+    proc.kill()
+    await proc.wait()
+    raise AssertionError(f"{url} not ready after {timeout:g} s (last: {last})")
+
+
 async def start_gateway(config: Path, *args: str, env: dict | None = None) -> asyncio.subprocess.Process:
-    """Start a gateway process; wait until /healthz answers and, with --workers N, all N listen."""
+    """Start a gateway process; wait until /readyz answers and, with --workers N, all N listen."""
     port = yaml.safe_load(config.read_text())["listen"]["port"]
     workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 0
     proc = await asyncio.create_subprocess_exec(
@@ -77,20 +105,9 @@ async def start_gateway(config: Path, *args: str, env: dict | None = None) -> as
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
     )
-    async with aiohttp.ClientSession() as s:
-        for _ in range(200):
-            if proc.returncode is not None:
-                out = await proc.stdout.read()
-                raise AssertionError(f"gateway exited {proc.returncode}: {out.decode()[-2000:]}")
-            try:
-                async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
-                    if r.status == 200 and len(listening_pids(port, children_of(proc.pid))) == workers:
-                        return proc
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    proc.kill()
-    raise AssertionError("gateway did not become healthy")
+    await wait_ready(proc, f"http://127.0.0.1:{port}/readyz",
+                     lambda: len(listening_pids(port, children_of(proc.pid))) == workers)
+    return proc
 
 
 async def stop(proc: asyncio.subprocess.Process, timeout: float = 30) -> tuple[int, str]:

@@ -22,7 +22,7 @@ from gateway.identity.devkeys import mint_token
 from gateway.rulefile import parse_yaml
 from gateway.settings import Settings
 from tests.conftest import REPO
-from tests.ops.conftest import audit_lines, free_port, start_gateway, stop, write_config
+from tests.ops.conftest import audit_lines, free_port, start_gateway, stop, wait_ready, write_config
 
 COMPOSE = REPO / "docker-compose.yml"
 
@@ -54,15 +54,8 @@ async def start_democrm(port: int) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    async with aiohttp.ClientSession() as s:
-        for _ in range(200):
-            try:
-                async with s.get(f"http://127.0.0.1:{port}/health") as r:
-                    if r.status == 200:
-                        return proc
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    raise AssertionError("democrm did not start")
+    await wait_ready(proc, f"http://127.0.0.1:{port}/health")
+    return proc
 
 
 async def run_topology(aiohttp_server, tmp_path, redis_url: str, requests: int, check=None, **extra) -> list[int]:

@@ -93,3 +93,29 @@ def test_structure_errors(text, message):
     env = CompileEnv(doc, (), {}, OPERATIONS, frozenset(ROLES), frozenset(USERS), errors)
     assert build(doc.data, env, good=True) is None
     assert message in str(errors[0])
+
+
+BLOCKS = [f"and: [{{{A}}}, {{{B}}}]", f"or: [{{{A}}}, {{not: {{{B}}}}}]", f"not: {{and: [{{{A}}}, {{{B}}}]}}"]
+
+
+@pytest.mark.parametrize("text", BLOCKS)
+@pytest.mark.parametrize(("a", "b"), list(itertools.product((T, F, U), repeat=2)))
+def test_fold_replays_the_leaf_values_through_the_same_logic(text, a, b):
+    node = compile_block(text)
+    value, results = evaluate(node, a, b)
+    assert node.fold(iter(results)) is value
+
+
+def test_outline_shows_every_node_with_its_value_and_the_not_around_a_criterion():
+    node = compile_block(f"and: [{{{A}}}, {{not: {{{B}}}}}]", good=False)  # a deny block
+    out: list = []
+    node.eval(make_ctx(country="FR", ip="8.8.8.8"), out)
+    traces = [leaf.traces[r] for leaf, r in zip(node.leaves(), out)]
+    assert node.outline(iter(traces)) == {
+        "op": "and", "result": False, "children": [
+            {"criterion": "country", "result": False, "reason": "country-ok"},
+            {"op": "not", "result": True, "children": [
+                {"criterion": "source_ip", "result": False, "reason": "source-ip-unauthorized"},
+            ]},
+        ],
+    }

@@ -54,9 +54,79 @@ def test_default_deny_without_rules_for_the_operation():
     assert (decision.effect, decision.reason, decision.rules, decision.trace) == ("deny", "default-deny", (), ())
 
 
-def test_failed_allow_gives_its_failing_reason():
+def test_allow_rule_for_another_role_is_not_named():
     decision = make_engine(SALES_READ).decide(make_ctx(user="heidi"))
-    assert (decision.effect, decision.reason, decision.rules) == ("deny", "role-unauthorized", ("sales-read",))
+    assert (decision.effect, decision.reason, decision.rules, decision.reasons) == (
+        "deny", "default-deny", (), ("default-deny",)
+    )
+    assert [(t.rule, t.criteria[0].reason) for t in decision.trace] == [("sales-read", "role-unauthorized")]
+
+
+def test_allow_rule_for_the_caller_gives_its_failing_condition():
+    office = rule("office", "allow: {and: [{role: {in: [sales_rep]}}, {source_ip: {in: [192.168.0.0/16]}}]}")
+    decision = make_engine(office).decide(make_ctx(user="alice"))
+    assert (decision.reason, decision.rules, decision.reasons) == (
+        "source-ip-unauthorized", ("office",), ("source-ip-unauthorized",)
+    )
+
+
+ADMIN_EVERYTHING = rule("admin-everything", "allow: {role: {in: [admin]}}", "'*'")
+MANAGERS_DELETE = rule("managers-delete", "allow: {role: {in: [sales_manager]}}", "customers.delete")
+
+
+def test_a_reps_delete_is_default_deny_naming_no_rule():
+    decision = make_engine(ADMIN_EVERYTHING, MANAGERS_DELETE, SALES_READ).decide(make_ctx("customers.delete", "alice"))
+    assert (decision.effect, decision.status, decision.reason, decision.rules, decision.reasons) == (
+        "deny", 403, "default-deny", (), ("default-deny",)
+    )
+    assert [t.rule for t in decision.trace] == ["admin-everything", "managers-delete"]  # still explained
+
+
+def test_a_method_mismatch_gives_its_own_reason_not_the_nearest_rules_role():
+    reps_read_only = rule("reps-read-only", "allow: {and: [{role: {in: [sales_rep]}}, {method: {in: [GET]}}]}",
+                          "'customers.*'")
+    decision = make_engine(ADMIN_EVERYTHING, reps_read_only).decide(make_ctx("customers.update", "alice"))
+    assert (decision.reason, decision.rules, decision.reasons) == (
+        "method-unauthorized", ("reps-read-only",), ("method-unauthorized",)
+    )
+
+
+def test_a_method_based_deny_names_the_method_and_its_rule():
+    no_writes = rule("support-no-writes", "deny: {and: [{role: {in: [support_agent]}}, {method: {in: [PUT, DELETE]}}]}",
+                     "'*'")
+    decision = make_engine(ADMIN_EVERYTHING, SUPPORT_READ, no_writes).decide(make_ctx("customers.delete", "frank"))
+    assert (decision.reason, decision.rules, decision.reasons) == (
+        "method-unauthorized", ("support-no-writes",), ("method-unauthorized", "role-unauthorized")
+    )
+
+
+def test_a_role_decides_a_deny_only_when_the_rule_has_nothing_else():
+    no_support = rule("no-support", "deny: {role: {in: [support_agent]}}", READ)
+    decision = make_engine(SUPPORT_READ, no_support).decide(make_ctx(user="frank"))
+    assert (decision.reason, decision.rules) == ("role-unauthorized", ("no-support",))
+
+
+def test_the_deny_rule_that_gave_the_reason_comes_first():
+    reps = rule("a-no-reps", "deny: {role: {in: [sales_rep]}}", READ)
+    decision = make_engine(SALES_READ, reps, REP_HOURS).decide(make_ctx(user="alice", now="2026-11-24T19:00:00+01:00"))
+    assert (decision.reason, decision.rules) == ("time-window-outside", ("rep-hours", "a-no-reps"))
+
+
+def test_a_branch_for_another_role_does_not_explain_the_denial():
+    either = rule("either", """allow:
+      or:
+        - role: {in: [admin]}
+        - and: [{role: {in: [sales_rep]}}, {source_ip: {in: [192.168.0.0/16]}}]""")
+    decision = make_engine(either).decide(make_ctx(user="alice"))
+    assert (decision.reason, decision.rules) == ("source-ip-unauthorized", ("either",))
+    assert decision.reasons == ("source-ip-unauthorized", "role-unauthorized")
+
+
+def test_every_allow_rule_for_the_caller_is_named_the_closest_first():
+    office = rule("b-office", "allow: {and: [{role: {in: [sales_rep]}}, {source_ip: {in: [192.168.0.0/16]}}]}")
+    paris = rule("a-paris", "allow: {and: [{role: {in: [sales_rep]}}, {country: {in: [FR]}}, {mfa: true}]}")
+    decision = make_engine(office, paris, ADMIN_EVERYTHING).decide(make_ctx(user="alice", country="DE"))
+    assert (decision.reason, decision.rules) == ("source-ip-unauthorized", ("b-office", "a-paris"))
 
 
 def test_closest_allow_rule_explains_the_denial():
@@ -165,8 +235,16 @@ def test_mfa_login_is_allowed():
 
 
 def test_no_step_up_when_more_than_mfa_is_missing():
+    # the rule is for admins: a second factor would not help a rep, and the rule is not named
     decision = make_engine(EXPORT_MFA).decide(make_ctx("customers.export", user="alice"))
-    assert (decision.status, decision.reason) == (403, "role-unauthorized")
+    assert (decision.status, decision.reason, decision.rules) == (403, "default-deny", ())
+
+
+def test_no_step_up_when_a_condition_besides_mfa_fails():
+    office_mfa = rule("export-office-mfa", "allow: {and: [{role: {in: [admin]}}, {mfa: true}, "
+                      "{source_ip: {in: [192.168.0.0/16]}}]}", "customers.export")
+    decision = make_engine(office_mfa).decide(make_ctx("customers.export", user="grace"))
+    assert (decision.status, decision.reason, decision.rules) == (403, "source-ip-unauthorized", ("export-office-mfa",))
 
 
 def test_no_step_up_past_a_deny():

@@ -52,17 +52,17 @@ def test_shipped_rules_compile_without_errors():
         ("deals.view", "alice", {"now": EVENING}, "allow", "allowed", "own"),
         ("customers.create", "alice", {}, "allow", "allowed", "own"),
         ("contacts.update", "erin", {}, "allow", "allowed", "team"),
-        ("customers.import", "alice", {}, "deny", "role-unauthorized", None),
+        ("customers.import", "alice", {}, "deny", "default-deny", None),
         ("customers.import", "grace", {}, "allow", "allowed", "all"),
-        # delete: managers (team) and admins
-        ("customers.delete", "alice", {}, "deny", "role-unauthorized", None),
+        # delete: managers (team) and admins; a rep's delete is refused by no rule in particular
+        ("customers.delete", "alice", {}, "deny", "default-deny", None),
         ("deals.delete", "dave", {}, "allow", "allowed", "team"),
         ("contacts.delete", "grace", {}, "allow", "allowed", "all"),
         # support reads customers and contacts only
         ("contacts.view", "frank", {}, "allow", "allowed", "all"),
-        ("deals.view", "frank", {}, "deny", "role-unauthorized", None),
-        ("customers.update", "frank", {}, "deny", "role-unauthorized", None),
-        ("customers.view", "heidi", {}, "deny", "role-unauthorized", None),
+        ("deals.view", "frank", {}, "deny", "default-deny", None),
+        ("customers.update", "frank", {}, "deny", "default-deny", None),
+        ("customers.view", "heidi", {}, "deny", "default-deny", None),
         # mass listing
         ("customers.list", "alice", {"query": {"page_size": "200"}}, "allow", "allowed", "own"),
         ("customers.list", "alice", {"query": {"page_size": "500"}}, "deny", "query-out-of-bounds", None),
@@ -74,13 +74,13 @@ def test_shipped_rules_compile_without_errors():
         ("customers.export", "svc-reporting", {}, "allow", "allowed", "all"),
         ("customers.export", "svc-reporting", {"ip": PARTNER_IP}, "deny", "source-ip-unauthorized", None),
         ("customers.export", "alice", {}, "allow", "allowed", "own"),
-        ("customers.export", "alice", {"now": "2027-02-15T10:00:00+01:00"}, "deny", "role-unauthorized", None),
-        ("customers.export", "bob", {}, "deny", "role-unauthorized", None),
-        ("customers.export", "dave", {"mfa": True}, "deny", "role-unauthorized", None),
+        ("customers.export", "alice", {"now": "2027-02-15T10:00:00+01:00"}, "deny", "default-deny", None),
+        ("customers.export", "bob", {}, "deny", "default-deny", None),
+        ("customers.export", "dave", {"mfa": True}, "deny", "default-deny", None),
         # administration
         ("admin.admin", "grace", {}, "deny", "mfa-required", None),
         ("admin.admin", "grace", {"mfa": True}, "allow", "allowed", "all"),
-        ("admin.admin", "dave", {"mfa": True}, "deny", "role-unauthorized", None),
+        ("admin.admin", "dave", {"mfa": True}, "deny", "default-deny", None),
         # networks and countries
         ("customers.view", "alice", {"ip": PARTNER_IP}, "allow", "allowed", "own"),
         ("customers.view", "alice", {"ip": "::1"}, "allow", "allowed", "own"),
@@ -93,6 +93,8 @@ def test_shipped_rules_compile_without_errors():
 def test_demo_policy(engine, operation, user, kwargs, effect, reason, scope):
     decision = engine.decide(make_ctx(operation, user, **kwargs))
     assert (decision.effect, decision.reason) == (effect, reason), decision.reasons
+    if reason == "default-deny":  # no allow rule was for this caller: none is named
+        assert decision.rules == ()
     if scope is not None:
         assert decision.obligations.scope == scope
 

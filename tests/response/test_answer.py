@@ -123,3 +123,19 @@ def test_csv_with_human_headers_multi_valued_owners_and_column_masks():
     assert [r["ID"] for r in rows] == ["1"] and result.record_ids == ("1",)
     assert set(rows[0]) == {"ID", "Title", "Assigned to", "Phone Number"}  # Internal is undeclared
     assert rows[0]["Phone Number"] == "********89"
+
+
+def test_quoted_field_paths_name_csv_headers_with_spaces_for_scope_and_masks():
+    text = "ID,Owner Email,Phone Number\r\n1,alice@example.com,0123456789\r\n2,bob@example.com,0987654321\r\n"
+    resource = Resource("leads", scope_fields={"own": ScopeField('"Owner Email"', "email")})
+    result = run(text.encode(), ep=endpoint(resource, ("$",), fmt="csv", answer=AnswerContract()),
+                 ob=obligations("own", Mask('"Phone Number"', "redact", 2)), content_type="text/csv")
+    rows = list(csv.DictReader(io.StringIO(result.body.decode())))
+    assert [(r["ID"], r["Phone Number"]) for r in rows] == [("1", "********89")]
+
+
+def test_quoted_field_paths_name_json_keys_with_dots_and_spaces():
+    resource = Resource("leads", scope_fields={"own": ScopeField('"owner.id"', "user")})
+    body = {"data": [{"id": 1, "owner.id": "alice", "Home Phone": "0123"}, {"id": 2, "owner.id": "bob"}]}
+    result = run(body, ep=endpoint(resource), ob=obligations("own", Mask('"Home Phone"', "remove")))
+    assert orjson.loads(result.body)["data"] == [{"id": 1, "owner.id": "alice"}]

@@ -7,6 +7,7 @@ import pytest
 from gateway.errors import ObligationUnenforceable
 from gateway.model import Resource, ScopeField
 from gateway.response import record_in_scope
+from gateway.response.scope import scope_test
 
 from .factories import CONTACTS, CUSTOMERS, DEALS, UNSCOPED, customer, identity
 
@@ -109,3 +110,49 @@ def test_bad_scope_field_path_is_unenforceable():
     resource = Resource("x", scope_fields={"own": ScopeField("owner..id", "user")})
     with pytest.raises(ObligationUnenforceable):
         record_in_scope({"id": 1}, resource, "own", ALICE)
+
+
+# --- any-of fields and membership (issue 10) -------------------------------------------------------
+
+def _directory():
+    from gateway.identity.directory import Directory
+    from gateway.model import User
+
+    people = [User(id=u, team=t, attributes={"crm_profile_id": f"P-{u}"}) for u, t in
+              (("alice", "east"), ("bob", "east"), ("carol", "west"))]
+    return Directory(users={u.id: u for u in people}, roles={}, api_keys={}, crm_tokens={})
+
+
+LEADS_ANY = Resource("leads", scope_fields={
+    "own": (ScopeField("created_by", "crm_profile_id"), ScopeField("assigned_to[].id", "crm_profile_id")),
+    "team": (ScopeField("teams[].name", "team"), ScopeField("assigned_to[].id", "crm_profile_id", member_of="team")),
+})
+
+
+def _lead(created_by, *assignees, teams=()):
+    return {"created_by": created_by, "assigned_to": [{"id": a} for a in assignees],
+            "teams": [{"name": t} for t in teams]}
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    (_lead("P-alice", "P-bob"), True),      # she created it
+    (_lead("P-bob", "P-carol", "P-alice"), True),  # it is assigned to her
+    (_lead("P-bob", "P-bob"), False),
+])
+def test_own_is_any_of_several_fields(record, expected):
+    who = identity("alice", attributes={"crm_profile_id": "P-alice"})
+    assert scope_test(LEADS_ANY, "own", who)(record) is expected
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    (_lead("x", "P-bob"), True),                  # owned by a team member, no tag
+    (_lead("x", "P-carol", teams=("east",)), True),  # tagged
+    (_lead("x", "P-carol"), False),
+])
+def test_team_scope_by_membership_through_the_directory(record, expected):
+    assert scope_test(LEADS_ANY, "team", identity("alice"), _directory())(record) is expected
+
+
+def test_membership_without_a_directory_matches_nothing_but_the_tag():
+    test = scope_test(LEADS_ANY, "team", identity("alice"))
+    assert test(_lead("x", "P-bob")) is False and test(_lead("x", "P-carol", teams=("east",))) is True

@@ -1,57 +1,16 @@
 """Through the real gateway in front of the demo CRM, with a SignalsStage on the real Redis.
 
-The fixture builds the stage itself (to hold a collecting alert sink) and hands it to the gateway,
-whose lifecycle starts and stops it; the anomaly rules come from the shipped rule set.
+The fixture (``gateway_with_signals``, tests/signals/conftest.py) builds the stage itself (to hold a
+collecting alert sink) and hands it to the gateway, whose lifecycle starts and stops it; the anomaly
+rules come from the shipped rule set.
 """
 
 from __future__ import annotations
 
 import socket
 
-import pytest
-
-from democrm.app import create_app as create_crm
-from gateway.app import GATEWAY, create_app
-from gateway.rulestore import RuleStore
-from gateway.signals import SignalsConfig, build_signals
 from gateway.signals.enforcement import Measure
-from tests.conftest import RULES
-from tests.integration.conftest import CRM_TOKEN, auth, gateway_settings
-from tests.signals.factories import CollectingSink, load
-
-
-@pytest.fixture
-async def crm(aiohttp_server):
-    return await aiohttp_server(create_crm(service_token=CRM_TOKEN))
-
-
-@pytest.fixture
-def anomaly_rules():
-    rules, errors = load(RULES / "anomalies.yaml")
-    assert rules is not None, errors
-    return rules
-
-
-@pytest.fixture
-def gateway_with_signals(aiohttp_client, tmp_path, clock, crm, anomaly_rules):
-    """``await gateway_with_signals(redis_url=..., name=...)`` -> (client, stage, sink)."""
-
-    async def factory(redis_url: str | None, name: str = "gw", **config):
-        settings = gateway_settings(str(crm.make_url("")).rstrip("/"), tmp_path / name, RULES)
-        (tmp_path / name).mkdir(exist_ok=True)
-        store, errors = RuleStore.open(RULES)
-        assert store is not None, errors
-        sink = CollectingSink()
-        stage = build_signals(
-            SignalsConfig(backend="redis" if redis_url else "memory", **config),
-            redis_url=redis_url, alerts=sink, clock=clock,
-        )
-        app = create_app(settings, store, clock=clock)
-        app[GATEWAY].signals = stage
-        assert store.current.anomalies is not None and anomaly_rules is not None
-        return await aiohttp_client(app), stage, sink
-
-    return factory
+from tests.integration.conftest import auth
 
 
 async def test_bulk_export_raises_a_high_alert_on_the_first_export_over_the_threshold(gateway_with_signals, redis_url):

@@ -1,6 +1,8 @@
 """Redis killed mid-run: no crash, health degraded, fail modes hold, recovery when it returns.
 
-The test runs its own redis-server on a free port (the shared one must stay up for other tests).
+The test runs its own redis-server on a free port (the shared one must stay up for other tests),
+with an fsync'd append-only file like the shipped docker-compose, so a killed server comes back with
+its data; ``persistent=False`` is the server that comes back empty (tests/signals/test_data_lost.py).
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ FLOW = Flow(request_id="x")
 
 
 class RedisProcess:
-    def __init__(self, workdir):
+    def __init__(self, workdir, persistent: bool = True):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.workdir = workdir
+        self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -40,7 +43,7 @@ class RedisProcess:
         exe = shutil.which("redis-server")
         assert exe, "redis-server is not installed"
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *self.persistence,
              "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )

@@ -175,8 +175,9 @@ async def test_a_failing_alert_sink_does_not_stop_counting(make_stage, shipped):
 async def test_health_of_the_memory_backend(make_stage):
     stage = await make_stage()
     assert stage.health() == {
-        "backend": "memory", "connected": True, "degraded": False, "last_error": None, "queued": 0,
-        "dropped": 0, "counted": 0, "findings": 0, "alerts_raised": 0, "alerts_failed": 0,
+        "backend": "memory", "state": "ok", "connected": True, "degraded": False, "problems": [],
+        "last_error": None, "last_write": None, "data_lost": False, "epoch": None, "losses_reported": 0,
+        "queued": 0, "dropped": 0, "counted": 0, "findings": 0, "alerts_raised": 0, "alerts_failed": 0,
         "enforcement": {"block": 0, "step_up": 0},
     }
 

@@ -117,6 +117,9 @@ class Criterion:
     specificity: ClassVar[int] = 1
     # True for the criterion that is satisfied by a multi-factor step-up (see the engine).
     step_up: ClassVar[bool] = False
+    # True for criteria that say *who* a rule is for (role, user). An allow rule whose caller
+    # criteria rule this caller out is not for them: its failure is never their reason (see the engine).
+    caller: ClassVar[bool] = False
 
     @classmethod
     def compile(cls, raw: Any, env: CompileEnv) -> Criterion | None:

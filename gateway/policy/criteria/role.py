@@ -14,6 +14,7 @@ from gateway.policy.criteria.base import CompileEnv, Item, known
 class RoleCriterion(SetMembership):
     name = "role"
     ok, fail, unknown = "role-ok", "role-unauthorized", "role-unknown"
+    caller = True
     multi = True
 
     @classmethod

@@ -14,6 +14,7 @@ from gateway.policy.criteria.base import CompileEnv, Item, known
 class UserCriterion(SetMembership):
     name = "user"
     ok, fail, unknown = "user-ok", "user-unauthorized", "user-unknown"
+    caller = True
 
     @classmethod
     def check(cls, item: Item, env: CompileEnv) -> Any | None:
