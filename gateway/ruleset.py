@@ -88,6 +88,12 @@ def load_ruleset(root: Path) -> tuple[RuleSet | None, list[RuleError]]:
     if not policy_files:
         errors.append(RuleError(_display(root, root / "policies"), 1, 1, "no policy files (*.yaml)"))
     if errors:
+        # Still read the files that are there: a new catalogue's problems (its TODOs) are worth
+        # seeing before the rest of the folder is written.
+        if (root / "operations.yaml").is_file():
+            errors += load_catalogue(root / "operations.yaml", _display(root, root / "operations.yaml"))[1]
+        if (root / "users.yaml").is_file():
+            errors += load_directory(root / "users.yaml", _display(root, root / "users.yaml"))[1]
         return None, errors
     try:
         revision = revision_of(root)
