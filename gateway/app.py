@@ -20,6 +20,7 @@ from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
 from gateway.audit.events import audit_record
 from gateway.audit.log import AuditLog
+from gateway.browserfiles import register_browser_files
 from gateway.console import register_console
 from gateway.context.client_ip import ClientIPResolver, ip_text, peer_in
 from gateway.context.geo import GeoResolver
@@ -34,6 +35,7 @@ from gateway.signals import build_signals
 from gateway.settings import Settings
 from gateway.upstream.attribution import Attribution
 from gateway.upstream.forward import make_session
+from gateway.writable import cannot_append
 
 log = logging.getLogger("crmgw")
 
@@ -55,7 +57,7 @@ class Gateway:
             overrides=settings.geo.overrides,
         )
         self.audit = AuditLog(
-            settings.path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups
+            settings.data_path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups
         )
         self.session: aiohttp.ClientSession | None = None
         # Optional stages wired by create_app's callers (issue 3): behaviour signals and scoring.
@@ -131,17 +133,30 @@ class Gateway:
         return identity
 
     # --- admin endpoints ------------------------------------------------------------------
+    def unwritable(self) -> list[str]:
+        """``audit-unwritable`` / ``alerts-journal-unwritable`` when the last write failed or the file
+        cannot be opened for appending now (gateway.writable): the gateway is then not ready."""
+        problems = []
+        if not self.audit.healthy or cannot_append(self.audit.path):
+            problems.append("audit-unwritable")
+        journal = self.alerts.journal if self.alerts is not None else None
+        if journal is not None and (not journal.healthy or cannot_append(journal.path)):
+            problems.append("alerts-journal-unwritable")
+        return problems
+
     def health(self) -> dict:
         rules = self.store.health()
         degraded = []
         if rules["last_reload_error"]:
             degraded.append("rules-reload-failed")
-        if not self.audit.healthy:
-            degraded.append("audit-unwritable")
+        unwritable = self.unwritable()
+        degraded += [p for p in unwritable if p == "audit-unwritable"]
         extra = {}
         if self.alerts is not None:
             extra["alerts"] = self.alerts.health()
             degraded += extra["alerts"].get("degraded") or []
+            if "alerts-journal-unwritable" in unwritable and "alerts-journal-unwritable" not in degraded:
+                degraded.append("alerts-journal-unwritable")
         if self.scoring is not None:
             extra["scoring"] = self.scoring.health()
             if self.settings.scoring.model_dir and extra["scoring"].get("model") in ("refused", "missing", "stale"):
@@ -205,7 +220,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
             limit_per_host=settings.upstream.max_connections_per_host,
         )
         gw.alerts = await open_alert_store(
-            settings.alerts, redis_url=settings.redis_url, base_dir=settings.base_dir, clock=gw.clock
+            settings.alerts, redis_url=settings.redis_url, base_dir=settings.data_root(), clock=gw.clock
         )
         if gw.signals is None:  # tests may install their own stage
             gw.signals = build_signals(settings.signals, redis_url=settings.redis_url, alerts=gw.alerts, clock=gw.clock)
@@ -215,7 +230,9 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
         if gw.scoring is None:
             gw.scoring = build_scorer(settings.scoring, alerts=gw.alerts, clock=gw.clock, base_dir=Path(settings.base_dir))
         await gw.scoring.start()
-        watcher = asyncio.create_task(store.watch(settings.reload_interval), name="rules-watcher")
+        watcher = asyncio.create_task(
+            store.watch(settings.reload_interval, settle=settings.reload_settle), name="rules-watcher"
+        )
         try:
             yield
         finally:
@@ -239,9 +256,15 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
     admin_networks = [ipaddress.ip_network(n, strict=False) for n in settings.admin.allow_networks]
 
     async def readyz(request: web.Request) -> web.Response:
+        # Not ready while the audit log or the alerts journal cannot be written (whatever
+        # audit.on_failure says about serving): the reasons are codes, never paths.
         health = gw.health()
-        ready = gw.audit_ok()
-        return web.json_response({"status": health["status"], "ready": ready}, status=200 if ready else 503)
+        unwritable = [p for p in health["degraded"] if p in ("audit-unwritable", "alerts-journal-unwritable")]
+        ready = not unwritable
+        body = {"status": health["status"], "ready": ready}
+        if not ready:
+            body["reasons"] = unwritable
+        return web.json_response(body, status=200 if ready else 503)
 
     async def health(request: web.Request) -> web.Response:
         # Rule errors and file paths are for operators: only from the admin networks (TCP peer).
@@ -263,5 +286,6 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
     from gateway.metrics import register_metrics_route
 
     register_metrics_route(app, gw)  # GET /metrics before the catch-all proxy route
+    register_browser_files(app, gw)  # /favicon.ico, /robots.txt: answered here, unaudited
     app.router.add_route("*", "/{tail:.*}", gw.pipeline.handle, expect_handler=_no_early_continue)
     return app

@@ -246,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.signals.cli import register as register_signals
 
     register_signals(sub)  # crmgw signals rebuild --audit-log FILE
+    from gateway.signals.blocks_cli import register as register_blocks
+
+    register_blocks(sub)  # crmgw blocks list | lift USER --note "..."
+    from gateway.scaffold import register as register_init
+
+    register_init(sub)  # crmgw init DIR --crm-url URL
     return p
 
 

@@ -39,11 +39,17 @@ def demo_settings(*, port: int, crm_port: int, rules: Path, audit_path: Path) ->
     )
 
 
+def console_url(port: int) -> str:
+    """The analysts' console of the demo gateway (default admin prefix)."""
+    return f"http://127.0.0.1:{port}/_gw/console/"
+
+
 def instructions(port: int, crm_port: int, audit_path: Path) -> str:
     base = f"http://127.0.0.1:{port}"
     users = {"ALICE": "alice", "CAROL": "carol", "DAVE": "dave", "FRANK": "frank", "IVAN": "ivan"}
     exports = "\n".join(f"export {var}={mint_token(user, ttl_seconds=8 * 3600)}" for var, user in users.items())
     exports += f"\nexport GRACE={mint_token('grace', ttl_seconds=8 * 3600, mfa=True)}"
+    exports += f"\nexport HEIDI={mint_token('heidi', ttl_seconds=8 * 3600)}"
     cli = shutil.which("crmgw") and "crmgw" or os.path.relpath(Path(sys.executable).parent / "crmgw")
     paris = datetime.now(ZoneInfo("Europe/Paris"))
     office = paris.weekday() < 5 and 8 <= paris.hour < 18
@@ -56,10 +62,12 @@ def instructions(port: int, crm_port: int, audit_path: Path) -> str:
 CRM Access Gateway demo
   gateway  {base}     (in front of the demo CRM at http://127.0.0.1:{crm_port})
   audit    {audit_path}   (one JSON line per decision)
+  console  {console_url(port)}   (security analysts: paste $HEIDI at the login page)
   {hours}
 
 # Development tokens, valid 8 hours (alice, carol: sales reps; dave: sales manager, team east;
-# frank: support agent; grace: admin, logged in with MFA; ivan: off-boarded). Paste these first:
+# frank: support agent; grace: admin, logged in with MFA; ivan: off-boarded; heidi: security
+# analyst, for the console). Paste these first:
 {exports}
 
 # A sales manager lists customers: only records of team east come back (scope is applied per page)
@@ -97,6 +105,9 @@ curl -s --path-as-is '{base}/api/customers/%2e%2e/admin/users' -H "Authorization
 {cli} explain --user alice --method GET --path /api/customers/1 --at 2026-03-02T18:30:00+01:00
 {cli} rules check && {cli} rules test
 curl -s {base}/_gw/health
+
+# Next: the same gateway in front of your CRM (README.md, "From the demo to your CRM")
+{cli} init mygateway --crm-url https://crm.example.internal
 (Tokens for other users: {cli} token USER [--mfa]. Stop the demo with Ctrl-C.)
 """
 
@@ -118,15 +129,17 @@ def realistic_instructions(port: int, crm_port: int, audit_path: Path, lead: str
     from democrm.realistic import PROFILES
 
     base = f"http://127.0.0.1:{port}"
-    users = {"CAROL": "carol", "DAVE": "dave", "FRANK": "frank"}
+    users = {"CAROL": "carol", "DAVE": "dave", "FRANK": "frank", "HEIDI": "heidi"}
     exports = "\n".join(f"export {var}={mint_token(user, ttl_seconds=8 * 3600)}" for var, user in users.items())
     return f"""
 CRM Access Gateway demo, realistic profile (UUIDs, trailing slashes, counts and side lists, ...)
   gateway  {base}     (in front of the realistic demo CRM at http://127.0.0.1:{crm_port})
   rules    {REALISTIC_RULES}
   audit    {audit_path}
+  console  {console_url(port)}   (security analysts: paste $HEIDI at the login page)
 
-# carol: sales rep (own leads); dave: sales manager (team east); frank: support (all, masked)
+# carol: sales rep (own leads); dave: sales manager (team east); frank: support (all, masked);
+# heidi: security analyst, for the console
 {exports}
 
 # The CRM answers a list with every lead twice, a CRM-wide count and totals, every user's e-mail and

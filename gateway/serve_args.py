@@ -17,7 +17,9 @@ DEFAULT_MAX_CONNECTIONS = 1024
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``crmgw serve`` (cli.py calls this on its ``serve`` sub-parser)."""
-    parser.add_argument("--config", required=True, help="gateway.yaml")
+    from gateway.configfile import CONFIG_HELP
+
+    parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument(
         "--workers", type=int, default=1,
         help="worker processes sharing the port through SO_REUSEPORT (default 1: serve in this process)",
@@ -40,10 +42,14 @@ def run_from_args(args: argparse.Namespace) -> int:
     """``crmgw serve``: load the settings (refusing on any error) and serve."""
     from pathlib import Path
 
+    from gateway.configfile import config_path
     from gateway.server import serve
     from gateway.settings import load_settings
 
-    settings, errors = load_settings(Path(args.config))
+    path = config_path(args.config, "crmgw serve")
+    if path is None:
+        return 2
+    settings, errors = load_settings(Path(path))
     if settings is None:
         for e in errors:
             print(e, file=sys.stderr)

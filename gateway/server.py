@@ -101,9 +101,26 @@ def serve(settings: Settings, *, workers: int = 1, drain_timeout: float | None =
 
         # Workers must agree on `hash` mask pseudonyms: without a configured key, one random key
         # for this supervisor's workers (inherited through the environment).
-        os.environ.setdefault("CRMGW_MASK_KEY", secrets.token_hex(32))
+        os.environ.setdefault(settings.mask_key_env, secrets.token_hex(32))
+        share_console_secret(settings)
         return Supervisor(settings, opts, run_worker).run()
     return run_worker(settings, opts)
+
+
+def share_console_secret(settings: Settings) -> None:
+    """One console secret for every worker of this supervisor (set before forking).
+
+    The secret signs the console's session and login cookies and derives its CSRF tokens; a worker
+    with its own secret bounces every page load another worker signed to the login page. A
+    configured secret (``$console.session_secret_env``) is inherited as it is; without one, one
+    random secret is generated here and inherited through the environment. It is private to this
+    instance: several replicas behind one entry must be given the same secret by the operator.
+    """
+    name = settings.console.session_secret_env
+    if settings.console.enabled and not os.environ.get(name):
+        os.environ[name] = secrets.token_urlsafe(48)
+        log.warning("$%s is not set: a random console secret shared by this instance's workers; "
+                    "console logins end at restart and do not reach other replicas", name)
 
 
 def run_worker(settings: Settings, opts: ServeOptions) -> int:
@@ -128,7 +145,11 @@ def run_worker(settings: Settings, opts: ServeOptions) -> int:
 
 def gateway_app(settings: Settings, store, opts: ServeOptions) -> web.Application:
     from gateway.app import create_app
+    from gateway.response.mask import use_key_from_env
 
+    if not use_key_from_env(settings.mask_key_env):
+        log.warning("$%s is not set: `hash` mask pseudonyms change at every start (mask_key_env)",
+                    settings.mask_key_env)
     app = create_app(settings, store)
     if opts.request_timeout:
         app.middlewares.append(request_timeout_middleware(opts.request_timeout))

@@ -9,6 +9,7 @@ directory so a deployment can be moved as one folder.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 from pathlib import Path
@@ -18,13 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gateway.alerts.config import AlertsConfig
 from gateway.console.config import ConsoleConfig
-from gateway.envconfig import EnvOverrideError, apply_env
+from gateway.envconfig import EnvError, EnvOverrideError, apply_overrides, origin_of, secret_names, split_environ
 from gateway.identity.config import IdentityConfig
 from gateway.scoring import ScoringConfig
 from gateway.signals.config import SignalsConfig
 from gateway.upstream.attribution import OnBehalfOf, UserCredentials, load_problems, upstream_problems, written_headers
 from gateway.upstream.headers import HOP_BY_HOP, NEVER_FORWARDED, folded
 from gateway.rulefile import RuleError, parse_yaml, validate
+
+log = logging.getLogger("crmgw.settings")
 
 
 def check_networks(value: list[str]) -> list[str]:
@@ -202,6 +205,9 @@ class Settings(_Strict):
     upstream: Upstream
     rules_dir: str = "rules"
     reload_interval: float = Field(1.0, gt=0)
+    # Without a publish marker (rules/.revision) a changed rules folder is loaded once its content
+    # stayed the same this long (gateway.rulestore).
+    reload_settle: float = Field(2.0, ge=0)
     redis_url: str | None = None
     trusted_proxies: list[str] = []
     # The ONE header the trusted proxies write the client's address into: X-Forwarded-For,
@@ -219,6 +225,13 @@ class Settings(_Strict):
     # What a restricted caller is told about a record outside their scope: not_found answers exactly
     # like a missing record (no existence oracle); forbidden answers 403 record-out-of-scope.
     out_of_scope_answer: Literal["not_found", "forbidden"] = "not_found"
+    # The variable holding the key of `hash` masks (32+ characters, the same on every instance so
+    # pseudonyms agree; unset: a random key per start). gateway.response.mask.
+    mask_key_env: str = "CRMGW_MASK_KEY"
+    # The one folder the gateway writes to (CRMGW_DATA_DIR): relative writable paths (audit.path,
+    # alerts.journal) resolve against it, and the workers' metrics live in its metrics/ folder.
+    # Unset: they resolve against the settings file's folder, like every other path.
+    data_dir: str | None = None
     # Resolved against base_dir by load_settings; not read from the file.
     base_dir: str = Field(".", exclude=True)
 
@@ -260,6 +273,14 @@ class Settings(_Strict):
         p = Path(value)
         return p if p.is_absolute() else Path(self.base_dir) / p
 
+    def data_root(self) -> Path:
+        """The folder relative writable paths resolve against: ``data_dir``, else the settings' folder."""
+        return self.path(self.data_dir) if self.data_dir else Path(self.base_dir)
+
+    def data_path(self, value: str) -> Path:
+        """A writable path (audit log, alerts journal) resolved against ``data_root()``."""
+        return self.data_root() / value  # an absolute value stays as it is
+
 
 def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
     """Load gateway.yaml; returns (settings, []) or (None, every problem found)."""
@@ -273,20 +294,37 @@ def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
         return None, errors
     if not isinstance(doc.data, dict):
         return None, [doc.error((), "settings must be a mapping")]
+    overrides, others = split_environ(os.environ, Settings)
     try:
-        data = apply_env(dict(doc.data), os.environ)
+        data, origins = apply_overrides(dict(doc.data), overrides)
     except EnvOverrideError as exc:
-        return None, [RuleError(display, 1, 1, str(exc))]
+        return None, [EnvError(str(exc).split(":", 1)[0], str(exc).split(":", 1)[1].strip())]
     data["base_dir"] = str(path.resolve().parent)
     doc.data = data
     settings, errors = validate(doc, Settings)
     if settings is None:
-        return None, errors
+        return None, [_blame_variable(e, origins) for e in errors]
+    secrets = secret_names(settings)
+    for name in overrides:
+        if name[0] in secrets:
+            return None, [EnvError(name[0], f"named by {secrets[name[0]]} as a secret, and also the override of "
+                                            f"{'.'.join(name[1])}: give the secret another name")]
+    for name in others:
+        if name not in secrets:
+            log.warning("%s is set but is neither a gateway.yaml key nor a secret %s names; ignored",
+                        name, display)
     problems = check_paths(settings, display)
     # Per-user CRM credentials are read now too, so a readable-by-all secrets file stops start-up here.
     problems += load_problems(settings.upstream, settings.path, lambda key, msg: doc.error(
         ("upstream", "user_credentials", key), f"upstream.user_credentials.{key}: {msg}"))[1]
     return (None, problems) if problems else (settings, [])
+
+
+def _blame_variable(error: RuleError, origins) -> RuleError | EnvError:
+    """A validation error about a value the environment set names the variable, not a file line."""
+    where = error.message.split(":", 1)[0]
+    variable = origin_of(tuple(where.split(".")), origins) if where != "(top level)" else None
+    return EnvError(variable, error.message) if variable else error
 
 
 def check_paths(settings: Settings, display: str) -> list[RuleError]:
@@ -295,7 +333,7 @@ def check_paths(settings: Settings, display: str) -> list[RuleError]:
     rules = settings.path(settings.rules_dir)
     if not rules.is_dir():
         problems.append(RuleError(display, 1, 1, f"rules_dir: not a directory: {rules}"))
-    audit_dir = settings.path(settings.audit.path).parent
+    audit_dir = settings.data_path(settings.audit.path).parent
     if not audit_dir.exists():
         try:
             audit_dir.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,13 @@ any of that exists, and each builds its own gateway. Signals:
     a worker dies      restarted, unless it exited with 2 (settings/rules refused: restarting cannot
                        help) or workers keep dying (5 within 10 s): then everything stops, exit 1/2.
 
-Metrics: ``PROMETHEUS_MULTIPROC_DIR`` is set (to a private temporary folder unless already given)
-before forking, so every worker's metrics are aggregated by whichever worker answers /metrics.
+Metrics: ``PROMETHEUS_MULTIPROC_DIR`` is set before forking (unless already given: to
+``<data_dir>/metrics`` when the settings name a data folder, else to a private temporary folder), so
+every worker's metrics are aggregated by whichever worker answers /metrics. The folder's ``*.db``
+files are removed at start: one folder per instance, never shared between replicas.
+
+The console secret and the ``hash`` mask key are shared the same way: gateway.server sets them in
+the environment before this supervisor forks (a random one each when none is configured).
 """
 
 from __future__ import annotations
@@ -93,6 +98,8 @@ class Supervisor:
         from gateway.metrics import MULTIPROC_ENV
 
         path = os.environ.get(MULTIPROC_ENV)
+        if not path and self.settings.data_dir:  # every writable path under the data folder
+            path = os.environ[MULTIPROC_ENV] = str(self.settings.data_root() / "metrics")
         if path:
             Path(path).mkdir(parents=True, exist_ok=True)
             for stale in Path(path).glob("*.db"):  # values of a previous run would be added in

@@ -6,6 +6,7 @@ down it works from the journal alone; the change reaches Redis at the next repla
 periodic check, or this CLI's next run).
 
     crmgw alerts list --config gateway.yaml --status open,acknowledged --level high
+    crmgw alerts show ID                      # settings: --config, else $CRMGW_CONFIG, else ./gateway.yaml
     crmgw alerts false-positive 01J... --journal var/alerts.jsonl --redis-url redis://... --note "month end"
     crmgw alerts verdicts --config gateway.yaml --out var/verdicts.jsonl
 
@@ -28,8 +29,9 @@ ACTIONS = {"ack": "acknowledged", "resolve": "resolved", "false-positive": "fals
 
 
 def _store_options(p) -> None:
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--config", help="gateway.yaml (its alerts: section and redis_url)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--config", help="gateway.yaml: its alerts: section and redis_url "
+                                        "(default: $CRMGW_CONFIG, else ./gateway.yaml)")
     where.add_argument("--journal", help="the alerts journal file (without a gateway.yaml)")
     p.add_argument("--redis-url", help="Redis holding the shared alerts (overrides the configuration)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -75,16 +77,20 @@ def _login() -> str | None:
 
 
 def _config(args) -> tuple[AlertsConfig, str | None, Path] | None:
-    if args.config:
+    if not args.journal:
+        from gateway.configfile import config_path
         from gateway.settings import load_settings
 
-        settings, errors = load_settings(Path(args.config))
+        path = config_path(args.config, f"crmgw alerts {args.alerts_cmd}")
+        if path is None:
+            return None
+        settings, errors = load_settings(path)
         if settings is None:
             for e in errors:
                 print(e, file=sys.stderr)
             return None
         config = getattr(settings, "alerts", None) or AlertsConfig()
-        return config, args.redis_url or config.redis_url or settings.redis_url, Path(settings.base_dir)
+        return config, args.redis_url or config.redis_url or settings.redis_url, settings.data_root()  # the journal is under data_dir
     return AlertsConfig(journal=str(Path(args.journal).resolve())), args.redis_url, Path.cwd()
 
 
@@ -122,7 +128,8 @@ async def _dispatch(args, store) -> int:
         else:
             for a in alerts:
                 print(_row(a))
-            print(f"{len(alerts)} alert(s)", file=sys.stderr)
+            print(f"{len(alerts)} alert(s) in {store.journal.path}"
+                  + (" and Redis" if store.mirror is not None and store.redis_up else ""), file=sys.stderr)
         return 0
     if cmd == "verdicts":
         from gateway.alerts.verdicts import write_verdicts

@@ -107,3 +107,20 @@ def check_level(level: str) -> str:
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
     return level
+
+
+def record_lift(alert: Alert, *, stamp: str, actor: str, action: str, rule: str, until: str,
+                note: str) -> Alert:
+    """The alert after an analyst lifted the block / step-up it recorded (any status: a closed
+    alert keeps its verdict). History: ``lift_block`` / ``lift_step_up`` from "<action> by <rule>
+    until <time>" to "lifted"; the analyst's reason is kept as a note."""
+    if not actor:
+        raise ValueError("a lift needs an actor")
+    text = (note or "").strip()
+    if not text:
+        raise ValueError("a lift needs a note: why it is lifted")
+    text = f"Lifted the {action.replace('_', '-')} ({rule}): {text}"[:MAX_NOTE]
+    history = [*alert.history, HistoryEntry(time=stamp, actor=actor, action=f"lift_{action}",
+                                            from_=f"{action} by {rule} until {until}", to="lifted")]
+    notes = [*alert.notes, Note(time=stamp, actor=actor, text=text)]
+    return alert.model_copy(update={"notes": notes, "history": history, "updated_at": stamp, "rev": alert.rev + 1})

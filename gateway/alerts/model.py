@@ -57,7 +57,7 @@ class Note(BaseModel):
 class HistoryEntry(BaseModel):
     time: str
     actor: str
-    action: str  # raised | repeated | acknowledge | resolve | false_positive | assign | note
+    action: str  # raised | repeated | acknowledge | resolve | false_positive | assign | note | lift_block | lift_step_up
     # "from"/"to" are Python keywords: aliases keep the JSON field names the console expects.
     from_: Any = Field(None, alias="from")
     to: Any = None

@@ -210,13 +210,22 @@ class AlertStore:
     # --- analyst actions --------------------------------------------------------------------------
     async def transition(self, alert_id: str, *, actor: str, status: str | None = None,
                          assignee: str | None = None, note: str | None = None) -> Alert:
+        return await self._change(alert_id, actor, lambda current, stamp: lifecycle.apply_action(
+            current, stamp=stamp, actor=actor, status=status, assignee=assignee, note=note))
+
+    async def record_lift(self, alert_id: str, *, actor: str, action: str, rule: str, until: str,
+                          note: str) -> Alert:
+        """Record in the alert's history that ``actor`` lifted the block/step-up it caused, and why."""
+        return await self._change(alert_id, actor, lambda current, stamp: lifecycle.record_lift(
+            current, stamp=stamp, actor=actor, action=action, rule=rule, until=until, note=note))
+
+    async def _change(self, alert_id: str, actor: str, compute: Callable[[Alert, str], Alert]) -> Alert:
         async with self._lock:
             for _ in range(MAX_ATTEMPTS):
                 current = await self._current(alert_id)
                 if current is None:
                     raise AlertNotFound(alert_id)
-                updated = lifecycle.apply_action(current, stamp=iso(self.clock()), actor=actor, status=status,
-                                                 assignee=assignee, note=note)
+                updated = compute(current, iso(self.clock()))
                 action = updated.history[-1].action if updated.history else "update"
                 if await self._commit(updated, op=action, actor=actor, expected=current.rev):
                     return updated

@@ -5,6 +5,7 @@
     routes.py        register_console: the role guard, security headers, login/logout, static files
     pages_alerts.py  alert queue, alert detail (why, chart, requests behind it), analyst actions
     pages_audit.py   decisions search and detail, one user's view, rules + explain; a small JSON API
+    pages_blocks.py  blocks / step-ups in force (queue, user, alert) and lifting them (lift_roles)
     activity.py      per-day activity, usual range/hours/countries, shadow counts (pure functions)
     chart.py         inline SVG bar charts rendered on the server
     filters.py       filter-form parsing (times in the analyst's time zone)

@@ -4,15 +4,18 @@
 console:
   enabled: true
   roles: [security_analyst, admin]        # only these roles get in (pages and APIs)
-  session_secret_env: CRMGW_CONSOLE_SECRET   # >= 32 characters; unset: a random secret per process
+  session_secret_env: CRMGW_CONSOLE_SECRET   # >= 32 characters; unset: a random secret per instance
   session_max_age: 28800                  # seconds a login lasts (the token's own expiry still applies)
   chart_days: 14                          # days of activity on an alert's chart
   allowed_origins: [https://gw.example]   # extra origins accepted on POST (behind a TLS proxy)
+  lift_roles: [security_analyst]          # who may lift an anomaly block / step-up
 ```
 
 The session secret signs the session cookie and derives the CSRF tokens. Without the environment
-variable a random one is generated at start: logins then end at restart and are not shared between
-gateway instances (set the variable for a load-balanced deployment).
+variable a random one is generated at start (``crmgw serve --workers N`` generates one before
+forking and its workers share it: gateway.server.share_console_secret): logins then end at restart
+and are not shared between gateway instances. Several replicas behind one entry point MUST be given
+the same secret (docker-compose.yml sets it for both replicas).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class ConsoleConfig(BaseModel):
     audit_scan_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
     page_size: int = Field(100, ge=10, le=1000)
     allowed_origins: list[str] = []
+    # Who may lift an anomaly block / step-up from the console (gateway/console/pages_blocks.py);
+    # everyone with a console role sees them.
+    lift_roles: list[str] = Field(default_factory=lambda: ["security_analyst"], min_length=1)
 
     @field_validator("allowed_origins")
     @classmethod

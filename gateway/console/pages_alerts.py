@@ -2,7 +2,8 @@
 
 Actions go through ``AlertStore.transition`` with the signed-in analyst as the actor, so each one
 lands in the alert's history (who, when, what, from/to) in the fsync'd journal and shows in the
-CLI and the JSON API exactly like an action taken there.
+CLI and the JSON API exactly like an action taken there. Marking an alert false positive offers to
+lift the block / step-up it caused (pages_blocks.py; checked by default when one is in force).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 from gateway.alerts.model import LEVELS, STATUSES, AlertNotFound, InvalidTransition
 from gateway.alerts.store import JournalUnavailable
 from gateway.audit.search import AuditQuery, parse_time, search
-from gateway.console import activity
+from gateway.console import activity, pages_blocks
 from gateway.console.chart import bar_chart
 from gateway.console.filters import FilterError, local_datetime, text_param
 from gateway.console.routes import Console, redirect
@@ -57,9 +58,12 @@ async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.R
         error, alerts = str(exc), []
     alerts.sort(key=lambda a: (not a.is_open, LEVEL_RANK.get(a.level, 9), _neg(a.id)))
     counts = await store.counts()
+    measures, measures_problem = await pages_blocks.in_force(console)
     return console.render(request, viewer, "alerts.html", {
         "alerts": alerts, "counts": counts, "error": error, "q": q, "status_param": status_param,
         "statuses": STATUSES, "levels": LEVELS, "degraded": store.health()["degraded"],
+        "measures": measures, "measures_problem": measures_problem, "back": "alerts",
+        "can_lift": pages_blocks.can_lift(console, viewer), "lifted": q.get("lifted", ""),
     }, status=400 if error else 200)
 
 
@@ -121,12 +125,15 @@ async def detail(console: Console, request: web.Request, viewer: Viewer, *, erro
                       band=band, reference=baseline, label_every=max(1, days // 14),
                       band_label=f"usual range (10th-90th percentile of the previous {days - 1} days)",
                       reference_label=f"usual daily max from the alert's evidence: {baseline}")
+    measures, _ = await pages_blocks.in_force(console, user=alert.user)
     return console.render(request, viewer, "alert.html", {
         "alert": alert, "why": activity.why_rows(evidence), "other": activity.other_evidence(evidence),
         "chart": chart, "metric": label, "band": band, "baseline": baseline, "days": days,
         "requests": behind.records, "evidence_requests": evidence.get("recent_requests") or [],
         "scan": found, "error": error, "done": request.query.get("done", ""),
-        "can": _allowed_actions(alert.status),
+        "can": _allowed_actions(alert.status), "alert_measures": pages_blocks.of_alert(measures, alert),
+        "can_lift": pages_blocks.can_lift(console, viewer) and alert.user != viewer.user,
+        "lifted": request.query.get("lifted", ""), "lift_roles": console.config.lift_roles,
     }, status=status)
 
 
@@ -156,6 +163,15 @@ async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Res
         return await detail(console, request, viewer, error="Assign needs an analyst (empty unassigns).", status=400)
     if action == "note" and note is None:
         return await detail(console, request, viewer, error="Write a note first.", status=400)
+    lift = action == "false_positive" and form.get("lift") == "on"
+    if lift:  # refused before anything is done
+        if not pages_blocks.can_lift(console, viewer):
+            return console.error_page(request, 403, f"Only {', '.join(console.config.lift_roles)} may lift a "
+                                      "block or step-up.", "role-unauthorized", viewer=viewer)
+        current = await store.get(alert_id)
+        if current is not None and current.user == viewer.user:
+            return console.error_page(request, 403, "Nobody may lift their own block or step-up.", "own-block",
+                                      viewer=viewer)
     try:
         alert = await store.transition(alert_id, actor=viewer.user, status=ACTIONS[action],
                                        assignee=assignee[:100] if assignee is not None else None, note=note)
@@ -170,7 +186,31 @@ async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Res
         return await detail(console, request, viewer, error="Not done: the alerts journal cannot be written.",
                             status=503)
     log.info("console: %s did %s on alert %s (now %s)", viewer.user, action, alert.id, alert.status)
-    return redirect(f"{console.base}/alerts/{alert.id}?done={action}")
+    lifted: list[str] = []
+    if lift:
+        lifted, problem, code = await _lift_its_measures(console, viewer, alert, note)
+        if problem:
+            return await detail(console, request, viewer, status=code,
+                                error=f"Marked false positive, but the block was not lifted: {problem}")
+    return redirect(f"{console.base}/alerts/{alert.id}?done={action}"
+                    + (f"&lifted={','.join(lifted)}" if lifted else ""))
+
+
+async def _lift_its_measures(console: Console, viewer: Viewer, alert, note: str | None) -> tuple[list[str], str, int]:
+    """Lift what ``alert`` caused: (actions lifted, problem, HTTP status for the problem)."""
+    measures, problem = await pages_blocks.in_force(console, user=alert.user)
+    if measures is None:
+        return [], problem, 503
+    lifted: list[str] = []
+    for action in sorted({m["action"] for m in pages_blocks.of_alert(measures, alert)}):
+        try:
+            done = await pages_blocks.lift_for(console, viewer, alert.user, action,
+                                               note or f"alert {alert.id} marked false positive",
+                                               fallback_alert=alert.id)
+        except pages_blocks.LiftRefused as exc:
+            return lifted, exc.message, exc.status
+        lifted += [x.measure.action for x in done]
+    return lifted, "", 200
 
 
 def register(console: Console, router: web.UrlDispatcher) -> None:

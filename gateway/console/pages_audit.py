@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gateway.audit.search import AuditQuery, find_decision, parse_time, search
-from gateway.console import activity
+from gateway.console import activity, pages_blocks
 from gateway.console.chart import bar_chart
 from gateway.console.filters import FilterError, local_datetime, text_param, to_local_input
 from gateway.console.routes import Console
@@ -139,12 +139,16 @@ async def user_page(console: Console, request: web.Request, viewer: Viewer) -> w
     seen = UserActivity(user_tz)
     found = await _search(console, AuditQuery(user=user_id, since=since), limit=1, keep=seen)
     alerts = await console.alerts.list(user=user_id, limit=50) if console.alerts is not None else None
+    measures, measures_problem = await pages_blocks.in_force(console, user=user_id)
     hours_chart = bar_chart(activity.hour_bars(seen.hours), title=f"{user_id}: requests per hour of day "
                             f"({user_tz.key}), last {console.config.history_days} days", height=160, label_every=2)
     return console.render(request, viewer, "user.html", {
         "user_id": user_id, "person": person, "user_tz": user_tz.key, "seen": seen, "found": found,
         "alerts": alerts, "usual_hours": activity.usual_hours(seen.hours), "hours_chart": hours_chart,
         "countries": seen.countries.most_common(10), "days": console.config.history_days,
+        "measures": measures, "measures_problem": measures_problem, "back": "user",
+        "can_lift": pages_blocks.can_lift(console, viewer) and user_id != viewer.user,
+        "lifted": request.query.get("lifted", ""),
     })
 
 

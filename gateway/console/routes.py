@@ -56,7 +56,8 @@ class Console:
         self.prefix = gw.settings.admin.prefix.rstrip("/")
         self.base = self.prefix + "/console"
         self.sessions = Sessions(config.secret(), max_age=config.session_max_age,
-                                 allowed_origins=config.allowed_origins, path=self.base)
+                                 allowed_origins=config.allowed_origins, path=self.base,
+                                 proxy_trusted=lambda peer: gw.client_ip.resolve(peer, None)[1])
         env = aiohttp_jinja2.setup(app, app_key=JINJA, autoescape=True,
                                    loader=jinja2.FileSystemLoader(str(HERE / "templates")))
         setup_filters(env)
@@ -165,7 +166,7 @@ async def login_form(console: Console, request: web.Request, *, error: str = "",
                                                             "next": _safe_next(console, request.query.get("next"))},
                               status=status)
     response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path=console.base, httponly=True, samesite="Strict",
-                        secure=request.secure)
+                        secure=console.sessions.secure(request))
     return secure(response, store=True)
 
 
@@ -238,7 +239,7 @@ def register_console(app: web.Application, gw, config: ConsoleConfig | None = No
     config = config or ConsoleConfig()
     if not config.enabled:
         return None
-    from gateway.console import pages_alerts, pages_audit
+    from gateway.console import pages_alerts, pages_audit, pages_blocks
 
     console = Console(app, gw, config)
     app[CONSOLE] = console
@@ -257,6 +258,7 @@ def register_console(app: web.Application, gw, config: ConsoleConfig | None = No
     r.add_get(base + "/", console.page(home))
     pages_alerts.register(console, r)
     pages_audit.register(console, r)
+    pages_blocks.register(console, r)  # POST .../users/{user}/lift
     r.add_route("*", base + "/{tail:.*}", console.page(not_found))
     r.add_route("*", base, console.page(not_found))
     return console

@@ -15,6 +15,11 @@ CSRF (state-changing requests are POST only):
 * and the request's ``Origin`` (or, without one, its ``Referer``) must be the console's own origin
   or one listed in ``allowed_origins``; a POST carrying neither is refused (fail closed).
 
+The console's own origin is the scheme and ``Host`` the browser used. Behind a reverse proxy the
+proxy must pass the client's ``Host`` on (nginx: ``proxy_set_header Host $http_host``) and say the
+scheme in ``X-Forwarded-Proto``; that header is believed only from a trusted proxy (the TCP peer in
+``trusted_proxies``), and it also decides the cookies' ``Secure`` flag.
+
 The login form itself is protected by a signed nonce cookie (login CSRF).
 """
 
@@ -26,6 +31,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from typing import Callable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,8 +76,11 @@ def zone_named(name: str | None) -> ZoneInfo:
 
 
 class Sessions:
-    def __init__(self, secret: bytes, *, max_age: int, allowed_origins: list[str], path: str = "/"):
+    def __init__(self, secret: bytes, *, max_age: int, allowed_origins: list[str], path: str = "/",
+                 proxy_trusted: Callable[[str | None], bool] | None = None):
         self._secret = secret
+        # Is this TCP peer a trusted proxy (whose X-Forwarded-Proto is believed)? None: no proxy is.
+        self._proxy_trusted = proxy_trusted
         # The cookie goes only to the console's own paths: never to the proxied CRM routes, whose
         # request headers (Cookie included) the gateway forwards upstream.
         self.path = path
@@ -97,9 +106,24 @@ class Sessions:
             return None
         return token if good and 0 <= age <= self.max_age else None
 
+    def scheme(self, request: web.Request) -> str:
+        """The scheme the browser used: a trusted proxy's ``X-Forwarded-Proto``, else the connection's.
+
+        A list (``https, http``: proxies that append) counts by its last entry, the one the trusted
+        peer wrote itself; anything but http/https is ignored."""
+        if self._proxy_trusted is not None and self._proxy_trusted(request.remote):
+            said = request.headers.get("X-Forwarded-Proto", "").rsplit(",", 1)[-1].strip().lower()
+            if said in ("http", "https"):
+                return said
+        return request.scheme
+
+    def secure(self, request: web.Request) -> bool:
+        """Should cookies be ``Secure``: the browser talks https to us or to our trusted proxy."""
+        return self.scheme(request) == "https"
+
     def set_session(self, response: web.StreamResponse, request: web.Request, token: str) -> None:
         response.set_cookie(SESSION_COOKIE, self.seal(token), max_age=self.max_age, path=self.path, httponly=True,
-                            samesite="Strict", secure=request.secure)
+                            samesite="Strict", secure=self.secure(request))
 
     def clear_session(self, response: web.StreamResponse) -> None:
         response.del_cookie(SESSION_COOKIE, path=self.path)
@@ -141,7 +165,7 @@ class Sessions:
 
     def same_origin(self, request: web.Request) -> bool:
         """The POST comes from a page of this console (Origin, else Referer); neither: refused."""
-        own = f"{request.scheme}://{request.host}"
+        own = f"{self.scheme(request)}://{request.host}"
         origin = request.headers.get("Origin")
         if origin is None:
             referer = request.headers.get("Referer")

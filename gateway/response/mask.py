@@ -6,8 +6,10 @@
     hash     "hmac:" + the first 16 hex digits of HMAC-SHA256(key, value): a stable pseudonym that
              still lets an analyst see that two records share a value. Keyed, because a plain hash
              of a phone number or an email is reversed by trying every candidate; the key comes from
-             the CRMGW_MASK_KEY environment variable (32+ characters; set the same value on every
-             instance and worker for pseudonyms that agree everywhere), else a random key per process.
+             the environment variable the settings name in ``mask_key_env`` (default CRMGW_MASK_KEY;
+             32+ characters; set the same value on every instance and worker for pseudonyms that
+             agree everywhere), read when the gateway starts (``use_key_from_env``), else a random
+             key per process.
 
 Values that are not strings are masked through their JSON text (``123`` -> ``"123"``, ``true`` ->
 ``"true"``), so a number in JSON and the same number in a CSV cell give the same pseudonym. A null
@@ -49,14 +51,21 @@ def redact(value: Any, keep_last: int = 0) -> str:
     return "*" * (len(text) - shown) + (text[-shown:] if shown else "")
 
 
-def _mask_key() -> bytes:
-    configured = os.environ.get("CRMGW_MASK_KEY", "")
-    if configured and len(configured) < 32:
-        raise RuntimeError("CRMGW_MASK_KEY must be at least 32 characters")
-    return configured.encode("utf-8") if configured else secrets.token_bytes(32)
+MIN_KEY = 32
+MASK_KEY = secrets.token_bytes(32)  # until the gateway starts with its settings (use_key_from_env)
 
 
-MASK_KEY = _mask_key()
+def use_key_from_env(variable: str) -> bool:
+    """Use the key in ``$variable`` for ``hash`` masks (a random one when unset); True when it was set.
+
+    A key shorter than 32 characters is refused with a ValueError naming the variable.
+    """
+    global MASK_KEY
+    configured = os.environ.get(variable, "")
+    if configured and len(configured) < MIN_KEY:
+        raise ValueError(f"mask_key_env: ${variable} must be at least {MIN_KEY} characters long")
+    MASK_KEY = configured.encode("utf-8") if configured else secrets.token_bytes(32)
+    return bool(configured)
 
 
 def pseudonym(value: Any, key: bytes | None = None) -> str:

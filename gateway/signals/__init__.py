@@ -8,6 +8,7 @@
     anomalies.py       rules/anomalies.yaml loader (strict, file:line:col)
     thresholds.py      rule evaluation -> Finding
     enforcement.py     block / step_up state, Redis + pub/sub propagation
+    blocks.py          what is in force, lifted by an analyst (audited); blocks_cli.py ``crmgw blocks``
     link.py            ok / unreachable / refusing-writes: only a write proves health, not a PING
     epoch.py           lost counter data noticed (epoch key, per-user markers) -> signals-data-lost
     rebuild.py, cli.py ``crmgw signals rebuild``: the windows restored from the audit log

@@ -25,8 +25,9 @@ def register(subparsers) -> None:
     signals = subparsers.add_parser("signals", help="behaviour counters: rebuild after a loss").add_subparsers(
         dest="signals_cmd", required=True)
     s = signals.add_parser("rebuild", help="restore the counter windows from the audit log (after signals-data-lost)")
-    where = s.add_mutually_exclusive_group(required=True)
-    where.add_argument("--config", help="gateway.yaml: its signals section, Redis URL and rules folder")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--config", help="gateway.yaml: its signals section, Redis URL and rules folder "
+                                        "(default: $CRMGW_CONFIG, else ./gateway.yaml)")
     where.add_argument("--redis-url", help="the counters' Redis (default signals settings; give --rules too)")
     s.add_argument("--audit-log", action="append", required=True, metavar="FILE",
                    help="an audit log (with its rotated backups) or a folder of them; repeat for every instance")
@@ -58,10 +59,14 @@ def _setup(args):
 
     rules_dir = Path(args.rules or ("rules" if Path("rules").is_dir() else DEFAULT_RULES))
     config, url = SignalsConfig(), args.redis_url
-    if args.config:
+    if not args.redis_url:
+        from gateway.configfile import config_path
         from gateway.settings import load_settings
 
-        settings, errors = load_settings(Path(args.config))
+        path = config_path(args.config, "crmgw signals rebuild")
+        if path is None:
+            return "(or give --redis-url and --rules)"
+        settings, errors = load_settings(path)
         if settings is None:
             return "\n".join(str(e) for e in errors)
         config, url = settings.signals, settings.signals.redis_url or settings.redis_url

@@ -7,6 +7,10 @@ The request path asks :class:`EnforcementState` (a dict; no I/O). Redis is the s
     listen   every instance applies published measures to its local state as they arrive
     reload   HGETALL at start-up, after a reconnect and every ``reload_interval`` (the backstop
              for a message missed while disconnected); expired entries are pruned there
+    lift     an analyst's decision (gateway/signals/blocks.py): one script takes the entry out of
+             the hash and publishes ``{"lift": ...}``, so every instance drops it at once
+    alert    once the alert sink answers, the measure is re-stored naming the alert that records
+             it (compare-and-set: a measure lifted meanwhile is not brought back)
 
 ``until`` is an instant of the gateway clock (epoch seconds); Redis also expires the hash by
 itself once the longest measure in it has lapsed, so nothing outlives its TTL.
@@ -33,6 +37,8 @@ class Measure:
     action: str  # block | step_up
     rule: str
     until: float  # epoch seconds on the gateway clock
+    since: float = 0.0  # when it was imposed (0: unknown, stored before this field existed)
+    alert: str = ""  # the alert that records it ("" until the alert sink answered, or none)
 
     def to_json(self) -> bytes:
         return orjson.dumps(dataclasses.asdict(self))
@@ -41,8 +47,9 @@ class Measure:
     def from_json(cls, raw: bytes | str) -> "Measure | None":
         try:
             data = orjson.loads(raw)
-            m = cls(str(data["user"]), str(data["action"]), str(data["rule"]), float(data["until"]))
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            m = cls(str(data["user"]), str(data["action"]), str(data["rule"]), float(data["until"]),
+                    float(data.get("since") or 0.0), str(data.get("alert") or ""))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
         return m if m.action in ACTIONS else None
 
@@ -64,8 +71,20 @@ class EnforcementState:
         if current is None or m.until >= current.until:
             self._by_user[m.user][m.action] = m
 
-    def lift(self, user: str, action: str) -> None:
-        self._by_user.get(user, {}).pop(action, None)
+    def lift(self, user: str, action: str) -> Measure | None:
+        return self._by_user.get(user, {}).pop(action, None)
+
+    def annotate(self, old: Measure, new: Measure) -> bool:
+        """Replace ``old`` by ``new`` only if ``old`` is still the measure in force (not lifted)."""
+        measures = self._by_user.get(old.user, {})
+        if measures.get(old.action) != old:
+            return False
+        measures[old.action] = new
+        return True
+
+    def all(self, now: float) -> list[Measure]:
+        return sorted((m for measures in self._by_user.values() for m in measures.values() if m.until > now),
+                      key=lambda m: (m.since, m.user, m.action))
 
     def replace(self, measures: list[Measure]) -> None:
         fresh: dict[str, dict[str, Measure]] = {}
@@ -91,11 +110,34 @@ class LocalEnforcement:
     async def impose(self, m: Measure) -> None:
         self.state.apply(m)
 
-    async def lift(self, user: str, action: str) -> None:
-        self.state.lift(user, action)
+    async def lift(self, user: str, action: str) -> Measure | None:
+        return self.state.lift(user, action)
+
+    async def attach_alert(self, m: Measure, alert_id: str) -> bool:
+        return self.state.annotate(m, dataclasses.replace(m, alert=alert_id))
+
+    async def active(self, now: float) -> list[Measure]:
+        return self.state.all(now)
 
     async def reload(self, now: float) -> None:
         return None
+
+
+# KEYS[1] the hash; ARGV: field, channel, lift message. Returns the stored value (nil: none was).
+# The lift is published even when the hash had no entry: an instance may still hold it locally.
+LIFT_SCRIPT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then redis.call('HDEL', KEYS[1], ARGV[1]) end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return old
+"""
+# KEYS[1] the hash; ARGV: field, expected value, new value, channel. 1 when replaced.
+ANNOTATE_SCRIPT = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[3])
+return 1
+"""
 
 
 class RedisEnforcement:
@@ -104,6 +146,8 @@ class RedisEnforcement:
         self.state = state
         self.clock = clock  # epoch seconds on the gateway clock
         self._unsaved: list[Measure] = []  # imposed while Redis was down; stored on the next reload
+        self._lift = client.register_script(LIFT_SCRIPT)
+        self._annotate = client.register_script(ANNOTATE_SCRIPT)
 
     async def impose(self, m: Measure) -> None:
         self.state.apply(m)
@@ -122,12 +166,28 @@ class RedisEnforcement:
         pipe.publish(CHANNEL, m.to_json())
         await pipe.execute()
 
-    async def lift(self, user: str, action: str) -> None:
-        self.state.lift(user, action)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hdel(STATE_KEY, f"{action}:{user}")
-        pipe.publish(CHANNEL, orjson.dumps({"lift": True, "user": user, "action": action}))
-        await pipe.execute()
+    async def lift(self, user: str, action: str) -> Measure | None:
+        """Lift on every instance; the measure that was stored in Redis (None: there was none)."""
+        local = self.state.lift(user, action)
+        self._unsaved = [m for m in self._unsaved if (m.user, m.action) != (user, action)]
+        old = await self._lift(keys=[STATE_KEY], args=[
+            f"{action}:{user}", CHANNEL, orjson.dumps({"lift": True, "user": user, "action": action})])
+        return Measure.from_json(old) if old is not None else local
+
+    async def attach_alert(self, m: Measure, alert_id: str) -> bool:
+        """Name the alert that records ``m``, unless ``m`` was lifted or replaced meanwhile."""
+        new = dataclasses.replace(m, alert=alert_id)
+        self.state.annotate(m, new)
+        self._unsaved = [new if u == m else u for u in self._unsaved]
+        return bool(await self._annotate(keys=[STATE_KEY], args=[
+            f"{m.action}:{m.user}", m.to_json(), new.to_json(), CHANNEL]))
+
+    async def active(self, now: float) -> list[Measure]:
+        """Every measure in force as Redis holds it (what all instances agree on)."""
+        raw = await self.client.hgetall(STATE_KEY)
+        found = (Measure.from_json(value) for value in raw.values())
+        return sorted((m for m in found if m is not None and m.until > now),
+                      key=lambda m: (m.since, m.user, m.action))
 
     def on_message(self, data: bytes) -> None:
         """A published measure (or lift) from any instance, this one included."""

@@ -222,8 +222,10 @@ class SignalsStage:
             log.info("signals: %s for %s silenced by exception %d", rule.id, finding.user, finding.silenced_by)
             return
         evidence = dict(finding.evidence)
+        measure = None
         if rule.action in ("block", "step_up"):
-            measure = Measure(finding.user, rule.action, rule.id, self.now() + rule.action_ttl)
+            now = self.now()
+            measure = Measure(finding.user, rule.action, rule.id, now + rule.action_ttl, since=now)
             evidence["action"] = {"type": rule.action, "until": measure.until}
             try:
                 await self.enforcement.impose(measure)
@@ -235,20 +237,28 @@ class SignalsStage:
             self.link.failed(exc)
             evidence["recent_requests"] = []
         log.warning("signals: %s [%s] %s", rule.id, rule.level, finding.summary)
-        await self._alert(
+        alert_id = await self._alert(
             user=finding.user, type=rule.id, level=rule.level, score=finding.score, summary=finding.summary,
             evidence=evidence, rule=rule.id, window=rule.timespan, source="threshold",
         )
+        if measure is not None and alert_id:
+            # the block names its alert, so lifting it is recorded in that alert's history
+            try:
+                await self.enforcement.attach_alert(measure, alert_id)
+            except STORAGE_ERRORS as exc:
+                self.link.failed(exc)
 
-    async def _alert(self, **alert) -> None:
+    async def _alert(self, **alert) -> str | None:
         if self.alerts is None:
-            return
+            return None
         try:
-            await self.alerts.raise_alert(**alert)
+            alert_id = await self.alerts.raise_alert(**alert)
             self.alerts_raised += 1
+            return alert_id
         except Exception:
             self.alerts_failed += 1
             log.exception("signals: alert sink failed for %s", alert["type"])
+            return None
 
     # --- lost data (gateway/signals/epoch.py) ------------------------------------------------
     async def _report_loss(self, loss: Loss) -> None:

@@ -78,3 +78,20 @@ async def test_the_realistic_demo_prints_commands_that_show_scoped_answers_and_r
             escalate = re.search(r"PATCH (\S+/api/v2/leads/[0-9a-f-]+/)", out).group(1)
             async with s.patch(escalate, json={"title": "Please escalate"}, headers=carol) as r:
                 assert r.status == 200 and (await r.json())["reason"] == "write-committed-out-of-scope"
+
+
+async def test_demo_prints_the_console_url_and_an_analyst_token_that_logs_in(tmp_path):
+    async with demo(tmp_path) as (base, out):
+        console = re.search(r"^\s+console\s+(http://\S+)", out, re.M).group(1)
+        heidi = dict(re.findall(r"^export (\w+)=(\S+)$", out, re.M))["HEIDI"]
+        assert console == base + "/_gw/console/"
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:  # cookies for an IP
+            async with s.get(console + "login") as r:
+                assert r.status == 200
+                csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text()).group(1)
+            async with s.post(console + "login", data={"csrf": csrf, "token": heidi}, allow_redirects=False,
+                              headers={"Origin": base}) as r:
+                assert r.status in (302, 303), await r.text()
+                assert r.headers["Location"] == "/_gw/console/alerts"
+            async with s.get(base + "/_gw/console/alerts", allow_redirects=False) as r:
+                assert r.status == 200 and "heidi" in await r.text()
