@@ -80,5 +80,8 @@ def test_no_masked_value_survives(case, scope):
             value = record[mask.field]
             hidden = value[: -mask.keep_last] if mask.op == "redact" and 0 < mask.keep_last < len(value) else value
             assert hidden not in out, (mask, value)
-        if mask.op == "remove":
-            assert f'"{mask.field}"' not in out and mask.field not in out.split("\r\n", 1)[0].split(",")
+        if mask.op == "remove":  # the key (JSON) or the column (CSV) is gone; a value may spell its name
+            if fmt == "json":
+                assert all(mask.field not in record for record in orjson.loads(out)["data"])
+            else:
+                assert mask.field not in out.split("\r\n", 1)[0].split(",")
