@@ -18,6 +18,7 @@ from aiohttp import web
 
 from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
+from gateway.approvals import open_approval_store
 from gateway.audit.events import audit_record
 from gateway.audit.log import AuditLog
 from gateway.browserfiles import register_browser_files
@@ -66,6 +67,7 @@ class Gateway:
         self.signals = None
         self.scoring = None
         self.alerts = None  # gateway.alerts.AlertStore, opened in create_app's lifecycle
+        self.approvals = None  # gateway.approvals.ApprovalStore (four-eyes), opened in the lifecycle
         self.metrics = None  # gateway.metrics.Metrics, set by register_metrics_route
         self.started_at = time.time()
         self.pipeline = Pipeline(self)
@@ -222,6 +224,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
         gw.alerts = await open_alert_store(
             settings.alerts, redis_url=settings.redis_url, base_dir=settings.data_root(), clock=gw.clock
         )
+        gw.approvals = await open_approval_store(settings, clock=gw.clock)
         if gw.signals is None:  # tests may install their own stage
             gw.signals = build_signals(settings.signals, redis_url=settings.redis_url, alerts=gw.alerts, clock=gw.clock)
             if gw.metrics is not None:
@@ -245,9 +248,13 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
             await gw.signals.stop()
             await gw.session.close()
             await gw.alerts.close()
+            await gw.approvals.close()
             gw.audit.close()
 
     app.cleanup_ctx.append(lifecycle)
+    from gateway.audit.heads import head_signing
+
+    app.cleanup_ctx.append(head_signing(gw))  # audit.head_key_env: the chain head signed periodically
     prefix = settings.admin.prefix
 
     async def healthz(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
-"""``crmgw``: serve, demo, token, rules check|test, explain.
+"""``crmgw``: serve, demo, token, rules check|test|replay, explain.
 
 Exit codes are meant for CI: 0 success, 1 a check or test failed (or a decision was deny, for
-``explain --exit-code``), 2 bad usage or configuration.
+``explain --exit-code``; a request that a draft decides differently, for ``rules replay``), 2 bad usage
+or configuration.
 """
 
 from __future__ import annotations
@@ -214,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dir", nargs="?")
     s.add_argument("-v", "--verbose", action="store_true")
     s.set_defaults(func=cmd_rules_test)
+    from gateway.replay_cli import register as register_replay
+
+    register_replay(rules)  # crmgw rules replay --audit-log FILE --rules DRAFT_DIR
 
     from gateway.explain_defaults import DEFAULT_IP, DEFAULT_METHOD  # shared with the console's explain form
 
@@ -249,9 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.signals.blocks_cli import register as register_blocks
 
     register_blocks(sub)  # crmgw blocks list | lift USER --note "..."
+    from gateway.approvals.cli import register as register_approvals
+
+    register_approvals(sub)  # crmgw approvals list | approve ID | reject ID --note "..."
     from gateway.scaffold import register as register_init
 
     register_init(sub)  # crmgw init DIR --crm-url URL
+    from gateway.audit.cli import register as register_audit
+
+    register_audit(sub)  # crmgw audit verify FILE... (the hash chain)
     return p
 
 

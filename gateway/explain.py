@@ -122,6 +122,10 @@ def decision_dict(d: Decision, ctx: RequestContext | None = None, ruleset: RuleS
     if d.allowed:
         out["scope"] = d.obligations.scope
         out["masks"] = [dataclasses.asdict(m) for m in d.obligations.masks]
+        approval = d.obligations.approval  # four-eyes (gateway.approvals)
+        if approval is not None:
+            out["approval"] = {"rule": approval.rule, "roles": sorted(approval.roles), "manager": approval.manager,
+                               "valid_for": approval.valid_for}
     if ctx is not None:
         out["operation"] = ctx.operation
         out["path"] = ctx.path
@@ -192,6 +196,10 @@ def render(d: Decision, ctx: RequestContext | None, ruleset: RuleSet | None = No
     if d.allowed:
         masks = ", ".join(f"{m.field}:{m.op}" for m in d.obligations.masks) or "none"
         lines.append(f"  obligations: scope={d.obligations.scope} masks={masks}")
+        if d.obligations.approval is not None:
+            a = d.obligations.approval
+            who = " or ".join(([f"role {', '.join(sorted(a.roles))}"] if a.roles else []) + (["manager"] if a.manager else []))
+            lines.append(f"  approval required (rule {a.rule}): approvers {who}, valid for {a.valid_for}s")
     for t in info["trace"]:
         mark = "fired" if t["matched"] else "no"
         lines.append(f"  [{mark:5}] {t['kind']:5} {t['rule']} ({t['mode']})")

@@ -11,6 +11,9 @@
     crmgw_signals_degraded_total{reason}            counters or scoring skipped (Redis down, ...)
     crmgw_connections_refused_total                 over limits.max_connections (server.py)
     crmgw_in_flight_requests                        requests being handled now
+    crmgw_audit_chain_head_info{head,seq} 1 / crmgw_audit_chain_seq
+                                                    the audit file's chain head, read from the file at
+                                                    scrape time (gateway.audit.heads), so one value for all workers
 
 ``observe(flow, record)`` runs in the pipeline's ``finally`` on every request, so it does no I/O and
 caches the labelled children (a ``labels()`` call costs more than the increment). Values that other
@@ -103,6 +106,12 @@ class Metrics:
         self._request_children: dict[tuple[str, str, str], Any] = {}
         self._latency_children: dict[str, Any] = {}
         self._seen: dict[str, int] = {"written": 0, "dropped": 0, "reloads": 0, "failures": 0}
+        self._collectors: list = []  # custom collectors read at scrape time (add_collector)
+
+    def add_collector(self, collector) -> None:
+        """A collector computed at scrape time (not in the multi-process files), e.g. the audit chain head."""
+        self._collectors.append(collector)
+        self.registry.register(collector)
 
     # --- the request path (no I/O) --------------------------------------------------------
     def observe(self, flow, record: dict) -> None:
@@ -161,6 +170,8 @@ class Metrics:
         if self.multiprocess:
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+            for collector in self._collectors:
+                registry.register(collector)
             return generate_latest(registry)
         return generate_latest(self.registry)
 
@@ -176,6 +187,9 @@ def register_metrics_route(app: web.Application, gw, path: str = "/metrics") -> 
 
     metrics = Metrics()
     gw.metrics = metrics
+    from gateway.audit.heads import ChainHeadCollector
+
+    metrics.add_collector(ChainHeadCollector(gw.audit))
     app[METRICS_KEY] = metrics
     networks = [ipaddress.ip_network(n, strict=False) for n in gw.settings.admin.allow_networks]
 

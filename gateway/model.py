@@ -45,6 +45,7 @@ class User:
     timezone: str | None = None
     status: str = "active"  # active | suspended | offboarded; only active users get in
     attributes: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    manager: str | None = None  # the user id of their manager (four-eyes approvals: gateway.approvals)
 
     @property
     def active(self) -> bool:
@@ -54,7 +55,7 @@ class User:
         """Identity attribute by name: ``user``/``id``, ``email``, ``team``, ... or a custom one."""
         if name in ("user", "id"):
             return self.id
-        if name in ("email", "team", "department", "region", "branch", "timezone", "status", "name"):
+        if name in ("email", "team", "department", "region", "branch", "timezone", "status", "name", "manager"):
             return getattr(self, name)
         return self.attributes.get(name)
 
@@ -174,11 +175,24 @@ class Mask:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ApprovalRequirement:
+    """A rule's ``approval:`` obligation (four-eyes): the request passes only once a second person
+    approved this exact request (gateway.approvals). Approvers: anyone holding one of ``roles``, or
+    (``manager``) the requester's manager in the directory; never the requester."""
+
+    rule: str  # the rule that asked for it
+    roles: frozenset[str] = frozenset()
+    manager: bool = False
+    valid_for: int = 3600  # seconds: a pending request, then an approval, lapses after this long
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Obligations:
     """What the response stage must enforce for an allowed request."""
 
     scope: str = "all"  # one of SCOPE_LEVELS
     masks: tuple[Mask, ...] = ()
+    approval: ApprovalRequirement | None = None  # checked by the pipeline once the body is read
 
     @property
     def needs_body(self) -> bool:
@@ -260,6 +274,7 @@ class Flow:
     error: str | None = None  # stable error code when the gateway, not the rules, refused
     committed_out_of_scope: bool = False  # the CRM committed a write the caller's scope excludes
     upstream_credential: str | None = None  # service | personal | caller | none; None: not forwarded
+    approval: dict[str, Any] | None = None  # four-eyes: {id, state} when the request needed an approval
     bytes_out: int = 0
     signals: dict[str, Any] = dataclasses.field(default_factory=dict)
     ruleset: Any = None  # the RuleSet snapshot this request was decided with

@@ -23,6 +23,7 @@ from typing import Callable
 import orjson
 from aiohttp import web
 
+from gateway.approvals import gate as approvals_gate
 from gateway.context.catalogue import Catalogue
 from gateway.context.client_ip import ip_text
 from gateway.context.normalise import normalise_target, parse_query
@@ -203,6 +204,8 @@ class Pipeline:
         flow.targets = count_targets(ctx, body, content_type or "")
         if obligations.scope != "all":
             await check_target_records(gw, ruleset, ctx, obligations.scope, headers, body)
+        if obligations.approval is not None:  # four-eyes, after every other check: refused or used up once
+            await approvals_gate.check(gw, flow, ctx, obligations.approval, body)
         url = upstream_url(gw.settings.upstream.url, ctx.path, raw_query)
         flow.upstream_credential = credential  # what the CRM is told about who acts (never the secret)
         resp = await send(gw.session, upstream_method(request.method, endpoint), url, headers, body)
@@ -312,6 +315,7 @@ def error_response(flow: Flow, exc: GatewayError) -> web.Response:
     payload = {"error": exc.error, "reason": exc.reason, "request_id": flow.request_id}
     if exc.rule:
         payload["rule"] = exc.rule
+    payload.update(getattr(exc, "payload", None) or {})  # e.g. approval_id (gateway.approvals.gate)
     headers = {"X-Request-Id": flow.request_id}
     if exc.status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="{exc.reason}"'

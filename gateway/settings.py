@@ -166,6 +166,12 @@ class Audit(_Strict):
     # deny: while the audit log cannot be written, requests are refused (503 audit-unavailable)
     # allow: requests go on; every unwritten line goes to stderr and is counted as dropped
     on_failure: Literal["deny", "allow"] = "deny"
+    # Signed chain heads (gateway.audit.heads): the variable holding an HMAC key (16+ characters);
+    # unset: no signing (the head is still on /metrics). Each worker appends the head, when it
+    # moved, every head_interval seconds to heads_path (resolved like path).
+    head_key_env: str | None = None
+    heads_path: str = "var/audit-heads.jsonl"
+    head_interval: float = Field(60.0, gt=0)
 
 
 class Limits(_Strict):

@@ -68,4 +68,6 @@ def audit_record(flow: Flow) -> dict[str, Any]:
         record["effect"] = "deny"
     if flow.signals:
         record["signals"] = flow.signals
+    if flow.approval:
+        record["approval"] = flow.approval  # four-eyes: {id, state, rule[, approved_by]} (gateway.approvals)
     return record

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gateway.audit.search import AuditQuery, find_decision, parse_time, search
-from gateway.console import activity, pages_blocks
+from gateway.console import activity, pages_blocks, pages_replay
 from gateway.console.chart import bar_chart
 from gateway.console.filters import FilterError, local_datetime, text_param, to_local_input
 from gateway.console.routes import Console
@@ -179,11 +179,12 @@ async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> 
             explained = decision_dict(result.decision, result.ctx, ruleset)
         except ValueError as exc:  # FilterError, a bad IP address
             error = str(exc)
+    replay = await pages_replay.draft_diff(console, request)  # the draft folder's diff on this audit log
     return console.render(request, viewer, "rules.html", {
         "health": store.health(), "shadows": shadows, "counts": counts, "found": found, "form": form,
         "explained": explained, "error": error, "methods": METHODS, "days": console.config.history_days,
-        "trace_rows": trace_rows,
-    }, status=400 if error else 200)
+        "trace_rows": trace_rows, "replay": replay,
+    }, status=400 if error or (replay and replay.error) else 200)
 
 
 def _explain_form(request: web.Request, viewer: Viewer, console: Console) -> dict[str, Any]:
@@ -204,3 +205,4 @@ def register(console: Console, router: web.UrlDispatcher) -> None:
     router.add_get(base + "/rules", console.page(rules_page))
     router.add_get(base + "/api/decisions", console.api(decisions_api))
     router.add_get(base + "/api/decisions/{id}", console.api(decision_api))
+    pages_replay.register(console, router)  # GET .../api/rules/replay?draft=/path

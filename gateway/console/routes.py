@@ -62,6 +62,8 @@ class Console:
                                    loader=jinja2.FileSystemLoader(str(HERE / "templates")))
         setup_filters(env)
         self.static = {p.name: p.read_bytes() for p in (HERE / "static").iterdir() if p.suffix in STATIC_TYPES}
+        # Pages for people without a console role (pages_approvals: approvers) add who may sign in.
+        self.extra_login_roles: list[Callable[[], frozenset[str]]] = []
 
     @property
     def alerts(self):
@@ -72,10 +74,14 @@ class Console:
         return Path(self.gw.audit.path)
 
     # --- identification -------------------------------------------------------------------------
-    def identify(self, request: web.Request) -> Viewer:
+    def identify(self, request: web.Request, roles: frozenset[str] | None = None) -> Viewer:
         presented, fingerprint = self.sessions.credential(request)
-        identity = self.gw.authenticate_admin(presented, self.roles)
+        identity = self.gw.authenticate_admin(presented, roles or self.roles)
         return self.sessions.viewer(identity, fingerprint)
+
+    def login_roles(self) -> frozenset[str]:
+        """Who may sign in: the console roles, plus what pages open to others add (approvers)."""
+        return self.roles.union(*(extra() for extra in self.extra_login_roles))
 
     async def form(self, request: web.Request) -> dict[str, str]:
         """The POSTed form (bounded; aiohttp caches it, so handlers may call this again)."""
@@ -86,12 +92,14 @@ class Console:
         form = await request.post()
         return {k: v for k, v in form.items() if isinstance(v, str)}
 
-    def page(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        """An HTML page: 401 sends a browser to the login page, 403 shows why, POST needs CSRF."""
+    def page(self, handler: Handler, roles: Callable[[], frozenset[str]] | None = None
+             ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """An HTML page: 401 sends a browser to the login page, 403 shows why, POST needs CSRF.
+        ``roles``: who may open it, when not the console roles (evaluated per request)."""
 
         async def wrapper(request: web.Request) -> web.StreamResponse:
             try:
-                viewer = self.identify(request)
+                viewer = self.identify(request, roles() if roles is not None else None)
             except Unauthenticated as exc:
                 if request.method == "GET":
                     target = request.path_qs if request.path.startswith(self.base + "/") else self.base + "/"
@@ -187,14 +195,17 @@ async def login_submit(console: Console, request: web.Request) -> web.StreamResp
     if not token or len(token) > MAX_TOKEN or any(c.isspace() for c in token):
         return await login_form(console, request, error="Paste one token.", status=400)
     try:
-        identity = console.gw.authenticate_admin(with_bearer(request, token), console.roles)
+        identity = console.gw.authenticate_admin(with_bearer(request, token), console.login_roles())
     except Unauthenticated as exc:
         return await login_form(console, request, error=f"The token was not accepted ({exc.reason}).", status=401)
     except Forbidden as exc:
         return await login_form(console, request, error=f"This account may not use the console ({exc.reason}).",
                                 status=403)
     log.info("console: %s signed in", identity.user.id)
-    response = redirect(_safe_next(console, form.get("next")))
+    target = _safe_next(console, form.get("next"))
+    if not identity.roles & console.roles and target == console.base + "/alerts":
+        target = console.base + "/approvals"  # an approver without a console role: their one page
+    response = redirect(target)
     console.sessions.set_session(response, request, token)
     response.del_cookie(LOGIN_COOKIE, path=console.base)
     return secure(response, store=True)
@@ -239,7 +250,7 @@ def register_console(app: web.Application, gw, config: ConsoleConfig | None = No
     config = config or ConsoleConfig()
     if not config.enabled:
         return None
-    from gateway.console import pages_alerts, pages_audit, pages_blocks
+    from gateway.console import pages_alerts, pages_approvals, pages_audit, pages_blocks
 
     console = Console(app, gw, config)
     app[CONSOLE] = console
@@ -259,6 +270,7 @@ def register_console(app: web.Application, gw, config: ConsoleConfig | None = No
     pages_alerts.register(console, r)
     pages_audit.register(console, r)
     pages_blocks.register(console, r)  # POST .../users/{user}/lift
+    pages_approvals.register(console, r)  # four-eyes approvals: also open to approvers
     r.add_route("*", base + "/{tail:.*}", console.page(not_found))
     r.add_route("*", base, console.page(not_found))
     return console

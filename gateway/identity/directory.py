@@ -12,6 +12,7 @@
         team: east
         timezone: Europe/Paris
         status: active                    # active | suspended | offboarded
+        manager: dave                     # optional: another user, who may approve their four-eyes requests
         attributes: {cost_center: "4100"} # free-form string attributes for data scope
         api_keys: ["sha256:<64 hex>"]     # hashed API keys (service accounts)
         crm_tokens: ["sha256:<64 hex>"]   # hashed CRM personal access tokens
@@ -40,7 +41,7 @@ USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 ROLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 HASH = re.compile(r"sha256:[0-9a-f]{64}")
 BUILTIN_ATTRIBUTES = frozenset(
-    {"user", "id", "name", "email", "team", "department", "region", "branch", "timezone", "status"}
+    {"user", "id", "name", "email", "team", "department", "region", "branch", "timezone", "status", "manager"}
 )
 
 
@@ -63,6 +64,7 @@ class UserSpec(_Strict):
     branch: str | None = None
     timezone: str | None = None
     status: Literal["active", "suspended", "offboarded"] = "active"
+    manager: str | None = None
     attributes: dict[str, str] = {}
     api_keys: list[str] = []
     crm_tokens: list[str] = []
@@ -157,6 +159,7 @@ def load_directory(path: Path, display: str) -> tuple[Directory | None, list[Rul
             timezone=u.timezone,
             status=u.status,
             attributes=MappingProxyType(dict(u.attributes)),
+            manager=u.manager,
         )
         for uid, u in spec.users.items()
     }
@@ -233,6 +236,10 @@ def _check_users(doc: Document, spec: UsersFile) -> list[RuleError]:
                 errors.append(
                     doc.error(("users", uid, "timezone"), f"unknown time zone {user.timezone!r} (IANA name expected)")
                 )
+        if user.manager is not None and (user.manager == uid or user.manager not in spec.users):
+            errors.append(doc.error(("users", uid, "manager"),
+                                    f"user {uid!r}: manager {user.manager!r} "
+                                    + ("is the user themselves" if user.manager == uid else "is not a known user")))
         for key in user.attributes:
             if key in BUILTIN_ATTRIBUTES:
                 errors.append(

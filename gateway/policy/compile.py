@@ -15,7 +15,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from gateway.fieldpath import FieldPathError, parse
-from gateway.model import SCOPE_LEVELS, Mask, Resource
+from gateway.model import SCOPE_LEVELS, ApprovalRequirement, Mask, Resource
 from gateway.policy.compiled import CompiledGrant, CompiledPolicy, CompiledRule, OperationRules
 from gateway.policy.conditions import Always, Node, build
 from gateway.policy.criteria.base import CompileEnv, ListDef
@@ -94,13 +94,16 @@ def _compile_rule(raw: Any, env: CompileEnv, taken: dict[str, str]) -> CompiledR
     ops = _match_operations(spec.match.operations, env)
     block = _block(spec, env)
     masks: tuple[Mask, ...] = ()
+    approval, approval_when = None, None
     if spec.deny is not None:
-        for key in ("data_scope", "mask"):
+        for key in ("data_scope", "mask", "approval"):
             if getattr(spec, key):
                 env.error(f"'{key}' belongs to allow rules (a deny grants nothing to scope or mask)", key)
     else:
         _check_scope(spec.data_scope, ops, env)
         masks = _masks(spec, env)
+        if spec.approval is not None:
+            approval, approval_when = _approval(spec, env)
     if len(errors) != before or block is None:
         return None
     return CompiledRule(
@@ -117,6 +120,8 @@ def _compile_rule(raw: Any, env: CompileEnv, taken: dict[str, str]) -> CompiledR
         active=spec.status == "active",
         step_up=any(leaf.step_up for leaf in block.leaves()),
         leaves=tuple(block.leaves()),
+        approval=approval,
+        approval_when=approval_when,
     )
 
 
@@ -180,6 +185,35 @@ def _masks(spec: RuleSpec, env: CompileEnv) -> tuple[Mask, ...]:
             continue
         masks.append(Mask(mask.field, mask.op, mask.keep_last))
     return tuple(masks)
+
+
+def _approval(spec: RuleSpec, env: CompileEnv) -> tuple[ApprovalRequirement | None, Node | None]:
+    """``approval:`` (four-eyes, gateway.approvals): approvers by role and/or the requester's manager,
+    how long a request and then its approval stay valid, and an optional ``when`` condition."""
+    raw = spec.approval
+    roles: list[str] = []
+    manager = raw.approvers == "manager"
+    if not manager:
+        roles, manager = list(raw.approvers.roles), raw.approvers.manager
+        for i, role in enumerate(roles):
+            if role not in env.roles:
+                env.error(f"unknown role {role!r}", "approval", "approvers", "roles", i)
+        if not roles and not manager:
+            env.error("approvers: name roles, or manager: true (somebody must be able to approve)",
+                      "approval", "approvers")
+    found = re.fullmatch(r"(\d+)([smhd])", raw.valid_for)
+    seconds = int(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)] if found else None
+    if not seconds or seconds > 30 * 86400:
+        env.error(f"valid_for {raw.valid_for!r} must be like 90s, 30m, 1h or 2d (at most 30d)", "approval", "valid_for")
+        seconds = None
+    when = None
+    if raw.when is not None:
+        when = build(raw.when, env.at("approval", "when"), good=True)
+        if when is None:
+            return None, None
+    if seconds is None:
+        return None, None
+    return ApprovalRequirement(rule=spec.id, roles=frozenset(roles), manager=manager, valid_for=seconds), when
 
 
 def _check_unreachable(rules: list[CompiledRule], grants: list[CompiledGrant], errors: list[RuleError]) -> None:

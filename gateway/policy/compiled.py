@@ -11,7 +11,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any, Literal, Mapping, NamedTuple
 
-from gateway.model import SCOPE_RANK, CriterionTrace, Identity, Mask, RequestContext, RuleTrace
+from gateway.model import SCOPE_RANK, ApprovalRequirement, CriterionTrace, Identity, Mask, RequestContext, RuleTrace
 from gateway.policy.conditions import Always, Evaluated, Leaf, Node
 from gateway.policy.criteria.base import Outcome
 
@@ -44,6 +44,9 @@ class CompiledRule:
     active: bool = True  # ``status: disabled`` rules are validated, never indexed
     step_up: bool = False  # the block has an ``mfa`` criterion a step-up could satisfy
     leaves: tuple[Leaf, ...] = ()  # the block's criteria in evaluation order
+    # Four-eyes (``approval:``): what a granted request needs, and when (None: always).
+    approval: ApprovalRequirement | None = None
+    approval_when: Node | None = None
     # RuleTrace objects by outcome: a rule has few distinct outcomes, and building frozen
     # dataclasses is what a decision would otherwise spend most of its time on.
     _traces: dict[tuple, RuleTrace] = dataclasses.field(default_factory=dict, repr=False, compare=False)
@@ -87,6 +90,14 @@ class CompiledRule:
         if len(criteria) < len(self.leaves):
             return None
         return self.block.outline(iter(criteria[: len(self.leaves)]))
+
+    def approval_for(self, ctx: RequestContext) -> ApprovalRequirement | None:
+        """The approval this granted request needs: its ``when`` true *or unknown* (fail closed)."""
+        if self.approval is None:
+            return None
+        if self.approval_when is not None and self.approval_when.eval(ctx, []) is False:
+            return None
+        return self.approval
 
     def scope_for(self, roles: frozenset[str]) -> str | None:
         """Widest scope this rule gives these roles; None when none of them is listed."""

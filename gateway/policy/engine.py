@@ -10,7 +10,9 @@ Order of checks, each failing closed:
 5. a user without roles is never allowed (``role-unauthorized``: no role of theirs authorises them)
 6. enforce allow rules and the user's grants: a block that is True grants, with the widest data
    scope among the granting rules for the user's roles and the union of their masks; a granting
-   block whose ``data_scope`` lists none of the user's roles grants nothing
+   block whose ``data_scope`` lists none of the user's roles grants nothing. An ``approval`` of any
+   granting rule (its ``when`` true or unknown) is an obligation: like masks, one rule asking is
+   enough (the first by rule id says who approves); the pipeline enforces it (gateway.approvals)
 7. nothing granted: 401 ``mfa-required`` when a multi-factor credential alone would have granted
    (step-up), else ``data-scope-undefined``, else the failing criterion of an allow rule written for
    this caller (below), else ``default-deny``
@@ -122,6 +124,7 @@ class PolicyEngine:
         granted: list[tuple[str, str, tuple[Mask, ...], RuleTrace]] = []
         failed: list[tuple[CompiledRule, Evaluated]] = []
         scope_undefined: list[str] = []
+        approval = None  # four-eyes: any granting rule that asks for an approval makes it needed
         for rule in rules.allows:
             value, results = rule.evaluate(ctx)
             if value is not True:
@@ -136,6 +139,7 @@ class PolicyEngine:
                 entry = rule.trace(True, results)
                 granted.append((rule.id, scope, rule.masks, entry))
                 trace.append(entry)
+                approval = approval or rule.approval_for(ctx)  # rules by id: the first one's applies
         step_up: list[str] = []
         for grant in rules.grants.get(identity.user.id, ()):
             outcome = grant.check(ctx, identity)
@@ -147,7 +151,7 @@ class PolicyEngine:
                 step_up.append(grant.id)
 
         if granted:
-            return self._allow(granted, shadow, trace)
+            return self._allow(granted, shadow, trace, approval)
         step_up += [rule.id for rule, _ in failed if self._grants_with_mfa(rule, ctx)]
         if step_up:
             return self._deny(
@@ -164,17 +168,17 @@ class PolicyEngine:
             return self._deny_by_conditions(mine, shadow, trace)
         return self._deny(DEFAULT_DENY, reasons=(DEFAULT_DENY,), shadow=shadow, trace=tuple(trace))
 
-    def _allow(self, granted, shadow, trace) -> Decision:
+    def _allow(self, granted, shadow, trace, approval=None) -> Decision:
         scope = max((g[1] for g in granted), key=SCOPE_RANK.__getitem__)
         masks = {m for g in granted for m in g[2]}
+        obligations = (Obligations(scope, tuple(sorted(masks, key=lambda m: (m.field, m.op, m.keep_last))), approval)
+                       if scope != "all" or masks or approval is not None else ALL)
         return Decision(
             "allow",
             "allowed",
             rules=tuple(sorted(g[0] for g in granted)),
             reasons=_dedup(c.reason for g in granted for c in g[3].criteria),
-            obligations=Obligations(scope, tuple(sorted(masks, key=lambda m: (m.field, m.op, m.keep_last))))
-            if scope != "all" or masks
-            else ALL,
+            obligations=obligations,
             shadow=shadow,
             trace=tuple(trace),
             revision=self.revision,

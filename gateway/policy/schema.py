@@ -47,6 +47,19 @@ class MaskSpec(Strict):
     keep_last: StrictInt = Field(default=0, ge=0, le=64)
 
 
+class ApproversSpec(Strict):
+    roles: list[StrictStr] = Field(default_factory=list)
+    manager: bool = False
+
+
+class ApprovalSpec(Strict):
+    """Four-eyes: ``approval: {approvers: manager | {roles: [...], manager: true}, valid_for: 1h, when: ...}``."""
+
+    approvers: Literal["manager"] | ApproversSpec
+    valid_for: StrictStr = "1h"
+    when: Any = None  # a condition like an allow block; absent: every granted request
+
+
 class RuleSpec(Strict):
     id: StrictStr = Field(pattern=ID_PATTERN, max_length=100)
     title: StrictStr = Field(min_length=1)
@@ -58,6 +71,7 @@ class RuleSpec(Strict):
     deny: Any = None
     data_scope: dict[StrictStr, StrictStr] | None = None
     mask: list[MaskSpec] = Field(default_factory=list)
+    approval: ApprovalSpec | None = None
 
 
 class GrantsHeader(Strict):

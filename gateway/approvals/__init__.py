@@ -1,0 +1,50 @@
+"""Four-eyes approvals: a policy obligation (``approval:`` in a rule) that holds a request until a
+second person approved that exact request; it then passes once.
+
+    model.py   Approval, its life cycle, the request fingerprint, who may decide (never the requester)
+    mirror.py  the shared copy in Redis (one Lua script per change: one pending per request, CAS)
+    store.py   ApprovalStore: the alerts' journal class first (fsync), then Redis; replay
+    gate.py    the pipeline's check, once the request body is read; the audit records of decisions
+    cli.py     ``crmgw approvals list|approve|reject``
+    (the console page is gateway/console/pages_approvals.py)
+
+Where: the journal is ``approvals.jsonl`` beside the alerts journal (``alerts.journal``, default
+``var/alerts.jsonl`` -> ``var/approvals.jsonl``); Redis is the alerts' (``alerts.redis_url``, else
+``redis_url``). Without Redis the approvals belong to one gateway process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from gateway.approvals.store import ApprovalStore
+
+
+def approvals_journal(settings) -> Path:
+    from gateway.alerts import journal_path
+
+    return journal_path(settings.alerts, settings.data_root()).resolve().with_name("approvals.jsonl")
+
+
+def approvals_redis_url(settings) -> str | None:
+    return settings.alerts.redis_url or settings.redis_url
+
+
+async def open_approval_store(settings, *, clock: Callable[[], datetime] | None = None, background: bool = True,
+                              redis_url: str | None = None) -> "ApprovalStore":
+    """A started ApprovalStore for these settings (call ``await store.close()`` at shutdown)."""
+    from gateway.alerts.journal import Journal
+    from gateway.approvals.store import ApprovalStore
+    from gateway.redisconn import connect_redis
+
+    path = approvals_journal(settings)
+    url = redis_url or approvals_redis_url(settings)
+    writer = hashlib.sha256(f"{socket.gethostname()}:{path}".encode()).hexdigest()[:16]
+    store = ApprovalStore(Journal(path), redis=connect_redis(url) if url else None, writer=writer, clock=clock)
+    await store.start(background=background)
+    return store

@@ -1,0 +1,101 @@
+"""Where approvals live in Redis, so that every gateway instance (and the CLI) shares them.
+
+    crmgw:approvals:a:<id>             hash {rev, status, expires, json}: the approval
+    crmgw:approvals:fp:<fingerprint>   id of the newest approval for that request
+    crmgw:approvals:idx                sorted set id -> created epoch (newest first listing)
+    crmgw:approvals:replayed:<writer>  marker: this writer's journal is in Redis (gone after FLUSHALL)
+
+Every write is one Lua script, so the checks and the write are atomic across instances:
+
+    create   refuse ("dup", id) while the request's newest approval still stands (pending,
+             approved or rejected and within its validity): one pending approval per request;
+             the new one becomes the request's newest (``fp:``)
+    cas      write only if the stored rev is the one the change was computed from ("conflict"):
+             two instances consuming one approval -> exactly one wins
+    replay   write only if newer than the stored copy ("stale")
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from gateway.approvals.model import Approval
+
+PREFIX = "crmgw:approvals:"
+
+PUT = """
+local p, mode, id, rev, json = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local status, fp, expected, score = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local expires, now = ARGV[10], tonumber(ARGV[11])
+local akey = p .. 'a:' .. id
+local cur = redis.call('HGET', akey, 'rev')
+local holder = redis.call('GET', p .. 'fp:' .. fp)
+if mode == 'create' then
+  if holder and holder ~= id then
+    local h = redis.call('HMGET', p .. 'a:' .. holder, 'status', 'expires')
+    if h[1] and (h[1] == 'pending' or h[1] == 'approved' or h[1] == 'rejected') and tonumber(h[2]) > now then
+      return {'dup', holder}
+    end
+  end
+  if cur then return {'exists', cur} end
+elseif mode == 'cas' then
+  if (cur or '0') ~= expected then return {'conflict', cur or '0'} end
+else
+  if cur and tonumber(cur) >= tonumber(rev) then return {'stale', cur} end
+end
+redis.call('HSET', akey, 'rev', rev, 'status', status, 'expires', expires, 'json', json)
+redis.call('ZADD', p .. 'idx', score, id)
+if mode == 'create' or not holder or (mode == 'replay' and holder < id) then
+  redis.call('SET', p .. 'fp:' .. fp, id)
+end
+return {'ok', rev}
+"""
+
+
+class ApprovalMirror:
+    def __init__(self, client, writer: str):
+        self.client = client
+        self.writer = writer
+        self._put = client.register_script(PUT)
+
+    async def put(self, a: Approval, *, mode: str, expected_rev: int = 0, now: float = 0.0) -> tuple[str, str]:
+        from gateway.alerts.model import parse_time
+
+        result = await self._put(args=[
+            PREFIX, mode, a.id, a.rev, orjson.dumps(a.to_dict()), a.status, a.fingerprint, expected_rev,
+            a.epoch, parse_time(a.expires_at).timestamp(), now,
+        ])
+        return _text(result[0]), _text(result[1])
+
+    async def get(self, approval_id: str) -> Approval | None:
+        raw = await self.client.hget(PREFIX + "a:" + approval_id, "json")
+        return Approval.model_validate_json(raw) if raw else None
+
+    async def for_fingerprint(self, fp: str) -> Approval | None:
+        approval_id = await self.client.get(PREFIX + "fp:" + fp)
+        return await self.get(_text(approval_id)) if approval_id else None
+
+    async def newest(self, limit: int) -> list[Approval]:
+        ids = await self.client.zrevrange(PREFIX + "idx", 0, limit - 1)
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for i in ids:
+            pipe.hget(PREFIX + "a:" + _text(i), "json")
+        return [Approval.model_validate_json(raw) for raw in await pipe.execute() if raw]
+
+    @property
+    def marker(self) -> str:
+        return PREFIX + "replayed:" + self.writer
+
+    async def probe(self) -> bool:
+        """Ping; True when this writer's journal is known to be in Redis (marker present)."""
+        await self.client.ping()
+        return bool(await self.client.exists(self.marker))
+
+    async def set_marker(self, when: str) -> None:
+        await self.client.set(self.marker, when)
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

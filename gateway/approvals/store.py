@@ -1,0 +1,282 @@
+"""ApprovalStore: four-eyes approvals, durable and shared, following the alerts store's pattern.
+
+Write path of every change (request, approve, reject, consume, expire)::
+
+    compute the next copy (model.py) ─► journal append + fsync ─► Redis script (atomic create / CAS)
+                                                                  └─ lost a race? void it, re-read
+
+The journal is the alerts' own class (gateway.alerts.journal.Journal: O_APPEND, fsync, torn-line
+safe, ``put``/``void`` records), holding ``{"op": "put", "approval": {...}}`` lines in its own file.
+
+Exactly once: consuming is a compare-and-set on ``rev`` inside Redis, so when two instances see
+one approval and both try to use it, one write wins and the other re-reads a consumed approval
+(its request then needs a new one). Without Redis configured the store is one process's (journal +
+memory under a lock). With Redis configured but unreachable, the gate and decisions refuse
+(``ApprovalsUnavailable``, 503) instead of risking a second use; listing falls back to the journal.
+A Redis that lost this writer's data (restart, FLUSHALL: the marker key is gone) is refilled from
+the journal before the next operation and by a periodic check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Callable
+
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from gateway.alerts.journal import Journal
+from gateway.alerts.model import iso
+from gateway.approvals.model import Approval, ApprovalError, check_decision, clean_note
+
+log = logging.getLogger("crmgw.approvals")
+REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+MAX_ATTEMPTS = 8
+
+
+class ApprovalsUnavailable(Exception):
+    """The shared store or the journal cannot be used: refuse rather than risk a second use (503)."""
+
+
+class LocalView:
+    """The newest copy of every approval this process knows, built from the journal."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.copies: dict[str, list[tuple[str | None, Approval]]] = {}
+        self.by_fp: dict[str, str] = {}
+
+    def refresh(self) -> None:
+        for record in self.journal.read_new():
+            if record["op"] == "void":
+                copies = self.copies.get(record.get("id"), [])
+                copies[:] = [c for c in copies if c[0] != record.get("event")]
+                continue
+            try:
+                approval = Approval.model_validate(record.get("approval"))
+            except ValidationError:
+                self.journal.corrupt_lines += 1
+                log.warning("approvals journal %s: skipped an invalid record", self.journal.path)
+                continue
+            self.remember(approval, record.get("event"))
+
+    def remember(self, approval: Approval, event: str | None) -> None:
+        copies = self.copies.setdefault(approval.id, [])
+        if event is not None and any(e == event for e, _ in copies):
+            return
+        copies.append((event, approval))
+        copies.sort(key=lambda c: c[1].rev)
+        del copies[:-4]
+        if approval.rev == 1 or approval.fingerprint not in self.by_fp:  # journal order: the newest asked
+            self.by_fp[approval.fingerprint] = approval.id
+
+    def latest(self, approval_id: str) -> Approval | None:
+        copies = self.copies.get(approval_id)
+        return copies[-1][1] if copies else None
+
+    def all(self) -> list[Approval]:
+        return [c[-1][1] for c in self.copies.values() if c]
+
+
+class ApprovalStore:
+    def __init__(self, journal: Journal, *, redis=None, writer: str = "local",
+                 clock: Callable[[], datetime] | None = None, check_interval: float = 2.0):
+        from gateway.approvals.mirror import ApprovalMirror
+
+        self.journal = journal
+        self.writer = writer
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.check_interval = check_interval
+        self._redis = redis
+        self.mirror = ApprovalMirror(redis, writer) if redis is not None else None
+        self.redis_up = False
+        self.view = LocalView(journal)
+        self._lock = asyncio.Lock()
+        self._checker: asyncio.Task | None = None
+        self._closing = False
+        self.last_redis_error: str | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    async def start(self, *, background: bool = True) -> None:
+        self.view.refresh()
+        await self.check_redis()
+        if background and self.mirror is not None:
+            self._checker = asyncio.create_task(self._check_loop(), name="approvals-redis-check")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._checker is not None:
+            self._checker.cancel()
+            try:
+                await self._checker
+            except asyncio.CancelledError:
+                pass
+        if self._redis is not None:
+            await self._redis.aclose()
+        self.journal.close()
+
+    async def _check_loop(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.check_redis()
+            except Exception:
+                log.exception("approvals: Redis check failed")
+
+    async def check_redis(self) -> bool:
+        """Is Redis usable? Replays the journal when Redis came back or lost this writer's data."""
+        if self.mirror is None:
+            return False
+        try:
+            if not await self.mirror.probe() or not self.redis_up:
+                self.view.refresh()
+                for approval in self.view.all():
+                    await self.mirror.put(approval, mode="replay")
+                await self.mirror.set_marker(iso(self.clock()))
+        except REDIS_ERRORS as exc:
+            self._down(exc)
+            return False
+        self.redis_up = True
+        return True
+
+    def _down(self, exc: BaseException) -> None:
+        self.last_redis_error = f"{type(exc).__name__}: {exc}"
+        if self.redis_up:
+            log.error("approvals: Redis unavailable (%s)", self.last_redis_error)
+        self.redis_up = False
+
+    async def _shared(self) -> None:
+        """Before a change: Redis (when configured) must be there, with this writer's journal in it."""
+        if self.mirror is not None and not await self.check_redis():
+            raise ApprovalsUnavailable(f"approvals: the shared store (Redis) is unavailable: {self.last_redis_error}")
+
+    # --- the gate (the pipeline) --------------------------------------------------------------
+    async def gate(self, *, fp: str, make: Callable[[], Approval], request_id: str) -> tuple[str, Approval]:
+        """What the request with fingerprint ``fp`` may do now:
+
+        ``consumed`` (an approval was used up by this request: forward it), ``pending`` (waiting for a
+        decision), ``rejected``, ``expired`` (just found lapsed), or ``required`` (a new pending
+        approval was made with ``make()``). Raises ApprovalsUnavailable.
+        """
+        async with self._lock:
+            await self._shared()
+            for _ in range(MAX_ATTEMPTS):
+                now = self.clock()
+                current = await self._for_fp(fp)
+                if current is not None and current.status in ("pending", "approved") and current.expired(now):
+                    lapsed = current.lapsed(request_id=request_id, now=now)
+                    if await self._commit(lapsed, expected=current.rev, now=now):
+                        return "expired", lapsed
+                    continue
+                if current is not None and current.standing(now):
+                    if current.status != "approved":
+                        return current.status, current
+                    used = current.consumed(request_id=request_id, now=now)
+                    if await self._commit(used, expected=current.rev, now=now):
+                        return "consumed", used
+                    continue  # another instance used it first: read again
+                fresh = make()
+                if await self._commit(fresh, mode="create", now=now):
+                    return "required", fresh
+        raise ApprovalsUnavailable(f"approvals: request {fp[:12]} kept changing under this instance")
+
+    # --- decisions (console, CLI) ---------------------------------------------------------------
+    async def decide(self, approval_id: str, *, approve: bool, actor: str, note: str | None,
+                     directory) -> Approval:
+        """Approve or reject as ``actor``; raises ApprovalError (not found, not pending, expired,
+        own request, not an approver) or ApprovalsUnavailable."""
+        note = clean_note(note)
+        async with self._lock:
+            await self._shared()
+            for _ in range(MAX_ATTEMPTS):
+                now = self.clock()
+                current = await self._get(approval_id)
+                if current is None:
+                    raise ApprovalError("approval-unknown", f"no approval {approval_id}", status=404)
+                check_decision(current, actor, directory, now)
+                updated = current.decided(approve=approve, actor=actor, note=note, now=now)
+                if await self._commit(updated, expected=current.rev, now=now):
+                    return updated
+        raise ApprovalsUnavailable(f"approval {approval_id} kept changing; try again")
+
+    # --- reading --------------------------------------------------------------------------------
+    async def get(self, approval_id: str) -> Approval | None:
+        if self.mirror is not None and self.redis_up:
+            try:
+                return await self._get(approval_id)
+            except REDIS_ERRORS as exc:
+                self._down(exc)
+        self.view.refresh()
+        return self.view.latest(approval_id)
+
+    async def list(self, *, status: set[str] | None = None, limit: int = 200) -> list[Approval]:
+        """Newest first (``status`` filters on the stored status; lapsed ones show via ``expired(now)``)."""
+        found: list[Approval] | None = None
+        if self.mirror is not None and self.redis_up:
+            try:
+                found = await self.mirror.newest(max(limit * 4, 1000))
+            except REDIS_ERRORS as exc:
+                self._down(exc)
+        if found is None:
+            self.view.refresh()
+            found = sorted(self.view.all(), key=lambda a: a.id, reverse=True)
+        return [a for a in found if not status or a.status in status][:limit]
+
+    # --- internals ----------------------------------------------------------------------------
+    async def _get(self, approval_id: str) -> Approval | None:
+        if self.mirror is not None:
+            return await self.mirror.get(approval_id)
+        self.view.refresh()
+        return self.view.latest(approval_id)
+
+    async def _for_fp(self, fp: str) -> Approval | None:
+        if self.mirror is not None:
+            return await self.mirror.for_fingerprint(fp)
+        self.view.refresh()
+        found = self.view.by_fp.get(fp)
+        return self.view.latest(found) if found else None
+
+    async def _commit(self, approval: Approval, *, mode: str = "cas", expected: int = 0, now: datetime) -> bool:
+        """Journal (fsync) then Redis; False when Redis refused (a race: the caller re-reads).
+
+        A Redis failure during the write keeps the journalled copy (a replay writes it later): for a
+        use, that errs towards an approval spent without its request forwarded, never a second use."""
+        if self.mirror is None and not self._local_ok(approval, mode, expected, now):
+            return False
+        event = uuid.uuid4().hex
+        record = {"op": "put", "event": event, "writer": self.writer, "approval": approval.to_dict()}
+        try:
+            await asyncio.to_thread(self.journal.append, record)
+        except OSError as exc:
+            raise ApprovalsUnavailable(f"approvals journal {self.journal.path} is not writable: {exc}") from exc
+        if self.mirror is not None:
+            try:
+                status, _ = await self.mirror.put(approval, mode=mode, expected_rev=expected, now=now.timestamp())
+            except REDIS_ERRORS as exc:
+                self._down(exc)
+                raise ApprovalsUnavailable(f"approvals: Redis failed during a change: {exc}") from exc
+            if status != "ok":
+                await self._void(event, approval.id)
+                return False
+        self.view.remember(approval, event)
+        return True
+
+    def _local_ok(self, approval: Approval, mode: str, expected: int, now: datetime) -> bool:
+        """Without Redis (one process, or the CLI on the same journal): the same checks as the script."""
+        self.view.refresh()
+        if mode == "create":
+            held_id = self.view.by_fp.get(approval.fingerprint)
+            held = self.view.latest(held_id) if held_id and held_id != approval.id else None
+            return held is None or not held.standing(now)
+        current = self.view.latest(approval.id)
+        return (current.rev if current is not None else 0) == expected
+
+    async def _void(self, event: str, approval_id: str) -> None:
+        try:
+            await asyncio.to_thread(self.journal.append,
+                                    {"op": "void", "event": event, "writer": self.writer, "id": approval_id})
+        except OSError as exc:
+            log.error("approvals journal: could not void a superseded copy of %s: %s", approval_id, exc)
