@@ -18,6 +18,9 @@ from aiohttp import web
 
 from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
+from gateway.access import open_access_store
+from gateway.access.api import register_access_routes
+from gateway.access.reconcile import DirectoryWatch
 from gateway.approvals import open_approval_store
 from gateway.audit.events import audit_record
 from gateway.audit.log import AuditLog
@@ -68,6 +71,7 @@ class Gateway:
         self.scoring = None
         self.alerts = None  # gateway.alerts.AlertStore, opened in create_app's lifecycle
         self.approvals = None  # gateway.approvals.ApprovalStore (four-eyes), opened in the lifecycle
+        self.access = None  # gateway.access.store.AccessStore (access requests), opened in the lifecycle
         self.metrics = None  # gateway.metrics.Metrics, set by register_metrics_route
         self.started_at = time.time()
         self.pipeline = Pipeline(self)
@@ -225,6 +229,8 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
             settings.alerts, redis_url=settings.redis_url, base_dir=settings.data_root(), clock=gw.clock
         )
         gw.approvals = await open_approval_store(settings, clock=gw.clock)
+        gw.access = await open_access_store(settings, clock=gw.clock)
+        directory_watch = DirectoryWatch(gw)  # revokes what a directory change no longer fits
         if gw.signals is None:  # tests may install their own stage
             gw.signals = build_signals(settings.signals, redis_url=settings.redis_url, alerts=gw.alerts, clock=gw.clock)
             if gw.metrics is not None:
@@ -248,7 +254,9 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
             await gw.signals.stop()
             await gw.session.close()
             await gw.alerts.close()
+            await directory_watch.close()
             await gw.approvals.close()
+            await gw.access.close()
             gw.audit.close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -289,6 +297,7 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
         store_getter=lambda: gw.alerts,
         authorize=lambda req: gw.authenticate_admin(req, admin_roles),
     )
+    register_access_routes(app, gw, prefix)  # access requests: before the console and the catch-all
     register_console(app, gw, settings.console)
     from gateway.metrics import register_metrics_route
 

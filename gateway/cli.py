@@ -77,7 +77,14 @@ def cmd_rules_test(args) -> int:
 def cmd_explain(args) -> int:
     from gateway.explain import decision_dict, explain, parse_time, render
 
-    ruleset = _load_rules(args.rules)
+    settings = None
+    if args.config:  # gateway.access: the approved access requests of the settings' store
+        from gateway.access.cli import load_settings_or_none
+
+        settings = load_settings_or_none(args.config)
+        if settings is None:
+            return 2
+    ruleset = _load_rules(args.rules or (str(settings.path(settings.rules_dir)) if settings else None))
     if ruleset is None:
         return 2
     try:
@@ -85,6 +92,11 @@ def cmd_explain(args) -> int:
     except ValueError as exc:
         print(f"--at: {exc}", file=sys.stderr)
         return 2
+    grants = ()
+    if settings is not None:
+        from gateway.access.cli import grants_for_user
+
+        grants = grants_for_user(settings, args.user)
     body = args.body.encode("utf-8") if args.body is not None else b""
     if args.body_file:
         body = Path(args.body_file).read_bytes()
@@ -92,7 +104,7 @@ def cmd_explain(args) -> int:
     result = explain(
         ruleset, user=args.user, method=args.method, path=args.path, at=at, ip=args.ip,
         mfa=args.mfa, country=args.country, body=body, content_type=content_type,
-        auth_method=args.auth_method or "explain",
+        auth_method=args.auth_method or "explain", grants=grants,
     )
     if args.json:
         print(json.dumps(decision_dict(result.decision, result.ctx, ruleset), indent=2, default=str))
@@ -235,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--body-file", help="read the request body from this file")
     s.add_argument("--content-type", help="the body's Content-Type (default application/json)")
     s.add_argument("--rules", help="rules folder (default: ./rules)")
+    s.add_argument("--config", help="gateway settings: also apply the user's approved access requests "
+                   "(and use the settings' rules_dir unless --rules)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--exit-code", action="store_true", help="exit 1 when the decision is deny")
     s.set_defaults(func=cmd_explain)
@@ -256,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.approvals.cli import register as register_approvals
 
     register_approvals(sub)  # crmgw approvals list | approve ID | reject ID --note "..."
+    from gateway.access.cli import register as register_access
+
+    register_access(sub)  # crmgw access request | list | approve ID | reject ID | revoke ID
     from gateway.scaffold import register as register_init
 
     register_init(sub)  # crmgw init DIR --crm-url URL

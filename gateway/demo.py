@@ -154,7 +154,7 @@ curl -s -X POST {base}/api/v2/leads/ -H "Authorization: Bearer $CAROL" \\
      -d 'title=Gift&assigned_to={PROFILES["bob"]}'
 
 # A lead titled "escalate" is re-assigned by the CRM itself to another team's manager: carol's edit is
-# committed, the lead is out of her scope; the answer carries no record, the audit line says so, and a
+# committed, the escalated record is out of her scope; the answer carries no record, the audit line says so, and a
 # high alert is raised for the analysts
 curl -s -X PATCH {base}/api/v2/leads/{lead}/ -H "Authorization: Bearer $CAROL" \\
      -H 'Content-Type: application/json' -d '{{"title": "Please escalate"}}'

@@ -62,12 +62,15 @@ def explain(
     body: bytes = b"",
     content_type: str | None = None,
     auth_method: str = "explain",
+    grants: tuple = (),
 ) -> Explained:
     """Decide one described request; refusals before the rules become deny decisions too, and so do
     the refusals the gateway makes before forwarding (query parameters, the body of a write).
 
     ``auth_method``: how the described caller authenticated (jwt, api_key, trusted_header, crm_jwt,
-    crm_token), for rules with an ``auth_method`` criterion; by default an unknown fact."""
+    crm_token), for rules with an ``auth_method`` criterion; by default an unknown fact.
+    ``grants``: the user's approved access requests as grants (gateway.access), applied when they
+    cover the request's operation, as the gateway does."""
     directory_user = ruleset.directory.get(user)
     if directory_user is None:
         return Explained(_deny("user-unknown", ruleset, 401), None)
@@ -91,7 +94,8 @@ def explain(
         )
     except GatewayError as exc:
         return Explained(_deny(exc.reason, ruleset, exc.status), None)
-    decision = ruleset.engine.decide(ctx)
+    op = ctx.endpoint.operation if ctx.endpoint is not None else None
+    decision = ruleset.engine.decide(ctx, tuple(g for g in grants if g.user == user and op in g.operations))
     if decision.allowed:
         try:
             check_request(ruleset, ctx, decision.obligations, method.upper(), body, content_type)

@@ -170,8 +170,9 @@ class Pipeline:
         )
         flow.ctx = ctx
 
-        # 3 decision
-        decision = ruleset.engine.decide(ctx)
+        # 3 decision (the caller's approved access requests apply like grants: gateway.access)
+        access = getattr(gw, "access", None)
+        decision = ruleset.engine.decide(ctx, await access.grants_for(ctx) if access is not None else ())
         flow.decision = decision
         if decision.allowed and gw.signals is not None:
             refusal = gw.signals.check(identity, ctx)  # anomaly block / step-up / fail-closed; no I/O

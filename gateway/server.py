@@ -60,7 +60,7 @@ class ServeOptions:
     @classmethod
     def resolve(cls, settings: Settings, workers: int | None = None, drain_timeout: float | None = None,
                 max_connections: int | None = None, request_timeout: float | None = None) -> "ServeOptions":
-        """Command line first, then settings (``limits.*`` once the lead adds them), then defaults."""
+        """Command line first, then the settings (``limits.*``), then the defaults."""
         limits = settings.limits
 
         def pick(given, name, default):

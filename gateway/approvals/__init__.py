@@ -38,13 +38,21 @@ def approvals_redis_url(settings) -> str | None:
 async def open_approval_store(settings, *, clock: Callable[[], datetime] | None = None, background: bool = True,
                               redis_url: str | None = None) -> "ApprovalStore":
     """A started ApprovalStore for these settings (call ``await store.close()`` at shutdown)."""
-    from gateway.alerts.journal import Journal
     from gateway.approvals.store import ApprovalStore
+
+    return await open_shared_store(ApprovalStore, approvals_journal(settings), settings, clock=clock,
+                                   background=background, redis_url=redis_url)
+
+
+async def open_shared_store(cls, path: Path, settings, *, clock: Callable[[], datetime] | None = None,
+                            background: bool = True, redis_url: str | None = None):
+    """A started ``cls`` (a gateway.approvals.store.SharedStore) journalling to ``path``, mirrored in
+    the approvals' Redis (``redis_url`` overrides it)."""
+    from gateway.alerts.journal import Journal
     from gateway.redisconn import connect_redis
 
-    path = approvals_journal(settings)
     url = redis_url or approvals_redis_url(settings)
     writer = hashlib.sha256(f"{socket.gethostname()}:{path}".encode()).hexdigest()[:16]
-    store = ApprovalStore(Journal(path), redis=connect_redis(url) if url else None, writer=writer, clock=clock)
+    store = cls(Journal(path), redis=connect_redis(url) if url else None, writer=writer, clock=clock)
     await store.start(background=background)
     return store

@@ -55,24 +55,34 @@ def _options(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def cmd_approvals(args) -> int:
+def settings_and_rules(config: str | None, command: str):
+    """(settings, rule set) of the settings file, or None after printing every problem (exit 2).
+    Shared with ``crmgw access`` (gateway.access.cli)."""
     from gateway.configfile import config_path
     from gateway.ruleset import load_ruleset
     from gateway.settings import load_settings
 
-    path = config_path(args.config, f"crmgw approvals {args.approvals_cmd}")
+    path = config_path(config, command)
     if path is None:
-        return 2
+        return None
     settings, errors = load_settings(path)
     if settings is None:
         for e in errors:
             print(e, file=sys.stderr)
-        return 2
+        return None
     ruleset, errors = load_ruleset(settings.path(settings.rules_dir))
     if ruleset is None:
         for e in errors:
             print(e, file=sys.stderr)
+        return None
+    return settings, ruleset
+
+
+def cmd_approvals(args) -> int:
+    loaded = settings_and_rules(args.config, f"crmgw approvals {args.approvals_cmd}")
+    if loaded is None:
         return 2
+    settings, ruleset = loaded
     if args.approvals_cmd != "list" and not args.actor:
         print("--actor is required (no $USER)", file=sys.stderr)
         return 2
@@ -121,11 +131,17 @@ async def _run(args, settings, directory) -> int:
 
 def _audit(settings, approval, actor: str) -> None:
     from gateway.approvals.gate import decision_record
+
+    write_audit(settings, decision_record(approval, actor=actor, via="cli"))
+
+
+def write_audit(settings, record: dict) -> None:
+    """One audit line to the settings' audit log (shared with ``crmgw access``)."""
     from gateway.audit.log import AuditLog
 
     log = AuditLog(settings.data_path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups)
     try:
-        if not log.write(decision_record(approval, actor=actor, via="cli")):
+        if not log.write(record):
             print("warning: the audit line could not be written (kept on stderr)", file=sys.stderr)
     finally:
         log.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from gateway.access.model import subject_of
 from gateway.alerts.model import iso
 from gateway.approvals.model import Approval, fingerprint, new_approval
 from gateway.errors import Forbidden, Unavailable
@@ -52,7 +53,8 @@ async def check(gw, flow, ctx, requirement, body: bytes) -> None:
     directory = flow.ruleset.directory if flow.ruleset is not None else None
     entry = directory.get(user.id) if directory is not None else None
     request = {"method": ctx.method, "path": ctx.path, "query": dict(ctx.query), "body_sha256": body_sha,
-               "body_bytes": len(body), "operation": ctx.operation}
+               "body_bytes": len(body), "operation": ctx.operation,
+               "subject": subject_of(entry) if entry is not None else {}}
 
     def make() -> Approval:
         return new_approval(requester=user.id, manager=entry.manager if entry is not None else user.manager,
@@ -71,8 +73,8 @@ async def check(gw, flow, ctx, requirement, body: bytes) -> None:
 
 
 def decision_record(approval: Approval, *, actor: str, via: str, now: datetime | None = None) -> dict[str, Any]:
-    """The audit line of an approval or a rejection (who, note, what was decided on)."""
-    action = "approved" if approval.status == "approved" else "rejected"
+    """The audit line of an approval, a rejection or a revocation (who, note, what was decided on)."""
+    action = approval.status if approval.status in ("approved", "rejected", "revoked") else "rejected"
     return {
         "time": iso(now or datetime.now(timezone.utc)),
         "kind": "approval",

@@ -53,40 +53,43 @@ return {'ok', rev}
 
 
 class ApprovalMirror:
-    def __init__(self, client, writer: str):
+    """Also the mirror of other versioned records (gateway.access) under their own ``prefix``."""
+
+    def __init__(self, client, writer: str, *, prefix: str = PREFIX, model=Approval):
         self.client = client
         self.writer = writer
+        self.prefix, self.model = prefix, model
         self._put = client.register_script(PUT)
 
     async def put(self, a: Approval, *, mode: str, expected_rev: int = 0, now: float = 0.0) -> tuple[str, str]:
         from gateway.alerts.model import parse_time
 
         result = await self._put(args=[
-            PREFIX, mode, a.id, a.rev, orjson.dumps(a.to_dict()), a.status, a.fingerprint, expected_rev,
+            self.prefix, mode, a.id, a.rev, orjson.dumps(a.to_dict()), a.status, a.fingerprint, expected_rev,
             a.epoch, parse_time(a.expires_at).timestamp(), now,
         ])
         return _text(result[0]), _text(result[1])
 
     async def get(self, approval_id: str) -> Approval | None:
-        raw = await self.client.hget(PREFIX + "a:" + approval_id, "json")
-        return Approval.model_validate_json(raw) if raw else None
+        raw = await self.client.hget(self.prefix + "a:" + approval_id, "json")
+        return self.model.model_validate_json(raw) if raw else None
 
     async def for_fingerprint(self, fp: str) -> Approval | None:
-        approval_id = await self.client.get(PREFIX + "fp:" + fp)
+        approval_id = await self.client.get(self.prefix + "fp:" + fp)
         return await self.get(_text(approval_id)) if approval_id else None
 
     async def newest(self, limit: int) -> list[Approval]:
-        ids = await self.client.zrevrange(PREFIX + "idx", 0, limit - 1)
+        ids = await self.client.zrevrange(self.prefix + "idx", 0, limit - 1)
         if not ids:
             return []
         pipe = self.client.pipeline(transaction=False)
         for i in ids:
-            pipe.hget(PREFIX + "a:" + _text(i), "json")
-        return [Approval.model_validate_json(raw) for raw in await pipe.execute() if raw]
+            pipe.hget(self.prefix + "a:" + _text(i), "json")
+        return [self.model.model_validate_json(raw) for raw in await pipe.execute() if raw]
 
     @property
     def marker(self) -> str:
-        return PREFIX + "replayed:" + self.writer
+        return self.prefix + "replayed:" + self.writer
 
     async def probe(self) -> bool:
         """Ping; True when this writer's journal is known to be in Redis (marker present)."""

@@ -4,6 +4,7 @@
        │                    │
        ├──reject──► rejected (refused until the request's validity ends; then a new one may be asked)
        └──validity over──► expired   (found out by the next identical request, which is refused)
+    pending / approved ──the requester's directory entry changed──► revoked   (gateway.access.reconcile)
 
 ``valid_for`` (the rule's) bounds both waits: a pending request lapses ``valid_for`` after it was
 made, an approval ``valid_for`` after it was given. Pure values: no I/O here.
@@ -20,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.alerts.model import iso, new_alert_id, parse_time
 
-Status = Literal["pending", "approved", "rejected", "consumed", "expired"]
-STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "consumed", "expired")
+Status = Literal["pending", "approved", "rejected", "consumed", "expired", "revoked"]
+STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "consumed", "expired", "revoked")
 # While one of these is within its validity it answers for its fingerprint (no new request is made).
 STANDING = ("pending", "approved", "rejected")
 MAX_NOTE = 2000
@@ -40,7 +41,7 @@ class Step(BaseModel):
 
     time: str
     actor: str
-    action: str  # requested | approved | rejected | consumed | expired
+    action: str  # requested | approved | rejected | consumed | expired | revoked
     note: str | None = None
     request_id: str | None = None
 
@@ -63,6 +64,8 @@ class Approval(BaseModel):
     approver_roles: list[str] = Field(default_factory=list)
     approver_manager: bool = False
     manager: str | None = None  # the requester's manager when asked (display; checked again on deciding)
+    # the requester's directory entry when asked (gateway.access.reconcile revokes when it changes)
+    subject: dict[str, Any] = Field(default_factory=dict)
     valid_for: int
     created_at: str
     expires_at: str  # pending: created + valid_for; approved: approved + valid_for
@@ -113,6 +116,9 @@ class Approval(BaseModel):
         stamp = iso(now)
         return self._next(stamp, self.requester, "consumed", request_id=request_id, status="consumed",
                           consumed_at=stamp, consumed_by=request_id)
+
+    def revoked(self, *, actor: str, note: str, now: datetime) -> "Approval":
+        return self._next(iso(now), actor, "revoked", note, status="revoked")
 
     def lapsed(self, *, request_id: str, now: datetime) -> "Approval":
         return self._next(iso(now), "gateway", "expired", request_id=request_id, status="expired")

@@ -1,5 +1,8 @@
 """ApprovalStore: four-eyes approvals, durable and shared, following the alerts store's pattern.
 
+The mechanism (journal, Redis mirror, CAS, replay) is ``SharedStore``; access requests
+(gateway.access) use it too, under their own journal file and Redis prefix.
+
 Write path of every change (request, approve, reject, consume, expire)::
 
     compute the next copy (model.py) ─► journal append + fsync ─► Redis script (atomic create / CAS)
@@ -37,15 +40,20 @@ REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 MAX_ATTEMPTS = 8
 
 
-class ApprovalsUnavailable(Exception):
+class StoreUnavailable(Exception):
+    """The shared store or the journal cannot be used: refuse rather than guess (503)."""
+
+
+class ApprovalsUnavailable(StoreUnavailable):
     """The shared store or the journal cannot be used: refuse rather than risk a second use (503)."""
 
 
 class LocalView:
-    """The newest copy of every approval this process knows, built from the journal."""
+    """The newest copy of every record this process knows, built from the journal."""
 
-    def __init__(self, journal: Journal):
+    def __init__(self, journal: Journal, model=Approval, key: str = "approval"):
         self.journal = journal
+        self.model, self.key = model, key
         self.copies: dict[str, list[tuple[str | None, Approval]]] = {}
         self.by_fp: dict[str, str] = {}
 
@@ -56,10 +64,10 @@ class LocalView:
                 copies[:] = [c for c in copies if c[0] != record.get("event")]
                 continue
             try:
-                approval = Approval.model_validate(record.get("approval"))
+                approval = self.model.model_validate(record.get(self.key))
             except ValidationError:
                 self.journal.corrupt_lines += 1
-                log.warning("approvals journal %s: skipped an invalid record", self.journal.path)
+                log.warning("%s journal %s: skipped an invalid record", self.key, self.journal.path)
                 continue
             self.remember(approval, record.get("event"))
 
@@ -81,7 +89,17 @@ class LocalView:
         return [c[-1][1] for c in self.copies.values() if c]
 
 
-class ApprovalStore:
+class SharedStore:
+    """Versioned records (a pydantic model with ``id``, ``rev``, ``status``, ``fingerprint``,
+    ``epoch``, ``expires_at``, ``to_dict()``), journal first then Redis: the mechanism behind
+    approvals and access requests (gateway.access). Subclasses set the class attributes and add
+    their own operations on top of ``_commit`` / ``change``."""
+
+    model = Approval
+    key = "approval"  # the journal record's key and the name in messages
+    prefix = "crmgw:approvals:"  # the Redis keys (gateway.approvals.mirror)
+    unavailable: type[StoreUnavailable] = ApprovalsUnavailable
+
     def __init__(self, journal: Journal, *, redis=None, writer: str = "local",
                  clock: Callable[[], datetime] | None = None, check_interval: float = 2.0):
         from gateway.approvals.mirror import ApprovalMirror
@@ -91,9 +109,10 @@ class ApprovalStore:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.check_interval = check_interval
         self._redis = redis
-        self.mirror = ApprovalMirror(redis, writer) if redis is not None else None
+        self.mirror = (ApprovalMirror(redis, writer, prefix=self.prefix, model=self.model)
+                       if redis is not None else None)
         self.redis_up = False
-        self.view = LocalView(journal)
+        self.view = LocalView(journal, self.model, self.key)
         self._lock = asyncio.Lock()
         self._checker: asyncio.Task | None = None
         self._closing = False
@@ -104,7 +123,7 @@ class ApprovalStore:
         self.view.refresh()
         await self.check_redis()
         if background and self.mirror is not None:
-            self._checker = asyncio.create_task(self._check_loop(), name="approvals-redis-check")
+            self._checker = asyncio.create_task(self._check_loop(), name=f"{self.key}-redis-check")
 
     async def close(self) -> None:
         self._closing = True
@@ -124,7 +143,7 @@ class ApprovalStore:
             try:
                 await self.check_redis()
             except Exception:
-                log.exception("approvals: Redis check failed")
+                log.exception("%s: Redis check failed", self.key)
 
     async def check_redis(self) -> bool:
         """Is Redis usable? Replays the journal when Redis came back or lost this writer's data."""
@@ -145,14 +164,121 @@ class ApprovalStore:
     def _down(self, exc: BaseException) -> None:
         self.last_redis_error = f"{type(exc).__name__}: {exc}"
         if self.redis_up:
-            log.error("approvals: Redis unavailable (%s)", self.last_redis_error)
+            log.error("%s: Redis unavailable (%s)", self.key, self.last_redis_error)
         self.redis_up = False
 
     async def _shared(self) -> None:
         """Before a change: Redis (when configured) must be there, with this writer's journal in it."""
         if self.mirror is not None and not await self.check_redis():
-            raise ApprovalsUnavailable(f"approvals: the shared store (Redis) is unavailable: {self.last_redis_error}")
+            raise self.unavailable(f"{self.key}: the shared store (Redis) is unavailable: {self.last_redis_error}")
 
+    async def change(self, record_id: str, compute: Callable) -> "Approval":
+        """Apply ``compute(current, now) -> next copy`` (it raises to refuse; None: nothing to do,
+        the current copy is returned) with a compare-and-set, re-reading on a lost race. Raises
+        LookupError for an unknown id, or ``self.unavailable``."""
+        async with self._lock:
+            await self._shared()
+            for _ in range(MAX_ATTEMPTS):
+                now = self.clock()
+                current = await self._get(record_id)
+                if current is None:
+                    raise LookupError(record_id)
+                updated = compute(current, now)
+                if updated is None:
+                    return current
+                if await self._commit(updated, expected=current.rev, now=now):
+                    return updated
+        raise self.unavailable(f"{self.key} {record_id} kept changing; try again")
+
+    async def create(self, record) -> "Approval":
+        async with self._lock:
+            await self._shared()
+            if not await self._commit(record, mode="create", now=self.clock()):
+                raise self.unavailable(f"{self.key} {record.id} could not be created")
+            return record
+
+
+    # --- reading --------------------------------------------------------------------------------
+    async def get(self, approval_id: str) -> Approval | None:
+        if self.mirror is not None and self.redis_up:
+            try:
+                return await self._get(approval_id)
+            except REDIS_ERRORS as exc:
+                self._down(exc)
+        self.view.refresh()
+        return self.view.latest(approval_id)
+
+    async def list(self, *, status: set[str] | None = None, limit: int = 200) -> list[Approval]:
+        """Newest first (``status`` filters on the stored status; lapsed ones show via ``expired(now)``)."""
+        found: list[Approval] | None = None
+        if self.mirror is not None and self.redis_up:
+            try:
+                found = await self.mirror.newest(max(limit * 4, 1000))
+            except REDIS_ERRORS as exc:
+                self._down(exc)
+        if found is None:
+            self.view.refresh()
+            found = sorted(self.view.all(), key=lambda a: a.id, reverse=True)
+        return [a for a in found if not status or a.status in status][:limit]
+
+    # --- internals ----------------------------------------------------------------------------
+    async def _get(self, approval_id: str) -> Approval | None:
+        if self.mirror is not None:
+            return await self.mirror.get(approval_id)
+        self.view.refresh()
+        return self.view.latest(approval_id)
+
+    async def _for_fp(self, fp: str) -> Approval | None:
+        if self.mirror is not None:
+            return await self.mirror.for_fingerprint(fp)
+        self.view.refresh()
+        found = self.view.by_fp.get(fp)
+        return self.view.latest(found) if found else None
+
+    async def _commit(self, approval: Approval, *, mode: str = "cas", expected: int = 0, now: datetime) -> bool:
+        """Journal (fsync) then Redis; False when Redis refused (a race: the caller re-reads).
+
+        A Redis failure during the write keeps the journalled copy (a replay writes it later): for a
+        use, that errs towards an approval spent without its request forwarded, never a second use."""
+        if self.mirror is None and not self._local_ok(approval, mode, expected, now):
+            return False
+        event = uuid.uuid4().hex
+        record = {"op": "put", "event": event, "writer": self.writer, self.key: approval.to_dict()}
+        try:
+            await asyncio.to_thread(self.journal.append, record)
+        except OSError as exc:
+            raise self.unavailable(f"{self.key} journal {self.journal.path} is not writable: {exc}") from exc
+        if self.mirror is not None:
+            try:
+                status, _ = await self.mirror.put(approval, mode=mode, expected_rev=expected, now=now.timestamp())
+            except REDIS_ERRORS as exc:
+                self._down(exc)
+                raise self.unavailable(f"{self.key}: Redis failed during a change: {exc}") from exc
+            if status != "ok":
+                await self._void(event, approval.id)
+                return False
+        self.view.remember(approval, event)
+        return True
+
+    def _local_ok(self, approval: Approval, mode: str, expected: int, now: datetime) -> bool:
+        """Without Redis (one process, or the CLI on the same journal): the same checks as the script."""
+        self.view.refresh()
+        if mode == "create":
+            held_id = self.view.by_fp.get(approval.fingerprint)
+            held = self.view.latest(held_id) if held_id and held_id != approval.id else None
+            return held is None or not held.standing(now)
+        current = self.view.latest(approval.id)
+        return (current.rev if current is not None else 0) == expected
+
+    async def _void(self, event: str, approval_id: str) -> None:
+        try:
+            await asyncio.to_thread(self.journal.append,
+                                    {"op": "void", "event": event, "writer": self.writer, "id": approval_id})
+        except OSError as exc:
+            log.error("%s journal: could not void a superseded copy of %s: %s", self.key, approval_id, exc)
+
+
+class ApprovalStore(SharedStore):
     # --- the gate (the pipeline) --------------------------------------------------------------
     async def gate(self, *, fp: str, make: Callable[[], Approval], request_id: str) -> tuple[str, Approval]:
         """What the request with fingerprint ``fp`` may do now:
@@ -201,82 +327,3 @@ class ApprovalStore:
                 if await self._commit(updated, expected=current.rev, now=now):
                     return updated
         raise ApprovalsUnavailable(f"approval {approval_id} kept changing; try again")
-
-    # --- reading --------------------------------------------------------------------------------
-    async def get(self, approval_id: str) -> Approval | None:
-        if self.mirror is not None and self.redis_up:
-            try:
-                return await self._get(approval_id)
-            except REDIS_ERRORS as exc:
-                self._down(exc)
-        self.view.refresh()
-        return self.view.latest(approval_id)
-
-    async def list(self, *, status: set[str] | None = None, limit: int = 200) -> list[Approval]:
-        """Newest first (``status`` filters on the stored status; lapsed ones show via ``expired(now)``)."""
-        found: list[Approval] | None = None
-        if self.mirror is not None and self.redis_up:
-            try:
-                found = await self.mirror.newest(max(limit * 4, 1000))
-            except REDIS_ERRORS as exc:
-                self._down(exc)
-        if found is None:
-            self.view.refresh()
-            found = sorted(self.view.all(), key=lambda a: a.id, reverse=True)
-        return [a for a in found if not status or a.status in status][:limit]
-
-    # --- internals ----------------------------------------------------------------------------
-    async def _get(self, approval_id: str) -> Approval | None:
-        if self.mirror is not None:
-            return await self.mirror.get(approval_id)
-        self.view.refresh()
-        return self.view.latest(approval_id)
-
-    async def _for_fp(self, fp: str) -> Approval | None:
-        if self.mirror is not None:
-            return await self.mirror.for_fingerprint(fp)
-        self.view.refresh()
-        found = self.view.by_fp.get(fp)
-        return self.view.latest(found) if found else None
-
-    async def _commit(self, approval: Approval, *, mode: str = "cas", expected: int = 0, now: datetime) -> bool:
-        """Journal (fsync) then Redis; False when Redis refused (a race: the caller re-reads).
-
-        A Redis failure during the write keeps the journalled copy (a replay writes it later): for a
-        use, that errs towards an approval spent without its request forwarded, never a second use."""
-        if self.mirror is None and not self._local_ok(approval, mode, expected, now):
-            return False
-        event = uuid.uuid4().hex
-        record = {"op": "put", "event": event, "writer": self.writer, "approval": approval.to_dict()}
-        try:
-            await asyncio.to_thread(self.journal.append, record)
-        except OSError as exc:
-            raise ApprovalsUnavailable(f"approvals journal {self.journal.path} is not writable: {exc}") from exc
-        if self.mirror is not None:
-            try:
-                status, _ = await self.mirror.put(approval, mode=mode, expected_rev=expected, now=now.timestamp())
-            except REDIS_ERRORS as exc:
-                self._down(exc)
-                raise ApprovalsUnavailable(f"approvals: Redis failed during a change: {exc}") from exc
-            if status != "ok":
-                await self._void(event, approval.id)
-                return False
-        self.view.remember(approval, event)
-        return True
-
-    def _local_ok(self, approval: Approval, mode: str, expected: int, now: datetime) -> bool:
-        """Without Redis (one process, or the CLI on the same journal): the same checks as the script."""
-        self.view.refresh()
-        if mode == "create":
-            held_id = self.view.by_fp.get(approval.fingerprint)
-            held = self.view.latest(held_id) if held_id and held_id != approval.id else None
-            return held is None or not held.standing(now)
-        current = self.view.latest(approval.id)
-        return (current.rev if current is not None else 0) == expected
-
-    async def _void(self, event: str, approval_id: str) -> None:
-        try:
-            await asyncio.to_thread(self.journal.append,
-                                    {"op": "void", "event": event, "writer": self.writer, "id": approval_id})
-        except OSError as exc:
-            log.error("approvals journal: could not void a superseded copy of %s: %s", approval_id, exc)

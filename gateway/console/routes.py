@@ -250,7 +250,7 @@ def register_console(app: web.Application, gw, config: ConsoleConfig | None = No
     config = config or ConsoleConfig()
     if not config.enabled:
         return None
-    from gateway.console import pages_alerts, pages_approvals, pages_audit, pages_blocks
+    from gateway.console import pages_access, pages_alerts, pages_approvals, pages_audit, pages_blocks
 
     console = Console(app, gw, config)
     app[CONSOLE] = console
@@ -271,6 +271,7 @@ def register_console(app: web.Application, gw, config: ConsoleConfig | None = No
     pages_audit.register(console, r)
     pages_blocks.register(console, r)  # POST .../users/{user}/lift
     pages_approvals.register(console, r)  # four-eyes approvals: also open to approvers
+    pages_access.register(console, r)  # access requests: managers and approvers too
     r.add_route("*", base + "/{tail:.*}", console.page(not_found))
     r.add_route("*", base, console.page(not_found))
     return console

@@ -8,7 +8,7 @@ catalogue declares under ``patterns``. Matching walks a trie of segments per met
 each level, the literal child first, then the typed parameters (int, uuid, the named patterns,
 slug), then an untyped one, backtracking when a branch dead-ends. So ``/api/customers/export.csv``
 is the export endpoint, never "view the customer whose id is export.csv", ``/api/leads/kanban/``
-is never "the lead whose id is kanban" once ids are typed ``uuid``, and the result does not depend
+is never "the record whose id is kanban" once ids are typed ``uuid``, and the result does not depend
 on the order entries were written in.
 
 Trailing slashes are part of the path (``exact``) unless the catalogue says ``trailing_slash:

@@ -96,7 +96,9 @@ class PolicyEngine:
     def _deny(self, reason: str, status: int = 403, **fields) -> Decision:
         return Decision("deny", reason, revision=self.revision, status=status, **fields)
 
-    def decide(self, ctx: RequestContext) -> Decision:
+    def decide(self, ctx: RequestContext, grants: tuple = ()) -> Decision:
+        """``grants``: the caller's grants for this operation from outside the rule files (approved
+        access requests, gateway.access), applied exactly like those of grants.yaml."""
         identity = ctx.identity
         if identity is None:
             return self._deny("unauthenticated", status=401)
@@ -141,7 +143,7 @@ class PolicyEngine:
                 trace.append(entry)
                 approval = approval or rule.approval_for(ctx)  # rules by id: the first one's applies
         step_up: list[str] = []
-        for grant in rules.grants.get(identity.user.id, ()):
+        for grant in (*rules.grants.get(identity.user.id, ()), *grants):
             outcome = grant.check(ctx, identity)
             entry = RuleTrace(grant.id, "enforce", "grant", outcome.result is True, (outcome,))
             trace.append(entry)

@@ -196,7 +196,7 @@ def _request_path(catalogue, path: str) -> str:
 @pytest.mark.parametrize("path", _literal_paths())
 def test_a_literal_path_is_never_taken_for_a_parameter(catalogue, path):
     """For the methods the document declares on a literal path, the literal wins: POST /leads/bulk-update/
-    is the bulk update, never a custom action on the lead whose id is "bulk-update"."""
+    is the bulk update, never a custom action on the record whose id is "bulk-update"."""
     request = _request_path(catalogue, path)
     for method in METHODS:
         found = catalogue.match(method, request)
@@ -207,7 +207,7 @@ def test_a_literal_path_is_never_taken_for_a_parameter(catalogue, path):
 @pytest.mark.skipif(not UUID_PARAMS, reason="{id:uuid} is not parsed by gateway/context/routes.py yet (in progress)")
 @pytest.mark.parametrize("path", _literal_paths())
 def test_undeclared_methods_on_a_literal_path_never_reach_an_item(catalogue, path):
-    """DELETE /leads/kanban/ is no request for "delete the lead kanban": typed parameters keep words
+    """DELETE /leads/kanban/ is no request for "delete the record kanban": typed parameters keep words
     out of ids, so a method the literal path does not declare is unknown (denied), not an item's."""
     request = _request_path(catalogue, path)
     for method in METHODS:

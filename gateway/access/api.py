@@ -1,0 +1,145 @@
+"""The access requests' JSON API, for every directory user (not only admins):
+
+    POST {prefix}/api/access-requests            {"user"?, "operations": [...], "data_scope"?, "until", "reason"}
+    GET  {prefix}/api/access-requests            ?status=pending,approved,...  (what the caller may see)
+    GET  {prefix}/api/access-requests/{id}
+    POST {prefix}/api/access-requests/{id}/approve | /reject | /revoke     {"note"?}
+
+The caller is identified like on every admin API (the proxy's authenticators, gateway.app's
+``authenticate_admin`` without a role requirement) and is the actor: they ask for themselves or, as
+``manager:``, for someone they manage; the user's manager or an approver role decides, never the
+user nor the asker. A caller sees their own requests, those they asked for and those they may
+decide; the console roles see all. POSTs need a JSON content type (no cross-site form can send one
+without a CORS preflight, never granted). Errors answer ``{error, reason, request_id}``; each change
+writes an audit line (``kind: access``, ``via: api``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import orjson
+from aiohttp import web
+
+from gateway.access import access_record, approver_roles
+from gateway.access.model import AccessError, may_decide, new_request
+from gateway.access.store import AccessUnavailable
+from gateway.errors import GatewayError
+
+log = logging.getLogger("crmgw.access.api")
+MAX_BODY = 64 * 1024
+VERBS = ("approve", "reject", "revoke")
+
+
+def _error(request: web.Request, status: int, error: str, reason: str, message: str = "") -> web.Response:
+    request_id = secrets.token_hex(8)
+    body = {"error": error, "reason": reason, "request_id": request_id}
+    if message:
+        body["message"] = message
+    return web.json_response(body, status=status, headers={"X-Request-Id": request_id, "Cache-Control": "no-store"})
+
+
+def _json(data, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
+                        headers={"Cache-Control": "no-store"})
+
+
+def visible(req, viewer: str, directory, see_all: bool) -> bool:
+    return see_all or viewer in (req.user, req.requested_by) or may_decide(req, viewer, directory)
+
+
+def register_access_routes(app: web.Application, gw, prefix: str) -> None:
+    base = prefix + "/api/access-requests"
+    see_all_roles = frozenset(gw.settings.console.roles)
+
+    def who(request: web.Request):
+        _, peer_trusted = gw.client_ip.resolve(request.remote, request.headers)
+        return gw.identity.identify(request.headers, peer_trusted, gw.store.current.directory)
+
+    async def body_of(request: web.Request) -> dict:
+        if request.content_type != "application/json":
+            raise AccessError("content-type-not-json", "send application/json", status=415)
+        raw = await request.content.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise AccessError("body-too-large", "body too large", status=413)
+        try:
+            data = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError:
+            raise AccessError("body-invalid", "the body is not JSON", status=400) from None
+        if not isinstance(data, dict):
+            raise AccessError("body-invalid", "the body is not a JSON object", status=400)
+        return data
+
+    def guarded(handler):
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            store = getattr(gw, "access", None)
+            if store is None:
+                return _error(request, 503, "unavailable", "access-requests-unavailable")
+            try:
+                identity = who(request)
+                return await handler(request, store, identity)
+            except GatewayError as exc:
+                return _error(request, exc.status, exc.error, exc.reason)
+            except AccessError as exc:
+                return _error(request, exc.status, "refused", exc.reason, exc.message)
+            except AccessUnavailable as exc:
+                log.error("access requests: %s", exc)
+                return _error(request, 503, "unavailable", "access-requests-unavailable")
+        return wrapped
+
+    async def create(request, store, identity):
+        data = await body_of(request)
+        unknown = set(data) - {"user", "operations", "data_scope", "until", "reason"}
+        if unknown:
+            raise AccessError("body-invalid", f"unknown key(s): {', '.join(sorted(unknown))}", status=400)
+        ops = data.get("operations")
+        if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
+            raise AccessError("operations-missing", "operations: a list of operation ids", status=400)
+        req = new_request(ruleset=gw.store.current, user=str(data.get("user") or identity.user.id),
+                          requested_by=identity.user.id, operations=ops,
+                          data_scope=str(data.get("data_scope") or "own"), until=str(data.get("until") or ""),
+                          reason=str(data.get("reason") or ""), approver_roles=approver_roles(gw.settings),
+                          now=gw.clock())
+        req = await store.request(req)
+        gw.audit.write(access_record(req, event="requested", actor=identity.user.id, via="api", now=gw.clock()))
+        return _json(req.to_view(gw.clock()), status=201)
+
+    async def listing(request, store, identity):
+        statuses = set(filter(None, request.query.get("status", "").split(","))) or None
+        directory = gw.store.current.directory
+        see_all = bool(identity.roles & see_all_roles)
+        now = gw.clock()
+        found = [r for r in await store.list(limit=1000) if visible(r, identity.user.id, directory, see_all)]
+        views = [r.to_view(now) for r in found]
+        return _json([v for v in views if statuses is None or v["status"] in statuses])
+
+    async def one(request, store, identity):
+        req = await store.get(request.match_info["id"][:64])
+        if req is None or not visible(req, identity.user.id, gw.store.current.directory,
+                                      bool(identity.roles & see_all_roles)):
+            raise AccessError("access-unknown", "no such access request", status=404)
+        return _json(req.to_view(gw.clock()))
+
+    def action(verb: str):
+        async def act(request, store, identity):
+            data = await body_of(request)
+            note = data.get("note")
+            note = str(note) if note is not None else None
+            request_id = request.match_info["id"][:64]
+            directory = gw.store.current.directory
+            actor = identity.user.id
+            if verb == "revoke":
+                req = await store.revoke(request_id, actor=actor, note=note, directory=directory)
+            else:
+                req = await store.decide(request_id, approve=verb == "approve", actor=actor, note=note,
+                                         directory=directory)
+            gw.audit.write(access_record(req, event=req.status, actor=actor, via="api", now=gw.clock()))
+            return _json(req.to_view(gw.clock()))
+        return act
+
+    app.router.add_post(base, guarded(create))
+    app.router.add_get(base, guarded(listing))
+    app.router.add_get(base + "/{id}", guarded(one))
+    for verb in VERBS:
+        app.router.add_post(base + "/{id}/" + verb, guarded(action(verb)))
