@@ -35,6 +35,20 @@ def find_config(given: str | None, environ=None, cwd: Path | None = None) -> tup
     return None
 
 
+def settings_for(given: str | None, command: str = "crmgw"):
+    """The loaded settings for a command (gateway.settings.Settings), or None after printing why:
+    no file found, or every problem in it (``file:line:col`` or the environment variable)."""
+    from gateway.settings import load_settings
+
+    path = config_path(given, command)
+    if path is None:
+        return None
+    settings, errors = load_settings(path)
+    for e in errors:
+        print(e, file=sys.stderr)
+    return settings
+
+
 def config_path(given: str | None, command: str = "crmgw") -> Path | None:
     """The settings file for a command, said on stderr; None (after saying why) when there is none."""
     found = find_config(given)

@@ -78,16 +78,10 @@ def _login() -> str | None:
 
 def _config(args) -> tuple[AlertsConfig, str | None, Path] | None:
     if not args.journal:
-        from gateway.configfile import config_path
-        from gateway.settings import load_settings
+        from gateway.configfile import settings_for
 
-        path = config_path(args.config, f"crmgw alerts {args.alerts_cmd}")
-        if path is None:
-            return None
-        settings, errors = load_settings(path)
+        settings = settings_for(args.config, f"crmgw alerts {args.alerts_cmd}")
         if settings is None:
-            for e in errors:
-                print(e, file=sys.stderr)
             return None
         config = getattr(settings, "alerts", None) or AlertsConfig()
         return config, args.redis_url or config.redis_url or settings.redis_url, settings.data_root()  # the journal is under data_dir

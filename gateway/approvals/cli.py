@@ -23,7 +23,6 @@ import json
 import os
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 from gateway.alerts.cli import _clean, _login
 
@@ -58,17 +57,11 @@ def _options(p) -> None:
 def settings_and_rules(config: str | None, command: str):
     """(settings, rule set) of the settings file, or None after printing every problem (exit 2).
     Shared with ``crmgw access`` (gateway.access.cli)."""
-    from gateway.configfile import config_path
+    from gateway.configfile import settings_for
     from gateway.ruleset import load_ruleset
-    from gateway.settings import load_settings
 
-    path = config_path(config, command)
-    if path is None:
-        return None
-    settings, errors = load_settings(path)
+    settings = settings_for(config, command)
     if settings is None:
-        for e in errors:
-            print(e, file=sys.stderr)
         return None
     ruleset, errors = load_ruleset(settings.path(settings.rules_dir))
     if ruleset is None:

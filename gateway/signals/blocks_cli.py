@@ -45,24 +45,10 @@ def _config(args):
     from gateway.alerts.config import AlertsConfig
 
     if not args.journal:  # settings found the way ``crmgw alerts`` finds them
-        from gateway.settings import load_settings
+        from gateway.configfile import settings_for
 
-        try:
-            from gateway.configfile import config_path
-        except ImportError:  # pragma: no cover - before settings discovery landed
-            config_path = None
-        if config_path is not None:
-            path = config_path(args.config, f"crmgw blocks {args.blocks_cmd}")
-        else:
-            path = Path(args.config) if args.config else None
-            if path is None:
-                print("crmgw blocks: give --config or --journal", file=sys.stderr)
-        if path is None:
-            return None
-        settings, errors = load_settings(path)
+        settings = settings_for(args.config, f"crmgw blocks {args.blocks_cmd}")
         if settings is None:
-            for e in errors:
-                print(e, file=sys.stderr)
             return None
         alerts = getattr(settings, "alerts", None) or AlertsConfig()
         signals = getattr(settings, "signals", None)
