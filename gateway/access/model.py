@@ -21,14 +21,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.alerts.model import iso, new_alert_id, parse_time
-from gateway.approvals.model import MAX_NOTE, Step
+from gateway.approvals.model import MAX_NOTE, SUBJECT_FIELDS, Step, subject_of  # noqa: F401 - re-exported
 from gateway.policy.compiled import CompiledGrant
 
 Status = Literal["pending", "approved", "rejected", "revoked"]
 STANDING = ("pending", "approved")
 ID_PREFIX = "access-"
 MAX_DURATION = timedelta(days=90)
-SUBJECT_FIELDS = ("roles", "team", "department", "status")  # a change of these revokes (reconcile)
 
 
 class AccessError(Exception):
@@ -37,12 +36,6 @@ class AccessError(Exception):
     def __init__(self, reason: str, message: str, status: int = 409):
         super().__init__(message)
         self.reason, self.message, self.status = reason, message, status
-
-
-def subject_of(user) -> dict[str, Any]:
-    """What of a directory entry an access request was decided on."""
-    return {"roles": sorted(user.roles), "team": user.team, "department": user.department,
-            "status": user.status}
 
 
 class AccessRequest(BaseModel):

@@ -23,9 +23,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from gateway.access.model import subject_of
 from gateway.alerts.model import iso
-from gateway.approvals.model import Approval, fingerprint, new_approval
+from gateway.approvals.model import Approval, fingerprint, new_approval, subject_of
 from gateway.errors import Forbidden, Unavailable
 
 REASONS = {"required": "approval-required", "pending": "approval-required", "rejected": "approval-rejected",

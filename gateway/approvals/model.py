@@ -176,3 +176,14 @@ def clean_note(note: str | None) -> str | None:
     if len(text) > MAX_NOTE:
         raise ApprovalError("note-too-long", f"the note is longer than {MAX_NOTE} characters", status=400)
     return text or None
+
+
+# What of a directory entry a request (an approval, an access request) was decided on: a change of
+# these fields revokes it (gateway.access.reconcile).
+SUBJECT_FIELDS = ("roles", "team", "department", "status")
+
+
+def subject_of(user) -> dict[str, Any]:
+    """The directory facts a request was decided on (see SUBJECT_FIELDS)."""
+    return {"roles": sorted(user.roles), "team": user.team, "department": user.department,
+            "status": user.status}
