@@ -9,10 +9,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import redis as redis_sync
 
 from tests.approvals.test_browser import ApprovalsLive, call, tab
-from tests.console.test_browser import ARGS, CHROMIUM, shoot
+from tests.console.live import chromium, running
+from tests.console.test_browser import shoot
 from gateway.identity.devkeys import mint_token
 
 EXPORT = "/api/customers/export.csv"
@@ -20,23 +20,14 @@ EXPORT = "/api/customers/export.csv"
 
 @pytest.fixture(scope="module")
 def live(redis_server, tmp_path_factory):
-    url, port = redis_server
-    client = redis_sync.Redis(port=port)
-    client.flushdb()
-    client.close()
-    server = ApprovalsLive(tmp_path_factory.mktemp("access-live"), url).start()
-    yield server
-    server.stop()
+    with running(ApprovalsLive, redis_server, tmp_path_factory.mktemp("access-live")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def export_status(live) -> int:

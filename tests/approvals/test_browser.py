@@ -11,7 +11,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-import redis as redis_sync
 
 from democrm.app import create_app as create_crm
 from gateway.app import GATEWAY, create_app
@@ -19,8 +18,8 @@ from gateway.identity.devkeys import mint_token
 from gateway.rulestore import RuleStore
 from tests.approvals.conftest import add_approval_rules
 from tests.conftest import RULES
-from tests.console.live import LiveGateway
-from tests.console.test_browser import ARGS, CHROMIUM, shoot
+from tests.console.live import LiveGateway, chromium, running
+from tests.console.test_browser import shoot
 from tests.integration.conftest import CRM_TOKEN, gateway_settings
 
 BULK = "/api/customers/bulk-delete"
@@ -44,23 +43,14 @@ class ApprovalsLive(LiveGateway):
 
 @pytest.fixture(scope="module")
 def live(redis_server, tmp_path_factory):
-    url, port = redis_server
-    client = redis_sync.Redis(port=port)
-    client.flushdb()
-    client.close()
-    server = ApprovalsLive(tmp_path_factory.mktemp("approvals-live"), url).start()
-    yield server
-    server.stop()
+    with running(ApprovalsLive, redis_server, tmp_path_factory.mktemp("approvals-live")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def tab(browser, live):

@@ -12,10 +12,12 @@ alerts into the gateway's AlertStore; the harness only adds the console (until c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
-from typing import Any, Coroutine
+from typing import Any, Coroutine, Iterator
 
+import redis as redis_sync
 from aiohttp import web
 
 from democrm.app import create_app as create_crm
@@ -77,3 +79,35 @@ class LiveGateway:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: never a downloaded browser
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@contextlib.contextmanager
+def running(gateway_class: type[LiveGateway], redis_server: tuple[str, int], folder: Path) -> Iterator[Any]:
+    """A live gateway of ``gateway_class`` on a flushed test Redis, stopped afterwards."""
+    url, port = redis_server
+    client = redis_sync.Redis(port=port)
+    client.flushdb()
+    client.close()
+    server = gateway_class(folder, url).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright's sync API; raises (fails the test) if it cannot start."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

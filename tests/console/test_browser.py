@@ -15,17 +15,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import redis as redis_sync
 
 from gateway.alerts import journal_path
 from gateway.identity.devkeys import mint_token
 from tests.conftest import REPO
 from tests.console.conftest import alert_kwargs, evidence
-from tests.console.live import LiveGateway
+from tests.console.live import LiveGateway, chromium, running
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = REPO / "artifacts" / "screenshots"
 XSS_SUMMARY = "<script>window.__xss = 1</script> exported <b>bold</b>"
 XSS_PATH = "/api/customers/<script>window.__xss=2</script>"
@@ -34,23 +30,14 @@ XSS_AGENT = '<img src=x onerror="window.__xss=3">Mozilla/5.0'
 
 @pytest.fixture(scope="module")
 def live(redis_server, tmp_path_factory):
-    url, port = redis_server
-    client = redis_sync.Redis(port=port)
-    client.flushdb()
-    client.close()
-    server = LiveGateway(tmp_path_factory.mktemp("live"), url).start()
-    yield server
-    server.stop()
+    with running(LiveGateway, redis_server, tmp_path_factory.mktemp("live")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)  # raises (fails) if it cannot start
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
