@@ -70,12 +70,21 @@ def run_load(args, workdir: Path, token: str) -> tuple[list[dict], dict]:
             for endpoint, path in ENDPOINTS.items():
                 for c in conns:
                     for config in CONFIGS:
-                        r = load.measure(config, endpoint, targets[config].url + path,
-                                         connections=c, duration=duration, script=script)
+                        r = load.measure(
+                            config,
+                            endpoint,
+                            targets[config].url + path,
+                            connections=c,
+                            duration=duration,
+                            script=script,
+                        )
                         samples.setdefault((config, endpoint, c), []).append(r)
-                        print(f"  {NAMES[config]:8} {endpoint:6} c={c:<3} {r.rps:9.0f} req/s "
-                              f"p50 {r.p50_ms:6.2f} ms p99 {r.p99_ms:6.2f} ms{'' if r.valid else '  INVALID'}",
-                              file=sys.stderr, flush=True)
+                        print(
+                            f"  {NAMES[config]:8} {endpoint:6} c={c:<3} {r.rps:9.0f} req/s "
+                            f"p50 {r.p50_ms:6.2f} ms p99 {r.p99_ms:6.2f} ms{'' if r.valid else '  INVALID'}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
         results = [_median(runs) for runs in samples.values()]
         audit = workdir / "audit.log"
         info["audit_lines"] = audit.read_bytes().count(b"\n") if audit.exists() else 0

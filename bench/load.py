@@ -56,8 +56,14 @@ def lua_script(workdir: Path, name: str, headers: dict[str, str]) -> Path:
 
 def run_wrk(url: str, *, connections: int, duration: float, script: Path, timeout_s: int = 5) -> dict:
     argv = [
-        find_wrk() or "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
-        f"--timeout={timeout_s}s", "-s", str(script), url,
+        find_wrk() or "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        f"--timeout={timeout_s}s",
+        "-s",
+        str(script),
+        url,
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
     for line in reversed(out.stdout.splitlines()):

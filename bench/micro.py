@@ -13,7 +13,7 @@ least disturbed by the rest of the machine), in microseconds.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -54,15 +54,22 @@ class Scene:
         self.headers = {"Authorization": f"Bearer {mint_token(user, ttl_seconds=24 * 3600)}"}
         self.identity = self.identity_stage.identify(self.headers, False, self.ruleset.directory)
         # Tuesday 10:00 in Paris: inside every office-hours window of the example rules.
-        self.now = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
         self.ip = ip_address("10.1.2.3")
 
     def context(self, target: str):
         from gateway.pipeline import build_context
 
         ctx, _ = build_context(
-            self.ruleset, request_id="0123456789abcdef", method="GET", raw_target=target,
-            client_ip=self.ip, country=None, now=self.now, identity=self.identity, user_agent="bench",
+            self.ruleset,
+            request_id="0123456789abcdef",
+            method="GET",
+            raw_target=target,
+            client_ip=self.ip,
+            country=None,
+            now=self.now,
+            identity=self.identity,
+            user_agent="bench",
         )
         return ctx
 
@@ -86,16 +93,27 @@ def run_micro(seconds: float = 2.0, user: str = "frank") -> dict[str, float]:
     def prepare():
         identity = scene.identity_stage.identify(scene.headers, False, scene.ruleset.directory)
         c, _ = build_context(
-            scene.ruleset, request_id="0123456789abcdef", method="GET",
-            raw_target="/api/customers?page=1&page_size=50", client_ip=scene.ip, country=None,
-            now=scene.now, identity=identity, user_agent="bench",
+            scene.ruleset,
+            request_id="0123456789abcdef",
+            method="GET",
+            raw_target="/api/customers?page=1&page_size=50",
+            client_ip=scene.ip,
+            country=None,
+            now=scene.now,
+            identity=identity,
+            user_agent="bench",
         )
         return engine.decide(c)
 
     def filter_list():
         return apply_obligations(
-            body, content_type="application/json", content_encoding=None, endpoint=ctx.endpoint,
-            obligations=decision.obligations, identity=scene.identity, max_bytes=1 << 25,
+            body,
+            content_type="application/json",
+            content_encoding=None,
+            endpoint=ctx.endpoint,
+            obligations=decision.obligations,
+            identity=scene.identity,
+            max_bytes=1 << 25,
         )
 
     result = filter_list()

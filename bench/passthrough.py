@@ -11,7 +11,6 @@ between (d) and the gateway (c) is what the gateway's own work costs; the gap be
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import sys
@@ -30,7 +29,8 @@ def make_app(upstream: str) -> web.Application:
 
     async def lifecycle(app: web.Application):
         app[SESSION] = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100), auto_decompress=False,
+            connector=aiohttp.TCPConnector(limit=100),
+            auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
         yield

@@ -1,10 +1,10 @@
 """Starting and stopping the benchmark's servers, each a real process on its own loopback port.
 
-    upstream   nginx serving two static files (the CRM stand-in, never the bottleneck)
-    (b) nginx  proxy_pass to the upstream, keep-alive pool, N workers
-    (c) crmgw  ``crmgw serve --workers N`` with a generated gateway.yaml and the example rules
-    (d) bare   bench.passthrough, N workers
-    redis      redis-server, for the gateway's counters once the signals stage is configured
+upstream   nginx serving two static files (the CRM stand-in, never the bottleneck)
+(b) nginx  proxy_pass to the upstream, keep-alive pool, N workers
+(c) crmgw  ``crmgw serve --workers N`` with a generated gateway.yaml and the example rules
+(d) bare   bench.passthrough, N workers
+redis      redis-server, for the gateway's counters once the signals stage is configured
 """
 
 from __future__ import annotations
@@ -152,8 +152,17 @@ def start_nginx_proxy(workdir: Path, upstream: Proc, workers: int) -> Proc:
 
 def start_passthrough(workdir: Path, upstream: Proc, workers: int) -> Proc:
     port = free_port()
-    argv = [sys.executable, "-m", "bench.passthrough", "--port", str(port), "--upstream", upstream.url,
-            "--workers", str(workers)]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.passthrough",
+        "--port",
+        str(port),
+        "--upstream",
+        upstream.url,
+        "--workers",
+        str(workers),
+    ]
     proc = Proc("passthrough", argv, port, workdir, env={**os.environ, "PYTHONPATH": str(REPO)})
     proc.wait_ready("/api/customers/1")
     return proc
@@ -164,8 +173,7 @@ def start_redis(workdir: Path) -> Proc | None:
     if exe is None:
         return None
     port = free_port()
-    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(workdir)]
+    argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
     proc = Proc("redis", argv, port, workdir)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -207,8 +215,9 @@ def gateway_config(workdir: Path, port: int, upstream: Proc, redis: Proc | None,
     return path
 
 
-def start_gateway(workdir: Path, upstream: Proc, workers: int, token: str, redis: Proc | None,
-                  extra: dict | None = None) -> Proc:
+def start_gateway(
+    workdir: Path, upstream: Proc, workers: int, token: str, redis: Proc | None, extra: dict | None = None
+) -> Proc:
     port = free_port()
     config = gateway_config(workdir, port, upstream, redis, extra)
     argv = [sys.executable, "-m", "gateway.server", "--config", str(config), "--workers", str(workers)]

@@ -40,8 +40,12 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m bench startup", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5, help="runs per figure (default 5)")
     p.add_argument("--model", action="store_true", help="also serve with a detector model (trains one, ~1 min)")
-    p.add_argument("--src", type=Path, action="append",
-                   help="a checkout to measure (default: this one); repeat to compare, runs interleaved")
+    p.add_argument(
+        "--src",
+        type=Path,
+        action="append",
+        help="a checkout to measure (default: this one); repeat to compare, runs interleaved",
+    )
     p.add_argument("--json", metavar="FILE", help="write the results as JSON")
     return p.parse_args(argv)
 
@@ -54,8 +58,13 @@ def _env(src: Path) -> dict:
 
 def time_token(src: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gateway.cli", "token", "alice", "--rules", str(src / "rules")],
-                   cwd=src, env=_env(src), check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "token", "alice", "--rules", str(src / "rules")],
+        cwd=src,
+        env=_env(src),
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - started
 
 
@@ -83,8 +92,13 @@ def time_serve(workdir: Path, src: Path, model_dir: Path | None, timeout: float 
     log_path = workdir / f"serve-{port}.log"
     log = open(log_path, "wb")
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.server", "--config", str(config)],
-                            cwd=workdir, env=_env(src), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.server", "--config", str(config)],
+        cwd=workdir,
+        env=_env(src),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         while time.perf_counter() - started < timeout:
             if proc.poll() is not None:
@@ -111,10 +125,14 @@ def time_serve(workdir: Path, src: Path, model_dir: Path | None, timeout: float 
 
 def heavy_imports(src: Path, argv: list[str]) -> list[str]:
     """Which of HEAVY a command imported, from ``-X importtime`` (stderr)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=src, env=_env(src),
-                          capture_output=True, text=True, timeout=120)
-    names = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in done.stderr.splitlines()
-             if line.startswith("import time:")}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], cwd=src, env=_env(src), capture_output=True, text=True, timeout=120
+    )
+    names = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     return sorted(set(HEAVY) & names)
 
 
@@ -129,8 +147,12 @@ def train_small_model(workdir: Path) -> Path:
 
 
 def summary(values: list[float]) -> dict:
-    return {"median_s": round(statistics.median(values), 3), "min_s": round(min(values), 3),
-            "max_s": round(max(values), 3), "runs": len(values)}
+    return {
+        "median_s": round(statistics.median(values), 3),
+        "min_s": round(min(values), 3),
+        "max_s": round(max(values), 3),
+        "runs": len(values),
+    }
 
 
 def run_startup(runs: int, sources: list[Path], with_model: bool) -> dict:
@@ -164,7 +186,9 @@ def render(out: dict) -> str:
             if name in figures:
                 f = figures[name]
                 lines.append(f"    {name:12} {f['median_s']:6.2f}  [{f['min_s']:.2f}-{f['max_s']:.2f}]  x{f['runs']}")
-        lines.append(f"    crmgw token imported: {', '.join(figures['token_imported']) or 'none of ' + ', '.join(HEAVY)}")
+        lines.append(
+            f"    crmgw token imported: {', '.join(figures['token_imported']) or 'none of ' + ', '.join(HEAVY)}"
+        )
     info = out["info"]
     lines.append(f"  {info['cpus']} cpus, load average {' '.join(f'{x:.2f}' for x in info['load_average'])}")
     return "\n".join(lines)

@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default=":memory:", help="SQLite file (seeded when empty); default in memory")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument(
-        "--profile", choices=PROFILES, default="classic",
+        "--profile",
+        choices=PROFILES,
+        default="classic",
         help="classic: the original shapes; realistic: a Django-REST-style CRM with UUIDs (in memory, no --db)",
     )
     args = parser.parse_args(argv)

@@ -54,7 +54,11 @@ def _jwt_user(token: str, secret: str) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
             claims = jwt.decode(
-                token, secret, algorithms=ALGORITHMS, issuer=ISSUER, leeway=5,
+                token,
+                secret,
+                algorithms=ALGORITHMS,
+                issuer=ISSUER,
+                leeway=5,
                 options={"require": ["exp", "iss", "sub"]},
             )
     except jwt.PyJWTError:
@@ -79,7 +83,7 @@ def authenticate(
     if not token.isascii():  # no valid token of ours has other characters (and PyJWT would choke)
         return None
     if token.startswith(PAT_PREFIX):
-        user = token[len(PAT_PREFIX):]
+        user = token[len(PAT_PREFIX) :]
         return Caller("pat", user) if user in DIRECTORY else None
     user = _jwt_user(token, jwt_secret)
     return Caller("jwt", user) if user is not None else None

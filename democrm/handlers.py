@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -89,7 +90,11 @@ def _contacts_page(items: list[dict], total: int, number: int, size: int) -> Any
 
 def _deals_page(items: list[dict], total: int, number: int, size: int) -> Any:
     closed = [deal for deal in items if deal["stage"].startswith("closed")]
-    return {"open": [deal for deal in items if not deal["stage"].startswith("closed")], "closed": closed, "page": number}
+    return {
+        "open": [deal for deal in items if not deal["stage"].startswith("closed")],
+        "closed": closed,
+        "page": number,
+    }
 
 
 LIST_SHAPES: dict[str, ListShape] = {"customers": _customers_page, "contacts": _contacts_page, "deals": _deals_page}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip as gzip_module
 import zlib
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 

@@ -11,14 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import math
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from democrm.seed import CUSTOMER_STATUSES, DEAL_STAGES, DIRECTORY, ORG_FIELDS, org_of, person_ref
 from democrm.store import TABLES
 
 READ_ONLY = frozenset({"id", "created_at", "updated_at"})
-ENUMS: dict[tuple[str, str], tuple[str, ...]] = {("customers", "status"): CUSTOMER_STATUSES, ("deals", "stage"): DEAL_STAGES}
+ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("customers", "status"): CUSTOMER_STATUSES,
+    ("deals", "stage"): DEAL_STAGES,
+}
 DEFAULTS: dict[tuple[str, str], Any] = {("customers", "status"): "lead", ("deals", "stage"): "lead"}
 OWNER_FIELD = {"customers": "owner_id", "contacts": "owner", "deals": "assigned_to"}
 
@@ -28,7 +32,7 @@ class InvalidRecord(ValueError):
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _person(value: Any, field: str) -> dict[str, str]:

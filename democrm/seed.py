@@ -9,46 +9,193 @@ gateway's users directory (docs/CONTRACTS.md), so data-scope rules have somethin
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # The people of rules/users.yaml as the CRM knows them. democrm is deliberately independent of the
 # gateway package (it plays the legacy system), so it keeps its own copy of the org attributes.
 DIRECTORY: dict[str, dict[str, str]] = {
-    "alice": {"role": "sales_rep", "team": "east", "department": "sales", "region": "emea", "branch": "paris", "status": "active"},
-    "bob": {"role": "sales_rep", "team": "east", "department": "sales", "region": "apac", "branch": "shanghai", "status": "active"},
-    "carol": {"role": "sales_rep", "team": "west", "department": "sales", "region": "emea", "branch": "paris", "status": "active"},
-    "dave": {"role": "sales_manager", "team": "east", "department": "sales", "region": "emea", "branch": "paris", "status": "active"},
-    "erin": {"role": "sales_manager", "team": "west", "department": "sales", "region": "apac", "branch": "shanghai", "status": "active"},
-    "frank": {"role": "support_agent", "team": "support", "department": "support", "region": "emea", "branch": "paris", "status": "active"},
-    "grace": {"role": "admin", "team": "it", "department": "it", "region": "emea", "branch": "paris", "status": "active"},
-    "heidi": {"role": "security_analyst", "team": "security", "department": "security", "region": "emea", "branch": "paris", "status": "active"},
-    "ivan": {"role": "sales_rep", "team": "west", "department": "sales", "region": "apac", "branch": "shanghai", "status": "offboarded"},
-    "svc-reporting": {"role": "reporting_service", "team": "it", "department": "it", "region": "emea", "branch": "paris", "status": "active"},
+    "alice": {
+        "role": "sales_rep",
+        "team": "east",
+        "department": "sales",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    },
+    "bob": {
+        "role": "sales_rep",
+        "team": "east",
+        "department": "sales",
+        "region": "apac",
+        "branch": "shanghai",
+        "status": "active",
+    },
+    "carol": {
+        "role": "sales_rep",
+        "team": "west",
+        "department": "sales",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    },
+    "dave": {
+        "role": "sales_manager",
+        "team": "east",
+        "department": "sales",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    },
+    "erin": {
+        "role": "sales_manager",
+        "team": "west",
+        "department": "sales",
+        "region": "apac",
+        "branch": "shanghai",
+        "status": "active",
+    },
+    "frank": {
+        "role": "support_agent",
+        "team": "support",
+        "department": "support",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    },
+    "grace": {
+        "role": "admin",
+        "team": "it",
+        "department": "it",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    },
+    "heidi": {
+        "role": "security_analyst",
+        "team": "security",
+        "department": "security",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    },
+    "ivan": {
+        "role": "sales_rep",
+        "team": "west",
+        "department": "sales",
+        "region": "apac",
+        "branch": "shanghai",
+        "status": "offboarded",
+    },
+    "svc-reporting": {
+        "role": "reporting_service",
+        "team": "it",
+        "department": "it",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    },
 }
 OWNERS: tuple[str, ...] = ("alice", "bob", "carol", "dave", "erin", "ivan")
 ORG_FIELDS: tuple[str, ...] = ("team", "department", "region", "branch")
 CUSTOMER_STATUSES: tuple[str, ...] = ("lead", "active", "churned")
 DEAL_STAGES: tuple[str, ...] = ("lead", "qualified", "proposal", "negotiation", "closed_won", "closed_lost")
-EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 FIRST_NAMES = (
-    "Camille", "Louis", "Chloé", "Hugo", "Léa", "Jules", "Manon", "Arthur", "Inès", "Théo",
-    "Wei", "Li", "Mei", "Jun", "Xiu", "Hao", "Yan", "Lei", "Emma", "Oliver", "Sophia", "Noah",
-    "Amelia", "Lucas", "Isabel", "Mateo", "Sofia", "Lars", "Anja", "Priya", "Ravi", "Yuki",
+    "Camille",
+    "Louis",
+    "Chloé",
+    "Hugo",
+    "Léa",
+    "Jules",
+    "Manon",
+    "Arthur",
+    "Inès",
+    "Théo",
+    "Wei",
+    "Li",
+    "Mei",
+    "Jun",
+    "Xiu",
+    "Hao",
+    "Yan",
+    "Lei",
+    "Emma",
+    "Oliver",
+    "Sophia",
+    "Noah",
+    "Amelia",
+    "Lucas",
+    "Isabel",
+    "Mateo",
+    "Sofia",
+    "Lars",
+    "Anja",
+    "Priya",
+    "Ravi",
+    "Yuki",
 )
 LAST_NAMES = (
-    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy",
-    "Moreau", "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Smith", "Jones",
-    "Brown", "García", "Müller", "Schmidt", "Rossi", "Kowalski", "Nakamura", "Patel", "O'Brien",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Wang",
+    "Li",
+    "Zhang",
+    "Liu",
+    "Chen",
+    "Yang",
+    "Huang",
+    "Zhao",
+    "Smith",
+    "Jones",
+    "Brown",
+    "García",
+    "Müller",
+    "Schmidt",
+    "Rossi",
+    "Kowalski",
+    "Nakamura",
+    "Patel",
+    "O'Brien",
 )
 COMPANY_STEMS = (
-    "Dupont", "Lumière", "Atlas", "Horizon", "Jade", "Orient", "Pacific", "Boréal", "Nova",
-    "Summit", "Lotus", "Vertex", "Cobalt", "Meridian", "Helios", "Sirius", "Pivot", "Quartz",
+    "Dupont",
+    "Lumière",
+    "Atlas",
+    "Horizon",
+    "Jade",
+    "Orient",
+    "Pacific",
+    "Boréal",
+    "Nova",
+    "Summit",
+    "Lotus",
+    "Vertex",
+    "Cobalt",
+    "Meridian",
+    "Helios",
+    "Sirius",
+    "Pivot",
+    "Quartz",
 )
 COMPANY_KINDS = (
-    ("Logistique", "SARL"), ("Conseil", "SAS"), ("Trading", "Co., Ltd."), ("Software", "Ltd"),
-    ("Industries", "SA"), ("Foods", "Inc."), ("Pharma", "GmbH"), ("Textiles", "Co., Ltd."),
+    ("Logistique", "SARL"),
+    ("Conseil", "SAS"),
+    ("Trading", "Co., Ltd."),
+    ("Software", "Ltd"),
+    ("Industries", "SA"),
+    ("Foods", "Inc."),
+    ("Pharma", "GmbH"),
+    ("Textiles", "Co., Ltd."),
 )
 COMPLAINTS = (
     "Invoice sent twice, refund requested",
@@ -68,7 +215,14 @@ NOTES = (
     "Asked for a discount, see thread from 12 May.\nFollow up after the board meeting.",
     "",
 )
-DEAL_PRODUCTS = ("Annual licence", "Support contract", "Onboarding package", "Hardware refresh", "Data migration", "Premium upgrade")
+DEAL_PRODUCTS = (
+    "Annual licence",
+    "Support contract",
+    "Onboarding package",
+    "Hardware refresh",
+    "Data migration",
+    "Premium upgrade",
+)
 
 
 def _timestamp(moment: datetime) -> str:
@@ -83,7 +237,7 @@ def _phone(rng: random.Random, branch: str) -> str:
 
 
 def _email_local(first: str, last: str) -> str:
-    ascii_only = (f"{first}.{last}".lower().encode("ascii", "ignore").decode())
+    ascii_only = f"{first}.{last}".lower().encode("ascii", "ignore").decode()
     return ascii_only.replace("'", "").replace(" ", "")
 
 

@@ -11,26 +11,55 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Iterable, Literal, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 ColumnType = Literal["int", "str", "float", "json"]
 
 # Column order here is the order of the record's keys and of the CSV export's columns.
 TABLES: dict[str, dict[str, ColumnType]] = {
     "customers": {
-        "id": "int", "name": "str", "email": "str", "phone": "str", "company": "str",
-        "owner_id": "str", "team": "str", "department": "str", "region": "str", "branch": "str",
-        "status": "str", "quote_price": "float", "complaints": "str", "notes": "str",
-        "created_at": "str", "updated_at": "str",
+        "id": "int",
+        "name": "str",
+        "email": "str",
+        "phone": "str",
+        "company": "str",
+        "owner_id": "str",
+        "team": "str",
+        "department": "str",
+        "region": "str",
+        "branch": "str",
+        "status": "str",
+        "quote_price": "float",
+        "complaints": "str",
+        "notes": "str",
+        "created_at": "str",
+        "updated_at": "str",
     },
     "contacts": {
-        "id": "int", "customer_id": "int", "first_name": "str", "last_name": "str", "email": "str",
-        "phone": "str", "owner": "json", "team": "str", "department": "str", "region": "str",
+        "id": "int",
+        "customer_id": "int",
+        "first_name": "str",
+        "last_name": "str",
+        "email": "str",
+        "phone": "str",
+        "owner": "json",
+        "team": "str",
+        "department": "str",
+        "region": "str",
         "branch": "str",
     },
     "deals": {
-        "id": "int", "customer_id": "int", "title": "str", "amount": "float", "stage": "str",
-        "assigned_to": "json", "team": "str", "department": "str", "region": "str", "branch": "str",
+        "id": "int",
+        "customer_id": "int",
+        "title": "str",
+        "amount": "float",
+        "stage": "str",
+        "assigned_to": "json",
+        "team": "str",
+        "department": "str",
+        "region": "str",
+        "branch": "str",
     },
 }
 _SQL_TYPES = {"int": "INTEGER", "str": "TEXT", "float": "REAL", "json": "TEXT"}

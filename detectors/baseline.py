@@ -83,9 +83,15 @@ class RoleBaseline:
         return np.clip(out, 0.0, RARITY_MAX)
 
     def params(self) -> dict:
-        return {"roles": list(self.roles), "medians": self.medians, "scales": self.scales,
-                "floors": self.floors, "rows": list(self.rows), "min_rows": self.min_rows,
-                "sorted": list(self.sorted)}
+        return {
+            "roles": list(self.roles),
+            "medians": self.medians,
+            "scales": self.scales,
+            "floors": self.floors,
+            "rows": list(self.rows),
+            "min_rows": self.min_rows,
+            "sorted": list(self.sorted),
+        }
 
     @classmethod
     def from_params(cls, p: dict) -> RoleBaseline:

@@ -28,8 +28,7 @@ def cmd_simulate(args) -> int:
 
     started = time.perf_counter()
     try:
-        summary = simulate(args.users, args.days, args.seed, Path(args.out),
-                           incidents=args.incidents)
+        summary = simulate(args.users, args.days, args.seed, Path(args.out), incidents=args.incidents)
     except (ValueError, OSError) as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 1
@@ -46,17 +45,26 @@ def cmd_train(args) -> int:
         print(f"detector train: no such file: {', '.join(missing)}", file=sys.stderr)
         return 1
     try:
-        card = train(args.audit_log, Path(args.out), labels_path=args.labels,
-                     verdicts_path=args.verdicts, budget=args.budget, holdout=args.holdout,
-                     calibration=args.calibration, seed=args.seed)
+        card = train(
+            args.audit_log,
+            Path(args.out),
+            labels_path=args.labels,
+            verdicts_path=args.verdicts,
+            budget=args.budget,
+            holdout=args.holdout,
+            calibration=args.calibration,
+            seed=args.seed,
+        )
     except (TrainingError, OSError, ValueError) as exc:
         print(f"detector train: {exc}", file=sys.stderr)
         return 1
-    print(f"model written to {args.out}: threshold {card.threshold:.3f} for {card.budget:g} false "
-          f"alerts per 1,000 user-days ({card.calibration_false_alerts_per_1000:g} on "
-          f"{card.rows['calibration_user_days']} calibration user-days); trained on "
-          f"{card.rows['training_user_days']} user-days {card.training_range[0]}.."
-          f"{card.training_range[1]}; held out from {card.holdout_from or '(none)'}")
+    print(
+        f"model written to {args.out}: threshold {card.threshold:.3f} for {card.budget:g} false "
+        f"alerts per 1,000 user-days ({card.calibration_false_alerts_per_1000:g} on "
+        f"{card.rows['calibration_user_days']} calibration user-days); trained on "
+        f"{card.rows['training_user_days']} user-days {card.training_range[0]}.."
+        f"{card.training_range[1]}; held out from {card.holdout_from or '(none)'}"
+    )
     return 0
 
 
@@ -72,15 +80,18 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"held-out days {report['evaluated_from']}..{report['evaluated_to']}: "
-          f"{report['benign_user_days']} benign user-days, {report['incidents']} incidents")
-    print(f"false alerts per 1,000 benign user-days: {report['false_alerts_per_1000_user_days']} "
-          f"(budget {report['budget']:g})")
+    print(
+        f"held-out days {report['evaluated_from']}..{report['evaluated_to']}: "
+        f"{report['benign_user_days']} benign user-days, {report['incidents']} incidents"
+    )
+    print(
+        f"false alerts per 1,000 benign user-days: {report['false_alerts_per_1000_user_days']} "
+        f"(budget {report['budget']:g})"
+    )
     print(f"recall: {report['recall']}   PR-AUC: {report['pr_auc']}")
     for name, s in report["per_scenario"].items():
         delay = "-" if s["median_delay"] is None else f"{s['median_delay']:g} min"
-        print(f"  {name:<22} recall {s['recall']:<6g} ({s['detected']}/{s['incidents']})  "
-              f"median delay {delay}")
+        print(f"  {name:<22} recall {s['recall']:<6g} ({s['detected']}/{s['incidents']})  median delay {delay}")
     return 0
 
 
@@ -89,8 +100,7 @@ def register(subparsers) -> None:
     sim.add_argument("--users", type=_positive_int, default=200)
     sim.add_argument("--days", type=_positive_int, default=60)
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--incidents", type=int, default=None,
-                     help="incidents per scenario (default: users*days/300)")
+    sim.add_argument("--incidents", type=int, default=None, help="incidents per scenario (default: users*days/300)")
     sim.add_argument("--out", required=True, help="directory for audit-*.log and labels.jsonl")
     sim.set_defaults(func=cmd_simulate)
 
@@ -101,12 +111,13 @@ def register(subparsers) -> None:
     tr.add_argument("--out", required=True, help="model directory")
     tr.add_argument("--labels", help="labels.jsonl: known attacks, kept out of baselines")
     tr.add_argument("--verdicts", help="analyst verdicts (JSON lines) from the alert store")
-    tr.add_argument("--budget", type=float, default=5.0,
-                    help="false alerts per 1,000 benign user-days (default 5)")
-    tr.add_argument("--holdout", type=float, default=0.2,
-                    help="share of the last days kept for evaluation (0 for production)")
-    tr.add_argument("--calibration", type=float, default=0.2,
-                    help="share of the other days used to calibrate the threshold")
+    tr.add_argument("--budget", type=float, default=5.0, help="false alerts per 1,000 benign user-days (default 5)")
+    tr.add_argument(
+        "--holdout", type=float, default=0.2, help="share of the last days kept for evaluation (0 for production)"
+    )
+    tr.add_argument(
+        "--calibration", type=float, default=0.2, help="share of the other days used to calibrate the threshold"
+    )
     tr.add_argument("--seed", type=int, default=0)
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="metrics on the held-out days")
@@ -114,8 +125,9 @@ def register(subparsers) -> None:
     ev.add_argument("--audit-log", nargs="+", required=True)
     ev.add_argument("--labels", required=True)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument("--all-days", action="store_true",
-                    help="score every day (logs the model has never seen, e.g. another seed)")
+    ev.add_argument(
+        "--all-days", action="store_true", help="score every day (logs the model has never seen, e.g. another seed)"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
 

@@ -33,8 +33,14 @@ class Dataset:
 
     def subset(self, mask: np.ndarray) -> Dataset:
         idx = np.flatnonzero(mask)
-        return Dataset(self.X[idx], [self.users[i] for i in idx], [self.roles[i] for i in idx],
-                       [self.days[i] for i in idx], self.times[idx], self.final[idx])
+        return Dataset(
+            self.X[idx],
+            [self.users[i] for i in idx],
+            [self.roles[i] for i in idx],
+            [self.days[i] for i in idx],
+            self.times[idx],
+            self.final[idx],
+        )
 
     def day_array(self) -> np.ndarray:
         return np.array(self.days, dtype="U10")
@@ -62,12 +68,23 @@ class _Collector:
 
     def dataset(self) -> Dataset:
         X = np.frombuffer(self.values, dtype=np.float64).reshape(-1, len(FEATURE_NAMES)).copy()
-        return Dataset(X, self.users, self.roles, self.days, np.frombuffer(self.times).copy(),
-                       np.frombuffer(self.final, dtype=np.int8).astype(bool))
+        return Dataset(
+            X,
+            self.users,
+            self.roles,
+            self.days,
+            np.frombuffer(self.times).copy(),
+            np.frombuffer(self.final, dtype=np.int8).astype(bool),
+        )
 
 
-def build(paths: Iterable[str | Path], *, exclude: Iterable[tuple[str, str]] = (),
-          snapshots_from: str | None = None, slot_seconds: int = 900) -> tuple[Dataset, Aggregator]:
+def build(
+    paths: Iterable[str | Path],
+    *,
+    exclude: Iterable[tuple[str, str]] = (),
+    snapshots_from: str | None = None,
+    slot_seconds: int = 900,
+) -> tuple[Dataset, Aggregator]:
     """Replays the audit logs; returns the feature rows and the aggregator's final state."""
     agg = Aggregator(exclude=exclude, slot_seconds=slot_seconds)
     collector = _Collector(agg, snapshots_from)

@@ -47,8 +47,9 @@ def evaluate(model_dir: Path, paths, labels_path, *, all_days: bool = False) -> 
         raise EvaluationError("\n".join(errors))
     start = None if all_days else card.holdout_from
     if not all_days and start is None:
-        raise EvaluationError("the model was trained without a held-out part (--holdout 0); "
-                              "evaluate it on other logs with --all-days")
+        raise EvaluationError(
+            "the model was trained without a held-out part (--holdout 0); evaluate it on other logs with --all-days"
+        )
     exclude = {(u, d) for u, d in loaded.history.get("excluded", []) if start is None or d < start}
     ds, _ = dataset.build(paths, exclude=exclude, snapshots_from=start or "0000")
     if start is not None:
@@ -93,9 +94,12 @@ def evaluate(model_dir: Path, paths, labels_path, *, all_days: bool = False) -> 
         "pr_auc": round(pr_auc, 4) if pr_auc is not None else None,
         "false_alerts_per_1000_user_days": round(false_alerts * 1000.0 / max(1, len(benign)), 3),
         "per_scenario": {
-            name: {"recall": round(float(np.mean(v["hit"])), 4),
-                   "median_delay": round(median(v["delay"]), 1) if v["delay"] else None,
-                   "incidents": len(v["hit"]), "detected": int(sum(v["hit"]))}
+            name: {
+                "recall": round(float(np.mean(v["hit"])), 4),
+                "median_delay": round(median(v["delay"]), 1) if v["delay"] else None,
+                "incidents": len(v["hit"]),
+                "detected": int(sum(v["hit"])),
+            }
             for name, v in sorted(per.items())
         },
         "delay_unit": "minutes",

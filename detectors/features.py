@@ -80,7 +80,7 @@ def natural(name: str, value: float) -> float:
     if scale == "log1p":
         return round(math.expm1(value), 2)
     if scale == "log10":
-        return round(10 ** value - 1, 1)
+        return round(10**value - 1, 1)
     if scale == "logratio":
         return round(math.exp(value), 2)  # "x times the user's usual"
     return round(value, 2)
@@ -113,17 +113,31 @@ def compute(w: Window, hist: History, exported_by_day: dict[str, int] | None) ->
     week_days = _week_export_days(w.day, exported_by_day or {}) + (regular_today > 0)
     rel = _relative(today, hist)
     return [
-        _lg(c.get("requests", 0)), _lg(c.get("records_read", 0)),
-        _lg(c.get("records_exported", 0)), _lg(c.get("records_deleted", 0)),
-        _lg(today["distinct_records"]), _lg(c.get("exports", 0)), _lg(c.get("deletes", 0)),
+        _lg(c.get("requests", 0)),
+        _lg(c.get("records_read", 0)),
+        _lg(c.get("records_exported", 0)),
+        _lg(c.get("records_deleted", 0)),
+        _lg(today["distinct_records"]),
+        _lg(c.get("exports", 0)),
+        _lg(c.get("deletes", 0)),
         _lg(c.get("denials", 0)),
-        _lg(mx[0]), _lg(mx[1]), _lg(mx[2]), _lg(mx[3]),
-        _lg(w.sequential), _lg(w.longest),
-        _lg(c.get("off_hours", 0)), _lg(w.night),
-        float(len(w.new_countries)), float(len(w.new_networks)), float(len(w.new_agents)),
-        _lg(w.new_country_requests), _lg(w.new_country_off_hours),
-        math.log10(1.0 + w.max_speed), float(w.impossible),
-        _lg(week), float(week_days),
+        _lg(mx[0]),
+        _lg(mx[1]),
+        _lg(mx[2]),
+        _lg(mx[3]),
+        _lg(w.sequential),
+        _lg(w.longest),
+        _lg(c.get("off_hours", 0)),
+        _lg(w.night),
+        float(len(w.new_countries)),
+        float(len(w.new_networks)),
+        float(len(w.new_agents)),
+        _lg(w.new_country_requests),
+        _lg(w.new_country_off_hours),
+        math.log10(1.0 + w.max_speed),
+        float(w.impossible),
+        _lg(week),
+        float(week_days),
         *rel,
     ]
 
@@ -136,9 +150,15 @@ def _relative(today: dict[str, int], hist: History) -> list[float]:
     def vs(metric: str, which: int) -> float:
         return _lg(today[metric]) - _lg(s[metric][which])
 
-    return [vs("requests", 0), vs("records_read", 0), vs("records_exported", 0),
-            vs("records_deleted", 0), vs("distinct_records", 0), vs("requests", 1),
-            vs("distinct_records", 1)]
+    return [
+        vs("requests", 0),
+        vs("records_read", 0),
+        vs("records_exported", 0),
+        vs("records_deleted", 0),
+        vs("distinct_records", 0),
+        vs("requests", 1),
+        vs("distinct_records", 1),
+    ]
 
 
 @lru_cache(maxsize=1024)

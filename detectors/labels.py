@@ -42,8 +42,7 @@ class Label(_Strict):
 
 class Verdict(_Strict):
     user: str
-    verdict: Literal["false_positive", "confirmed", "benign", "malicious", "open", "acknowledged",
-                     "resolved"]
+    verdict: Literal["false_positive", "confirmed", "benign", "malicious", "open", "acknowledged", "resolved"]
     type: str | None = None
     window: str | None = None
     day: str | None = None

@@ -30,9 +30,16 @@ PAYLOAD_FORMAT = 1
 
 
 class DetectorModel:
-    def __init__(self, baseline: RoleBaseline, iforest: IsolationForest, if_center: float,
-                 *, threshold: float = float("inf"), allowances: dict | None = None,
-                 feature_names: tuple[str, ...] = FEATURE_NAMES):
+    def __init__(
+        self,
+        baseline: RoleBaseline,
+        iforest: IsolationForest,
+        if_center: float,
+        *,
+        threshold: float = float("inf"),
+        allowances: dict | None = None,
+        feature_names: tuple[str, ...] = FEATURE_NAMES,
+    ):
         self.baseline = baseline
         self.iforest = iforest
         self.if_center = float(if_center)
@@ -45,8 +52,7 @@ class DetectorModel:
     def fit(cls, X: np.ndarray, roles: list[str], *, seed: int = 0) -> DetectorModel:
         baseline = RoleBaseline(np.array([f.floor for f in FEATURES])).fit(X, roles)
         F = family_max(baseline.rarity(X, roles))
-        iforest = IsolationForest(n_estimators=200, max_samples=min(512, len(X)),
-                                  random_state=seed).fit(F)
+        iforest = IsolationForest(n_estimators=200, max_samples=min(512, len(X)), random_state=seed).fit(F)
         center = float(np.median(-iforest.score_samples(F)))
         return cls(baseline, iforest, center)
 
@@ -88,8 +94,10 @@ class DetectorModel:
             if z[j] > 0 and fam not in drivers:
                 drivers[fam] = j
         counted = set(list(drivers.values())[:TOP_K])
-        shown = list(drivers.values())[:TOP_K] + [j for j in np.argsort(-z) if z[j] > 0
-                                                   and j not in counted][:max(0, top - TOP_K)]
+        shown = (
+            list(drivers.values())[:TOP_K]
+            + [j for j in np.argsort(-z) if z[j] > 0 and j not in counted][: max(0, top - TOP_K)]
+        )
         total = float(rarity[0]) or 1.0
         features = {
             self.feature_names[j]: {
@@ -138,9 +146,14 @@ class DetectorModel:
             raise ValueError("payload 'iforest' is not an IsolationForest")
         if tuple(p["feature_names"]) != FEATURE_NAMES:
             raise ValueError("the model was trained on different features than this version computes")
-        return cls(RoleBaseline.from_params(p["baseline"]), p["iforest"], p["if_center"],
-                   threshold=p["threshold"], allowances=p.get("allowances") or {},
-                   feature_names=tuple(p["feature_names"]))
+        return cls(
+            RoleBaseline.from_params(p["baseline"]),
+            p["iforest"],
+            p["if_center"],
+            threshold=p["threshold"],
+            allowances=p.get("allowances") or {},
+            feature_names=tuple(p["feature_names"]),
+        )
 
 
 _FAMILY_INDEX = [np.array([j for j, f in enumerate(FEATURES) if f.family == fam]) for fam in FAMILIES]

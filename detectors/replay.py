@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
@@ -28,18 +28,38 @@ from detectors.travel import speed_kmh
 HISTORY_DAYS = 35  # relative features compare with the user's last five weeks (last month-end)
 IMPOSSIBLE_KMH = 1000.0  # faster than an airliner door to door
 SEQUENTIAL_GAP = 3  # id steps up to this count as walking through records (404s leave gaps)
-HISTORY_METRICS = ("requests", "records_read", "records_exported", "records_deleted",
-                   "distinct_records")
-
+HISTORY_METRICS = ("requests", "records_read", "records_exported", "records_deleted", "distinct_records")
 
 
 class Window:
     """One user's activity on one UTC day, as far as it has been seen."""
 
-    __slots__ = ("day", "role", "counts", "hours", "distinct", "last_id", "run", "longest",
-                 "sequential", "new_countries", "new_networks", "new_agents", "new_country_requests",
-                 "new_country_off_hours", "night", "countries", "networks", "agents", "last_place",
-                 "max_speed", "impossible", "first", "last", "slot")
+    __slots__ = (
+        "agents",
+        "countries",
+        "counts",
+        "day",
+        "distinct",
+        "first",
+        "hours",
+        "impossible",
+        "last",
+        "last_id",
+        "last_place",
+        "longest",
+        "max_speed",
+        "networks",
+        "new_agents",
+        "new_countries",
+        "new_country_off_hours",
+        "new_country_requests",
+        "new_networks",
+        "night",
+        "role",
+        "run",
+        "sequential",
+        "slot",
+    )
 
     def __init__(self, day: str, role: str):
         self.day, self.role = day, role
@@ -65,7 +85,7 @@ class Window:
 class History:
     """What is remembered about a user across days (closed windows only)."""
 
-    __slots__ = ("days", "countries", "networks", "agents", "stats")
+    __slots__ = ("agents", "countries", "days", "networks", "stats")
 
     def __init__(self):
         self.days: dict[str, dict[str, int]] = {}  # day -> totals of HISTORY_METRICS
@@ -94,8 +114,9 @@ Listener = Callable[[str, Window, History, bool], None]  # (user, window, histor
 
 
 class Aggregator:
-    def __init__(self, *, exclude: Iterable[tuple[str, str]] = (), listener: Listener | None = None,
-                 slot_seconds: int = 900):
+    def __init__(
+        self, *, exclude: Iterable[tuple[str, str]] = (), listener: Listener | None = None, slot_seconds: int = 900
+    ):
         self.exclude = set(exclude)
         self.listener = listener
         self.slot_seconds = slot_seconds
@@ -109,7 +130,7 @@ class Aggregator:
         inc = count_event(record)
         if inc is None:
             return None
-        when = inc.time.astimezone(timezone.utc)
+        when = inc.time.astimezone(UTC)
         day, user = when.date().isoformat(), inc.user
         hist = self.history.get(user) or self.history.setdefault(user, History())
         w = self.windows.get(user)
@@ -210,8 +231,12 @@ class Aggregator:
     def state(self) -> dict:
         return {
             "history": {
-                u: {"days": h.days, "countries": sorted(h.countries), "networks": sorted(h.networks),
-                    "agents": sorted(h.agents)}
+                u: {
+                    "days": h.days,
+                    "countries": sorted(h.countries),
+                    "networks": sorted(h.networks),
+                    "agents": sorted(h.agents),
+                }
                 for u, h in sorted(self.history.items())
             },
             "exported_by_day": self.exported_by_day,
@@ -232,6 +257,7 @@ def read_audit_logs(paths: Iterable[str | Path]) -> Iterator[dict]:
 
     Blank and unparsable lines are skipped: a torn last line after a crash must not stop training.
     """
+
     def one(path: Path) -> Iterator[tuple[str, int, dict]]:
         with open(path, "rb") as fh:
             for n, line in enumerate(fh):
@@ -251,7 +277,7 @@ def _utc_key(value: str) -> str:
     if value.endswith(("+00:00", "Z")):
         return value
     try:
-        return datetime.fromisoformat(value).astimezone(timezone.utc).isoformat()
+        return datetime.fromisoformat(value).astimezone(UTC).isoformat()
     except ValueError:
         return value
 

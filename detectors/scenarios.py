@@ -8,16 +8,25 @@ incident; PR-AUC and false alerts per user-day.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from detectors.simtraffic import _action, delete_events, export_event
 from detectors.simulate import Event, SimUser, _ip, local_epoch
 
-SCENARIOS = ("burst_export", "slow_export", "mass_delete", "enumeration",
-             "offhours_new_country", "impossible_travel")
+SCENARIOS = ("burst_export", "slow_export", "mass_delete", "enumeration", "offhours_new_country", "impossible_travel")
 # far-away countries a stolen session or a hired hand might come from, with an address octet
-ELSEWHERE = (("RU", 95), ("NG", 105), ("BR", 177), ("UA", 91), ("VN", 113), ("RO", 86),
-             ("TR", 78), ("IN", 49), ("ZA", 41), ("AR", 181))
+ELSEWHERE = (
+    ("RU", 95),
+    ("NG", 105),
+    ("BR", 177),
+    ("UA", 91),
+    ("VN", 113),
+    ("RO", 86),
+    ("TR", 78),
+    ("IN", 49),
+    ("ZA", 41),
+    ("AR", 181),
+)
 TOOLS = ("python-requests/2.31.0", "curl/8.5.0", "Go-http-client/1.1")
 
 
@@ -33,8 +42,10 @@ def _home(user: SimUser) -> tuple[str, str]:
 def burst_export(sim, user, day):
     rng, t = sim.rng, _work_time(sim, user, day)
     total, calls = rng.randint(2000, 6000), rng.randint(3, 8)
-    return [export_event(sim, user, t + i * rng.uniform(200, 400), _home(user), user.user_agent(day),
-                         total // calls) for i in range(calls)]
+    return [
+        export_event(sim, user, t + i * rng.uniform(200, 400), _home(user), user.user_agent(day), total // calls)
+        for i in range(calls)
+    ]
 
 
 def slow_export(sim, user, day):
@@ -47,8 +58,9 @@ def slow_export(sim, user, day):
             break
         t, n = _work_time(sim, user, d), rng.randint(*per_day)
         parts = rng.randint(1, 2)
-        out += [export_event(sim, user, t + i * 1800, _home(user), user.user_agent(d), n // parts)
-                for i in range(parts)]
+        out += [
+            export_event(sim, user, t + i * 1800, _home(user), user.user_agent(d), n // parts) for i in range(parts)
+        ]
         d += 1
     return out
 
@@ -70,11 +82,22 @@ def enumeration(sim, user, day):
     rid, out = rng.randint(1, sim.n_customers), []
     for i in range(rng.randint(150, 600)):
         ok = rng.random() > 0.1
-        out.append(Event(ts=t, user=user, ip=user.office_ip, country=user.site.country,
-                         ua=user.user_agent(day), method="GET", path=f"/api/{resource}/{rid + i}",
-                         operation=f"{resource}.view", status=200 if ok else 404,
-                         returned=1 if ok else 0, ids=(rid + i,) if ok else (),
-                         resource_id=str(rid + i)))
+        out.append(
+            Event(
+                ts=t,
+                user=user,
+                ip=user.office_ip,
+                country=user.site.country,
+                ua=user.user_agent(day),
+                method="GET",
+                path=f"/api/{resource}/{rid + i}",
+                operation=f"{resource}.view",
+                status=200 if ok else 404,
+                returned=1 if ok else 0,
+                ids=(rid + i,) if ok else (),
+                resource_id=str(rid + i),
+            )
+        )
         t += rng.uniform(3, 15)
     return out
 
@@ -116,8 +139,12 @@ INJECTORS = {name: globals()[name] for name in SCENARIOS}
 
 
 def _eligible(sim, user: SimUser, day: int) -> bool:
-    return (user.role != "reporting_service" and day >= user.first_day + 7
-            and sim.date(day).weekday() < 5 and day not in user.leave)
+    return (
+        user.role != "reporting_service"
+        and day >= user.first_day + 7
+        and sim.date(day).weekday() < 5
+        and day not in user.leave
+    )
 
 
 def inject_all(sim) -> tuple[list[Event], list[dict]]:
@@ -144,16 +171,23 @@ def inject_all(sim) -> tuple[list[Event], list[dict]]:
                 used.add((user.id, d))
             for utc_day in sorted(by_day):
                 times = by_day[utc_day]
-                labels.append({"user": user.id, "day": utc_day, "scenario": scenario,
-                               "start": _iso(min(times)), "end": _iso(max(times)),
-                               "incident": incident})
+                labels.append(
+                    {
+                        "user": user.id,
+                        "day": utc_day,
+                        "scenario": scenario,
+                        "start": _iso(min(times)),
+                        "end": _iso(max(times)),
+                        "incident": incident,
+                    }
+                )
             events.extend(injected)
     return events, labels
 
 
 def _utc_day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")

@@ -10,30 +10,45 @@ from __future__ import annotations
 import calendar
 from datetime import date
 
-from detectors.simulate import Event, SimUser, local_epoch, _ip
+from detectors.simulate import Event, SimUser, _ip, local_epoch
 
 # (action, weight) per role; see _action for what each does
 MIX = {
-    "sales_rep": (("list_customers", 3), ("view_customer", 6), ("list_deals", 2), ("view_deal", 3),
-                  ("list_contacts", 1), ("view_contact", 2), ("update_customer", 1.5),
-                  ("create_customer", 0.3)),
-    "sales_manager": (("list_customers", 4), ("view_customer", 5), ("list_deals", 4),
-                      ("view_deal", 3), ("list_contacts", 1), ("view_contact", 1),
-                      ("update_customer", 0.7)),
-    "admin": (("admin", 3), ("list_customers", 2), ("view_customer", 3), ("list_deals", 1),
-              ("update_customer", 0.5)),
-    "support_agent": (("view_customer", 5), ("view_contact", 4), ("list_contacts", 1.5),
-                      ("update_customer", 1.5), ("list_customers", 1)),
+    "sales_rep": (
+        ("list_customers", 3),
+        ("view_customer", 6),
+        ("list_deals", 2),
+        ("view_deal", 3),
+        ("list_contacts", 1),
+        ("view_contact", 2),
+        ("update_customer", 1.5),
+        ("create_customer", 0.3),
+    ),
+    "sales_manager": (
+        ("list_customers", 4),
+        ("view_customer", 5),
+        ("list_deals", 4),
+        ("view_deal", 3),
+        ("list_contacts", 1),
+        ("view_contact", 1),
+        ("update_customer", 0.7),
+    ),
+    "admin": (("admin", 3), ("list_customers", 2), ("view_customer", 3), ("list_deals", 1), ("update_customer", 0.5)),
+    "support_agent": (
+        ("view_customer", 5),
+        ("view_contact", 4),
+        ("list_contacts", 1.5),
+        ("update_customer", 1.5),
+        ("list_customers", 1),
+    ),
 }
-DAILY = {"sales_rep": (18, 40), "sales_manager": (22, 45), "admin": (12, 28),
-         "support_agent": (35, 60)}
+DAILY = {"sales_rep": (18, 40), "sales_manager": (22, 45), "admin": (12, 28), "support_agent": (35, 60)}
 
 
 def is_month_end(day: date) -> bool:
     """The last two weekdays of the month: when managers export their pipeline."""
     last = calendar.monthrange(day.year, day.month)[1]
-    weekdays = [d for d in range(last, last - 7, -1)
-                if date(day.year, day.month, d).weekday() < 5][:2]
+    weekdays = [d for d in range(last, last - 7, -1) if date(day.year, day.month, d).weekday() < 5][:2]
     return day.day in weekdays
 
 
@@ -59,30 +74,62 @@ def _page(rng, user: SimUser, sim, size: int) -> tuple[int, ...]:
 def _action(sim, user: SimUser, name: str, ts: float, where, ua: str) -> Event:
     rng = sim.rng
     ip, country = where[0], where[1]
-    base = dict(ts=ts, user=user, ip=ip, country=country, ua=ua)
+    base = {"ts": ts, "user": user, "ip": ip, "country": country, "ua": ua}
     if name.startswith("list_"):
         resource = name[5:]
         n = rng.randint(5, 50)
-        ids = _page(rng, user, sim, n) if resource == "customers" else tuple(
-            rng.sample(range(1, 3 * sim.n_customers + 1), n))
-        return Event(method="GET", path=f"/api/{resource}", operation=f"{resource}.list",
-                     returned=n, ids=ids, query={"page": str(rng.randint(1, 4))}, **base)
+        ids = (
+            _page(rng, user, sim, n)
+            if resource == "customers"
+            else tuple(rng.sample(range(1, 3 * sim.n_customers + 1), n))
+        )
+        return Event(
+            method="GET",
+            path=f"/api/{resource}",
+            operation=f"{resource}.list",
+            returned=n,
+            ids=ids,
+            query={"page": str(rng.randint(1, 4))},
+            **base,
+        )
     if name.startswith("view_"):
         resource = name[5:] + "s"
         if resource == "customers":
             rid = _page(rng, user, sim, 1)[0]
         else:
             rid = rng.randint(1, 3 * sim.n_customers)
-        return Event(method="GET", path=f"/api/{resource}/{rid}", operation=f"{resource}.view",
-                     returned=1, ids=(rid,), resource_id=str(rid), **base)
+        return Event(
+            method="GET",
+            path=f"/api/{resource}/{rid}",
+            operation=f"{resource}.view",
+            returned=1,
+            ids=(rid,),
+            resource_id=str(rid),
+            **base,
+        )
     if name == "update_customer":
         rid = _page(rng, user, sim, 1)[0]
-        return Event(method="PUT", path=f"/api/customers/{rid}", operation="customers.update",
-                     returned=1, ids=(rid,), targets=1, resource_id=str(rid), **base)
+        return Event(
+            method="PUT",
+            path=f"/api/customers/{rid}",
+            operation="customers.update",
+            returned=1,
+            ids=(rid,),
+            targets=1,
+            resource_id=str(rid),
+            **base,
+        )
     if name == "create_customer":
         rid = sim.n_customers + rng.randint(1, 10**6)
-        return Event(method="POST", path="/api/customers", operation="customers.create",
-                     status=201, returned=1, ids=(rid,), **base)
+        return Event(
+            method="POST",
+            path="/api/customers",
+            operation="customers.create",
+            status=201,
+            returned=1,
+            ids=(rid,),
+            **base,
+        )
     return Event(method="GET", path="/api/admin/users", operation="admin.admin", **base)
 
 
@@ -94,31 +141,65 @@ def _batch_walk(sim, user: SimUser, ts: float, where, ua: str) -> list[Event]:
         return []
     rid, out = sim.rng.choice(starts), []
     while rid in visible and len(out) < 12:
-        out.append(Event(ts=ts + 20 * len(out), user=user, ip=where[0], country=where[1], ua=ua,
-                         method="GET", path=f"/api/customers/{rid}", operation="customers.view",
-                         returned=1, ids=(rid,), resource_id=str(rid)))
+        out.append(
+            Event(
+                ts=ts + 20 * len(out),
+                user=user,
+                ip=where[0],
+                country=where[1],
+                ua=ua,
+                method="GET",
+                path=f"/api/customers/{rid}",
+                operation="customers.view",
+                returned=1,
+                ids=(rid,),
+                resource_id=str(rid),
+            )
+        )
         rid += 1
     return out
 
 
 def export_event(sim, user: SimUser, ts: float, where, ua: str, n: int) -> Event:
     ids = _page(sim.rng, user, sim, min(n, 200))
-    return Event(ts=ts, user=user, ip=where[0], country=where[1], ua=ua, method="GET",
-                 path="/api/customers/export.csv", operation="customers.export", returned=n, ids=ids)
+    return Event(
+        ts=ts,
+        user=user,
+        ip=where[0],
+        country=where[1],
+        ua=ua,
+        method="GET",
+        path="/api/customers/export.csv",
+        operation="customers.export",
+        returned=n,
+        ids=ids,
+    )
 
 
 def delete_events(sim, user: SimUser, ts: float, where, ua: str, n: int, bulk: bool) -> list[Event]:
     rng = sim.rng
-    base = dict(user=user, ip=where[0], country=where[1], ua=ua)
+    base = {"user": user, "ip": where[0], "country": where[1], "ua": ua}
     if bulk:
-        return [Event(ts=ts, method="POST", path="/api/customers/bulk-delete",
-                      operation="customers.delete", targets=n, **base)]
+        return [
+            Event(
+                ts=ts, method="POST", path="/api/customers/bulk-delete", operation="customers.delete", targets=n, **base
+            )
+        ]
     out = []
     for i in range(n):
         rid = _page(rng, user, sim, 1)[0]
-        out.append(Event(ts=ts + i * rng.uniform(5, 40), method="DELETE",
-                         path=f"/api/customers/{rid}", operation="customers.delete", status=204,
-                         targets=1, resource_id=str(rid), **base))
+        out.append(
+            Event(
+                ts=ts + i * rng.uniform(5, 40),
+                method="DELETE",
+                path=f"/api/customers/{rid}",
+                operation="customers.delete",
+                status=204,
+                targets=1,
+                resource_id=str(rid),
+                **base,
+            )
+        )
     return out
 
 
@@ -126,10 +207,11 @@ def _reporting(sim, user: SimUser, day: int) -> list[Event]:
     rng, when = sim.rng, sim.date(day)
     where = (user.office_ip, "FR")
     t0 = local_epoch(when, rng.uniform(1.0, 2.5), "UTC")
-    out = [export_event(sim, user, t0 + i * rng.uniform(60, 400), where, user.ua,
-                        rng.randint(2000, 4000)) for i in range(rng.randint(2, 4))]
-    out += [_action(sim, user, "list_customers", t0 + 1800 + i * 7, where, user.ua)
-            for i in range(rng.randint(10, 25))]
+    out = [
+        export_event(sim, user, t0 + i * rng.uniform(60, 400), where, user.ua, rng.randint(2000, 4000))
+        for i in range(rng.randint(2, 4))
+    ]
+    out += [_action(sim, user, "list_customers", t0 + 1800 + i * 7, where, user.ua) for i in range(rng.randint(10, 25))]
     return out
 
 
@@ -158,8 +240,7 @@ def day_traffic(sim, user: SimUser, day: int) -> list[Event]:
         hours += sorted(rng.uniform(20.0, 22.5) for _ in range(rng.randint(2, 8)))
     names = [a for a, _ in MIX[user.role]]
     weights = [w for _, w in MIX[user.role]]
-    out = [_action(sim, user, rng.choices(names, weights)[0], local_epoch(when, h, tz), where, ua)
-           for h in hours]
+    out = [_action(sim, user, rng.choices(names, weights)[0], local_epoch(when, h, tz), where, ua) for h in hours]
     if user.visible and not weekend and rng.random() < 0.08:
         out += _batch_walk(sim, user, local_epoch(when, start + rng.random() * length, tz), where, ua)
     for ev in out:

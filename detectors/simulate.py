@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -38,17 +38,43 @@ class Site:
 
 
 SITES = (
-    Site("paris", "Europe/Paris", "FR", "198.51.100", 90,
-         (("DE", "Europe/Berlin", 84), ("GB", "Europe/London", 81), ("ES", "Europe/Madrid", 83),
-          ("IT", "Europe/Rome", 79)),
-         (("US", "America/New_York", 73), ("CN", "Asia/Shanghai", 116), ("JP", "Asia/Tokyo", 126))),
-    Site("shanghai", "Asia/Shanghai", "CN", "203.0.113", 116,
-         (("HK", "Asia/Hong_Kong", 112), ("SG", "Asia/Singapore", 118), ("KR", "Asia/Seoul", 121),
-          ("JP", "Asia/Tokyo", 126)),
-         (("FR", "Europe/Paris", 90), ("DE", "Europe/Berlin", 84), ("US", "America/Los_Angeles", 73))),
-    Site("newyork", "America/New_York", "US", "192.0.2", 73,
-         (("CA", "America/Toronto", 99), ("MX", "America/Mexico_City", 187)),
-         (("GB", "Europe/London", 81), ("FR", "Europe/Paris", 90), ("JP", "Asia/Tokyo", 126))),
+    Site(
+        "paris",
+        "Europe/Paris",
+        "FR",
+        "198.51.100",
+        90,
+        (
+            ("DE", "Europe/Berlin", 84),
+            ("GB", "Europe/London", 81),
+            ("ES", "Europe/Madrid", 83),
+            ("IT", "Europe/Rome", 79),
+        ),
+        (("US", "America/New_York", 73), ("CN", "Asia/Shanghai", 116), ("JP", "Asia/Tokyo", 126)),
+    ),
+    Site(
+        "shanghai",
+        "Asia/Shanghai",
+        "CN",
+        "203.0.113",
+        116,
+        (
+            ("HK", "Asia/Hong_Kong", 112),
+            ("SG", "Asia/Singapore", 118),
+            ("KR", "Asia/Seoul", 121),
+            ("JP", "Asia/Tokyo", 126),
+        ),
+        (("FR", "Europe/Paris", 90), ("DE", "Europe/Berlin", 84), ("US", "America/Los_Angeles", 73)),
+    ),
+    Site(
+        "newyork",
+        "America/New_York",
+        "US",
+        "192.0.2",
+        73,
+        (("CA", "America/Toronto", 99), ("MX", "America/Mexico_City", 187)),
+        (("GB", "Europe/London", 81), ("FR", "Europe/Paris", 90), ("JP", "Asia/Tokyo", 126)),
+    ),
 )
 SITE_WEIGHTS = (0.5, 0.3, 0.2)
 ROLE_MIX = (("sales_rep", 0.55), ("sales_manager", 0.13), ("support_agent", 0.22), ("admin", 0.06))
@@ -143,22 +169,29 @@ def make_users(rng: random.Random, n: int, days: int, n_customers: int) -> list[
             for _ in range(rng.choice((1, 1, 2))):
                 country, tz, octet = rng.choice(site.far if rng.random() < 0.35 else site.near)
                 trips.append((rng.randint(3, days - 2), rng.randint(2, 5), country, tz, _ip(rng, octet)))
-        users.append(SimUser(
-            id=uid, role=role, roles=ROLES_OF[role], team=f"{site.name}-{rng.randint(1, 4)}",
-            site=site,
-            office_ip=f"{site.office_net}.{rng.randint(1, 254)}" if role != "reporting_service"
-            else "198.51.100.250",
-            home_ip=_ip(rng, site.home_prefix),
-            ua=_ua(rng) if role != "reporting_service" else "crm-reporting/2.3 python-requests/2.31",
-            ua_upgrade_day=rng.randint(1, days) if role != "reporting_service" and rng.random() < 0.4
-            else None,
-            start_hour=rng.uniform(7.5, 10.0), hours=rng.uniform(7.0, 9.5),
-            first_day=rng.randint(days // 3, days - 5) if late else 0,
-            visible=_visible_ids(rng, role, n_customers),
-            mobile=rng.random() < 0.2, remote_share=rng.uniform(0.0, 0.4),
-            trips=trips,
-            leave={d for d in range(days) if rng.random() < 0.04},
-        ))
+        users.append(
+            SimUser(
+                id=uid,
+                role=role,
+                roles=ROLES_OF[role],
+                team=f"{site.name}-{rng.randint(1, 4)}",
+                site=site,
+                office_ip=f"{site.office_net}.{rng.randint(1, 254)}"
+                if role != "reporting_service"
+                else "198.51.100.250",
+                home_ip=_ip(rng, site.home_prefix),
+                ua=_ua(rng) if role != "reporting_service" else "crm-reporting/2.3 python-requests/2.31",
+                ua_upgrade_day=rng.randint(1, days) if role != "reporting_service" and rng.random() < 0.4 else None,
+                start_hour=rng.uniform(7.5, 10.0),
+                hours=rng.uniform(7.0, 9.5),
+                first_day=rng.randint(days // 3, days - 5) if late else 0,
+                visible=_visible_ids(rng, role, n_customers),
+                mobile=rng.random() < 0.2,
+                remote_share=rng.uniform(0.0, 0.4),
+                trips=trips,
+                leave={d for d in range(days) if rng.random() < 0.04},
+            )
+        )
     return users
 
 
@@ -173,27 +206,45 @@ def to_record(ev: Event, rng: random.Random) -> dict:
     rid = f"{rng.getrandbits(64):016x}"
     u = ev.user
     return {
-        "time": datetime.fromtimestamp(ev.ts, timezone.utc).isoformat(timespec="milliseconds"),
-        "decision_id": rid, "request_id": rid,
+        "time": datetime.fromtimestamp(ev.ts, UTC).isoformat(timespec="milliseconds"),
+        "decision_id": rid,
+        "request_id": rid,
         "labels": {"version": "sim", "revision": "sim"},
-        "user": u.id, "roles": u.roles, "auth": "jwt", "mfa": False, "team": u.team,
-        "timezone": u.site.tz, "client_ip": ev.ip, "country": ev.country,
-        "method": ev.method, "path": ev.path, "query": ev.query or {}, "user_agent": ev.ua,
-        "operation": ev.operation, "resource_id": ev.resource_id,
+        "user": u.id,
+        "roles": u.roles,
+        "auth": "jwt",
+        "mfa": False,
+        "team": u.team,
+        "timezone": u.site.tz,
+        "client_ip": ev.ip,
+        "country": ev.country,
+        "method": ev.method,
+        "path": ev.path,
+        "query": ev.query or {},
+        "user_agent": ev.ua,
+        "operation": ev.operation,
+        "resource_id": ev.resource_id,
         "effect": "allow" if allowed else "deny",
         "reason": "rule-allow" if allowed else ("not-found" if ev.status == 404 else "scope-denied"),
-        "rules": ["sim"], "reasons": [], "scope": "own" if allowed else None, "shadow": [],
-        "status": ev.status, "upstream_status": ev.status if ev.status != 403 else None,
+        "rules": ["sim"],
+        "reasons": [],
+        "scope": "own" if allowed else None,
+        "shadow": [],
+        "status": ev.status,
+        "upstream_status": ev.status if ev.status != 403 else None,
         "upstream_credential": "service" if ev.status != 403 else None,
-        "records_seen": ev.returned, "records_returned": ev.returned,
-        "record_ids": list(ev.ids[:200]), "targets": ev.targets, "fields_masked": [],
-        "bytes_out": 200 + 180 * ev.returned, "latency_ms": round(rng.uniform(3, 40), 3),
+        "records_seen": ev.returned,
+        "records_returned": ev.returned,
+        "record_ids": list(ev.ids[:200]),
+        "targets": ev.targets,
+        "fields_masked": [],
+        "bytes_out": 200 + 180 * ev.returned,
+        "latency_ms": round(rng.uniform(3, 40), 3),
     }
 
 
 class Simulation:
-    def __init__(self, n_users: int, days: int, seed: int, start: date = DEFAULT_START,
-                 incidents: int | None = None):
+    def __init__(self, n_users: int, days: int, seed: int, start: date = DEFAULT_START, incidents: int | None = None):
         if n_users < 2 or days < 2:
             raise ValueError("need at least 2 users and 2 days")
         self.rng = random.Random(seed)
@@ -231,13 +282,18 @@ class Simulation:
             files.setdefault(rec["time"][:10], []).append(orjson.dumps(rec))
         for day, lines in files.items():
             (out / f"audit-{day}.log").write_bytes(b"\n".join(lines) + b"\n")
-        (out / "labels.jsonl").write_bytes(
-            b"".join(orjson.dumps(lbl) + b"\n" for lbl in labels))
-        return {"users": len(self.users), "days": self.days, "events": len(events),
-                "files": len(files), "labels": len(labels),
-                "incidents": len({lbl["incident"] for lbl in labels})}
+        (out / "labels.jsonl").write_bytes(b"".join(orjson.dumps(lbl) + b"\n" for lbl in labels))
+        return {
+            "users": len(self.users),
+            "days": self.days,
+            "events": len(events),
+            "files": len(files),
+            "labels": len(labels),
+            "incidents": len({lbl["incident"] for lbl in labels}),
+        }
 
 
-def simulate(n_users: int, days: int, seed: int, out: Path, *, start: date = DEFAULT_START,
-             incidents: int | None = None) -> dict:
+def simulate(
+    n_users: int, days: int, seed: int, out: Path, *, start: date = DEFAULT_START, incidents: int | None = None
+) -> dict:
     return Simulation(n_users, days, seed, start, incidents).write(Path(out))

@@ -85,8 +85,13 @@ def versions() -> dict[str, str]:
     import sklearn
     import skops
 
-    return {"python": platform.python_version(), "scikit-learn": sklearn.__version__,
-            "skops": skops.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
 
 
 def sha256_of(path: Path) -> str:
@@ -111,9 +116,16 @@ def save(out: Path, model: DetectorModel, history: dict, card_fields: dict) -> C
     out.mkdir(parents=True, exist_ok=True)
     sio.dump(model.to_payload(), out / MODEL_FILE)
     (out / HISTORY_FILE).write_bytes(orjson.dumps(history, option=orjson.OPT_SORT_KEYS))
-    card = Card(format=CARD_FORMAT, model_file=MODEL_FILE, sha256=sha256_of(out / MODEL_FILE),
-                history_file=HISTORY_FILE, history_sha256=sha256_of(out / HISTORY_FILE),
-                versions=versions(), threshold=model.threshold, **card_fields)
+    card = Card(
+        format=CARD_FORMAT,
+        model_file=MODEL_FILE,
+        sha256=sha256_of(out / MODEL_FILE),
+        history_file=HISTORY_FILE,
+        history_sha256=sha256_of(out / HISTORY_FILE),
+        versions=versions(),
+        threshold=model.threshold,
+        **card_fields,
+    )
     (out / CARD_FILE).write_text(json.dumps(card.model_dump(mode="json"), indent=2) + "\n")
     return card
 
@@ -121,8 +133,9 @@ def save(out: Path, model: DetectorModel, history: dict, card_fields: dict) -> C
 def read_card(model_dir: Path) -> Card:
     path = Path(model_dir) / CARD_FILE
     if not path.is_file():
-        raise ModelMissing(f"no detector model in {model_dir} (missing {CARD_FILE}); "
-                           "train one with `crmgw detector train`")
+        raise ModelMissing(
+            f"no detector model in {model_dir} (missing {CARD_FILE}); train one with `crmgw detector train`"
+        )
     try:
         card = Card.model_validate_json(path.read_bytes())
     except ValidationError as exc:
@@ -142,8 +155,10 @@ def _checked_file(model_dir: Path, name: str, expected: str) -> Path:
         raise ModelRefused(f"{path} is missing (named in {CARD_FILE})")
     actual = sha256_of(path)
     if actual != expected:
-        raise ModelRefused(f"{path}: sha256 {actual} does not match the model card ({expected}); "
-                           "the file was modified after training - refusing to load it")
+        raise ModelRefused(
+            f"{path}: sha256 {actual} does not match the model card ({expected}); "
+            "the file was modified after training - refusing to load it"
+        )
     return path
 
 
@@ -160,16 +175,19 @@ def load(model_dir: Path) -> LoadedModel:
 
     trained, running = card.versions.get("scikit-learn", "?"), sklearn.__version__
     if trained.split(".")[:2] != running.split(".")[:2]:
-        raise ModelRefused(f"{model_path} was trained with scikit-learn {trained}, this gateway runs "
-                           f"{running}; retrain the detector with `crmgw detector train`")
+        raise ModelRefused(
+            f"{model_path} was trained with scikit-learn {trained}, this gateway runs "
+            f"{running}; retrain the detector with `crmgw detector train`"
+        )
     try:
         untrusted = sio.get_untrusted_types(file=model_path)
     except Exception as exc:  # not a skops file at all
         raise ModelRefused(f"{model_path} is not a readable skops file: {exc}") from None
     refused = sorted(t for t in untrusted if t not in ALLOWED_TYPES)
     if refused:
-        raise ModelRefused(f"{model_path} contains types that are not on the allow-list: "
-                           f"{', '.join(refused)}; refusing to load it")
+        raise ModelRefused(
+            f"{model_path} contains types that are not on the allow-list: {', '.join(refused)}; refusing to load it"
+        )
     try:
         payload = sio.load(model_path, trusted=sorted(untrusted))
         model = DetectorModel.from_payload(payload)

@@ -17,7 +17,7 @@ stay within the budget.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ def log_day_range(paths) -> tuple[date, date]:
         for line in head[:-1] + tail[1:]:
             try:
                 t = orjson.loads(line)["time"]
-                when = datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(timezone.utc)
+                when = datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(UTC)
                 days.append(when.date())
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue
@@ -57,8 +57,7 @@ def log_day_range(paths) -> tuple[date, date]:
     return min(days), max(days)
 
 
-def split_days(first: date, last: date, holdout: float, calibration: float
-               ) -> tuple[list[str], list[str], str]:
+def split_days(first: date, last: date, holdout: float, calibration: float) -> tuple[list[str], list[str], str]:
     """(training days, calibration days, holdout_from) as YYYY-MM-DD."""
     if not (0 <= holdout < 1 and 0 < calibration < 1):
         raise TrainingError("--holdout must be in [0, 1) and --calibration in (0, 1)")
@@ -69,8 +68,10 @@ def split_days(first: date, last: date, holdout: float, calibration: float
     cal = [d for i, d in enumerate(before) if i % every == every - 1]
     train = [d for d in before if d not in set(cal)]
     if len(train) < 7 or not cal:
-        raise TrainingError(f"{n} days of logs are too few: need at least 7 training days and one "
-                            f"calibration day besides {n_hold} held-out days")
+        raise TrainingError(
+            f"{n} days of logs are too few: need at least 7 training days and one "
+            f"calibration day besides {n_hold} held-out days"
+        )
     return train, cal, (first + timedelta(days=n - n_hold)).isoformat()
 
 
@@ -96,8 +97,17 @@ def day_max(ds: dataset.Dataset, scores: np.ndarray) -> dict[tuple[str, str], fl
     return out
 
 
-def train(paths, out: Path, *, labels_path=None, verdicts_path=None, budget: float = 5.0,
-          holdout: float = 0.2, calibration: float = 0.2, seed: int = 0) -> store.Card:
+def train(
+    paths,
+    out: Path,
+    *,
+    labels_path=None,
+    verdicts_path=None,
+    budget: float = 5.0,
+    holdout: float = 0.2,
+    calibration: float = 0.2,
+    seed: int = 0,
+) -> store.Card:
     if budget <= 0:
         raise TrainingError("--budget must be positive (false alerts per 1,000 user-days)")
     labels, verdicts = load_inputs(labels_path, verdicts_path)
@@ -108,8 +118,7 @@ def train(paths, out: Path, *, labels_path=None, verdicts_path=None, budget: flo
     malicious |= {(v.user, v.the_day) for v in verdicts if v.malicious and v.the_day < hold_from}
     benign_verdicts = {(v.user, v.the_day) for v in verdicts if v.benign and v.the_day < hold_from}
     malicious -= benign_verdicts
-    log.info("replaying %s .. %s (%d calibration days, held out from %s)", first, last,
-             len(cal_days_list), hold_from)
+    log.info("replaying %s .. %s (%d calibration days, held out from %s)", first, last, len(cal_days_list), hold_from)
     ds, agg = dataset.build(paths, exclude=malicious, snapshots_from=first.isoformat())
     days = ds.day_array()
     unclean = malicious | echo_days(malicious)
@@ -130,25 +139,29 @@ def train(paths, out: Path, *, labels_path=None, verdicts_path=None, budget: flo
     model.threshold, realised = calibrate(np.array(list(cal_days.values())), budget)
     history = agg.state()
     history["excluded"] = sorted([u, d] for u, d in malicious)
-    card = store.save(Path(out), model, history, {
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "features": list(FEATURE_NAMES),
-        "training_range": (train_days[0], train_days[-1]),
-        "calibration_range": (cal_days_list[0], cal_days_list[-1]),
-        "calibration_every": max(2, round(1 / calibration)),
-        "holdout_from": hold_from if hold_from <= last.isoformat() else None,
-        "rows": {"training_user_days": int(train_mask.sum()),
-                 "calibration_user_days": len(cal_days),
-                 "calibration_snapshots": int(cal_mask.sum()),
-                 "excluded_user_days": len(malicious), "records": agg.records},
-        "budget": budget,
-        "calibration_false_alerts_per_1000": round(realised, 3),
-        "roles": model.baseline.roles,
-        "verdicts": {"false_positive": len(benign_verdicts),
-                     "confirmed": sum(1 for v in verdicts if v.malicious)},
-        "model": {"kind": "role-rarity+isolation-forest", "top_k": TOP_K, "if_weight": IF_WEIGHT,
-                  "seed": seed},
-    })
+    card = store.save(
+        Path(out),
+        model,
+        history,
+        {
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "features": list(FEATURE_NAMES),
+            "training_range": (train_days[0], train_days[-1]),
+            "calibration_range": (cal_days_list[0], cal_days_list[-1]),
+            "calibration_every": max(2, round(1 / calibration)),
+            "holdout_from": hold_from if hold_from <= last.isoformat() else None,
+            "rows": {
+                "training_user_days": int(train_mask.sum()),
+                "calibration_user_days": len(cal_days),
+                "calibration_snapshots": int(cal_mask.sum()),
+                "excluded_user_days": len(malicious),
+                "records": agg.records,
+            },
+            "budget": budget,
+            "calibration_false_alerts_per_1000": round(realised, 3),
+            "roles": model.baseline.roles,
+            "verdicts": {"false_positive": len(benign_verdicts), "confirmed": sum(1 for v in verdicts if v.malicious)},
+            "model": {"kind": "role-rarity+isolation-forest", "top_k": TOP_K, "if_weight": IF_WEIGHT, "seed": seed},
+        },
+    )
     return card
-
-

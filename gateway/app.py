@@ -16,11 +16,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from gateway.alerts import open_alert_store
-from gateway.alerts.api import register_alert_routes
 from gateway.access import open_access_store
 from gateway.access.api import register_access_routes
 from gateway.access.reconcile import DirectoryWatch
+from gateway.alerts import open_alert_store
+from gateway.alerts.api import register_alert_routes
 from gateway.approvals import open_approval_store
 from gateway.audit.events import audit_record
 from gateway.audit.log import AuditLog
@@ -35,8 +35,8 @@ from gateway.pipeline import Clock, Pipeline, ruleset_of, utc_now
 from gateway.protocol import OWN_ANSWERS_LOG, own_answers_logger, protocol_guard
 from gateway.rulestore import RuleStore
 from gateway.scoring import build_scorer
-from gateway.signals import build_signals
 from gateway.settings import Settings
+from gateway.signals import build_signals
 from gateway.upstream.attribution import Attribution
 from gateway.upstream.forward import make_session
 from gateway.writable import cannot_append
@@ -60,9 +60,7 @@ class Gateway:
             str(settings.path(settings.geo.mmdb)) if settings.geo.mmdb else None,
             overrides=settings.geo.overrides,
         )
-        self.audit = AuditLog(
-            settings.data_path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups
-        )
+        self.audit = AuditLog(settings.data_path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups)
         self.session: aiohttp.ClientSession | None = None
         # Optional stages wired by create_app's callers (issue 3): behaviour signals and scoring.
         # Protocol (gateway.pipeline.SignalsHook): check(identity, ctx) -> GatewayError | None
@@ -237,7 +235,9 @@ def create_app(settings: Settings, store: RuleStore, *, clock: Clock | None = No
                 gw.signals.attach_metrics(gw.metrics)
         await gw.signals.start()
         if gw.scoring is None:
-            gw.scoring = build_scorer(settings.scoring, alerts=gw.alerts, clock=gw.clock, base_dir=Path(settings.base_dir))
+            gw.scoring = build_scorer(
+                settings.scoring, alerts=gw.alerts, clock=gw.clock, base_dir=Path(settings.base_dir)
+            )
         await gw.scoring.start()
         watcher = asyncio.create_task(
             store.watch(settings.reload_interval, settle=settings.reload_settle), name="rules-watcher"

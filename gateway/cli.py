@@ -42,8 +42,10 @@ def cmd_rules_check(args) -> int:
         return 1
     for warning in ruleset.catalogue.warnings:
         print(warning)
-    print(f"ok: {len(ruleset.files)} files, revision {ruleset.revision}"
-          + (f", {len(ruleset.catalogue.warnings)} warning(s)" if ruleset.catalogue.warnings else ""))
+    print(
+        f"ok: {len(ruleset.files)} files, revision {ruleset.revision}"
+        + (f", {len(ruleset.catalogue.warnings)} warning(s)" if ruleset.catalogue.warnings else "")
+    )
     return 0
 
 
@@ -102,9 +104,18 @@ def cmd_explain(args) -> int:
         body = Path(args.body_file).read_bytes()
     content_type = args.content_type or ("application/json" if body else None)
     result = explain(
-        ruleset, user=args.user, method=args.method, path=args.path, at=at, ip=args.ip,
-        mfa=args.mfa, country=args.country, body=body, content_type=content_type,
-        auth_method=args.auth_method or "explain", grants=grants,
+        ruleset,
+        user=args.user,
+        method=args.method,
+        path=args.path,
+        at=at,
+        ip=args.ip,
+        mfa=args.mfa,
+        country=args.country,
+        body=body,
+        content_type=content_type,
+        auth_method=args.auth_method or "explain",
+        grants=grants,
     )
     if args.json:
         print(json.dumps(decision_dict(result.decision, result.ctx, ruleset), indent=2, default=str))
@@ -169,8 +180,14 @@ def _token_for_settings(args) -> int:
         return 2
     try:
         token = mint_configured(
-            cfg, Path(settings.base_dir), ruleset.directory, args.user, ttl_seconds=args.ttl, mfa=args.mfa,
-            private_key=Path(args.private_key) if args.private_key else None, kid=args.kid,
+            cfg,
+            Path(settings.base_dir),
+            ruleset.directory,
+            args.user,
+            ttl_seconds=args.ttl,
+            mfa=args.mfa,
+            private_key=Path(args.private_key) if args.private_key else None,
+            kid=args.kid,
         )
     except MintError as exc:
         print(f"crmgw token: {exc}", file=sys.stderr)
@@ -201,14 +218,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--crm-port", type=int, default=8081)
     s.add_argument("--gzip", action="store_true", help="the demo CRM gzips its responses")
-    s.add_argument("--profile", choices=("classic", "realistic"), default="classic",
-                   help="realistic: a CRM with UUIDs, trailing slashes, counts and side lists (examples/realistic)")
+    s.add_argument(
+        "--profile",
+        choices=("classic", "realistic"),
+        default="classic",
+        help="realistic: a CRM with UUIDs, trailing slashes, counts and side lists (examples/realistic)",
+    )
     s.add_argument("--rules", help="rules folder (default: ./rules, or examples/realistic for --profile realistic)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser(
-        "token", help="print a token for a directory user (the demo's development key unless --config)",
-        description=TOKEN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "token",
+        help="print a token for a directory user (the demo's development key unless --config)",
+        description=TOKEN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("user")
     s.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
@@ -241,14 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ip", default=DEFAULT_IP, help=f"client address (default {DEFAULT_IP}; '' for unknown)")
     s.add_argument("--country", help="override the country looked up for --ip")
     s.add_argument("--mfa", action="store_true")
-    s.add_argument("--auth-method", choices=("jwt", "api_key", "trusted_header", "crm_jwt", "crm_token"),
-                   help="how the caller authenticated, for rules with an auth_method criterion")
-    s.add_argument("--body", help="the request body, e.g. '{\"owner_id\": \"bob\"}' (writes are decided on it)")
+    s.add_argument(
+        "--auth-method",
+        choices=("jwt", "api_key", "trusted_header", "crm_jwt", "crm_token"),
+        help="how the caller authenticated, for rules with an auth_method criterion",
+    )
+    s.add_argument("--body", help='the request body, e.g. \'{"owner_id": "bob"}\' (writes are decided on it)')
     s.add_argument("--body-file", help="read the request body from this file")
     s.add_argument("--content-type", help="the body's Content-Type (default application/json)")
     s.add_argument("--rules", help="rules folder (default: ./rules)")
-    s.add_argument("--config", help="gateway settings: also apply the user's approved access requests "
-                   "(and use the settings' rules_dir unless --rules)")
+    s.add_argument(
+        "--config",
+        help="gateway settings: also apply the user's approved access requests "
+        "(and use the settings' rules_dir unless --rules)",
+    )
     s.add_argument("--json", action="store_true")
     s.add_argument("--exit-code", action="store_true", help="exit 1 when the decision is deny")
     s.set_defaults(func=cmd_explain)

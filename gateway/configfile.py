@@ -18,8 +18,10 @@ from pathlib import Path
 ENV = "CRMGW_CONFIG"
 LOCAL = "gateway.yaml"
 CONFIG_HELP = f"gateway.yaml (default: ${ENV}, else ./{LOCAL})"
-NOT_FOUND = (f"no settings: give --config FILE, set {ENV}, or run in a folder with a {LOCAL} "
-             "(`crmgw init DIR --crm-url URL` writes one)")
+NOT_FOUND = (
+    f"no settings: give --config FILE, set {ENV}, or run in a folder with a {LOCAL} "
+    "(`crmgw init DIR --crm-url URL` writes one)"
+)
 
 
 def find_config(given: str | None, environ=None, cwd: Path | None = None) -> tuple[Path, str] | None:

@@ -19,7 +19,8 @@ whatever the contract does not declare is refused (requests) or dropped (answers
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 MEDIA = ("json", "form", "multipart", "xml")
 ORG_LEVELS = ("team", "department", "region", "branch")

@@ -50,7 +50,7 @@ def instructions(port: int, crm_port: int, audit_path: Path) -> str:
     exports = "\n".join(f"export {var}={mint_token(user, ttl_seconds=8 * 3600)}" for var, user in users.items())
     exports += f"\nexport GRACE={mint_token('grace', ttl_seconds=8 * 3600, mfa=True)}"
     exports += f"\nexport HEIDI={mint_token('heidi', ttl_seconds=8 * 3600)}"
-    cli = shutil.which("crmgw") and "crmgw" or os.path.relpath(Path(sys.executable).parent / "crmgw")
+    cli = (shutil.which("crmgw") and "crmgw") or os.path.relpath(Path(sys.executable).parent / "crmgw")
     paris = datetime.now(ZoneInfo("Europe/Paris"))
     office = paris.weekday() < 5 and 8 <= paris.hour < 18
     hours = (
@@ -121,8 +121,11 @@ def escalation_candidate(crm_app) -> str:
     from democrm.realistic import PROFILES, REALISTIC_STORE
 
     carol = PROFILES["carol"]
-    return next(lead["id"] for lead in crm_app[REALISTIC_STORE].all("leads")
-                if [p["id"] for p in lead["assigned_to"]] == [carol] and lead["created_by"] != carol)
+    return next(
+        lead["id"]
+        for lead in crm_app[REALISTIC_STORE].all("leads")
+        if [p["id"] for p in lead["assigned_to"]] == [carol] and lead["created_by"] != carol
+    )
 
 
 def realistic_instructions(port: int, crm_port: int, audit_path: Path, lead: str) -> str:
@@ -192,10 +195,11 @@ def run_demo(*, port: int, crm_port: int, gzip: bool, rules: Path | None, profil
         gw = web.AppRunner(create_app(settings, store), access_log=None)
         await gw.setup()
         await web.TCPSite(gw, "127.0.0.1", port).start()
+        audit_file = audit_path.resolve()  # noqa: ASYNC240 (once, at start-up)
         if profile == "realistic":
-            text = realistic_instructions(port, crm_port, audit_path.resolve(), escalation_candidate(crm.app))
+            text = realistic_instructions(port, crm_port, audit_file, escalation_candidate(crm.app))
         else:
-            text = instructions(port, crm_port, audit_path.resolve())
+            text = instructions(port, crm_port, audit_file)
         print(text, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from gateway.context.geo import GeoResolver
 from gateway.errors import GatewayError
@@ -34,8 +35,8 @@ from gateway.explain_defaults import DEFAULT_IP, DEFAULT_METHOD  # noqa: E402,F4
 
 
 def default_time(clock: Callable[[], datetime] | None = None) -> datetime:
-    """"Now": the gateway's clock when there is one (the console), else the system's (the CLI)."""
-    return clock() if clock is not None else datetime.now(timezone.utc)
+    """ "Now": the gateway's clock when there is one (the console), else the system's (the CLI)."""
+    return clock() if clock is not None else datetime.now(UTC)
 
 
 def parse_time(text: str | None) -> datetime:
@@ -76,8 +77,9 @@ def explain(
         return Explained(_deny("user-unknown", ruleset, 401), None)
     if not directory_user.active:
         return Explained(_deny("user-inactive", ruleset), None)
-    identity = Identity(user=directory_user, method=auth_method, mfa=mfa,
-                        forward_credential=auth_method in ("crm_jwt", "crm_token"))
+    identity = Identity(
+        user=directory_user, method=auth_method, mfa=mfa, forward_credential=auth_method in ("crm_jwt", "crm_token")
+    )
     client_ip = ipaddress.ip_address(ip) if ip else None
     if country is None and client_ip is not None:
         country = (geo or GeoResolver()).country(client_ip)
@@ -128,8 +130,12 @@ def decision_dict(d: Decision, ctx: RequestContext | None = None, ruleset: RuleS
         out["masks"] = [dataclasses.asdict(m) for m in d.obligations.masks]
         approval = d.obligations.approval  # four-eyes (gateway.approvals)
         if approval is not None:
-            out["approval"] = {"rule": approval.rule, "roles": sorted(approval.roles), "manager": approval.manager,
-                               "valid_for": approval.valid_for}
+            out["approval"] = {
+                "rule": approval.rule,
+                "roles": sorted(approval.roles),
+                "manager": approval.manager,
+                "valid_for": approval.valid_for,
+            }
     if ctx is not None:
         out["operation"] = ctx.operation
         out["path"] = ctx.path
@@ -166,22 +172,35 @@ def trace_rows(entry: dict) -> list[dict[str, Any]]:
         _tree_rows(condition, 0, rows)
     done = sum(1 for row in rows if row["leaf"])
     for c in entry["criteria"][done:]:
-        rows.append({"depth": 0, "label": c["criterion"], "result": c["result"], "reason": c["reason"],
-                     "leaf": True})
+        rows.append({"depth": 0, "label": c["criterion"], "result": c["result"], "reason": c["reason"], "leaf": True})
     return rows
 
 
 def _tree_rows(node: dict, depth: int, rows: list) -> None:
     if "criterion" in node:
-        rows.append({"depth": depth, "label": node["criterion"], "result": node["result"],
-                     "reason": node["reason"], "leaf": True})
+        rows.append(
+            {
+                "depth": depth,
+                "label": node["criterion"],
+                "result": node["result"],
+                "reason": node["reason"],
+                "leaf": True,
+            }
+        )
         return
     child = node["children"][0] if len(node["children"]) == 1 else None
     if node["op"] == "not" and child is not None and "criterion" in child:
         # Shown as the rule reads: ``not: {source_ip: ...}`` is true because source_ip is false.
         reason = f"{child['criterion']} is {VALUE[child['result']]}: {child['reason']}"
-        rows.append({"depth": depth, "label": f"not {child['criterion']}", "result": node["result"],
-                     "reason": reason, "leaf": True})
+        rows.append(
+            {
+                "depth": depth,
+                "label": f"not {child['criterion']}",
+                "result": node["result"],
+                "reason": reason,
+                "leaf": True,
+            }
+        )
         return
     rows.append({"depth": depth, "label": node["op"], "result": node["result"], "reason": "", "leaf": False})
     for sub in node["children"]:
@@ -202,7 +221,9 @@ def render(d: Decision, ctx: RequestContext | None, ruleset: RuleSet | None = No
         lines.append(f"  obligations: scope={d.obligations.scope} masks={masks}")
         if d.obligations.approval is not None:
             a = d.obligations.approval
-            who = " or ".join(([f"role {', '.join(sorted(a.roles))}"] if a.roles else []) + (["manager"] if a.manager else []))
+            who = " or ".join(
+                ([f"role {', '.join(sorted(a.roles))}"] if a.roles else []) + (["manager"] if a.manager else [])
+            )
             lines.append(f"  approval required (rule {a.rule}): approvers {who}, valid for {a.valid_for}s")
     for t in info["trace"]:
         mark = "fired" if t["matched"] else "no"

@@ -18,7 +18,8 @@ times. Missing keys and wrong types yield nothing: a missing fact never matches 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\[\])?$")
 

@@ -68,12 +68,17 @@ class Metrics:
             values.ValueClass = values.get_value_class()
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "crmgw_requests", "Requests handled, by operation, effect and HTTP status.",
-            ["operation", "effect", "status"], registry=r,
+            "crmgw_requests",
+            "Requests handled, by operation, effect and HTTP status.",
+            ["operation", "effect", "status"],
+            registry=r,
         )
         self.latency = Histogram(
-            "crmgw_request_duration_seconds", "Time from request received to response sent.",
-            ["operation"], buckets=LATENCY_BUCKETS, registry=r,
+            "crmgw_request_duration_seconds",
+            "Time from request received to response sent.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.upstream_errors = Counter(
             "crmgw_upstream_errors", "Requests the CRM did not answer properly, by reason.", ["reason"], registry=r
@@ -83,8 +88,10 @@ class Metrics:
             "crmgw_rule_reloads", "Rule reloads by status (ok, failed).", ["status"], registry=r
         )
         self.rules_failing = Gauge(
-            "crmgw_rules_reload_failing", "1 while the last rule reload failed and the last good rules serve.",
-            registry=r, multiprocess_mode="max",
+            "crmgw_rules_reload_failing",
+            "1 while the last rule reload failed and the last good rules serve.",
+            registry=r,
+            multiprocess_mode="max",
         )
         self.redis_up = Gauge(
             "crmgw_redis_up", "1 when Redis answered the last check, 0 when not.", registry=r, multiprocess_mode="min"
@@ -94,8 +101,10 @@ class Metrics:
             "crmgw_audit_lines_dropped", "Audit lines the disk refused (kept on stderr).", registry=r
         )
         self.signals_degraded = Counter(
-            "crmgw_signals_degraded", "Requests whose behaviour counters or scoring were skipped, by reason.",
-            ["reason"], registry=r,
+            "crmgw_signals_degraded",
+            "Requests whose behaviour counters or scoring were skipped, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.connections_refused = Counter(
             "crmgw_connections_refused", "Connections refused over limits.max_connections.", registry=r

@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from gateway.declared import AnswerContract, BodyContract, CsvColumn, QueryParam, WriteContract
 
@@ -105,7 +106,7 @@ class Resource:
     # Other spellings of a field (``phone``: ``Phone``, ``mobilePhone``): masks follow them all.
     aliases: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     case_insensitive: bool = False  # ``Phone`` is ``phone`` for masks and for ``fields``
-    writes: WriteContract = WriteContract()  # how written records name owners and teams
+    writes: WriteContract = WriteContract()  # noqa: RUF009 (frozen, shared safely); how written records name owners and teams
 
     def __post_init__(self) -> None:
         fields = {level: (f,) if isinstance(f, ScopeField) else tuple(f) for level, f in self.scope_fields.items()}
@@ -134,7 +135,7 @@ class Endpoint:
     # (None: no body at all), the query parameters (None: none), the rest of the answer.
     body: BodyContract | None = None
     query: Mapping[str, QueryParam] | None = None
-    answer: AnswerContract = AnswerContract()
+    answer: AnswerContract = AnswerContract()  # noqa: RUF009 (frozen, shared safely)
     # CSV answers: a header as the filter reads it, and this answer's own scope columns.
     csv_columns: Mapping[str, CsvColumn] = dataclasses.field(default_factory=dict)
     csv_scope: Mapping[str, ScopeField] = dataclasses.field(default_factory=dict)

@@ -17,8 +17,8 @@ import asyncio
 import logging
 import re
 import secrets
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
@@ -37,9 +37,9 @@ from gateway.errors import (
 from gateway.model import Flow, Identity, IPAddress, RequestContext
 from gateway.response.stage import respond, upstream_method
 from gateway.ruleset import RuleSet
+from gateway.upstream.contract import check_request
 from gateway.upstream.forward import send, upstream_url
 from gateway.upstream.headers import upstream_request_headers
-from gateway.upstream.contract import check_request
 from gateway.upstream.records import check_target_records, count_targets
 
 log = logging.getLogger("crmgw.pipeline")
@@ -53,7 +53,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_request_id() -> str:
@@ -242,12 +242,22 @@ class Pipeline:
         user = ctx.identity.user.id if ctx.identity else "?"
         try:
             await self.gw.alerts.raise_alert(
-                user=user, type="write-committed-out-of-scope", level="high", score=1.0,
+                user=user,
+                type="write-committed-out-of-scope",
+                level="high",
+                score=1.0,
                 summary=f"{user}: {ctx.method} {ctx.path} was committed by the CRM but the record it "
-                        f"wrote is outside the caller's {scope!r} scope",
-                evidence={"request_id": flow.request_id, "operation": ctx.operation, "path": ctx.path,
-                          "scope": scope, "upstream_status": flow.upstream_status},
-                rule=None, window=flow.request_id, source="enforcement",
+                f"wrote is outside the caller's {scope!r} scope",
+                evidence={
+                    "request_id": flow.request_id,
+                    "operation": ctx.operation,
+                    "path": ctx.path,
+                    "scope": scope,
+                    "upstream_status": flow.upstream_status,
+                },
+                rule=None,
+                window=flow.request_id,
+                source="enforcement",
             )
         except Exception:  # the audit line still carries the finding; the failure is logged, not lost
             log.exception("request %s: the committed-out-of-scope alert could not be raised", flow.request_id)
@@ -264,8 +274,12 @@ def committed_write(endpoint, status: int) -> bool:
 def committed_answer(flow: Flow, status: int) -> web.Response:
     """The answer to a committed write whose record the caller may not see: its status, no record."""
     body = {"result": "committed", "reason": "write-committed-out-of-scope", "request_id": flow.request_id}
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json",
-                        headers={"X-Request-Id": flow.request_id})
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers={"X-Request-Id": flow.request_id},
+    )
 
 
 def client_view(exc: GatewayError, out_of_scope_answer: str) -> GatewayError:
@@ -320,6 +334,4 @@ def error_response(flow: Flow, exc: GatewayError) -> web.Response:
     headers = {"X-Request-Id": flow.request_id}
     if exc.status == 401:
         headers["WWW-Authenticate"] = f'Bearer error="{exc.reason}"'
-    return web.Response(
-        status=exc.status, body=orjson.dumps(payload), content_type="application/json", headers=headers
-    )
+    return web.Response(status=exc.status, body=orjson.dumps(payload), content_type="application/json", headers=headers)

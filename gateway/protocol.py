@@ -80,8 +80,7 @@ def parser_reason(answer_text: str) -> str:
     return "request-malformed"
 
 
-def refuse(gw, request: web.BaseRequest, reason: str, *, status: int = 400, method: str = "",
-           target: str = "") -> Flow:
+def refuse(gw, request: web.BaseRequest, reason: str, *, status: int = 400, method: str = "", target: str = "") -> Flow:
     """Audit one request the pipeline never saw, as refused with ``reason``; returns its Flow."""
     flow = Flow(request_id=new_request_id(), method=method, raw_target=target)
     flow.received_at = gw.clock().timestamp()

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
 
-TIMEOUTS = dict(socket_timeout=1.0, socket_connect_timeout=1.0, health_check_interval=10)
+TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "health_check_interval": 10}
 
 
 def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
@@ -47,7 +47,12 @@ def connect_redis(url: str, **overrides):
         return sentinel.master_for(service, db=db)
     if parts.scheme == "redis+cluster":
         nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc, 6379)]
-        return RedisCluster(startup_nodes=nodes, password=parts.password,
-                            socket_timeout=options["socket_timeout"],
-                            socket_connect_timeout=options["socket_connect_timeout"])
-    raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r} (redis, rediss, unix, redis+sentinel, redis+cluster)")
+        return RedisCluster(
+            startup_nodes=nodes,
+            password=parts.password,
+            socket_timeout=options["socket_timeout"],
+            socket_connect_timeout=options["socket_connect_timeout"],
+        )
+    raise ValueError(
+        f"unsupported Redis URL scheme {parts.scheme!r} (redis, rediss, unix, redis+sentinel, redis+cluster)"
+    )

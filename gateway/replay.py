@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -44,10 +45,14 @@ from gateway.model import Decision
 from gateway.ruleset import RuleSet
 
 EXAMPLES = 3  # examples kept per group (the CLI has its own default, gateway.replay_cli)
-NOT_REPLAYED = ("a write's body is not in the audit log: every request is decided without one, so "
-                "refusals that depend on the body are not replayed")
-BASELINE = ("baseline: the current rules' re-decision of each recorded request (not the recorded "
-            "decision, which older rules may have made)")
+NOT_REPLAYED = (
+    "a write's body is not in the audit log: every request is decided without one, so "
+    "refusals that depend on the body are not replayed"
+)
+BASELINE = (
+    "baseline: the current rules' re-decision of each recorded request (not the recorded "
+    "decision, which older rules may have made)"
+)
 
 
 class _RecordedCountry:
@@ -67,8 +72,9 @@ def summary(d: Decision) -> dict[str, Any]:
         "reason": d.reason,
         "rules": list(d.rules),
         "scope": d.obligations.scope if d.allowed else None,
-        "masks": sorted(f"{m.field}:{m.op}" + (f":{m.keep_last}" if m.keep_last else "")
-                        for m in d.obligations.masks) if d.allowed else [],
+        "masks": sorted(f"{m.field}:{m.op}" + (f":{m.keep_last}" if m.keep_last else "") for m in d.obligations.masks)
+        if d.allowed
+        else [],
     }
 
 
@@ -138,8 +144,9 @@ class Group:
 class Replayer:
     """Feed audit records one at a time (:meth:`feed`); read the report with :meth:`report`."""
 
-    def __init__(self, current: RuleSet, draft: RuleSet, *, examples: int = EXAMPLES,
-                 current_dir: str = "", draft_dir: str = ""):
+    def __init__(
+        self, current: RuleSet, draft: RuleSet, *, examples: int = EXAMPLES, current_dir: str = "", draft_dir: str = ""
+    ):
         self.current, self.draft = current, draft
         self.current_dir, self.draft_dir = current_dir, draft_dir
         self.examples = examples
@@ -156,9 +163,9 @@ class Replayer:
         self.recorded_differs = {"other_revision": 0, "same_revision": 0}
         self.recorded_examples: list[dict[str, Any]] = []
         self.shadow: dict[str, dict[str, Any]] = {
-            r.id: {"rule": r.id, "kind": r.kind, "source": r.source, "matched": 0,
-                   "would_flip": 0, "examples": []}
-            for r in current.engine.policy.rules.values() if r.mode == "shadow"
+            r.id: {"rule": r.id, "kind": r.kind, "source": r.source, "matched": 0, "would_flip": 0, "examples": []}
+            for r in current.engine.policy.rules.values()
+            if r.mode == "shadow"
         }
         self.truncated = False
 
@@ -166,9 +173,15 @@ class Replayer:
     def decide(self, ruleset: RuleSet, record: dict[str, Any]) -> Decision:
         auth = record.get("auth")
         return explain(
-            ruleset, user=record["user"], method=record["method"], path=target_of(record),
-            at=parse_time(record["time"]), ip=record.get("client_ip") or None, mfa=bool(record.get("mfa")),
-            country=record.get("country"), geo=_RecordedCountry(record.get("country")),
+            ruleset,
+            user=record["user"],
+            method=record["method"],
+            path=target_of(record),
+            at=parse_time(record["time"]),
+            ip=record.get("client_ip") or None,
+            mfa=bool(record.get("mfa")),
+            country=record.get("country"),
+            geo=_RecordedCountry(record.get("country")),
             auth_method=auth if isinstance(auth, str) and auth else "explain",
         ).decision
 
@@ -215,13 +228,22 @@ class Replayer:
         other = labels.get("revision") != self.current.revision
         self.recorded_differs["other_revision" if other else "same_revision"] += 1
         if other and len(self.recorded_examples) < self.examples:
-            self.recorded_examples.append({
-                "decision_id": record.get("decision_id"), "time": record.get("time"), "user": record.get("user"),
-                "method": record.get("method"), "target": target_of(record), "revision": labels.get("revision"),
-                "recorded": {"effect": record.get("effect"), "reason": record.get("reason"),
-                             "scope": recorded_scope},
-                "current": now,
-            })
+            self.recorded_examples.append(
+                {
+                    "decision_id": record.get("decision_id"),
+                    "time": record.get("time"),
+                    "user": record.get("user"),
+                    "method": record.get("method"),
+                    "target": target_of(record),
+                    "revision": labels.get("revision"),
+                    "recorded": {
+                        "effect": record.get("effect"),
+                        "reason": record.get("reason"),
+                        "scope": recorded_scope,
+                    },
+                    "current": now,
+                }
+            )
 
     def _shadow(self, record: dict[str, Any], d: Decision) -> None:
         for s in d.shadow:
@@ -233,15 +255,23 @@ class Replayer:
                 flips = d.allowed
             else:
                 flips = not d.allowed and not any(
-                    t.matched and t.kind == "deny" and t.mode == "enforce" for t in d.trace)
+                    t.matched and t.kind == "deny" and t.mode == "enforce" for t in d.trace
+                )
             if flips:
                 entry["would_flip"] += 1
                 if len(entry["examples"]) < self.examples:
-                    entry["examples"].append({
-                        "decision_id": record.get("decision_id"), "time": record.get("time"),
-                        "user": record.get("user"), "method": record.get("method"), "target": target_of(record),
-                        "effect": d.effect, "would": s.would, "reason": s.reason,
-                    })
+                    entry["examples"].append(
+                        {
+                            "decision_id": record.get("decision_id"),
+                            "time": record.get("time"),
+                            "user": record.get("user"),
+                            "method": record.get("method"),
+                            "target": target_of(record),
+                            "effect": d.effect,
+                            "would": s.would,
+                            "reason": s.reason,
+                        }
+                    )
 
     # --- the report --------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:
@@ -306,29 +336,35 @@ def render(report: dict[str, Any]) -> str:
     if not report["changed"]:
         lines.append("no request changes")
     else:
-        lines.append(f"{report['changed']} request(s) change: "
-                     + ", ".join(f"{k} {n}" for k, n in report["changes"].items()))
+        lines.append(
+            f"{report['changed']} request(s) change: " + ", ".join(f"{k} {n}" for k, n in report["changes"].items())
+        )
         for title, key in (("by rule", "by_rule"), ("by user", "by_user"), ("by operation", "by_operation")):
             lines.append(f"  {title}: " + ", ".join(f"{k} {n}" for k, n in report[key].items()))
         for g in report["groups"]:
-            lines.append(f"  [{g['count']}] {g['change']}  rule {g['rule']}  user {g['user']}  "
-                         f"operation {g['operation']}")
+            lines.append(
+                f"  [{g['count']}] {g['change']}  rule {g['rule']}  user {g['user']}  operation {g['operation']}"
+            )
             for ex in g["examples"]:
                 lines.append(f"      {ex['time']} {ex['method']} {ex['target']} ({ex['decision_id']})")
                 lines.append(f"        now:   {_decision_text(ex['current'])}")
                 lines.append(f"        draft: {_decision_text(ex['draft'])}")
     for s in report["shadow"]:
-        lines.append(f"shadow {s['rule']} (would {s['kind']}): matched {s['matched']}, "
-                     f"would have flipped {s['would_flip']} decision(s)")
+        lines.append(
+            f"shadow {s['rule']} (would {s['kind']}): matched {s['matched']}, "
+            f"would have flipped {s['would_flip']} decision(s)"
+        )
     differs = report["recorded_differs"]
     if differs["other_revision"] or differs["same_revision"]:
         lines.append(
             f"note: the recorded decision differs from the current rules' for {differs['other_revision']} "
             f"line(s) decided by another revision and {differs['same_revision']} decided by this one "
             "(refused after the rules: an anomaly block, a record out of scope, a write's body); not counted "
-            "as changes")
+            "as changes"
+        )
         for ex in report["recorded_differs_examples"]:
-            lines.append(f"      {ex['time']} {ex['method']} {ex['target']} revision {ex['revision']}: recorded "
-                         f"{ex['recorded']['effect']} {ex['recorded']['reason']}, now {_decision_text(ex['current'])}")
+            lines.append(
+                f"      {ex['time']} {ex['method']} {ex['target']} revision {ex['revision']}: recorded "
+                f"{ex['recorded']['effect']} {ex['recorded']['reason']}, now {_decision_text(ex['current'])}"
+            )
     return "\n".join(lines)
-

@@ -27,10 +27,19 @@ def register(rules_subparsers) -> None:
     """``crmgw rules replay`` (the parser is cheap: nothing is imported until it runs)."""
     import argparse
 
-    s = rules_subparsers.add_parser("replay", help="re-decide an audit log with a draft rules folder; exit 1 on change",
-                                    description=REPLAY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    s.add_argument("--audit-log", action="append", required=True, metavar="FILE",
-                   help="an audit log, with its rotated backups (FILE.1, ...); repeat for every instance")
+    s = rules_subparsers.add_parser(
+        "replay",
+        help="re-decide an audit log with a draft rules folder; exit 1 on change",
+        description=REPLAY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument(
+        "--audit-log",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="an audit log, with its rotated backups (FILE.1, ...); repeat for every instance",
+    )
     s.add_argument("--rules", required=True, metavar="DRAFT_DIR", help="the draft rules folder")
     s.add_argument("--current", metavar="DIR", help="the rules in force (default: ./rules)")
     s.add_argument("--examples", type=int, default=EXAMPLES, help=f"examples per group (default {EXAMPLES})")
@@ -65,8 +74,9 @@ def cmd_replay(args) -> int:
             return 2
         paths += [p for p in reversed(found) if p not in paths]  # oldest first
     (current_dir, current), (draft_dir, draft) = loaded
-    replayer = Replayer(current, draft, examples=max(args.examples, 0),
-                        current_dir=str(current_dir), draft_dir=str(draft_dir))
+    replayer = Replayer(
+        current, draft, examples=max(args.examples, 0), current_dir=str(current_dir), draft_dir=str(draft_dir)
+    )
     try:
         for record in read_lines(paths):
             replayer.feed(record)

@@ -10,8 +10,9 @@ so ``crmgw rules check`` can show all of them at once.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -166,9 +167,7 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[Document | None, 
         return None, errors + [doc.error((), "top level must be a mapping with a 'format' key")]
     version = doc.data.get("format")
     if version != FORMAT:
-        errors.append(
-            doc.error(("format",), f"unknown or missing format {version!r}; expected {FORMAT!r}")
-        )
+        errors.append(doc.error(("format",), f"unknown or missing format {version!r}; expected {FORMAT!r}"))
         return None, errors
     return doc, errors
 

@@ -37,7 +37,7 @@ class RuleSet:
     revision: str
     loaded_at: float
     files: tuple[str, ...]
-    anomalies: "AnomalyRules | None" = None
+    anomalies: AnomalyRules | None = None
 
 
 def rule_files(root: Path) -> list[Path]:

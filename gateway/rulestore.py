@@ -103,15 +103,19 @@ class RuleStore:
         self._listeners: list = []
 
     @classmethod
-    def open(cls, root: Path) -> tuple["RuleStore | None", list[RuleError]]:
+    def open(cls, root: Path) -> tuple[RuleStore | None, list[RuleError]]:
         ruleset, errors = load_ruleset(root)
         if ruleset is None:
             return None, errors
         store = cls(root, ruleset)
         marker = read_marker(store.root)
         if marker is not None and marker != ruleset.revision:
-            store._waiting = {"revision": ruleset.revision, "marker": marker, "reason": "files-do-not-match-marker",
-                              "since": time.time()}
+            store._waiting = {
+                "revision": ruleset.revision,
+                "marker": marker,
+                "reason": "files-do-not-match-marker",
+                "since": time.time(),
+            }
         return store, []
 
     @property
@@ -144,9 +148,17 @@ class RuleStore:
         if marker is not None:
             self._pending = None
             if marker != content:  # a publish in progress: the files are not (yet) the named revision
-                if not self._waiting or self._waiting.get("revision") != content or self._waiting.get("marker") != marker:
-                    self._waiting = {"revision": content, "marker": marker, "reason": "files-do-not-match-marker",
-                                     "since": time.time()}
+                if (
+                    not self._waiting
+                    or self._waiting.get("revision") != content
+                    or self._waiting.get("marker") != marker
+                ):
+                    self._waiting = {
+                        "revision": content,
+                        "marker": marker,
+                        "reason": "files-do-not-match-marker",
+                        "since": time.time(),
+                    }
                 return None
             # the marker names exactly these files: they are complete, load them now
         else:
@@ -161,8 +173,10 @@ class RuleStore:
             return None
         self.status.last_attempt = time.time()
         ruleset, errors = load_ruleset(self.root)
-        if signature(self.root) != before or _content(self.root) != content or (
-            ruleset is not None and ruleset.revision != content
+        if (
+            signature(self.root) != before
+            or _content(self.root) != content
+            or (ruleset is not None and ruleset.revision != content)
         ):
             return None  # changed while we read: try again once the files are complete
         self._attempted = key

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.explain import decision_dict, explain, parse_time

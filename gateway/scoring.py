@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,8 +70,7 @@ def summary_for(user: str, day: str, explanation: dict) -> str:
 
 
 class Scorer:
-    def __init__(self, config: ScoringConfig, *, alerts, clock: Callable[[], datetime],
-                 base_dir: Path | None = None):
+    def __init__(self, config: ScoringConfig, *, alerts, clock: Callable[[], datetime], base_dir: Path | None = None):
         self.config = config
         self.alerts = alerts
         self.clock = clock
@@ -133,8 +133,9 @@ class Scorer:
         self.aggregator.load_state(loaded.history)
         self.loaded, self.problem = loaded, None
         self.status = "stale" if self._is_stale(loaded.card) else "loaded"
-        log.info("detector model loaded from %s (threshold %.3f, %s)", self.model_dir,
-                 loaded.model.threshold, self.status)
+        log.info(
+            "detector model loaded from %s (threshold %.3f, %s)", self.model_dir, loaded.model.threshold, self.status
+        )
 
     def _is_stale(self, card: store.Card) -> bool:
         try:
@@ -187,14 +188,12 @@ class Scorer:
                 continue
             if user is not None and user in agg.windows:
                 active[user] = None
-                self.recent.setdefault(user, collections.deque(maxlen=RECENT_REQUESTS)).append(
-                    _request_summary(record))
+                self.recent.setdefault(user, collections.deque(maxlen=RECENT_REQUESTS)).append(_request_summary(record))
         if not active:
             return []
         users = list(active)
         windows = [agg.windows[u] for u in users]
-        X = np.array([compute(w, agg.history[u], agg.exported_by_day.get(u))
-                      for u, w in zip(users, windows)])
+        X = np.array([compute(w, agg.history[u], agg.exported_by_day.get(u)) for u, w in zip(users, windows)])
         roles = [w.role for w in windows]
         scores = loaded.model.score(X, roles, users)
         self.scored += len(users)
@@ -223,12 +222,19 @@ class Scorer:
             "baseline_group": explanation["baseline_group"],
             "counters": dict(sorted(window.counts.items())),
             "recent_requests": list(self.recent.get(user, ())),
-            "model": {"trained_at": card.trained_at, "sha256": card.sha256[:16],
-                      "budget": card.budget},
+            "model": {"trained_at": card.trained_at, "sha256": card.sha256[:16], "budget": card.budget},
         }
-        return dict(user=user, type=ALERT_TYPE, level=level_for(score, threshold),
-                    score=round(score, 3), summary=summary_for(user, window.day, explanation),
-                    evidence=evidence, rule="detector", window=window.day, source="detector")
+        return {
+            "user": user,
+            "type": ALERT_TYPE,
+            "level": level_for(score, threshold),
+            "score": round(score, 3),
+            "summary": summary_for(user, window.day, explanation),
+            "evidence": evidence,
+            "rule": "detector",
+            "window": window.day,
+            "source": "detector",
+        }
 
     def _forget_old_days(self) -> None:
         if len(self.alerted) > 10_000:
@@ -242,10 +248,16 @@ class Scorer:
             "problem": self.problem,
             "trained_at": card.trained_at if card else None,
             "card": {
-                "threshold": card.threshold, "budget": card.budget, "budget_unit": card.budget_unit,
-                "training_range": list(card.training_range), "sha256": card.sha256,
-                "features": len(card.features), "versions": card.versions,
-            } if card else None,
+                "threshold": card.threshold,
+                "budget": card.budget,
+                "budget_unit": card.budget_unit,
+                "training_range": list(card.training_range),
+                "sha256": card.sha256,
+                "features": len(card.features),
+                "versions": card.versions,
+            }
+            if card
+            else None,
             "scored": self.scored,
             "alerts": self.raised,
             "errors": self.errors,
@@ -255,11 +267,13 @@ class Scorer:
 
 
 def _request_summary(record: dict) -> dict:
-    return {k: record.get(k) for k in ("time", "method", "path", "operation", "status",
-                                        "records_returned", "client_ip", "country")}
+    return {
+        k: record.get(k)
+        for k in ("time", "method", "path", "operation", "status", "records_returned", "client_ip", "country")
+    }
 
 
-def build_scorer(config: ScoringConfig, *, alerts, clock: Callable[[], datetime] | None = None,
-                 base_dir: Path | None = None) -> Scorer:
-    return Scorer(config, alerts=alerts, clock=clock or (lambda: datetime.now(timezone.utc)),
-                  base_dir=base_dir)
+def build_scorer(
+    config: ScoringConfig, *, alerts, clock: Callable[[], datetime] | None = None, base_dir: Path | None = None
+) -> Scorer:
+    return Scorer(config, alerts=alerts, clock=clock or (lambda: datetime.now(UTC)), base_dir=base_dir)

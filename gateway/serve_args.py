@@ -21,19 +21,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument(
-        "--workers", type=int, default=1,
+        "--workers",
+        type=int,
+        default=1,
         help="worker processes sharing the port through SO_REUSEPORT (default 1: serve in this process)",
     )
     parser.add_argument(
-        "--drain-timeout", type=float, default=None,
+        "--drain-timeout",
+        type=float,
+        default=None,
         help=f"seconds in-flight requests may take to finish on SIGTERM (default {DEFAULT_DRAIN_TIMEOUT:g})",
     )
     parser.add_argument(
-        "--max-connections", type=int, default=None,
+        "--max-connections",
+        type=int,
+        default=None,
         help=f"open client connections per worker; more are answered 503 (default {DEFAULT_MAX_CONNECTIONS}, 0: no limit)",
     )
     parser.add_argument(
-        "--request-timeout", type=float, default=None,
+        "--request-timeout",
+        type=float,
+        default=None,
         help=f"seconds one request may take end to end, 504 after (default {DEFAULT_REQUEST_TIMEOUT:g}, 0: none)",
     )
 
@@ -59,6 +67,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
     return serve(
-        settings, workers=args.workers, drain_timeout=args.drain_timeout,
-        max_connections=getattr(args, "max_connections", None), request_timeout=getattr(args, "request_timeout", None),
+        settings,
+        workers=args.workers,
+        drain_timeout=args.drain_timeout,
+        max_connections=getattr(args, "max_connections", None),
+        request_timeout=getattr(args, "request_timeout", None),
     )

@@ -36,9 +36,14 @@ from aiohttp import web
 
 from gateway.context.geo import GeoConfigError
 from gateway.identity.keys import IdentityConfigError
+
 # The command line lives in gateway.serve_args (light, for crmgw's parser); re-exported here.
-from gateway.serve_args import (  # noqa: F401
-    DEFAULT_DRAIN_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT, add_serve_arguments, run_from_args,
+from gateway.serve_args import (
+    DEFAULT_DRAIN_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
+    add_serve_arguments,
+    run_from_args,
 )
 from gateway.settings import Settings
 
@@ -58,8 +63,14 @@ class ServeOptions:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
-    def resolve(cls, settings: Settings, workers: int | None = None, drain_timeout: float | None = None,
-                max_connections: int | None = None, request_timeout: float | None = None) -> "ServeOptions":
+    def resolve(
+        cls,
+        settings: Settings,
+        workers: int | None = None,
+        drain_timeout: float | None = None,
+        max_connections: int | None = None,
+        request_timeout: float | None = None,
+    ) -> ServeOptions:
         """Command line first, then the settings (``limits.*``), then the defaults."""
         limits = settings.limits
 
@@ -92,8 +103,14 @@ def install_uvloop() -> None:
     uvloop.install()
 
 
-def serve(settings: Settings, *, workers: int = 1, drain_timeout: float | None = None,
-          max_connections: int | None = None, request_timeout: float | None = None) -> int:
+def serve(
+    settings: Settings,
+    *,
+    workers: int = 1,
+    drain_timeout: float | None = None,
+    max_connections: int | None = None,
+    request_timeout: float | None = None,
+) -> int:
     require_c_parser()
     opts = ServeOptions.resolve(settings, workers, drain_timeout, max_connections, request_timeout)
     if opts.workers > 1:
@@ -119,8 +136,11 @@ def share_console_secret(settings: Settings) -> None:
     name = settings.console.session_secret_env
     if settings.console.enabled and not os.environ.get(name):
         os.environ[name] = secrets.token_urlsafe(48)
-        log.warning("$%s is not set: a random console secret shared by this instance's workers; "
-                    "console logins end at restart and do not reach other replicas", name)
+        log.warning(
+            "$%s is not set: a random console secret shared by this instance's workers; "
+            "console logins end at restart and do not reach other replicas",
+            name,
+        )
 
 
 def run_worker(settings: Settings, opts: ServeOptions) -> int:
@@ -148,8 +168,9 @@ def gateway_app(settings: Settings, store, opts: ServeOptions) -> web.Applicatio
     from gateway.response.mask import use_key_from_env
 
     if not use_key_from_env(settings.mask_key_env):
-        log.warning("$%s is not set: `hash` mask pseudonyms change at every start (mask_key_env)",
-                    settings.mask_key_env)
+        log.warning(
+            "$%s is not set: `hash` mask pseudonyms change at every start (mask_key_env)", settings.mask_key_env
+        )
     app = create_app(settings, store)
     if opts.request_timeout:
         app.middlewares.append(request_timeout_middleware(opts.request_timeout))
@@ -180,7 +201,10 @@ async def start(settings: Settings, opts: ServeOptions | None = None) -> web.App
     await site.start()
     log.info(
         "gateway listening on http://%s:%s -> %s (rules revision %s)",
-        settings.listen.host, settings.listen.port, settings.upstream.url, store.current.revision,
+        settings.listen.host,
+        settings.listen.port,
+        settings.upstream.url,
+        store.current.revision,
     )
     return runner
 
@@ -216,8 +240,7 @@ def request_timeout_middleware(seconds: float):
             request_id = request.get(REQUEST_ID)
             body = {"error": "gateway-timeout", "reason": "request-timeout", "request_id": request_id}
             headers = {"X-Request-Id": request_id} if request_id else None
-            return web.Response(status=504, body=orjson.dumps(body), content_type="application/json",
-                                headers=headers)
+            return web.Response(status=504, body=orjson.dumps(body), content_type="application/json", headers=headers)
         finally:
             timer.cancel()
 

@@ -21,11 +21,11 @@ from gateway.alerts.config import AlertsConfig
 from gateway.console.config import ConsoleConfig
 from gateway.envconfig import EnvError, EnvOverrideError, apply_overrides, origin_of, secret_names, split_environ
 from gateway.identity.config import IdentityConfig
+from gateway.rulefile import RuleError, parse_yaml, validate
 from gateway.scoring import ScoringConfig
 from gateway.signals.config import SignalsConfig
 from gateway.upstream.attribution import OnBehalfOf, UserCredentials, load_problems, upstream_problems, written_headers
 from gateway.upstream.headers import HOP_BY_HOP, NEVER_FORWARDED, folded
-from gateway.rulefile import RuleError, parse_yaml, validate
 
 log = logging.getLogger("crmgw.settings")
 
@@ -251,8 +251,10 @@ class Settings(_Strict):
             raise ValueError(f"{value!r} is a hop-by-hop header")
         upstream = info.data.get("upstream")
         if upstream is not None and folded(value) in {folded(h) for h in upstream.forward_headers}:
-            raise ValueError(f"{value!r} is also in upstream.forward_headers: the proxy's word about the "
-                             "client address is read by the gateway, never passed on")
+            raise ValueError(
+                f"{value!r} is also in upstream.forward_headers: the proxy's word about the "
+                "client address is read by the gateway, never passed on"
+            )
         return value
 
     @field_validator("identity")
@@ -270,8 +272,10 @@ class Settings(_Strict):
                 read[folded(value.trusted_header.mfa_header)] = "identity.trusted_header.mfa_header"
         clashes = [f"{h!r} ({read[folded(h)]})" for h in upstream.forward_headers if folded(h) in read]
         if clashes:
-            raise ValueError(f"upstream.forward_headers lists a credential the gateway reads: "
-                             f"{', '.join(clashes)}; it is never forwarded from clients")
+            raise ValueError(
+                f"upstream.forward_headers lists a credential the gateway reads: "
+                f"{', '.join(clashes)}; it is never forwarded from clients"
+            )
         return value
 
     def path(self, value: str) -> Path:
@@ -313,16 +317,23 @@ def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
     secrets = secret_names(settings)
     for name in overrides:
         if name[0] in secrets:
-            return None, [EnvError(name[0], f"named by {secrets[name[0]]} as a secret, and also the override of "
-                                            f"{'.'.join(name[1])}: give the secret another name")]
+            return None, [
+                EnvError(
+                    name[0],
+                    f"named by {secrets[name[0]]} as a secret, and also the override of "
+                    f"{'.'.join(name[1])}: give the secret another name",
+                )
+            ]
     for name in others:
         if name not in secrets:
-            log.warning("%s is set but is neither a gateway.yaml key nor a secret %s names; ignored",
-                        name, display)
+            log.warning("%s is set but is neither a gateway.yaml key nor a secret %s names; ignored", name, display)
     problems = check_paths(settings, display)
     # Per-user CRM credentials are read now too, so a readable-by-all secrets file stops start-up here.
-    problems += load_problems(settings.upstream, settings.path, lambda key, msg: doc.error(
-        ("upstream", "user_credentials", key), f"upstream.user_credentials.{key}: {msg}"))[1]
+    problems += load_problems(
+        settings.upstream,
+        settings.path,
+        lambda key, msg: doc.error(("upstream", "user_credentials", key), f"upstream.user_credentials.{key}: {msg}"),
+    )[1]
     return (None, problems) if problems else (settings, [])
 
 

@@ -70,7 +70,10 @@ class Supervisor:
                 self._spawn(slot)
             log.info(
                 "supervisor %d: %d workers on http://%s:%s",
-                os.getpid(), self.opts.workers, self.settings.listen.host, self.settings.listen.port,
+                os.getpid(),
+                self.opts.workers,
+                self.settings.listen.host,
+                self.settings.listen.port,
             )
             self._wait_loop()
         finally:

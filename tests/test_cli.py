@@ -53,8 +53,18 @@ def test_rules_test_fails_on_a_wrong_expectation(rules_copy, capsys):
 
 
 def test_explain_prints_every_criterion_and_exit_code(capsys):
-    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--path", "/api/customers/1",
-            "--at", "2026-03-02T18:30:00+01:00", "--exit-code"]
+    argv = [
+        "explain",
+        "--rules",
+        str(RULES),
+        "--user",
+        "alice",
+        "--path",
+        "/api/customers/1",
+        "--at",
+        "2026-03-02T18:30:00+01:00",
+        "--exit-code",
+    ]
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert out.startswith("DENY") and "time-window-outside" in out
@@ -64,16 +74,36 @@ def test_explain_prints_every_criterion_and_exit_code(capsys):
 
 
 def test_explain_allow_exit_zero(capsys):
-    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--path", "/api/customers/1",
-            "--at", "2026-03-02T17:59:00+01:00", "--exit-code", "--json"]
+    argv = [
+        "explain",
+        "--rules",
+        str(RULES),
+        "--user",
+        "alice",
+        "--path",
+        "/api/customers/1",
+        "--at",
+        "2026-03-02T17:59:00+01:00",
+        "--exit-code",
+        "--json",
+    ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["effect"] == "allow" and data["scope"] == "own"
 
 
 def test_explain_prints_the_condition_tree_with_each_not(capsys):
-    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--path", "/api/customers?page_size=500",
-            "--at", "2026-03-02T18:30:00+01:00"]
+    argv = [
+        "explain",
+        "--rules",
+        str(RULES),
+        "--user",
+        "alice",
+        "--path",
+        "/api/customers?page_size=500",
+        "--at",
+        "2026-03-02T18:30:00+01:00",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     hours = out.split("sales-rep-customers-office-hours (enforce)\n", 1)[1].splitlines()[:4]
@@ -96,22 +126,48 @@ def test_explain_prints_the_condition_tree_with_each_not(capsys):
 
 
 def test_explain_json_carries_each_rules_condition_tree(capsys):
-    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--ip", "203.0.113.5", "--country", "FR",
-            "--path", "/api/customers/1",
-            "--at", "2026-03-03T10:00:00+01:00", "--json"]
+    argv = [
+        "explain",
+        "--rules",
+        str(RULES),
+        "--user",
+        "alice",
+        "--ip",
+        "203.0.113.5",
+        "--country",
+        "FR",
+        "--path",
+        "/api/customers/1",
+        "--at",
+        "2026-03-03T10:00:00+01:00",
+        "--json",
+    ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["reason"], data["rules"]) == ("source-ip-unauthorized", ["baseline-deny-unlisted-networks"])
     trace = {t["rule"]: t for t in data["trace"]}
     assert trace["baseline-deny-unlisted-networks"]["condition"] == {
-        "op": "not", "result": True,
+        "op": "not",
+        "result": True,
         "children": [{"criterion": "source_ip", "result": False, "reason": "source-ip-unauthorized"}],
     }
 
 
 def test_explain_names_no_rule_for_a_reps_delete(capsys):
-    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--method", "DELETE", "--path", "/api/customers/7",
-            "--at", "2026-03-03T10:00:00+01:00", "--json"]
+    argv = [
+        "explain",
+        "--rules",
+        str(RULES),
+        "--user",
+        "alice",
+        "--method",
+        "DELETE",
+        "--path",
+        "/api/customers/7",
+        "--at",
+        "2026-03-03T10:00:00+01:00",
+        "--json",
+    ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["reason"], data["rules"], data["reasons"]) == ("default-deny", [], ["default-deny"])
@@ -120,8 +176,18 @@ def test_explain_names_no_rule_for_a_reps_delete(capsys):
 def test_explain_defaults_are_the_shared_ones(capsys):
     args = build_parser().parse_args(["explain", "--user", "alice", "--path", "/api/customers/1"])
     assert (args.method, args.ip, args.at) == (DEFAULT_METHOD, DEFAULT_IP, None)
-    argv = ["explain", "--rules", str(RULES), "--user", "alice", "--path", "/api/customers/1",
-            "--at", "2026-03-03T10:00:00+01:00", "--json"]
+    argv = [
+        "explain",
+        "--rules",
+        str(RULES),
+        "--user",
+        "alice",
+        "--path",
+        "/api/customers/1",
+        "--at",
+        "2026-03-03T10:00:00+01:00",
+        "--json",
+    ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["effect"], data["client_ip"]) == ("allow", DEFAULT_IP)
@@ -135,7 +201,9 @@ def test_console_script_is_installed_and_exits_nonzero_on_bad_settings(tmp_path)
     bad.write_text("upstream: {url: ftp://x}\nlisten: {port: 99999}\nnope: 1\n")
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", str(bad)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert f"{bad}:3:1: " in proc.stderr and "nope" in proc.stderr

@@ -38,7 +38,8 @@ def test_every_dependency_of_pyproject_is_pinned_within_its_bounds():
         name = canonicalize_name(req.name)
         assert name in pinned, f"{req.name} (pyproject.toml) is not pinned in constraints.txt"
         assert req.specifier.contains(pinned[name], prereleases=True), (
-            f"constraints.txt pins {req.name}=={pinned[name]}, outside pyproject.toml's {req.specifier}")
+            f"constraints.txt pins {req.name}=={pinned[name]}, outside pyproject.toml's {req.specifier}"
+        )
 
 
 def test_the_pins_are_the_installed_closure():
@@ -59,7 +60,8 @@ def test_the_model_libraries_have_upper_bounds():
     upper = next(s.version for s in bounded["scikit-learn"] if s.operator == "<")
     tested = pins()["scikit-learn"]
     assert upper.split(".")[:2] == [tested.split(".")[0], str(int(tested.split(".")[1]) + 1)], (
-        "scikit-learn's upper bound is the next minor after the tested one")
+        "scikit-learn's upper bound is the next minor after the tested one"
+    )
 
 
 def test_run_and_the_dockerfile_install_with_the_constraints():

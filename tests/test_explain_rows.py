@@ -12,8 +12,14 @@ def crit(name, result, reason):
 def test_a_not_around_a_criterion_shares_its_row_and_the_criteria_outside_the_block_follow():
     role, office = crit("role", True, "role-ok"), crit("source_ip", False, "source-ip-ok")
     scope = crit("data_scope", False, "data-scope-undefined")
-    entry = {"criteria": [role, office, scope], "condition": {
-        "op": "and", "result": True, "children": [role, {"op": "not", "result": True, "children": [office]}]}}
+    entry = {
+        "criteria": [role, office, scope],
+        "condition": {
+            "op": "and",
+            "result": True,
+            "children": [role, {"op": "not", "result": True, "children": [office]}],
+        },
+    }
     assert [(r["depth"], r["label"], r["result"], r["reason"]) for r in trace_rows(entry)] == [
         (0, "and", True, ""),
         (1, "role", True, "role-ok"),
@@ -24,10 +30,15 @@ def test_a_not_around_a_criterion_shares_its_row_and_the_criteria_outside_the_bl
 
 def test_a_not_around_a_block_keeps_its_own_row():
     a, b = crit("query", False, "query-out-of-bounds"), crit("query", None, "query-unknown")
-    entry = {"criteria": [a, b], "condition": {"op": "not", "result": None, "children": [
-        {"op": "or", "result": None, "children": [a, b]}]}}
+    entry = {
+        "criteria": [a, b],
+        "condition": {"op": "not", "result": None, "children": [{"op": "or", "result": None, "children": [a, b]}]},
+    }
     assert [(r["depth"], r["label"], r["result"]) for r in trace_rows(entry)] == [
-        (0, "not", None), (1, "or", None), (2, "query", False), (2, "query", None),
+        (0, "not", None),
+        (1, "or", None),
+        (2, "query", False),
+        (2, "query", None),
     ]
 
 

@@ -20,7 +20,8 @@ import json, sys
 print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
 """
 
-CLI_CHILD = """
+CLI_CHILD = (
+    """
 import contextlib, io, sys
 from gateway.cli import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -29,9 +30,12 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
     except SystemExit as exc:  # --help
         code = exc.code
 assert code == 0, code
-""" + REPORT
+"""
+    + REPORT
+)
 
-SERVE_CHILD = """
+SERVE_CHILD = (
+    """
 import asyncio, sys, urllib.request
 from pathlib import Path
 from gateway.server import ServeOptions, start
@@ -49,25 +53,35 @@ async def serve_until_ready():
         await runner.cleanup()
 
 asyncio.run(serve_until_ready())
-""" + REPORT
+"""
+    + REPORT
+)
 
 
 def heavy_modules_after(code: str, *args: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=50,
+        [sys.executable, "-c", code, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=50,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv", [
-    ["token", "alice"],
-    ["rules", "check", str(RULES)],
-    ["rules", "test", str(RULES)],
-    ["explain", "--user", "alice", "--path", "/api/customers", "--rules", str(RULES)],
-    ["--help"],
-], ids=lambda argv: " ".join(argv[:2]))
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["token", "alice"],
+        ["rules", "check", str(RULES)],
+        ["rules", "test", str(RULES)],
+        ["explain", "--user", "alice", "--path", "/api/customers", "--rules", str(RULES)],
+        ["--help"],
+    ],
+    ids=lambda argv: " ".join(argv[:2]),
+)
 def test_crmgw_commands_import_no_machine_learning_library(argv):
     assert heavy_modules_after(CLI_CHILD, *argv) == []
 
@@ -79,8 +93,12 @@ def test_a_gateway_without_a_model_serves_without_them(tmp_path):
 
 def test_a_gateway_with_a_missing_model_does_not_import_them_either(tmp_path):
     """The model directory is read (card, sha256) before scikit-learn is imported to load it."""
-    config = write_config(tmp_path, upstream=f"http://127.0.0.1:{free_port()}", port=free_port(),
-                          scoring={"model_dir": str(tmp_path / "no-model-here")})
+    config = write_config(
+        tmp_path,
+        upstream=f"http://127.0.0.1:{free_port()}",
+        port=free_port(),
+        scoring={"model_dir": str(tmp_path / "no-model-here")},
+    )
     assert heavy_modules_after(SERVE_CHILD, str(config)) == []
 
 

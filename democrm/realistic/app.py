@@ -80,4 +80,3 @@ def create_realistic_app(
     app.router.add_routes(handlers.all_routes())
     app.router.add_routes(schema_routes())  # GET /api/v2/schema/: the OpenAPI document (openapi.yaml)
     return app
-

@@ -62,7 +62,9 @@ def resource_routes(resource: str) -> list[web.RouteDef]:
     async def update(request: web.Request) -> web.Response:
         record = _existing(request, resource)
         body = await request_body(request)
-        return json_response(_store(request).replace(resource, records.updated_record(resource, record, body, _store(request))))
+        return json_response(
+            _store(request).replace(resource, records.updated_record(resource, record, body, _store(request)))
+        )
 
     async def delete(request: web.Request) -> web.Response:
         store = _store(request)

@@ -9,15 +9,23 @@ test: changing them silently would break every rule file written against them.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from democrm.seed import DIRECTORY
 
 # Display names as the CRM shows them ("name" in profile objects). The ids are the directory's.
 NAMES: dict[str, str] = {
-    "alice": "Alice Martin", "bob": "Bob Wang", "carol": "Carol Dubois", "dave": "Dave Moreau",
-    "erin": "Erin Zhang", "frank": "Frank Leroy", "grace": "Grace Petit", "heidi": "Heidi Durand",
-    "ivan": "Ivan Liu", "svc-reporting": "Reporting Service",
+    "alice": "Alice Martin",
+    "bob": "Bob Wang",
+    "carol": "Carol Dubois",
+    "dave": "Dave Moreau",
+    "erin": "Erin Zhang",
+    "frank": "Frank Leroy",
+    "grace": "Grace Petit",
+    "heidi": "Heidi Durand",
+    "ivan": "Ivan Liu",
+    "svc-reporting": "Reporting Service",
 }
 TEAM_NAMES: tuple[str, ...] = ("east", "west", "support", "it", "security")
 # Escalation goes to the manager of the *other* sales team (see records.escalation_target).

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -48,7 +49,7 @@ Errors = dict[str, list[str]]
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _shown(value: Any) -> str:
@@ -135,8 +136,16 @@ def _account_ref(store: RealisticStore) -> Callable[[Any], str | None]:
 def _scalars(resource: str, body: dict[str, Any], store: RealisticStore, errors: Errors) -> dict[str, Any]:
     """The writable scalar fields the body gives, type-checked; unknown keys are ignored."""
     kinds: dict[str, Callable[[Any], Any]] = (
-        {"title": _text, "amount": _number, "status": _status, "account": _account_ref(store),
-         "Phone": _text, "mobilePhone": _text, "email": _text, "quote_price": _number}
+        {
+            "title": _text,
+            "amount": _number,
+            "status": _status,
+            "account": _account_ref(store),
+            "Phone": _text,
+            "mobilePhone": _text,
+            "email": _text,
+            "quote_price": _number,
+        }
         if resource == "leads"
         else {"name": _text, "phone": _text, "industry": _text, "annual_revenue": _number}
     )
@@ -194,22 +203,35 @@ def new_record(resource: str, body: dict[str, Any], caller: str | None, store: R
     owners = {"assigned_to": [profile_ref(user) for user in users], "teams": teams or derived_teams(users)}
     if resource == "accounts":
         return {
-            "id": store.new_id(), "name": fields["name"],
-            "created_by": profile_brief(caller) if caller else None, **owners,
-            "phone": fields.get("phone", ""), "industry": fields.get("industry", ""),
+            "id": store.new_id(),
+            "name": fields["name"],
+            "created_by": profile_brief(caller) if caller else None,
+            **owners,
+            "phone": fields.get("phone", ""),
+            "industry": fields.get("industry", ""),
             "annual_revenue": fields.get("annual_revenue"),
         }
     record = {
-        "id": store.new_id(), "title": fields["title"], "amount": fields.get("amount", 0.0),
-        "status": fields.get("status", "assigned"), "created_by": PROFILES[caller] if caller else None,
-        **owners, "account": fields.get("account"), "Phone": fields.get("Phone", ""),
-        "mobilePhone": fields.get("mobilePhone", ""), "email": fields.get("email", ""),
-        "quote_price": fields.get("quote_price"), "contacts": [], "created_at": now_iso(),
+        "id": store.new_id(),
+        "title": fields["title"],
+        "amount": fields.get("amount", 0.0),
+        "status": fields.get("status", "assigned"),
+        "created_by": PROFILES[caller] if caller else None,
+        **owners,
+        "account": fields.get("account"),
+        "Phone": fields.get("Phone", ""),
+        "mobilePhone": fields.get("mobilePhone", ""),
+        "email": fields.get("email", ""),
+        "quote_price": fields.get("quote_price"),
+        "contacts": [],
+        "created_at": now_iso(),
     }
     return _escalate(resource, record)
 
 
-def updated_record(resource: str, record: dict[str, Any], body: dict[str, Any], store: RealisticStore) -> dict[str, Any]:
+def updated_record(
+    resource: str, record: dict[str, Any], body: dict[str, Any], store: RealisticStore
+) -> dict[str, Any]:
     """``record`` after a PATCH/PUT (both partial). Raises InvalidBody; ``record`` is not changed."""
     errors: Errors = {}
     changed = {**record, **_scalars(resource, body, store, errors)}

@@ -48,7 +48,10 @@ def _ascii(text: str) -> str:
 def phones(rng: random.Random, user: str) -> tuple[str, str]:
     """The same kind of number spelt two ways, as real CRMs hold them: spaced landline, bare mobile."""
     if DIRECTORY[user]["branch"] == "shanghai":
-        return f"+86 21 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}", f"+861{rng.randint(3, 8)}{rng.randint(10**8, 10**9 - 1)}"
+        return (
+            f"+86 21 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+            f"+861{rng.randint(3, 8)}{rng.randint(10**8, 10**9 - 1)}",
+        )
     landline = "+33 1 " + " ".join(f"{rng.randint(0, 99):02d}" for _ in range(4))
     return landline, f"+33{rng.choice('67')}{rng.randint(10**7, 10**8 - 1)}"
 

@@ -26,7 +26,18 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 500  # a larger limit is capped, not refused (DRF's max_limit)
 RELATED_LIMIT = 3
 SEARCHED = {"leads": ("title", "email"), "accounts": ("name",)}
-CSV_COLUMNS = ("ID", "Title", "Amount", "Status", "Created by", "Assigned to", "Team", "Phone Number", "Email", "Quote price")
+CSV_COLUMNS = (
+    "ID",
+    "Title",
+    "Amount",
+    "Status",
+    "Created by",
+    "Assigned to",
+    "Team",
+    "Phone Number",
+    "Email",
+    "Quote price",
+)
 
 
 def query_value(request: web.Request, name: str) -> str | None:
@@ -84,7 +95,7 @@ def list_answer(request: web.Request, resource: str, store: RealisticStore) -> d
     last_page = max(1, math.ceil(len(matching) / limit))
     if page is None or page > last_page:
         raise CrmError(404, "Invalid page.")
-    items = matching[(page - 1) * limit: page * limit]
+    items = matching[(page - 1) * limit : page * limit]
     shown = [present(request, record, store) for record in items]
     answer: dict[str, Any] = {
         "count": len(matching),
@@ -106,7 +117,8 @@ def list_answer(request: web.Request, resource: str, store: RealisticStore) -> d
 def lead_answer(request: web.Request, lead: dict[str, Any], store: RealisticStore) -> dict[str, Any]:
     """``{"lead": record, "related": [other leads of the same account, full records]}``."""
     related = [
-        other for other in store.all("leads")
+        other
+        for other in store.all("leads")
         if lead["account"] and other["account"] == lead["account"] and other["id"] != lead["id"]
     ][:RELATED_LIMIT]
     return {"lead": present(request, lead, store), "related": [present(request, other, store) for other in related]}
@@ -123,9 +135,18 @@ def leads_csv(request: web.Request, store: RealisticStore) -> str:
     writer.writerow(CSV_COLUMNS)
     for lead in filtered(request, "leads", store.all("leads")):
         creator = user_of_profile(lead["created_by"] or "")
-        writer.writerow([
-            lead["id"], lead["title"], lead["amount"], lead["status"], email_of(creator) if creator else "",
-            _emails(lead["assigned_to"]), "; ".join(team["name"] for team in lead["teams"]),
-            lead["Phone"], lead["email"], "" if lead["quote_price"] is None else lead["quote_price"],
-        ])
+        writer.writerow(
+            [
+                lead["id"],
+                lead["title"],
+                lead["amount"],
+                lead["status"],
+                email_of(creator) if creator else "",
+                _emails(lead["assigned_to"]),
+                "; ".join(team["name"] for team in lead["teams"]),
+                lead["Phone"],
+                lead["email"],
+                "" if lead["quote_price"] is None else lead["quote_price"],
+            ]
+        )
     return out.getvalue()

@@ -62,7 +62,7 @@ def page_of(leads: list[dict[str, Any]], limit: str | None, page: str | None) ->
     last = max(1, math.ceil(len(leads) / size))
     if number is None or number > last:
         raise CrmError(404, "Invalid page.")
-    return leads[(number - 1) * size: number * size], number, last
+    return leads[(number - 1) * size : number * size], number, last
 
 
 def _positive(raw: str | None) -> int | None:
@@ -93,9 +93,9 @@ def plain_lead(lead: dict[str, Any]) -> str:
     for contact in lead["contacts"]:
         inner = "".join(_el(key, contact[key]) for key in ("first_name", "last_name", "email", "phone"))
         inner += "".join(_person("assigned_to", person) for person in contact["assigned_to"])
-        parts.append(f'<contacts id={quoteattr(contact["id"])}>{inner}</contacts>')
+        parts.append(f"<contacts id={quoteattr(contact['id'])}>{inner}</contacts>")
     parts.append(_el("created_at", lead["created_at"]))
-    return f'<lead id={quoteattr(lead["id"])}>{"".join(parts)}</lead>'
+    return f"<lead id={quoteattr(lead['id'])}>{''.join(parts)}</lead>"
 
 
 def soap_lead(lead: dict[str, Any]) -> str:
@@ -153,8 +153,9 @@ def _envelope(body: str, header: str = "") -> str:
 
 def _soap_response(body: str, status: int = 200) -> web.Response:
     header = "<soap:Header><crm:ServerInfo><crm:node>crm-app-3</crm:node></crm:ServerInfo></soap:Header>"
-    return web.Response(text=_envelope(body, header if status == 200 else ""), status=status,
-                        content_type="text/xml", charset="utf-8")
+    return web.Response(
+        text=_envelope(body, header if status == 200 else ""), status=status, content_type="text/xml", charset="utf-8"
+    )
 
 
 def _call(raw: bytes) -> tuple[str, dict[str, str]]:
@@ -196,12 +197,15 @@ async def soap(request: web.Request) -> web.Response:
             )
         if operation == "DeleteLead":
             deleted = int(store.delete("leads", params.get("id", "")))
-            return _soap_response(f"<crm:DeleteLeadResponse><crm:deleted>{deleted}</crm:deleted></crm:DeleteLeadResponse>")
+            return _soap_response(
+                f"<crm:DeleteLeadResponse><crm:deleted>{deleted}</crm:deleted></crm:DeleteLeadResponse>"
+            )
         raise SoapFault("soap:Client", f"unknown operation {operation!r}")
     except SoapFault as fault:
         return _soap_response(
             f"<soap:Fault><faultcode>{fault.code}</faultcode><faultstring>{escape(fault.message)}</faultstring>"
-            f"</soap:Fault>", status=500,
+            f"</soap:Fault>",
+            status=500,
         )
 
 

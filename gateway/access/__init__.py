@@ -16,9 +16,10 @@ approvals' one. Audit: every change writes a line ``kind: access`` (no ``user`` 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from gateway.alerts.model import iso
 
@@ -39,19 +40,21 @@ def approver_roles(settings) -> list[str]:
     return list(APPROVER_ROLES)
 
 
-async def open_access_store(settings, *, clock: Callable[[], datetime] | None = None, background: bool = True,
-                            redis_url: str | None = None) -> "AccessStore":
+async def open_access_store(
+    settings, *, clock: Callable[[], datetime] | None = None, background: bool = True, redis_url: str | None = None
+) -> AccessStore:
     from gateway.access.store import AccessStore
     from gateway.approvals import open_shared_store
 
-    return await open_shared_store(AccessStore, access_journal(settings), settings, clock=clock,
-                                   background=background, redis_url=redis_url)
+    return await open_shared_store(
+        AccessStore, access_journal(settings), settings, clock=clock, background=background, redis_url=redis_url
+    )
 
 
 def access_record(req, *, event: str, actor: str, via: str, now: datetime | None = None) -> dict[str, Any]:
     """The audit line of a change of an access request."""
     return {
-        "time": iso(now or datetime.now(timezone.utc)),
+        "time": iso(now or datetime.now(UTC)),
         "kind": "access",
         "event": f"access.{event}",
         "access_request": req.id,

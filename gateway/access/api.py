@@ -41,8 +41,9 @@ def _error(request: web.Request, status: int, error: str, reason: str, message: 
 
 
 def _json(data, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 def visible(req, viewer: str, directory, see_all: bool) -> bool:
@@ -86,6 +87,7 @@ def register_access_routes(app: web.Application, gw, prefix: str) -> None:
             except AccessUnavailable as exc:
                 log.error("access requests: %s", exc)
                 return _error(request, 503, "unavailable", "access-requests-unavailable")
+
         return wrapped
 
     async def create(request, store, identity):
@@ -96,11 +98,17 @@ def register_access_routes(app: web.Application, gw, prefix: str) -> None:
         ops = data.get("operations")
         if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
             raise AccessError("operations-missing", "operations: a list of operation ids", status=400)
-        req = new_request(ruleset=gw.store.current, user=str(data.get("user") or identity.user.id),
-                          requested_by=identity.user.id, operations=ops,
-                          data_scope=str(data.get("data_scope") or "own"), until=str(data.get("until") or ""),
-                          reason=str(data.get("reason") or ""), approver_roles=approver_roles(gw.settings),
-                          now=gw.clock())
+        req = new_request(
+            ruleset=gw.store.current,
+            user=str(data.get("user") or identity.user.id),
+            requested_by=identity.user.id,
+            operations=ops,
+            data_scope=str(data.get("data_scope") or "own"),
+            until=str(data.get("until") or ""),
+            reason=str(data.get("reason") or ""),
+            approver_roles=approver_roles(gw.settings),
+            now=gw.clock(),
+        )
         req = await store.request(req)
         gw.audit.write(access_record(req, event="requested", actor=identity.user.id, via="api", now=gw.clock()))
         return _json(req.to_view(gw.clock()), status=201)
@@ -116,8 +124,9 @@ def register_access_routes(app: web.Application, gw, prefix: str) -> None:
 
     async def one(request, store, identity):
         req = await store.get(request.match_info["id"][:64])
-        if req is None or not visible(req, identity.user.id, gw.store.current.directory,
-                                      bool(identity.roles & see_all_roles)):
+        if req is None or not visible(
+            req, identity.user.id, gw.store.current.directory, bool(identity.roles & see_all_roles)
+        ):
             raise AccessError("access-unknown", "no such access request", status=404)
         return _json(req.to_view(gw.clock()))
 
@@ -132,10 +141,12 @@ def register_access_routes(app: web.Application, gw, prefix: str) -> None:
             if verb == "revoke":
                 req = await store.revoke(request_id, actor=actor, note=note, directory=directory)
             else:
-                req = await store.decide(request_id, approve=verb == "approve", actor=actor, note=note,
-                                         directory=directory)
+                req = await store.decide(
+                    request_id, approve=verb == "approve", actor=actor, note=note, directory=directory
+                )
             gw.audit.write(access_record(req, event=req.status, actor=actor, via="api", now=gw.clock()))
             return _json(req.to_view(gw.clock()))
+
         return act
 
     app.router.add_post(base, guarded(create))

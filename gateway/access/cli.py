@@ -22,21 +22,27 @@ import asyncio
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.alerts.cli import _clean, _login
 from gateway.approvals.cli import _options, settings_and_rules, write_audit
 
 
 def register(subparsers) -> None:
-    access = subparsers.add_parser("access", help="access requests: request, list, approve, reject, revoke"
-                                   ).add_subparsers(dest="access_cmd", required=True)
-    actor = dict(default=os.environ.get("USER") or _login(), help="who acts (default $USER)")
+    access = subparsers.add_parser(
+        "access", help="access requests: request, list, approve, reject, revoke"
+    ).add_subparsers(dest="access_cmd", required=True)
+    actor = {"default": os.environ.get("USER") or _login(), "help": "who acts (default $USER)"}
     s = access.add_parser("request", help="ask for a time-boxed grant (for yourself or someone you manage)")
     _options(s)
     s.add_argument("--user", help="who gets the grant (default: the actor)")
-    s.add_argument("--operation", dest="operations", action="append", required=True,
-                   help="an exact operation id, e.g. customers.export (repeat for several)")
+    s.add_argument(
+        "--operation",
+        dest="operations",
+        action="append",
+        required=True,
+        help="an exact operation id, e.g. customers.export (repeat for several)",
+    )
     s.add_argument("--scope", default="own", help="data scope: own (default), team, department, region, branch, all")
     s.add_argument("--until", required=True, help="ISO time with an offset, e.g. 2026-03-03T18:00:00+01:00")
     s.add_argument("--reason", required=True)
@@ -48,9 +54,11 @@ def register(subparsers) -> None:
     s.add_argument("--for", dest="for_user", help="only those this directory user may decide")
     s.add_argument("--limit", type=int, default=100)
     s.set_defaults(func=cmd_access)
-    for name, help_text in (("approve", "approve a pending request: the grant is active until its end"),
-                            ("reject", "reject a pending request"),
-                            ("revoke", "end a pending or approved request now")):
+    for name, help_text in (
+        ("approve", "approve a pending request: the grant is active until its end"),
+        ("reject", "reject a pending request"),
+        ("revoke", "end a pending or approved request now"),
+    ):
         s = access.add_parser(name, help=help_text)
         _options(s)
         s.add_argument("id")
@@ -76,34 +84,52 @@ async def _run(args, settings, ruleset) -> int:
 
     store = await open_access_store(settings, background=False, redis_url=args.redis_url)
     directory = ruleset.directory
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         if args.access_cmd == "list":
-            found = [r for r in await store.list(limit=args.limit)
-                     if args.status == "all" or r.shown_status(now) in args.status.split(",")]
+            found = [
+                r
+                for r in await store.list(limit=args.limit)
+                if args.status == "all" or r.shown_status(now) in args.status.split(",")
+            ]
             if args.for_user:
-                found = [r for r in found if r.shown_status(now) == "pending" and may_decide(r, args.for_user, directory)]
+                found = [
+                    r for r in found if r.shown_status(now) == "pending" and may_decide(r, args.for_user, directory)
+                ]
             if args.json:
                 print(json.dumps([r.to_view(now) for r in found], indent=2))
             else:
                 for r in found:
                     print(_row(r, now))
-                print(f"{len(found)} access request(s) in {store.journal.path}"
-                      + (" and Redis" if store.redis_up else ""), file=sys.stderr)
+                print(
+                    f"{len(found)} access request(s) in {store.journal.path}"
+                    + (" and Redis" if store.redis_up else ""),
+                    file=sys.stderr,
+                )
             return 0
         try:
             if args.access_cmd == "request":
-                req = await store.request(new_request(
-                    ruleset=ruleset, user=args.user or args.actor, requested_by=args.actor,
-                    operations=args.operations, data_scope=args.scope, until=args.until, reason=args.reason,
-                    approver_roles=approver_roles(settings), now=now))
+                req = await store.request(
+                    new_request(
+                        ruleset=ruleset,
+                        user=args.user or args.actor,
+                        requested_by=args.actor,
+                        operations=args.operations,
+                        data_scope=args.scope,
+                        until=args.until,
+                        reason=args.reason,
+                        approver_roles=approver_roles(settings),
+                        now=now,
+                    )
+                )
                 event = "requested"
             elif args.access_cmd == "revoke":
                 req = await store.revoke(args.id, actor=args.actor, note=args.note, directory=directory)
                 event = "revoked"
             else:
-                req = await store.decide(args.id, approve=args.access_cmd == "approve", actor=args.actor,
-                                         note=args.note, directory=directory)
+                req = await store.decide(
+                    args.id, approve=args.access_cmd == "approve", actor=args.actor, note=args.note, directory=directory
+                )
                 event = req.status
         except AccessError as exc:
             print(f"refused ({exc.reason}): {exc.message}", file=sys.stderr)
@@ -120,9 +146,11 @@ async def _run(args, settings, ruleset) -> int:
 
 def _row(r, now: datetime) -> str:
     by = f" by {_clean(r.decided_by or r.revoked_by)}" if (r.decided_by or r.revoked_by) else ""
-    return (f"{r.id}  {r.created_at[:19]}  {r.shown_status(now):<9}{by:<10} {_clean(r.user):<10} "
-            f"{','.join(r.operations)} scope {r.data_scope} until {r.until[:19]}  asked by {_clean(r.requested_by)}: "
-            f"{_clean(r.reason)}")
+    return (
+        f"{r.id}  {r.created_at[:19]}  {r.shown_status(now):<9}{by:<10} {_clean(r.user):<10} "
+        f"{','.join(r.operations)} scope {r.data_scope} until {r.until[:19]}  asked by {_clean(r.requested_by)}: "
+        f"{_clean(r.reason)}"
+    )
 
 
 def load_settings_or_none(config: str):

@@ -98,27 +98,42 @@ class AccessRequest(BaseModel):
 
     def grant(self) -> CompiledGrant:
         """The grant the engine applies (like one of rules/grants.yaml), named by this request's id."""
-        return CompiledGrant(id=self.id, user=self.user, operations=frozenset(self.operations),
-                             until=parse_time(self.until),
-                             start=parse_time(self.decided_at) if self.decided_at else None, scope=self.data_scope,
-                             reason=self.reason, source=f"access request {self.id}")
+        return CompiledGrant(
+            id=self.id,
+            user=self.user,
+            operations=frozenset(self.operations),
+            until=parse_time(self.until),
+            start=parse_time(self.decided_at) if self.decided_at else None,
+            scope=self.data_scope,
+            reason=self.reason,
+            source=f"access request {self.id}",
+        )
 
     def to_view(self, now: datetime) -> dict[str, Any]:
         return {**self.to_dict(), "status": self.shown_status(now)}
 
     # --- next copies --------------------------------------------------------------------------
-    def _next(self, now: datetime, actor: str, action: str, step_note: str | None = None, **changes) -> "AccessRequest":
+    def _next(self, now: datetime, actor: str, action: str, step_note: str | None = None, **changes) -> AccessRequest:
         step = Step(time=iso(now), actor=actor, action=action, note=step_note)
         return self.model_copy(update={"rev": self.rev + 1, "history": [*self.history, step], **changes})
 
-    def decided(self, *, approve: bool, actor: str, note: str | None, now: datetime, subject: dict) -> "AccessRequest":
+    def decided(self, *, approve: bool, actor: str, note: str | None, now: datetime, subject: dict) -> AccessRequest:
         action = "approved" if approve else "rejected"
-        return self._next(now, actor, action, note, status=action, decided_by=actor, decided_at=iso(now),
-                          note=note, subject=subject)
+        return self._next(
+            now, actor, action, note, status=action, decided_by=actor, decided_at=iso(now), note=note, subject=subject
+        )
 
-    def revoked(self, *, actor: str, note: str | None, now: datetime) -> "AccessRequest":
-        return self._next(now, actor, "revoked", note, status="revoked", revoked_by=actor, revoked_at=iso(now),
-                          note=note if note is not None else self.note)
+    def revoked(self, *, actor: str, note: str | None, now: datetime) -> AccessRequest:
+        return self._next(
+            now,
+            actor,
+            "revoked",
+            note,
+            status="revoked",
+            revoked_by=actor,
+            revoked_at=iso(now),
+            note=note if note is not None else self.note,
+        )
 
 
 def clean_text(text: str | None, what: str, *, required: bool = False) -> str | None:
@@ -144,8 +159,18 @@ def parse_until(text: str, now: datetime) -> datetime:
     return until
 
 
-def new_request(*, ruleset, user: str, requested_by: str, operations: list[str], data_scope: str, until: str,
-                reason: str, approver_roles: list[str], now: datetime) -> AccessRequest:
+def new_request(
+    *,
+    ruleset,
+    user: str,
+    requested_by: str,
+    operations: list[str],
+    data_scope: str,
+    until: str,
+    reason: str,
+    approver_roles: list[str],
+    now: datetime,
+) -> AccessRequest:
     """Validate against the rule set in force (who, which operations, which scope) and build a
     pending request; raises AccessError."""
     from gateway.policy.grants import scope_problem
@@ -155,8 +180,12 @@ def new_request(*, ruleset, user: str, requested_by: str, operations: list[str],
     if entry is None or not entry.active:
         raise AccessError("user-unknown", f"no active user {user!r} in the directory", status=400)
     if requested_by != user and entry.manager != requested_by:
-        raise AccessError("not-allowed-to-request", f"{requested_by} may ask only for themselves or for the "
-                          f"people they manage ({user}'s manager: {entry.manager or 'none'})", status=403)
+        raise AccessError(
+            "not-allowed-to-request",
+            f"{requested_by} may ask only for themselves or for the "
+            f"people they manage ({user}'s manager: {entry.manager or 'none'})",
+            status=403,
+        )
     asker = directory.get(requested_by)
     if asker is None or not asker.active:
         raise AccessError("user-unknown", f"no active user {requested_by!r} in the directory", status=403)
@@ -174,9 +203,17 @@ def new_request(*, ruleset, user: str, requested_by: str, operations: list[str],
     reason_text = clean_text(reason, "reason", required=True)
     stamp = iso(now)
     return AccessRequest(
-        id=ID_PREFIX + new_alert_id(now).lower(), user=user, requested_by=requested_by, operations=ops,
-        data_scope=data_scope, until=iso(end), reason=reason_text, approver_roles=sorted(approver_roles),
-        manager=entry.manager, subject=subject_of(entry), created_at=stamp,
+        id=ID_PREFIX + new_alert_id(now).lower(),
+        user=user,
+        requested_by=requested_by,
+        operations=ops,
+        data_scope=data_scope,
+        until=iso(end),
+        reason=reason_text,
+        approver_roles=sorted(approver_roles),
+        manager=entry.manager,
+        subject=subject_of(entry),
+        created_at=stamp,
         history=[Step(time=stamp, actor=requested_by, action="requested", note=reason_text)],
     )
 

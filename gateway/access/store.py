@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from gateway.access.model import AccessError, AccessRequest, clean_text, may_decide, may_revoke, subject_of
 from gateway.approvals.store import REDIS_ERRORS, SharedStore, StoreUnavailable
@@ -101,41 +101,57 @@ class AccessStore(SharedStore):
     async def request(self, req: AccessRequest) -> AccessRequest:
         return await self.create(req)
 
-    async def decide(self, request_id: str, *, approve: bool, actor: str, note: str | None,
-                     directory) -> AccessRequest:
+    async def decide(self, request_id: str, *, approve: bool, actor: str, note: str | None, directory) -> AccessRequest:
         note = clean_text(note, "note")
 
         def compute(current: AccessRequest, now: datetime) -> AccessRequest:
             if current.status != "pending":
-                raise AccessError(f"access-{current.status}", f"access request {current.id} is {current.status}, not pending")
+                raise AccessError(
+                    f"access-{current.status}", f"access request {current.id} is {current.status}, not pending"
+                )
             if current.expired(now):
                 raise AccessError("access-expired", f"access request {current.id} ended at {current.until}")
             if actor in (current.user, current.requested_by):
-                raise AccessError("own-request", "nobody decides an access request for themselves or that they "
-                                  "asked for: another person must", status=403)
+                raise AccessError(
+                    "own-request",
+                    "nobody decides an access request for themselves or that they asked for: another person must",
+                    status=403,
+                )
             if not may_decide(current, actor, directory):
-                raise AccessError("not-an-approver", f"{actor} may not decide this request (approvers: "
-                                  f"{current.approvers_text()})", status=403)
+                raise AccessError(
+                    "not-an-approver",
+                    f"{actor} may not decide this request (approvers: {current.approvers_text()})",
+                    status=403,
+                )
             user = directory.get(current.user)
             if approve and (user is None or not user.active):
                 raise AccessError("user-inactive", f"{current.user} is not an active user")
-            return current.decided(approve=approve, actor=actor, note=note, now=now,
-                                   subject=subject_of(user) if user is not None else current.subject)
+            return current.decided(
+                approve=approve,
+                actor=actor,
+                note=note,
+                now=now,
+                subject=subject_of(user) if user is not None else current.subject,
+            )
 
         return await self._changed(request_id, compute)
 
-    async def revoke(self, request_id: str, *, actor: str, note: str | None, directory=None,
-                     system: bool = False) -> AccessRequest:
+    async def revoke(
+        self, request_id: str, *, actor: str, note: str | None, directory=None, system: bool = False
+    ) -> AccessRequest:
         """Revoke a pending or approved request (``system``: the gateway itself, no permission check)."""
         note = clean_text(note, "note")
 
         def compute(current: AccessRequest, now: datetime) -> AccessRequest:
             if current.status not in ("pending", "approved") or current.expired(now):
-                raise AccessError(f"access-{current.shown_status(now)}",
-                                  f"access request {current.id} is {current.shown_status(now)}: nothing to revoke")
+                raise AccessError(
+                    f"access-{current.shown_status(now)}",
+                    f"access request {current.id} is {current.shown_status(now)}: nothing to revoke",
+                )
             if not system and not may_revoke(current, actor, directory):
-                raise AccessError("not-allowed-to-revoke", f"{actor} may not revoke access request {current.id}",
-                                  status=403)
+                raise AccessError(
+                    "not-allowed-to-revoke", f"{actor} may not revoke access request {current.id}", status=403
+                )
             return current.revoked(actor=actor, note=note, now=now)
 
         return await self._changed(request_id, compute)

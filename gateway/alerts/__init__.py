@@ -1,21 +1,22 @@
 """Alerts: durable, de-duplicated, shared by every gateway instance, triaged by analysts.
 
-    model.py        Alert, its life cycle (open → acknowledged → resolved | false_positive), ids
-    lifecycle.py    the pure "next copy" functions (repeat, analyst action, evidence bounds)
-    journal.py      the append-only, fsync'd JSON-lines file: the durable record
-    redis_mirror.py the shared copy in Redis (one Lua script per change: dedupe + CAS + indexes)
-    store.py        AlertStore: journal first, then Redis; degraded mode; replay
-    sinks.py        webhook (retries, backoff, jitter) and syslog
-    api.py          the admin JSON API;  cli.py  ``crmgw alerts ...``;  verdicts.py  training export
+model.py        Alert, its life cycle (open → acknowledged → resolved | false_positive), ids
+lifecycle.py    the pure "next copy" functions (repeat, analyst action, evidence bounds)
+journal.py      the append-only, fsync'd JSON-lines file: the durable record
+redis_mirror.py the shared copy in Redis (one Lua script per change: dedupe + CAS + indexes)
+store.py        AlertStore: journal first, then Redis; degraded mode; replay
+sinks.py        webhook (retries, backoff, jitter) and syslog
+api.py          the admin JSON API;  cli.py  ``crmgw alerts ...``;  verdicts.py  training export
 """
 
 from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from gateway.alerts.config import AlertsConfig
 from gateway.alerts.model import Alert, AlertNotFound, InvalidTransition
@@ -26,8 +27,16 @@ _LAZY = {"AlertStore": "gateway.alerts.store", "JournalUnavailable": "gateway.al
 if TYPE_CHECKING:
     from gateway.alerts.store import AlertStore, JournalUnavailable
 
-__all__ = ["Alert", "AlertNotFound", "AlertStore", "AlertsConfig", "InvalidTransition", "JournalUnavailable",
-           "open_alert_store", "journal_path"]
+__all__ = [
+    "Alert",
+    "AlertNotFound",
+    "AlertStore",
+    "AlertsConfig",
+    "InvalidTransition",
+    "JournalUnavailable",
+    "journal_path",
+    "open_alert_store",
+]
 
 
 def __getattr__(name: str):
@@ -43,19 +52,25 @@ def journal_path(config: AlertsConfig, base_dir: str | Path) -> Path:
     return p if p.is_absolute() else Path(base_dir) / p
 
 
-async def open_alert_store(config: AlertsConfig, *, redis_url: str | None, base_dir: str | Path,
-                           clock: Callable[[], datetime] | None = None, background: bool = True,
-                           with_sinks: bool = True) -> AlertStore:
+async def open_alert_store(
+    config: AlertsConfig,
+    *,
+    redis_url: str | None,
+    base_dir: str | Path,
+    clock: Callable[[], datetime] | None = None,
+    background: bool = True,
+    with_sinks: bool = True,
+) -> AlertStore:
     """A started AlertStore (call ``await store.close()`` at shutdown).
 
     ``config.redis_url`` wins over ``redis_url`` (the gateway's); with neither, alerts live in the
     journal only (one instance). ``background=False`` (the CLI) starts no periodic Redis check;
     ``with_sinks=False`` (the CLI) sends no notifications.
     """
-    from gateway.redisconn import connect_redis
     from gateway.alerts.journal import Journal
     from gateway.alerts.sinks import SyslogSink, WebhookSink
     from gateway.alerts.store import AlertStore
+    from gateway.redisconn import connect_redis
 
     path = journal_path(config, base_dir).resolve()
     url = config.redis_url or redis_url
@@ -67,8 +82,13 @@ async def open_alert_store(config: AlertsConfig, *, redis_url: str | None, base_
     # The writer id names this journal in Redis (its replay marker): stable across restarts.
     writer = hashlib.sha256(f"{socket.gethostname()}:{path}".encode()).hexdigest()[:16]
     store = AlertStore(
-        Journal(path), redis=connect_redis(url) if url else None, writer=writer, clock=clock, sinks=sinks,
-        max_occurrences=config.max_occurrences, check_interval=config.redis_check_interval,
+        Journal(path),
+        redis=connect_redis(url) if url else None,
+        writer=writer,
+        clock=clock,
+        sinks=sinks,
+        max_occurrences=config.max_occurrences,
+        check_interval=config.redis_check_interval,
         repeat_min_interval=config.repeat_min_interval,
     )
     await store.start(background=background)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import inspect
 import logging
 import secrets
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -40,13 +41,17 @@ ACTIONS = {
 
 def _error(request: web.Request, status: int, error: str, reason: str) -> web.Response:
     request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
-    return web.json_response({"error": error, "reason": reason, "request_id": request_id}, status=status,
-                             headers={"X-Request-Id": request_id, "Cache-Control": "no-store"})
+    return web.json_response(
+        {"error": error, "reason": reason, "request_id": request_id},
+        status=status,
+        headers={"X-Request-Id": request_id, "Cache-Control": "no-store"},
+    )
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
-                        headers={"Cache-Control": "no-store"})
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers={"Cache-Control": "no-store"}
+    )
 
 
 def _query(request: web.Request) -> dict[str, Any]:
@@ -103,8 +108,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def register_alert_routes(app: web.Application, *, prefix: str, store_getter: Callable[[], AlertStore | None],
-                          authorize: Callable[[web.Request], Any | Awaitable[Any]]) -> None:
+def register_alert_routes(
+    app: web.Application,
+    *,
+    prefix: str,
+    store_getter: Callable[[], AlertStore | None],
+    authorize: Callable[[web.Request], Any | Awaitable[Any]],
+) -> None:
     base = prefix.rstrip("/") + "/api/alerts"
 
     async def identify(request: web.Request):
@@ -134,12 +144,14 @@ def register_alert_routes(app: web.Application, *, prefix: str, store_getter: Ca
             except JournalUnavailable as exc:
                 log.error("alerts API: %s", exc)
                 return _error(request, 503, "unavailable", "alerts-journal-unavailable")
+
         return wrapper
 
     async def list_alerts(request, identity, store: AlertStore):
         alerts = await store.list(**_query(request))
-        return _json({"alerts": [a.to_dict() for a in alerts], "count": len(alerts),
-                      "degraded": store.health()["degraded"]})
+        return _json(
+            {"alerts": [a.to_dict() for a in alerts], "count": len(alerts), "degraded": store.health()["degraded"]}
+        )
 
     async def counts(request, identity, store: AlertStore):
         return _json(await store.counts())
@@ -160,8 +172,13 @@ def register_alert_routes(app: web.Application, *, prefix: str, store_getter: Ca
             raise ValueError("assign needs an 'assignee' (\"\" to unassign)")
         if action == "note" and not body.get("note"):
             raise ValueError("note needs a 'note'")
-        alert = await store.transition(request.match_info["id"], actor=identity.user.id,
-                                       assignee=body.get("assignee"), note=body.get("note"), **kwargs)
+        alert = await store.transition(
+            request.match_info["id"],
+            actor=identity.user.id,
+            assignee=body.get("assignee"),
+            note=body.get("note"),
+            **kwargs,
+        )
         log.info("alert %s: %s by %s", alert.id, action, identity.user.id)
         return _json(alert.to_dict())
 

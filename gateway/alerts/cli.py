@@ -30,15 +30,18 @@ ACTIONS = {"ack": "acknowledged", "resolve": "resolved", "false-positive": "fals
 
 def _store_options(p) -> None:
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--config", help="gateway.yaml: its alerts: section and redis_url "
-                                        "(default: $CRMGW_CONFIG, else ./gateway.yaml)")
+    where.add_argument(
+        "--config", help="gateway.yaml: its alerts: section and redis_url (default: $CRMGW_CONFIG, else ./gateway.yaml)"
+    )
     where.add_argument("--journal", help="the alerts journal file (without a gateway.yaml)")
     p.add_argument("--redis-url", help="Redis holding the shared alerts (overrides the configuration)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def register(subparsers) -> None:
-    alerts = subparsers.add_parser("alerts", help="list and triage alerts").add_subparsers(dest="alerts_cmd", required=True)
+    alerts = subparsers.add_parser("alerts", help="list and triage alerts").add_subparsers(
+        dest="alerts_cmd", required=True
+    )
     s = alerts.add_parser("list", help="alerts, newest first")
     _store_options(s)
     s.add_argument("--status", help="comma-separated: open,acknowledged,resolved,false_positive")
@@ -52,9 +55,13 @@ def register(subparsers) -> None:
     _store_options(s)
     s.add_argument("id")
     s.set_defaults(func=cmd_alerts)
-    for name, help_text in (("ack", "acknowledge (and take) an alert"), ("resolve", "resolve: the alert was real"),
-                            ("false-positive", "mark benign: the next training run learns from it"),
-                            ("assign", "assign to an analyst (--to '' unassigns)"), ("note", "add a note")):
+    for name, help_text in (
+        ("ack", "acknowledge (and take) an alert"),
+        ("resolve", "resolve: the alert was real"),
+        ("false-positive", "mark benign: the next training run learns from it"),
+        ("assign", "assign to an analyst (--to '' unassigns)"),
+        ("note", "add a note"),
+    ):
         s = alerts.add_parser(name, help=help_text)
         _store_options(s)
         s.add_argument("id")
@@ -84,7 +91,11 @@ def _config(args) -> tuple[AlertsConfig, str | None, Path] | None:
         if settings is None:
             return None
         config = getattr(settings, "alerts", None) or AlertsConfig()
-        return config, args.redis_url or config.redis_url or settings.redis_url, settings.data_root()  # the journal is under data_dir
+        return (
+            config,
+            args.redis_url or config.redis_url or settings.redis_url,
+            settings.data_root(),
+        )  # the journal is under data_dir
     return AlertsConfig(journal=str(Path(args.journal).resolve())), args.redis_url, Path.cwd()
 
 
@@ -104,8 +115,9 @@ async def _run(args, config: AlertsConfig, base_dir: Path) -> int:
     store = await open_alert_store(config, redis_url=None, base_dir=base_dir, background=False, with_sinks=False)
     try:
         if store.mirror is not None and not store.redis_up:
-            print(f"warning: Redis unavailable ({store.last_redis_error}); working from the journal only",
-                  file=sys.stderr)
+            print(
+                f"warning: Redis unavailable ({store.last_redis_error}); working from the journal only", file=sys.stderr
+            )
         return await _dispatch(args, store)
     finally:
         await store.close()
@@ -115,15 +127,19 @@ async def _dispatch(args, store) -> int:
     cmd = args.alerts_cmd
     if cmd == "list":
         status = set(args.status.split(",")) if args.status else None
-        alerts = await store.list(status=status, level=args.level, user=args.user, type=args.type,
-                                  since=args.since, limit=args.limit)
+        alerts = await store.list(
+            status=status, level=args.level, user=args.user, type=args.type, since=args.since, limit=args.limit
+        )
         if args.json:
             print(json.dumps([a.to_dict() for a in alerts], indent=2))
         else:
             for a in alerts:
                 print(_row(a))
-            print(f"{len(alerts)} alert(s) in {store.journal.path}"
-                  + (" and Redis" if store.mirror is not None and store.redis_up else ""), file=sys.stderr)
+            print(
+                f"{len(alerts)} alert(s) in {store.journal.path}"
+                + (" and Redis" if store.mirror is not None and store.redis_up else ""),
+                file=sys.stderr,
+            )
         return 0
     if cmd == "verdicts":
         from gateway.alerts.verdicts import write_verdicts
@@ -143,8 +159,9 @@ async def _dispatch(args, store) -> int:
         print("--actor is required (no $USER)", file=sys.stderr)
         return 2
     try:
-        alert = await store.transition(args.id, actor=args.actor, status=ACTIONS.get(cmd),
-                                       assignee=getattr(args, "assignee", None), note=args.note)
+        alert = await store.transition(
+            args.id, actor=args.actor, status=ACTIONS.get(cmd), assignee=getattr(args, "assignee", None), note=args.note
+        )
     except AlertNotFound:
         print(f"no alert {args.id}", file=sys.stderr)
         return 1
@@ -162,18 +179,25 @@ def _clean(text: str | None) -> str:
 
 def _row(a: Alert) -> str:
     summary = _clean(a.summary if len(a.summary) <= 70 else a.summary[:69] + "…")
-    return (f"{a.id}  {a.time[:19]}  {a.level:<8} {a.status:<14} {_clean(a.user):<12} {_clean(a.type):<20} "
-            f"x{a.count:<4} {summary}")
+    return (
+        f"{a.id}  {a.time[:19]}  {a.level:<8} {a.status:<14} {_clean(a.user):<12} {_clean(a.type):<20} "
+        f"x{a.count:<4} {summary}"
+    )
 
 
 def _details(a: Alert) -> str:
-    lines = [f"{a.id}  [{a.level}] {a.status}  score {a.score:.3g}  x{a.count}",
-             f"  {_clean(a.summary)}",
-             f"  user {_clean(a.user)}  type {_clean(a.type)}  rule {_clean(a.rule)}  window {_clean(a.window)}"
-             f"  source {a.source}",
-             f"  raised {a.time}  last seen {a.last_seen}  assignee {_clean(a.assignee) or '-'}",
-             "  evidence: " + json.dumps(a.evidence, sort_keys=True)]
+    lines = [
+        f"{a.id}  [{a.level}] {a.status}  score {a.score:.3g}  x{a.count}",
+        f"  {_clean(a.summary)}",
+        f"  user {_clean(a.user)}  type {_clean(a.type)}  rule {_clean(a.rule)}  window {_clean(a.window)}"
+        f"  source {a.source}",
+        f"  raised {a.time}  last seen {a.last_seen}  assignee {_clean(a.assignee) or '-'}",
+        "  evidence: " + json.dumps(a.evidence, sort_keys=True),
+    ]
     lines += [f"  note {n.time} {_clean(n.actor)}: {_clean(n.text)}" for n in a.notes]
-    lines += [f"  {h.time} {_clean(h.actor)} {h.action}" + (f" {_clean(h.from_)} -> {_clean(h.to)}" if h.from_ or h.to else "")
-              for h in a.history]
+    lines += [
+        f"  {h.time} {_clean(h.actor)} {h.action}"
+        + (f" {_clean(h.from_)} -> {_clean(h.to)}" if h.from_ or h.to else "")
+        for h in a.history
+    ]
     return "\n".join(lines)

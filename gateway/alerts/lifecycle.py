@@ -11,7 +11,15 @@ from typing import Any
 import orjson
 
 from gateway.alerts.model import (
-    LEVELS, OPEN_STATUSES, TRANSITIONS, Alert, HistoryEntry, InvalidTransition, Note, Occurrence, level_max,
+    LEVELS,
+    OPEN_STATUSES,
+    TRANSITIONS,
+    Alert,
+    HistoryEntry,
+    InvalidTransition,
+    Note,
+    Occurrence,
+    level_max,
 )
 
 MAX_LIST_ITEMS = 50
@@ -41,8 +49,17 @@ def bound_evidence(value: Any, depth: int = 0) -> Any:
     return bound_evidence(str(value), depth + 1)
 
 
-def repeat(alert: Alert, *, stamp: str, level: str, score: float, summary: str,
-           evidence: dict[str, Any] | None, max_occurrences: int, extra: int = 0) -> Alert:
+def repeat(
+    alert: Alert,
+    *,
+    stamp: str,
+    level: str,
+    score: float,
+    summary: str,
+    evidence: dict[str, Any] | None,
+    max_occurrences: int,
+    extra: int = 0,
+) -> Alert:
     """The open alert after one more occurrence (plus ``extra`` coalesced ones without evidence)."""
     occurrences = list(alert.occurrences)
     if evidence is not None:
@@ -52,20 +69,29 @@ def repeat(alert: Alert, *, stamp: str, level: str, score: float, summary: str,
     history = list(alert.history)
     if new_level != alert.level:
         history.append(HistoryEntry(time=stamp, actor="gateway", action="escalated", from_=alert.level, to=new_level))
-    return alert.model_copy(update={
-        "count": alert.count + (1 if evidence is not None else 0) + extra,
-        "occurrences": occurrences,
-        "level": new_level,
-        "score": max(alert.score, score),
-        "last_seen": stamp,
-        "updated_at": stamp,
-        "history": history,
-        "rev": alert.rev + 1,
-    })
+    return alert.model_copy(
+        update={
+            "count": alert.count + (1 if evidence is not None else 0) + extra,
+            "occurrences": occurrences,
+            "level": new_level,
+            "score": max(alert.score, score),
+            "last_seen": stamp,
+            "updated_at": stamp,
+            "history": history,
+            "rev": alert.rev + 1,
+        }
+    )
 
 
-def apply_action(alert: Alert, *, stamp: str, actor: str, status: str | None = None,
-                 assignee: str | None = None, note: str | None = None) -> Alert:
+def apply_action(
+    alert: Alert,
+    *,
+    stamp: str,
+    actor: str,
+    status: str | None = None,
+    assignee: str | None = None,
+    note: str | None = None,
+) -> Alert:
     """The alert after an analyst action; raises InvalidTransition or ValueError when it is not allowed."""
     if not actor:
         raise ValueError("an action needs an actor")
@@ -89,7 +115,9 @@ def apply_action(alert: Alert, *, stamp: str, actor: str, status: str | None = N
         if new_status not in OPEN_STATUSES and status is None:
             raise InvalidTransition(f"an alert that is {alert.status} cannot be assigned")
         if new_assignee != alert.assignee:
-            history.append(HistoryEntry(time=stamp, actor=actor, action="assign", from_=alert.assignee, to=new_assignee))
+            history.append(
+                HistoryEntry(time=stamp, actor=actor, action="assign", from_=alert.assignee, to=new_assignee)
+            )
             update["assignee"] = new_assignee
     if note is not None:
         text = note.strip()
@@ -99,8 +127,9 @@ def apply_action(alert: Alert, *, stamp: str, actor: str, status: str | None = N
             raise ValueError(f"the note is longer than {MAX_NOTE} characters")
         notes.append(Note(time=stamp, actor=actor, text=text))
         history.append(HistoryEntry(time=stamp, actor=actor, action="note", to=None))
-    return alert.model_copy(update={**update, "notes": notes, "history": history, "updated_at": stamp,
-                                    "rev": alert.rev + 1})
+    return alert.model_copy(
+        update={**update, "notes": notes, "history": history, "updated_at": stamp, "rev": alert.rev + 1}
+    )
 
 
 def check_level(level: str) -> str:
@@ -109,8 +138,7 @@ def check_level(level: str) -> str:
     return level
 
 
-def record_lift(alert: Alert, *, stamp: str, actor: str, action: str, rule: str, until: str,
-                note: str) -> Alert:
+def record_lift(alert: Alert, *, stamp: str, actor: str, action: str, rule: str, until: str, note: str) -> Alert:
     """The alert after an analyst lifted the block / step-up it recorded (any status: a closed
     alert keeps its verdict). History: ``lift_block`` / ``lift_step_up`` from "<action> by <rule>
     until <time>" to "lifted"; the analyst's reason is kept as a note."""
@@ -120,7 +148,11 @@ def record_lift(alert: Alert, *, stamp: str, actor: str, action: str, rule: str,
     if not text:
         raise ValueError("a lift needs a note: why it is lifted")
     text = f"Lifted the {action.replace('_', '-')} ({rule}): {text}"[:MAX_NOTE]
-    history = [*alert.history, HistoryEntry(time=stamp, actor=actor, action=f"lift_{action}",
-                                            from_=f"{action} by {rule} until {until}", to="lifted")]
+    history = [
+        *alert.history,
+        HistoryEntry(
+            time=stamp, actor=actor, action=f"lift_{action}", from_=f"{action} by {rule} until {until}", to="lifted"
+        ),
+    ]
     notes = [*alert.notes, Note(time=stamp, actor=actor, text=text)]
     return alert.model_copy(update={"notes": notes, "history": history, "updated_at": stamp, "rev": alert.rev + 1})

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time as _time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,7 +57,9 @@ class Note(BaseModel):
 class HistoryEntry(BaseModel):
     time: str
     actor: str
-    action: str  # raised | repeated | acknowledge | resolve | false_positive | assign | note | lift_block | lift_step_up
+    action: (
+        str  # raised | repeated | acknowledge | resolve | false_positive | assign | note | lift_block | lift_step_up
+    )
     # "from"/"to" are Python keywords: aliases keep the JSON field names the console expects.
     from_: Any = Field(None, alias="from")
     to: Any = None
@@ -125,7 +127,7 @@ def dedupe_key(user: str, type: str, window: str) -> str:
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: str | datetime) -> datetime:

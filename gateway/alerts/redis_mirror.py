@@ -78,11 +78,26 @@ class RedisMirror:
         self._put = client.register_script(PUT)
 
     async def put(self, alert: Alert, *, mode: str, op: str, actor: str, expected_rev: int = 0) -> tuple[str, str]:
-        result = await self._put(args=[
-            PREFIX, mode, alert.id, alert.rev, orjson.dumps(alert.to_dict()), alert.status, alert.level,
-            alert.user, alert.type, alert.epoch, alert.dedupe_key, expected_rev,
-            "1" if alert.is_open else "0", op, actor, STREAM_MAXLEN,
-        ])
+        result = await self._put(
+            args=[
+                PREFIX,
+                mode,
+                alert.id,
+                alert.rev,
+                orjson.dumps(alert.to_dict()),
+                alert.status,
+                alert.level,
+                alert.user,
+                alert.type,
+                alert.epoch,
+                alert.dedupe_key,
+                expected_rev,
+                "1" if alert.is_open else "0",
+                op,
+                actor,
+                STREAM_MAXLEN,
+            ]
+        )
         return _text(result[0]), _text(result[1])
 
     async def get(self, alert_id: str) -> Alert | None:
@@ -96,8 +111,9 @@ class RedisMirror:
         alert = await self.get(_text(alert_id))
         return alert if alert is not None and alert.is_open else None
 
-    async def list(self, *, statuses, level, type, user, since: datetime | None, until: datetime | None,
-                   limit: int, matches) -> list[Alert]:
+    async def list(
+        self, *, statuses, level, type, user, since: datetime | None, until: datetime | None, limit: int, matches
+    ) -> list[Alert]:
         """Newest first: walk the most selective index, filter the rest in Python."""
         if user is not None:
             index = "idx:user:" + user

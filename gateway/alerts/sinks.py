@@ -17,8 +17,9 @@ import collections
 import logging
 import random
 import socket
+from collections.abc import Awaitable, Callable
 from logging.handlers import SysLogHandler
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -36,8 +37,13 @@ class AlertSink(Protocol):
 
 
 class WebhookSink:
-    def __init__(self, config: WebhookConfig, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 jitter: Callable[[], float] = random.random):
+    def __init__(
+        self,
+        config: WebhookConfig,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ):
         self.config = config
         self.headers = {"Content-Type": "application/json", **config.resolved_headers()}
         self._sleep = sleep
@@ -73,7 +79,7 @@ class WebhookSink:
         while True:
             try:
                 item = await asyncio.wait_for(self._queue.get(), self.config.retry_failed_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await self.retry_failed()
                 continue
             try:
@@ -95,14 +101,18 @@ class WebhookSink:
                         self.delivered += 1
                         return True
                     self.last_error = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
         self.failed_deliveries += 1
         if len(self._failed) == self._failed.maxlen:
             self.dropped += 1
         self._failed.append((event, alert))
-        log.error("webhook delivery of alert %s failed after %d attempts (%s); kept for a later retry",
-                  alert.get("id"), self.config.retries + 1, self.last_error)
+        log.error(
+            "webhook delivery of alert %s failed after %d attempts (%s); kept for a later retry",
+            alert.get("id"),
+            self.config.retries + 1,
+            self.last_error,
+        )
         return False
 
     async def retry_failed(self) -> int:
@@ -121,7 +131,7 @@ class WebhookSink:
         if self._worker is not None:
             try:
                 await asyncio.wait_for(self.drain(), self.config.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._worker.cancel()
             try:
@@ -136,9 +146,15 @@ class WebhookSink:
 
     def health(self) -> dict[str, Any]:
         return {
-            "sink": "webhook", "url": self.config.url, "delivered": self.delivered, "attempts": self.attempts,
-            "failed_deliveries": self.failed_deliveries, "pending_retry": len(self._failed),
-            "queued": self._queue.qsize(), "dropped": self.dropped, "last_error": self.last_error,
+            "sink": "webhook",
+            "url": self.config.url,
+            "delivered": self.delivered,
+            "attempts": self.attempts,
+            "failed_deliveries": self.failed_deliveries,
+            "pending_retry": len(self._failed),
+            "queued": self._queue.qsize(),
+            "dropped": self.dropped,
+            "last_error": self.last_error,
         }
 
 
@@ -151,16 +167,20 @@ class SyslogSink:
     def __init__(self, config: SyslogConfig):
         self.config = config
         self.handler = SysLogHandler(
-            address=config.target(), facility=SysLogHandler.facility_names[config.facility],
+            address=config.target(),
+            facility=SysLogHandler.facility_names[config.facility],
             socktype=socket.SOCK_DGRAM,
         )
         self.sent = 0
 
     def submit(self, event: str, alert: dict[str, Any]) -> None:
-        summary = {k: alert.get(k) for k in ("id", "time", "user", "type", "level", "score", "rule", "window", "summary")}
+        summary = {
+            k: alert.get(k) for k in ("id", "time", "user", "type", "level", "score", "rule", "window", "summary")
+        }
         message = "crmgw-alert " + orjson.dumps({"event": event, **summary}).decode()
-        record = logging.LogRecord("crmgw.alerts", _SYSLOG_LEVELS.get(alert.get("level"), logging.WARNING),
-                                   __file__, 0, message, None, None)
+        record = logging.LogRecord(
+            "crmgw.alerts", _SYSLOG_LEVELS.get(alert.get("level"), logging.WARNING), __file__, 0, message, None, None
+        )
         self.handler.emit(record)  # UDP send; errors go to logging's handleError, never to the caller
         self.sent += 1
 

@@ -26,8 +26,9 @@ import math
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
@@ -36,8 +37,8 @@ from gateway.alerts import lifecycle
 from gateway.alerts.journal import Journal
 from gateway.alerts.model import Alert, AlertNotFound, HistoryEntry, InvalidTransition, dedupe_key, iso, new_alert_id
 from gateway.alerts.redis_mirror import RedisMirror
-from gateway.alerts.view import LocalView, alert_filter
 from gateway.alerts.verdicts import verdict_of
+from gateway.alerts.view import LocalView, alert_filter
 
 log = logging.getLogger("crmgw.alerts")
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -49,12 +50,21 @@ class JournalUnavailable(Exception):
 
 
 class AlertStore:
-    def __init__(self, journal: Journal, *, redis=None, writer: str = "local",
-                 clock: Callable[[], datetime] | None = None, sinks: Iterable = (), max_occurrences: int = 20,
-                 check_interval: float = 2.0, repeat_min_interval: float = 0.0):
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        redis=None,
+        writer: str = "local",
+        clock: Callable[[], datetime] | None = None,
+        sinks: Iterable = (),
+        max_occurrences: int = 20,
+        check_interval: float = 2.0,
+        repeat_min_interval: float = 0.0,
+    ):
         self.journal = journal
         self.writer = writer
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.sinks = list(sinks)
         self.max_occurrences = max_occurrences
         self.check_interval = check_interval
@@ -142,9 +152,19 @@ class AlertStore:
         self.redis_up = False
 
     # --- raising --------------------------------------------------------------------------------
-    async def raise_alert(self, *, user: str, type: str, level: str, score: float, summary: str,
-                          evidence: dict[str, Any], rule: str | None, window: str,
-                          source: str = "threshold") -> str | None:
+    async def raise_alert(
+        self,
+        *,
+        user: str,
+        type: str,
+        level: str,
+        score: float,
+        summary: str,
+        evidence: dict[str, Any],
+        rule: str | None,
+        window: str,
+        source: str = "threshold",
+    ) -> str | None:
         """Record an alert, or add to the open one for (user, type, window); returns its id."""
         lifecycle.check_level(level)
         if not math.isfinite(score):  # NaN/inf do not survive JSON; the alert itself must
@@ -159,12 +179,23 @@ class AlertStore:
                 existing = await self._find_open(key)
                 if existing is not None:
                     escalates = lifecycle.level_max(existing.level, level) != existing.level
-                    if not escalates and time.monotonic() - self._last_repeat.get(existing.id, -1e9) < self.repeat_min_interval:
+                    if (
+                        not escalates
+                        and time.monotonic() - self._last_repeat.get(existing.id, -1e9) < self.repeat_min_interval
+                    ):
                         self._pending[existing.id] = self._pending.get(existing.id, 0) + 1
                         return existing.id
                     extra = self._pending.pop(existing.id, 0)
-                    updated = lifecycle.repeat(existing, stamp=stamp, level=level, score=score, summary=summary,
-                                               evidence=evidence, max_occurrences=self.max_occurrences, extra=extra)
+                    updated = lifecycle.repeat(
+                        existing,
+                        stamp=stamp,
+                        level=level,
+                        score=score,
+                        summary=summary,
+                        evidence=evidence,
+                        max_occurrences=self.max_occurrences,
+                        extra=extra,
+                    )
                     if await self._commit(updated, op="repeated", actor=source, expected=existing.rev, raising=True):
                         self._last_repeat[updated.id] = time.monotonic()
                         if escalates:
@@ -172,10 +203,22 @@ class AlertStore:
                         return updated.id
                     self._pending[existing.id] = self._pending.get(existing.id, 0) + extra
                     continue
-                alert = Alert(id=new_alert_id(now), time=stamp, user=user, type=type, level=level, score=score,
-                              summary=summary, evidence=evidence, rule=rule, window=window, source=source,
-                              history=[HistoryEntry(time=stamp, actor=source, action="raised", to="open")],
-                              last_seen=stamp, updated_at=stamp)
+                alert = Alert(
+                    id=new_alert_id(now),
+                    time=stamp,
+                    user=user,
+                    type=type,
+                    level=level,
+                    score=score,
+                    summary=summary,
+                    evidence=evidence,
+                    rule=rule,
+                    window=window,
+                    source=source,
+                    history=[HistoryEntry(time=stamp, actor=source, action="raised", to="open")],
+                    last_seen=stamp,
+                    updated_at=stamp,
+                )
                 if await self._commit(alert, op="raised", actor=source, mode="create", raising=True):
                     self._notify("alert.raised", alert)
                     return alert.id
@@ -193,9 +236,16 @@ class AlertStore:
                 if current is None or not current.is_open or not extra:
                     continue
                 stamp = iso(self.clock())
-                updated = lifecycle.repeat(current, stamp=stamp, level=current.level, score=current.score,
-                                           summary=current.summary, evidence=None, max_occurrences=self.max_occurrences,
-                                           extra=extra)
+                updated = lifecycle.repeat(
+                    current,
+                    stamp=stamp,
+                    level=current.level,
+                    score=current.score,
+                    summary=current.summary,
+                    evidence=None,
+                    max_occurrences=self.max_occurrences,
+                    extra=extra,
+                )
                 if not await self._commit(updated, op="repeated", actor="gateway", expected=current.rev, raising=True):
                     self._pending[alert_id] = self._pending.get(alert_id, 0) + extra
 
@@ -208,16 +258,32 @@ class AlertStore:
                 log.exception("alerts: sink %r failed to accept alert %s", sink, alert.id)
 
     # --- analyst actions --------------------------------------------------------------------------
-    async def transition(self, alert_id: str, *, actor: str, status: str | None = None,
-                         assignee: str | None = None, note: str | None = None) -> Alert:
-        return await self._change(alert_id, actor, lambda current, stamp: lifecycle.apply_action(
-            current, stamp=stamp, actor=actor, status=status, assignee=assignee, note=note))
+    async def transition(
+        self,
+        alert_id: str,
+        *,
+        actor: str,
+        status: str | None = None,
+        assignee: str | None = None,
+        note: str | None = None,
+    ) -> Alert:
+        return await self._change(
+            alert_id,
+            actor,
+            lambda current, stamp: lifecycle.apply_action(
+                current, stamp=stamp, actor=actor, status=status, assignee=assignee, note=note
+            ),
+        )
 
-    async def record_lift(self, alert_id: str, *, actor: str, action: str, rule: str, until: str,
-                          note: str) -> Alert:
+    async def record_lift(self, alert_id: str, *, actor: str, action: str, rule: str, until: str, note: str) -> Alert:
         """Record in the alert's history that ``actor`` lifted the block/step-up it caused, and why."""
-        return await self._change(alert_id, actor, lambda current, stamp: lifecycle.record_lift(
-            current, stamp=stamp, actor=actor, action=action, rule=rule, until=until, note=note))
+        return await self._change(
+            alert_id,
+            actor,
+            lambda current, stamp: lifecycle.record_lift(
+                current, stamp=stamp, actor=actor, action=action, rule=rule, until=until, note=note
+            ),
+        )
 
     async def _change(self, alert_id: str, actor: str, compute: Callable[[Alert, str], Alert]) -> Alert:
         async with self._lock:
@@ -235,14 +301,24 @@ class AlertStore:
     async def get(self, alert_id: str) -> Alert | None:
         return await self._current(alert_id)
 
-    async def list(self, *, status=None, level=None, type=None, user=None, since=None, until=None,
-                   limit: int = 100) -> list[Alert]:
-        statuses, since, until, matches = alert_filter(status=status, level=level, type=type, user=user,
-                                                       since=since, until=until)
+    async def list(
+        self, *, status=None, level=None, type=None, user=None, since=None, until=None, limit: int = 100
+    ) -> list[Alert]:
+        statuses, since, until, matches = alert_filter(
+            status=status, level=level, type=type, user=user, since=since, until=until
+        )
         if self.redis_up:
             try:
-                return await self.mirror.list(statuses=statuses, level=level, type=type, user=user, since=since,
-                                              until=until, limit=limit, matches=matches)
+                return await self.mirror.list(
+                    statuses=statuses,
+                    level=level,
+                    type=type,
+                    user=user,
+                    since=since,
+                    until=until,
+                    limit=limit,
+                    matches=matches,
+                )
             except REDIS_ERRORS as exc:
                 self._redis_down(exc)
         self.view.refresh()
@@ -275,9 +351,13 @@ class AlertStore:
             "backend": "redis+journal" if self.mirror is not None else "journal",
             "redis": "not-configured" if self.mirror is None else ("ok" if self.redis_up else "unavailable"),
             "last_redis_error": self.last_redis_error,
-            "journal": {"path": str(self.journal.path), "healthy": self.journal.healthy,
-                        "written": self.journal.written, "failed": self.journal.failed,
-                        "corrupt_lines": self.journal.corrupt_lines},
+            "journal": {
+                "path": str(self.journal.path),
+                "healthy": self.journal.healthy,
+                "written": self.journal.written,
+                "failed": self.journal.failed,
+                "corrupt_lines": self.journal.corrupt_lines,
+            },
             "unjournalled_alerts": self.unjournalled,
             "lost_alerts": self.lost,
             "replays": self.replays,
@@ -321,8 +401,9 @@ class AlertStore:
         self.view.refresh()
         return self.view.latest(alert_id)
 
-    async def _commit(self, alert: Alert, *, op: str, actor: str, mode: str = "cas", expected: int = 0,
-                      raising: bool = False) -> bool:
+    async def _commit(
+        self, alert: Alert, *, op: str, actor: str, mode: str = "cas", expected: int = 0, raising: bool = False
+    ) -> bool:
         """Journal then Redis; False when Redis refused (a race: the caller recomputes and retries)."""
         event = uuid.uuid4().hex
         record = {"op": "put", "event": event, "writer": self.writer, "alert": alert.to_dict()}
@@ -348,8 +429,9 @@ class AlertStore:
 
     async def _void(self, event: str, alert_id: str) -> None:
         try:
-            await asyncio.to_thread(self.journal.append,
-                                    {"op": "void", "event": event, "writer": self.writer, "id": alert_id})
+            await asyncio.to_thread(
+                self.journal.append, {"op": "void", "event": event, "writer": self.writer, "id": alert_id}
+            )
         except OSError as exc:  # the copy stays in the journal; replay only writes it if it is newest
             log.error("alerts journal: could not void a superseded copy of %s: %s", alert_id, exc)
 

@@ -36,13 +36,23 @@ def verdict_of(alert: dict[str, Any]) -> dict[str, Any] | None:
         return None
     evidence = alert.get("evidence") or {}
     day = evidence.get("day") if isinstance(evidence.get("day"), str) and _DAY.match(evidence["day"]) else None
-    decided = next((h.get("time") for h in reversed(alert.get("history") or [])
-                    if h.get("to") == alert.get("status")), alert.get("updated_at"))
+    decided = next(
+        (h.get("time") for h in reversed(alert.get("history") or []) if h.get("to") == alert.get("status")),
+        alert.get("updated_at"),
+    )
     return {
-        "user": alert["user"], "type": alert["type"], "window": alert.get("window", ""),
-        "day": day or str(alert["time"])[:10], "verdict": verdict, "time": decided,
-        "alert_id": alert["id"], "level": alert.get("level"), "score": alert.get("score"),
-        "source": alert.get("source"), "rule": alert.get("rule"), "evidence": evidence,
+        "user": alert["user"],
+        "type": alert["type"],
+        "window": alert.get("window", ""),
+        "day": day or str(alert["time"])[:10],
+        "verdict": verdict,
+        "time": decided,
+        "alert_id": alert["id"],
+        "level": alert.get("level"),
+        "score": alert.get("score"),
+        "source": alert.get("source"),
+        "rule": alert.get("rule"),
+        "evidence": evidence,
     }
 
 

@@ -9,7 +9,8 @@ the id of the open alert, for de-duplication without Redis.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -93,9 +94,13 @@ def alert_filter(*, status, level, type, user, since, until) -> tuple[set | None
     until = parse_time(until) if until is not None else None
 
     def matches(a: Alert) -> bool:
-        return ((not statuses or a.status in statuses) and (level is None or a.level == level)
-                and (type is None or a.type == type) and (user is None or a.user == user)
-                and (since is None or a.epoch >= since.timestamp())
-                and (until is None or a.epoch <= until.timestamp()))
+        return (
+            (not statuses or a.status in statuses)
+            and (level is None or a.level == level)
+            and (type is None or a.type == type)
+            and (user is None or a.user == user)
+            and (since is None or a.epoch >= since.timestamp())
+            and (until is None or a.epoch <= until.timestamp())
+        )
 
     return statuses, since, until, matches

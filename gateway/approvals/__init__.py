@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.approvals.store import ApprovalStore
@@ -35,17 +36,26 @@ def approvals_redis_url(settings) -> str | None:
     return settings.alerts.redis_url or settings.redis_url
 
 
-async def open_approval_store(settings, *, clock: Callable[[], datetime] | None = None, background: bool = True,
-                              redis_url: str | None = None) -> "ApprovalStore":
+async def open_approval_store(
+    settings, *, clock: Callable[[], datetime] | None = None, background: bool = True, redis_url: str | None = None
+) -> ApprovalStore:
     """A started ApprovalStore for these settings (call ``await store.close()`` at shutdown)."""
     from gateway.approvals.store import ApprovalStore
 
-    return await open_shared_store(ApprovalStore, approvals_journal(settings), settings, clock=clock,
-                                   background=background, redis_url=redis_url)
+    return await open_shared_store(
+        ApprovalStore, approvals_journal(settings), settings, clock=clock, background=background, redis_url=redis_url
+    )
 
 
-async def open_shared_store(cls, path: Path, settings, *, clock: Callable[[], datetime] | None = None,
-                            background: bool = True, redis_url: str | None = None):
+async def open_shared_store(
+    cls,
+    path: Path,
+    settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    background: bool = True,
+    redis_url: str | None = None,
+):
     """A started ``cls`` (a gateway.approvals.store.SharedStore) journalling to ``path``, mirrored in
     the approvals' Redis (``redis_url`` overrides it)."""
     from gateway.alerts.journal import Journal

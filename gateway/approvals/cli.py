@@ -22,22 +22,27 @@ import asyncio
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.alerts.cli import _clean, _login
 
 
 def register(subparsers) -> None:
     approvals = subparsers.add_parser("approvals", help="four-eyes approvals: list, approve, reject").add_subparsers(
-        dest="approvals_cmd", required=True)
+        dest="approvals_cmd", required=True
+    )
     s = approvals.add_parser("list", help="approvals, newest first (default: pending ones)")
     _options(s)
-    s.add_argument("--status", default="pending", help="pending (default), approved, rejected, consumed, expired or all")
+    s.add_argument(
+        "--status", default="pending", help="pending (default), approved, rejected, consumed, expired or all"
+    )
     s.add_argument("--for", dest="for_user", help="only those this directory user may decide")
     s.add_argument("--limit", type=int, default=100)
     s.set_defaults(func=cmd_approvals)
-    for name, help_text in (("approve", "approve a pending request: it then passes once"),
-                            ("reject", "reject a pending request: it never passes")):
+    for name, help_text in (
+        ("approve", "approve a pending request: it then passes once"),
+        ("reject", "reject a pending request: it never passes"),
+    ):
         s = approvals.add_parser(name, help=help_text)
         _options(s)
         s.add_argument("id")
@@ -90,10 +95,13 @@ async def _run(args, settings, directory) -> int:
     store = await open_approval_store(settings, background=False, redis_url=args.redis_url)
     try:
         if store.mirror is not None and not store.redis_up:
-            print(f"warning: Redis unavailable ({store.last_redis_error}); listing from the journal only; "
-                  "decisions are refused", file=sys.stderr)
+            print(
+                f"warning: Redis unavailable ({store.last_redis_error}); listing from the journal only; "
+                "decisions are refused",
+                file=sys.stderr,
+            )
         if args.approvals_cmd == "list":
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             status = None if args.status == "all" else set(args.status.split(","))
             found = await store.list(status=status, limit=args.limit)
             if args.for_user:
@@ -103,12 +111,15 @@ async def _run(args, settings, directory) -> int:
             else:
                 for a in found:
                     print(_row(a, now))
-                print(f"{len(found)} approval(s) in {store.journal.path}"
-                      + (" and Redis" if store.redis_up else ""), file=sys.stderr)
+                print(
+                    f"{len(found)} approval(s) in {store.journal.path}" + (" and Redis" if store.redis_up else ""),
+                    file=sys.stderr,
+                )
             return 0
         try:
-            approval = await store.decide(args.id, approve=args.approvals_cmd == "approve", actor=args.actor,
-                                          note=args.note, directory=directory)
+            approval = await store.decide(
+                args.id, approve=args.approvals_cmd == "approve", actor=args.actor, note=args.note, directory=directory
+            )
         except ApprovalError as exc:
             print(f"refused ({exc.reason}): {exc.message}", file=sys.stderr)
             return 1
@@ -116,7 +127,7 @@ async def _run(args, settings, directory) -> int:
             print(f"not done: {exc}", file=sys.stderr)
             return 1
         _audit(settings, approval, args.actor)
-        print(json.dumps(approval.to_dict(), indent=2) if args.json else _row(approval, datetime.now(timezone.utc)))
+        print(json.dumps(approval.to_dict(), indent=2) if args.json else _row(approval, datetime.now(UTC)))
         return 0
     finally:
         await store.close()
@@ -144,6 +155,8 @@ def _row(a, now: datetime) -> str:
     status = "expired" if a.status in ("pending", "approved") and a.expired(now) else a.status
     query = "?" + "&".join(f"{k}={v}" for k, v in sorted(a.query.items())) if a.query else ""
     by = f" by {_clean(a.decided_by)}" if a.decided_by else ""
-    return (f"{a.id}  {a.created_at[:19]}  {status:<9}{by:<10} {_clean(a.requester):<10} "
-            f"{a.method} {_clean(a.path + query)}  rule {_clean(a.rule)}  until {a.expires_at[:19]}  "
-            f"approvers: {_clean(a.approvers_text())}")
+    return (
+        f"{a.id}  {a.created_at[:19]}  {status:<9}{by:<10} {_clean(a.requester):<10} "
+        f"{a.method} {_clean(a.path + query)}  rule {_clean(a.rule)}  until {a.expires_at[:19]}  "
+        f"approvers: {_clean(a.approvers_text())}"
+    )

@@ -20,15 +20,19 @@ behaviour counters and detectors do not count them as requests).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.alerts.model import iso
 from gateway.approvals.model import Approval, fingerprint, new_approval, subject_of
 from gateway.errors import Forbidden, Unavailable
 
-REASONS = {"required": "approval-required", "pending": "approval-required", "rejected": "approval-rejected",
-           "expired": "approval-expired"}
+REASONS = {
+    "required": "approval-required",
+    "pending": "approval-required",
+    "rejected": "approval-rejected",
+    "expired": "approval-expired",
+}
 
 
 class ApprovalRefused(Forbidden):
@@ -51,14 +55,26 @@ async def check(gw, flow, ctx, requirement, body: bytes) -> None:
     fp, body_sha = fingerprint(user.id, ctx.method, ctx.path, ctx.query, body)
     directory = flow.ruleset.directory if flow.ruleset is not None else None
     entry = directory.get(user.id) if directory is not None else None
-    request = {"method": ctx.method, "path": ctx.path, "query": dict(ctx.query), "body_sha256": body_sha,
-               "body_bytes": len(body), "operation": ctx.operation,
-               "subject": subject_of(entry) if entry is not None else {}}
+    request = {
+        "method": ctx.method,
+        "path": ctx.path,
+        "query": dict(ctx.query),
+        "body_sha256": body_sha,
+        "body_bytes": len(body),
+        "operation": ctx.operation,
+        "subject": subject_of(entry) if entry is not None else {},
+    }
 
     def make() -> Approval:
-        return new_approval(requester=user.id, manager=entry.manager if entry is not None else user.manager,
-                            fingerprint=fp, request=request, requirement=requirement,
-                            request_id=flow.request_id, now=gw.clock())
+        return new_approval(
+            requester=user.id,
+            manager=entry.manager if entry is not None else user.manager,
+            fingerprint=fp,
+            request=request,
+            requirement=requirement,
+            request_id=flow.request_id,
+            now=gw.clock(),
+        )
 
     try:
         outcome, approval = await store.gate(fp=fp, make=make, request_id=flow.request_id)
@@ -75,7 +91,7 @@ def decision_record(approval: Approval, *, actor: str, via: str, now: datetime |
     """The audit line of an approval, a rejection or a revocation (who, note, what was decided on)."""
     action = approval.status if approval.status in ("approved", "rejected", "revoked") else "rejected"
     return {
-        "time": iso(now or datetime.now(timezone.utc)),
+        "time": iso(now or datetime.now(UTC)),
         "kind": "approval",
         "event": f"approval.{action}",
         "approval_id": approval.id,

@@ -64,10 +64,21 @@ class ApprovalMirror:
     async def put(self, a: Approval, *, mode: str, expected_rev: int = 0, now: float = 0.0) -> tuple[str, str]:
         from gateway.alerts.model import parse_time
 
-        result = await self._put(args=[
-            self.prefix, mode, a.id, a.rev, orjson.dumps(a.to_dict()), a.status, a.fingerprint, expected_rev,
-            a.epoch, parse_time(a.expires_at).timestamp(), now,
-        ])
+        result = await self._put(
+            args=[
+                self.prefix,
+                mode,
+                a.id,
+                a.rev,
+                orjson.dumps(a.to_dict()),
+                a.status,
+                a.fingerprint,
+                expected_rev,
+                a.epoch,
+                parse_time(a.expires_at).timestamp(),
+                now,
+            ]
+        )
         return _text(result[0]), _text(result[1])
 
     async def get(self, approval_id: str) -> Approval | None:

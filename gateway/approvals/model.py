@@ -13,8 +13,9 @@ made, an approval ``valid_for`` after it was given. Pure values: no I/O here.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,40 +100,74 @@ class Approval(BaseModel):
         return " or ".join(parts)
 
     # --- next copies --------------------------------------------------------------------------
-    def _next(self, stamp: str, actor: str, action: str, step_note: str | None = None,
-              request_id: str | None = None, **changes) -> "Approval":
+    def _next(
+        self,
+        stamp: str,
+        actor: str,
+        action: str,
+        step_note: str | None = None,
+        request_id: str | None = None,
+        **changes,
+    ) -> Approval:
         step = Step(time=stamp, actor=actor, action=action, note=step_note, request_id=request_id)
         return self.model_copy(update={"rev": self.rev + 1, "history": [*self.history, step], **changes})
 
-    def decided(self, *, approve: bool, actor: str, note: str | None, now: datetime) -> "Approval":
+    def decided(self, *, approve: bool, actor: str, note: str | None, now: datetime) -> Approval:
         stamp = iso(now)
-        changes: dict[str, Any] = {"status": "approved" if approve else "rejected", "decided_by": actor,
-                                   "decided_at": stamp, "note": note}
+        changes: dict[str, Any] = {
+            "status": "approved" if approve else "rejected",
+            "decided_by": actor,
+            "decided_at": stamp,
+            "note": note,
+        }
         if approve:  # the approval itself is valid for valid_for from now
             changes["expires_at"] = iso(now + timedelta(seconds=self.valid_for))
         return self._next(stamp, actor, "approved" if approve else "rejected", note, **changes)
 
-    def consumed(self, *, request_id: str, now: datetime) -> "Approval":
+    def consumed(self, *, request_id: str, now: datetime) -> Approval:
         stamp = iso(now)
-        return self._next(stamp, self.requester, "consumed", request_id=request_id, status="consumed",
-                          consumed_at=stamp, consumed_by=request_id)
+        return self._next(
+            stamp,
+            self.requester,
+            "consumed",
+            request_id=request_id,
+            status="consumed",
+            consumed_at=stamp,
+            consumed_by=request_id,
+        )
 
-    def revoked(self, *, actor: str, note: str, now: datetime) -> "Approval":
+    def revoked(self, *, actor: str, note: str, now: datetime) -> Approval:
         return self._next(iso(now), actor, "revoked", note, status="revoked")
 
-    def lapsed(self, *, request_id: str, now: datetime) -> "Approval":
+    def lapsed(self, *, request_id: str, now: datetime) -> Approval:
         return self._next(iso(now), "gateway", "expired", request_id=request_id, status="expired")
 
 
-def new_approval(*, requester: str, manager: str | None, fingerprint: str, request: Mapping[str, Any],
-                 requirement, request_id: str, now: datetime) -> Approval:
+def new_approval(
+    *,
+    requester: str,
+    manager: str | None,
+    fingerprint: str,
+    request: Mapping[str, Any],
+    requirement,
+    request_id: str,
+    now: datetime,
+) -> Approval:
     stamp = iso(now)
     return Approval(
-        id=new_alert_id(now), fingerprint=fingerprint, requester=requester, manager=manager,
-        rule=requirement.rule, approver_roles=sorted(requirement.roles), approver_manager=requirement.manager,
-        valid_for=requirement.valid_for, created_at=stamp,
-        expires_at=iso(now + timedelta(seconds=requirement.valid_for)), request_id=request_id,
-        history=[Step(time=stamp, actor=requester, action="requested", request_id=request_id)], **request,
+        id=new_alert_id(now),
+        fingerprint=fingerprint,
+        requester=requester,
+        manager=manager,
+        rule=requirement.rule,
+        approver_roles=sorted(requirement.roles),
+        approver_manager=requirement.manager,
+        valid_for=requirement.valid_for,
+        created_at=stamp,
+        expires_at=iso(now + timedelta(seconds=requirement.valid_for)),
+        request_id=request_id,
+        history=[Step(time=stamp, actor=requester, action="requested", request_id=request_id)],
+        **request,
     )
 
 
@@ -150,11 +185,15 @@ def check_decision(approval: Approval, actor: str, directory, now: datetime) -> 
     if approval.expired(now):
         raise ApprovalError("approval-expired", f"approval {approval.id} expired at {approval.expires_at}")
     if actor == approval.requester:
-        raise ApprovalError("own-request", "nobody approves or rejects their own request: another person must",
-                            status=403)
+        raise ApprovalError(
+            "own-request", "nobody approves or rejects their own request: another person must", status=403
+        )
     if not may_approve(approval, actor, directory):
-        raise ApprovalError("not-an-approver", f"{actor} may not decide this request (approvers: "
-                            f"{approval.approvers_text()})", status=403)
+        raise ApprovalError(
+            "not-an-approver",
+            f"{actor} may not decide this request (approvers: {approval.approvers_text()})",
+            status=403,
+        )
 
 
 def may_approve(approval: Approval, actor: str, directory) -> bool:
@@ -185,5 +224,4 @@ SUBJECT_FIELDS = ("roles", "team", "department", "status")
 
 def subject_of(user) -> dict[str, Any]:
     """The directory facts a request was decided on (see SUBJECT_FIELDS)."""
-    return {"roles": sorted(user.roles), "team": user.team, "department": user.department,
-            "status": user.status}
+    return {"roles": sorted(user.roles), "team": user.team, "department": user.department, "status": user.status}

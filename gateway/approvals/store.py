@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -100,17 +100,23 @@ class SharedStore:
     prefix = "crmgw:approvals:"  # the Redis keys (gateway.approvals.mirror)
     unavailable: type[StoreUnavailable] = ApprovalsUnavailable
 
-    def __init__(self, journal: Journal, *, redis=None, writer: str = "local",
-                 clock: Callable[[], datetime] | None = None, check_interval: float = 2.0):
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        redis=None,
+        writer: str = "local",
+        clock: Callable[[], datetime] | None = None,
+        check_interval: float = 2.0,
+    ):
         from gateway.approvals.mirror import ApprovalMirror
 
         self.journal = journal
         self.writer = writer
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.check_interval = check_interval
         self._redis = redis
-        self.mirror = (ApprovalMirror(redis, writer, prefix=self.prefix, model=self.model)
-                       if redis is not None else None)
+        self.mirror = ApprovalMirror(redis, writer, prefix=self.prefix, model=self.model) if redis is not None else None
         self.redis_up = False
         self.view = LocalView(journal, self.model, self.key)
         self._lock = asyncio.Lock()
@@ -172,7 +178,7 @@ class SharedStore:
         if self.mirror is not None and not await self.check_redis():
             raise self.unavailable(f"{self.key}: the shared store (Redis) is unavailable: {self.last_redis_error}")
 
-    async def change(self, record_id: str, compute: Callable) -> "Approval":
+    async def change(self, record_id: str, compute: Callable) -> Approval:
         """Apply ``compute(current, now) -> next copy`` (it raises to refuse; None: nothing to do,
         the current copy is returned) with a compare-and-set, re-reading on a lost race. Raises
         LookupError for an unknown id, or ``self.unavailable``."""
@@ -190,13 +196,12 @@ class SharedStore:
                     return updated
         raise self.unavailable(f"{self.key} {record_id} kept changing; try again")
 
-    async def create(self, record) -> "Approval":
+    async def create(self, record) -> Approval:
         async with self._lock:
             await self._shared()
             if not await self._commit(record, mode="create", now=self.clock()):
                 raise self.unavailable(f"{self.key} {record.id} could not be created")
             return record
-
 
     # --- reading --------------------------------------------------------------------------------
     async def get(self, approval_id: str) -> Approval | None:
@@ -272,8 +277,9 @@ class SharedStore:
 
     async def _void(self, event: str, approval_id: str) -> None:
         try:
-            await asyncio.to_thread(self.journal.append,
-                                    {"op": "void", "event": event, "writer": self.writer, "id": approval_id})
+            await asyncio.to_thread(
+                self.journal.append, {"op": "void", "event": event, "writer": self.writer, "id": approval_id}
+            )
         except OSError as exc:
             log.error("%s journal: could not void a superseded copy of %s: %s", self.key, approval_id, exc)
 
@@ -310,8 +316,7 @@ class ApprovalStore(SharedStore):
         raise ApprovalsUnavailable(f"approvals: request {fp[:12]} kept changing under this instance")
 
     # --- decisions (console, CLI) ---------------------------------------------------------------
-    async def decide(self, approval_id: str, *, approve: bool, actor: str, note: str | None,
-                     directory) -> Approval:
+    async def decide(self, approval_id: str, *, approve: bool, actor: str, note: str | None, directory) -> Approval:
         """Approve or reject as ``actor``; raises ApprovalError (not found, not pending, expired,
         own request, not an approver) or ApprovalsUnavailable."""
         note = clean_note(note)

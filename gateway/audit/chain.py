@@ -27,8 +27,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import orjson
 
@@ -77,7 +77,7 @@ def last_line(fd: int, size: int) -> tuple[bytes | None, bool]:
     while True:
         nl = data.rfind(b"\n")
         if nl >= 0:
-            return data[nl + 1:], terminated
+            return data[nl + 1 :], terminated
         if pos == 0:
             return data, terminated
         step = min(TAIL_BLOCK * 4, pos)
@@ -103,7 +103,7 @@ class Head:
     hash: str  # sha256 hex of the last line (GENESIS when there is none)
 
     @classmethod
-    def of_line(cls, line: bytes | None) -> "Head":
+    def of_line(cls, line: bytes | None) -> Head:
         return cls(0, GENESIS) if line is None else cls(seq_of(line), line_hash(line))
 
 
@@ -195,7 +195,9 @@ def verify(files: list[Path]) -> Report:
             elif previous is None and line.prev != GENESIS:
                 report.problems.append(f"{line.where}: seq 1 but prev is not the genesis value")
             elif previous is not None and line.prev != previous.hash:
-                report.problems.append(f"{line.where}: prev does not match {previous.where} (the line before the chain)")
+                report.problems.append(
+                    f"{line.where}: prev does not match {previous.where} (the line before the chain)"
+                )
             previous = line
             continue
         assert previous is not None

@@ -55,11 +55,20 @@ def cmd_verify(args) -> int:
             return 2
         report.problems += problems
     if args.json:
-        print(json.dumps({
-            "ok": report.ok, "files": report.files, "lines": report.lines, "problems": report.problems,
-            "notes": report.notes, "heads_checked": heads_checked,
-            "head": {"seq": report.head.seq, "sha256": report.head.hash} if report.head else None,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "files": report.files,
+                    "lines": report.lines,
+                    "problems": report.problems,
+                    "notes": report.notes,
+                    "heads_checked": heads_checked,
+                    "head": {"seq": report.head.seq, "sha256": report.head.hash} if report.head else None,
+                },
+                indent=2,
+            )
+        )
     else:
         for note in report.notes if args.verbose else report.notes[:5]:
             print(f"note: {note}")
@@ -77,13 +86,20 @@ def register(sub) -> None:
         dest="audit_cmd", required=True
     )
     s = audit.add_parser(
-        "verify", help="find removed, edited or reordered audit lines (files oldest first)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "verify",
+        help="find removed, edited or reordered audit lines (files oldest first)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("files", nargs="+", metavar="FILE", help="audit files, oldest first (audit.log.2 audit.log.1 audit.log)")
+    s.add_argument(
+        "files", nargs="+", metavar="FILE", help="audit files, oldest first (audit.log.2 audit.log.1 audit.log)"
+    )
     s.add_argument("--heads", help="signed chain heads (audit.heads_path) to check the files against")
-    s.add_argument("--key-env", default="CRMGW_AUDIT_HEAD_KEY",
-                   help="the variable holding the heads' HMAC key (default CRMGW_AUDIT_HEAD_KEY)")
+    s.add_argument(
+        "--key-env",
+        default="CRMGW_AUDIT_HEAD_KEY",
+        help="the variable holding the heads' HMAC key (default CRMGW_AUDIT_HEAD_KEY)",
+    )
     s.add_argument("--json", action="store_true")
     s.add_argument("-v", "--verbose", action="store_true", help="print every note")
     s.set_defaults(func=cmd_verify)

@@ -6,7 +6,7 @@ console): ``decision_id``, ``effect``, ``reason``, ``rules``, ``reasons``, ``sha
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway import __version__
@@ -17,7 +17,7 @@ def audit_record(flow: Flow) -> dict[str, Any]:
     ctx, decision, identity = flow.ctx, flow.decision, flow.identity
     user = identity.user if identity else None
     record: dict[str, Any] = {
-        "time": datetime.fromtimestamp(flow.received_at, timezone.utc).isoformat(timespec="milliseconds"),
+        "time": datetime.fromtimestamp(flow.received_at, UTC).isoformat(timespec="milliseconds"),
         "decision_id": flow.request_id,
         "request_id": flow.request_id,
         "labels": {"version": __version__, "revision": decision.revision if decision else None},
@@ -41,11 +41,7 @@ def audit_record(flow: Flow) -> dict[str, Any]:
         "rules": list(decision.rules) if decision else [],
         "reasons": list(decision.reasons) if decision else [],
         "scope": decision.obligations.scope if decision and decision.allowed else None,
-        "shadow": [
-            {"rule": s.rule, "would": s.would, "reason": s.reason} for s in decision.shadow
-        ]
-        if decision
-        else [],
+        "shadow": [{"rule": s.rule, "would": s.would, "reason": s.reason} for s in decision.shadow] if decision else [],
         "status": flow.status,
         "upstream_status": flow.upstream_status,
         # service | personal | caller | none: which credential went to the CRM, never the secret

@@ -29,7 +29,7 @@ import hashlib
 import hmac
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -60,7 +60,8 @@ class ChainHeadCollector:
         except Exception:  # an unreadable file must not break the scrape; health says unwritable
             return
         info = GaugeMetricFamily(
-            "crmgw_audit_chain_head_info", "The audit log's chain head: sha256 and seq of its last line.",
+            "crmgw_audit_chain_head_info",
+            "The audit log's chain head: sha256 and seq of its last line.",
             labels=["head", "seq"],
         )
         info.add_metric([head.hash, str(head.seq)], 1)
@@ -92,7 +93,7 @@ class HeadSigner:
         self.audit = audit
         self.path = Path(path)
         self.key = key
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.signed = 0
         self._last_seq = -1
 
@@ -111,7 +112,12 @@ class HeadSigner:
             if head.seq <= last_seq:  # another worker signed this head (or a newer one) already
                 return None
             when = self.clock().isoformat(timespec="seconds")
-            record = {"time": when, "seq": head.seq, "head": head.hash, "hmac": sign(self.key, when, head.seq, head.hash)}
+            record = {
+                "time": when,
+                "seq": head.seq,
+                "head": head.hash,
+                "hmac": sign(self.key, when, head.seq, head.hash),
+            }
             f.write((b"" if terminated else b"\n") + orjson.dumps(record) + b"\n")
         self._last_seq = head.seq
         self.signed += 1
@@ -200,5 +206,7 @@ def check_heads(path: Path, files: list[Path], report: Report, *, key_env: str) 
         elif line is None:
             problems.append(f"{where}: head seq {seq} signed at {when}: no such line in the files (removed)")
         elif line.hash != head:
-            problems.append(f"{where}: head seq {seq} signed at {when} does not match {line.where} (edited after signing)")
+            problems.append(
+                f"{where}: head seq {seq} signed at {when} does not match {line.where} (edited after signing)"
+            )
     return checked, problems

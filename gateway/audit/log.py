@@ -48,12 +48,12 @@ class AuditLog:
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND: one write() per line, never torn; readable too: the chain reads the last line
-        self._file = open(self.path, "a+b", buffering=0)
+        self._file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 (held open for the log's life)
 
     def _flock(self) -> int:
         """Take the exclusive cross-process lock on ``<path>.lock`` (created on first use)."""
         if self._lockfile is None or self._lockfile.closed:
-            self._lockfile = open(self.path.with_name(self.path.name + ".lock"), "ab")
+            self._lockfile = open(self.path.with_name(self.path.name + ".lock"), "ab")  # noqa: SIM115 (kept)
         fd = self._lockfile.fileno()
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
@@ -136,7 +136,7 @@ class AuditLog:
                     self._mine = (
                         st.st_ino,
                         st.st_size + len(line),
-                        Head(head.seq + 1, line_hash(line[len(sep):-1])),
+                        Head(head.seq + 1, line_hash(line[len(sep) : -1])),
                     )
                 finally:
                     fcntl.flock(lockfd, fcntl.LOCK_UN)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import orjson
 
@@ -133,7 +134,7 @@ class Budget:
 def lines_backwards(path: Path, budget: Budget) -> Iterator[bytes]:
     """The lines of ``path``, last first; ``budget.left`` goes down as blocks are read."""
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 (closed by the `with f` below; only the open is guarded)
     except OSError:
         return
     with f:
@@ -157,9 +158,14 @@ def lines_backwards(path: Path, budget: Budget) -> Iterator[bytes]:
             yield tail
 
 
-def search(path: Path, query: AuditQuery = AuditQuery(), *, limit: int = 100,
-           max_bytes: int = DEFAULT_MAX_BYTES,
-           keep: Callable[[dict[str, Any]], bool] | None = None) -> SearchResult:
+def search(
+    path: Path,
+    query: AuditQuery = AuditQuery(),
+    *,
+    limit: int = 100,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> SearchResult:
     """Matching records, newest first, at most ``limit``; reads at most ``max_bytes``.
 
     ``keep`` is an extra predicate for callers with needs the query cannot express.

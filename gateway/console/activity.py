@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from detectors.events import COUNTERS, count_event
@@ -67,8 +68,15 @@ def usual_range(series: list[tuple[date, int]]) -> tuple[float, float] | None:
 
 def activity_bars(series: list[tuple[date, int]], metric: str) -> list[Bar]:
     last = len(series) - 1
-    return [Bar(label=d.strftime("%m-%d"), value=v, title=f"{d.isoformat()}: {v} {metric.replace('_', ' ')}",
-                highlight=i == last) for i, (d, v) in enumerate(series)]
+    return [
+        Bar(
+            label=d.strftime("%m-%d"),
+            value=v,
+            title=f"{d.isoformat()}: {v} {metric.replace('_', ' ')}",
+            highlight=i == last,
+        )
+        for i, (d, v) in enumerate(series)
+    ]
 
 
 def hours_and_countries(records: Iterable[dict[str, Any]], tz: ZoneInfo) -> tuple[list[int], Counter]:
@@ -99,7 +107,9 @@ def usual_hours(hours: list[int], share: float = 0.05) -> str:
 
 
 def hour_bars(hours: list[int]) -> list[Bar]:
-    return [Bar(label=f"{h:02d}", value=n, title=f"{h:02d}:00-{h + 1:02d}:00: {n} requests") for h, n in enumerate(hours)]
+    return [
+        Bar(label=f"{h:02d}", value=n, title=f"{h:02d}:00-{h + 1:02d}:00: {n} requests") for h, n in enumerate(hours)
+    ]
 
 
 def shadow_counts(records: Iterable[dict[str, Any]]) -> dict[str, Counter]:
@@ -121,19 +131,29 @@ def why_rows(evidence: dict[str, Any]) -> list[dict[str, Any]]:
     """
     rows = []
     if "value" in evidence and ("threshold" in evidence or "count" in evidence):
-        rows.append({"name": f"{evidence.get('count', 'value')} in {evidence.get('timespan', '?')}",
-                     "observed": evidence.get("value"), "threshold": evidence.get("threshold"),
-                     "baseline": evidence.get("baseline"), "before": evidence.get("before")})
+        rows.append(
+            {
+                "name": f"{evidence.get('count', 'value')} in {evidence.get('timespan', '?')}",
+                "observed": evidence.get("value"),
+                "threshold": evidence.get("threshold"),
+                "baseline": evidence.get("baseline"),
+                "before": evidence.get("before"),
+            }
+        )
     features = evidence.get("features") or evidence.get("top_features") or evidence.get("contributions")
     if isinstance(features, dict):
         features = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in features.items()]
     for f in features if isinstance(features, list) else ():
         if isinstance(f, dict):
-            rows.append({"name": f.get("name") or f.get("feature") or "?",
-                         "observed": f.get("value", f.get("observed")),
-                         "threshold": f.get("threshold"),
-                         "baseline": f.get("baseline", f.get("usual", f.get("median"))),
-                         "before": f.get("z", f.get("deviation", f.get("contribution")))})
+            rows.append(
+                {
+                    "name": f.get("name") or f.get("feature") or "?",
+                    "observed": f.get("value", f.get("observed")),
+                    "threshold": f.get("threshold"),
+                    "baseline": f.get("baseline", f.get("usual", f.get("median"))),
+                    "before": f.get("z", f.get("deviation", f.get("contribution"))),
+                }
+            )
     return rows
 
 

@@ -60,7 +60,5 @@ class ConsoleConfig(BaseModel):
         if value is None or value == "":
             return secrets.token_bytes(32)
         if len(value) < MIN_SECRET:
-            raise ValueError(
-                f"console: ${self.session_secret_env} must be at least {MIN_SECRET} characters long"
-            )
+            raise ValueError(f"console: ${self.session_secret_env} must be at least {MIN_SECRET} characters long")
         return value.encode()

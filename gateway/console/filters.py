@@ -7,8 +7,8 @@ taken as given.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
 MAX_TEXT = 200

@@ -49,12 +49,14 @@ def _store(console: Console):
     return getattr(console.gw, "access", None)
 
 
-async def listing(console: Console, request: web.Request, viewer: Viewer, *, error: str = "",
-                  status: int = 200) -> web.Response:
+async def listing(
+    console: Console, request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
+) -> web.Response:
     store = _store(console)
     if store is None:
-        return console.error_page(request, 503, "Access requests unavailable", "access-requests-unavailable",
-                                  viewer=viewer)
+        return console.error_page(
+            request, 503, "Access requests unavailable", "access-requests-unavailable", viewer=viewer
+        )
     ruleset = console.gw.store.current
     directory = ruleset.directory
     now = console.gw.clock()
@@ -64,12 +66,24 @@ async def listing(console: Console, request: web.Request, viewer: Viewer, *, err
     active = [r for r in found if r.active(now)]
     others = [r for r in found if r not in to_decide and r not in active]
     manages = sorted(uid for uid, u in directory.users.items() if u.manager == viewer.user and u.active)
-    return console.render(request, viewer, "access.html", {
-        "to_decide": to_decide, "active": active, "others": others[:100], "error": error, "now": now,
-        "may_revoke": lambda r: may_revoke(r, viewer.user, directory), "for_users": [viewer.user, *manages],
-        "operations": sorted(ruleset.catalogue.operations), "done": request.query.get("done", ""),
-        "done_id": request.query.get("id", ""),
-    }, status=status)
+    return console.render(
+        request,
+        viewer,
+        "access.html",
+        {
+            "to_decide": to_decide,
+            "active": active,
+            "others": others[:100],
+            "error": error,
+            "now": now,
+            "may_revoke": lambda r: may_revoke(r, viewer.user, directory),
+            "for_users": [viewer.user, *manages],
+            "operations": sorted(ruleset.catalogue.operations),
+            "done": request.query.get("done", ""),
+            "done_id": request.query.get("id", ""),
+        },
+        status=status,
+    )
 
 
 async def ask(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
@@ -78,13 +92,22 @@ async def ask(console: Console, request: web.Request, viewer: Viewer) -> web.Res
     gw = console.gw
     try:
         ops = [o.strip() for o in form.get("operations", "").replace(",", " ").split() if o.strip()]
-        req = new_request(ruleset=gw.store.current, user=form.get("user") or viewer.user, requested_by=viewer.user,
-                          operations=ops, data_scope=form.get("data_scope") or "own", until=form.get("until", ""),
-                          reason=form.get("reason", ""), approver_roles=approver_roles(gw.settings), now=gw.clock())
+        req = new_request(
+            ruleset=gw.store.current,
+            user=form.get("user") or viewer.user,
+            requested_by=viewer.user,
+            operations=ops,
+            data_scope=form.get("data_scope") or "own",
+            until=form.get("until", ""),
+            reason=form.get("reason", ""),
+            approver_roles=approver_roles(gw.settings),
+            now=gw.clock(),
+        )
         req = await store.request(req)
     except AccessError as exc:
-        return await listing(console, request, viewer, error=f"Not done ({exc.reason}): {exc.message}.",
-                             status=exc.status)
+        return await listing(
+            console, request, viewer, error=f"Not done ({exc.reason}): {exc.message}.", status=exc.status
+        )
     except AccessUnavailable as exc:
         log.error("console: %s", exc)
         return await listing(console, request, viewer, error="Not done: the access store is unavailable.", status=503)
@@ -102,12 +125,14 @@ async def act(console: Console, request: web.Request, viewer: Viewer, *, verb: s
         if verb == "revoke":
             req = await store.revoke(request_id, actor=viewer.user, note=form.get("note"), directory=directory)
         else:
-            req = await store.decide(request_id, approve=verb == "approve", actor=viewer.user,
-                                     note=form.get("note"), directory=directory)
+            req = await store.decide(
+                request_id, approve=verb == "approve", actor=viewer.user, note=form.get("note"), directory=directory
+            )
     except AccessError as exc:
         log.info("console: %s could not %s access request %s: %s", viewer.user, verb, request_id, exc.reason)
-        return await listing(console, request, viewer, error=f"Not done ({exc.reason}): {exc.message}.",
-                             status=exc.status)
+        return await listing(
+            console, request, viewer, error=f"Not done ({exc.reason}): {exc.message}.", status=exc.status
+        )
     except AccessUnavailable as exc:
         log.error("console: %s", exc)
         return await listing(console, request, viewer, error="Not done: the access store is unavailable.", status=503)

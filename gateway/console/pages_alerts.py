@@ -28,8 +28,13 @@ from gateway.console.session import Viewer
 
 log = logging.getLogger("crmgw.console")
 LEVEL_RANK = {level: i for i, level in enumerate(reversed(LEVELS))}  # critical first
-ACTIONS = {"ack": "acknowledged", "resolve": "resolved", "false_positive": "false_positive",
-           "assign": None, "note": None}
+ACTIONS = {
+    "ack": "acknowledged",
+    "resolve": "resolved",
+    "false_positive": "false_positive",
+    "assign": None,
+    "note": None,
+}
 WINDOWS = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400, "7d": 7 * 86400}
 RECENT_MAX = 50
 
@@ -51,20 +56,41 @@ async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.R
             raise FilterError(f"level must be one of {', '.join(LEVELS)}")
         since = local_datetime(q.get("since"), viewer.tz, "since")
         until = local_datetime(q.get("until"), viewer.tz, "until")
-        alerts = await store.list(status=statuses, level=level, type=text_param(q, "type"),
-                                  user=text_param(q, "user"), since=since, until=until,
-                                  limit=console.config.page_size)
+        alerts = await store.list(
+            status=statuses,
+            level=level,
+            type=text_param(q, "type"),
+            user=text_param(q, "user"),
+            since=since,
+            until=until,
+            limit=console.config.page_size,
+        )
     except FilterError as exc:
         error, alerts = str(exc), []
     alerts.sort(key=lambda a: (not a.is_open, LEVEL_RANK.get(a.level, 9), _neg(a.id)))
     counts = await store.counts()
     measures, measures_problem = await pages_blocks.in_force(console)
-    return console.render(request, viewer, "alerts.html", {
-        "alerts": alerts, "counts": counts, "error": error, "q": q, "status_param": status_param,
-        "statuses": STATUSES, "levels": LEVELS, "degraded": store.health()["degraded"],
-        "measures": measures, "measures_problem": measures_problem, "back": "alerts",
-        "can_lift": pages_blocks.can_lift(console, viewer), "lifted": q.get("lifted", ""),
-    }, status=400 if error else 200)
+    return console.render(
+        request,
+        viewer,
+        "alerts.html",
+        {
+            "alerts": alerts,
+            "counts": counts,
+            "error": error,
+            "q": q,
+            "status_param": status_param,
+            "statuses": STATUSES,
+            "levels": LEVELS,
+            "degraded": store.health()["degraded"],
+            "measures": measures,
+            "measures_problem": measures_problem,
+            "back": "alerts",
+            "can_lift": pages_blocks.can_lift(console, viewer),
+            "lifted": q.get("lifted", ""),
+        },
+        status=400 if error else 200,
+    )
 
 
 def _neg(alert_id: str) -> tuple:
@@ -97,8 +123,9 @@ class Behind:
         return False  # aggregate only: the search keeps nothing
 
 
-async def detail(console: Console, request: web.Request, viewer: Viewer, *, error: str = "",
-                 status: int = 200) -> web.Response:
+async def detail(
+    console: Console, request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
+) -> web.Response:
     store = console.alerts
     if store is None:
         return _unavailable(console, request, viewer)
@@ -115,26 +142,54 @@ async def detail(console: Console, request: web.Request, viewer: Viewer, *, erro
     until = datetime.combine(end_day + timedelta(days=1), time(0), viewer.tz)
     window = WINDOWS.get(str(evidence.get("timespan")), 3600)
     behind = Behind(metric, viewer.tz, first - timedelta(seconds=window), last + timedelta(seconds=60))
-    found = await asyncio.to_thread(search, console.audit_path, AuditQuery(user=alert.user, since=start, until=until),
-                                    limit=1, max_bytes=console.config.audit_scan_bytes, keep=behind)
+    found = await asyncio.to_thread(
+        search,
+        console.audit_path,
+        AuditQuery(user=alert.user, since=start, until=until),
+        limit=1,
+        max_bytes=console.config.audit_scan_bytes,
+        keep=behind,
+    )
     series = activity.day_series(behind.totals, end_day, days)
     band = activity.usual_range(series)
     baseline = evidence.get("baseline") if isinstance(evidence.get("baseline"), (int, float)) else None
     label = metric.replace("_", " ")
-    chart = bar_chart(activity.activity_bars(series, metric), title=f"{alert.user}: {label} per day",
-                      band=band, reference=baseline, label_every=max(1, days // 14),
-                      band_label=f"usual range (10th-90th percentile of the previous {days - 1} days)",
-                      reference_label=f"usual daily max from the alert's evidence: {baseline}")
+    chart = bar_chart(
+        activity.activity_bars(series, metric),
+        title=f"{alert.user}: {label} per day",
+        band=band,
+        reference=baseline,
+        label_every=max(1, days // 14),
+        band_label=f"usual range (10th-90th percentile of the previous {days - 1} days)",
+        reference_label=f"usual daily max from the alert's evidence: {baseline}",
+    )
     measures, _ = await pages_blocks.in_force(console, user=alert.user)
-    return console.render(request, viewer, "alert.html", {
-        "alert": alert, "why": activity.why_rows(evidence), "other": activity.other_evidence(evidence),
-        "chart": chart, "metric": label, "band": band, "baseline": baseline, "days": days,
-        "requests": behind.records, "evidence_requests": evidence.get("recent_requests") or [],
-        "scan": found, "error": error, "done": request.query.get("done", ""),
-        "can": _allowed_actions(alert.status), "alert_measures": pages_blocks.of_alert(measures, alert),
-        "can_lift": pages_blocks.can_lift(console, viewer) and alert.user != viewer.user,
-        "lifted": request.query.get("lifted", ""), "lift_roles": console.config.lift_roles,
-    }, status=status)
+    return console.render(
+        request,
+        viewer,
+        "alert.html",
+        {
+            "alert": alert,
+            "why": activity.why_rows(evidence),
+            "other": activity.other_evidence(evidence),
+            "chart": chart,
+            "metric": label,
+            "band": band,
+            "baseline": baseline,
+            "days": days,
+            "requests": behind.records,
+            "evidence_requests": evidence.get("recent_requests") or [],
+            "scan": found,
+            "error": error,
+            "done": request.query.get("done", ""),
+            "can": _allowed_actions(alert.status),
+            "alert_measures": pages_blocks.of_alert(measures, alert),
+            "can_lift": pages_blocks.can_lift(console, viewer) and alert.user != viewer.user,
+            "lifted": request.query.get("lifted", ""),
+            "lift_roles": console.config.lift_roles,
+        },
+        status=status,
+    )
 
 
 def _allowed_actions(status: str) -> set[str]:
@@ -166,15 +221,26 @@ async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Res
     lift = action == "false_positive" and form.get("lift") == "on"
     if lift:  # refused before anything is done
         if not pages_blocks.can_lift(console, viewer):
-            return console.error_page(request, 403, f"Only {', '.join(console.config.lift_roles)} may lift a "
-                                      "block or step-up.", "role-unauthorized", viewer=viewer)
+            return console.error_page(
+                request,
+                403,
+                f"Only {', '.join(console.config.lift_roles)} may lift a block or step-up.",
+                "role-unauthorized",
+                viewer=viewer,
+            )
         current = await store.get(alert_id)
         if current is not None and current.user == viewer.user:
-            return console.error_page(request, 403, "Nobody may lift their own block or step-up.", "own-block",
-                                      viewer=viewer)
+            return console.error_page(
+                request, 403, "Nobody may lift their own block or step-up.", "own-block", viewer=viewer
+            )
     try:
-        alert = await store.transition(alert_id, actor=viewer.user, status=ACTIONS[action],
-                                       assignee=assignee[:100] if assignee is not None else None, note=note)
+        alert = await store.transition(
+            alert_id,
+            actor=viewer.user,
+            status=ACTIONS[action],
+            assignee=assignee[:100] if assignee is not None else None,
+            note=note,
+        )
     except AlertNotFound:
         return console.error_page(request, 404, "No such alert", "alert-unknown", viewer=viewer)
     except InvalidTransition as exc:
@@ -183,17 +249,24 @@ async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Res
         return await detail(console, request, viewer, error=f"Not done: {exc}.", status=400)
     except JournalUnavailable as exc:
         log.error("console: %s", exc)
-        return await detail(console, request, viewer, error="Not done: the alerts journal cannot be written.",
-                            status=503)
+        return await detail(
+            console, request, viewer, error="Not done: the alerts journal cannot be written.", status=503
+        )
     log.info("console: %s did %s on alert %s (now %s)", viewer.user, action, alert.id, alert.status)
     lifted: list[str] = []
     if lift:
         lifted, problem, code = await _lift_its_measures(console, viewer, alert, note)
         if problem:
-            return await detail(console, request, viewer, status=code,
-                                error=f"Marked false positive, but the block was not lifted: {problem}")
-    return redirect(f"{console.base}/alerts/{alert.id}?done={action}"
-                    + (f"&lifted={','.join(lifted)}" if lifted else ""))
+            return await detail(
+                console,
+                request,
+                viewer,
+                status=code,
+                error=f"Marked false positive, but the block was not lifted: {problem}",
+            )
+    return redirect(
+        f"{console.base}/alerts/{alert.id}?done={action}" + (f"&lifted={','.join(lifted)}" if lifted else "")
+    )
 
 
 async def _lift_its_measures(console: Console, viewer: Viewer, alert, note: str | None) -> tuple[list[str], str, int]:
@@ -204,9 +277,14 @@ async def _lift_its_measures(console: Console, viewer: Viewer, alert, note: str 
     lifted: list[str] = []
     for action in sorted({m["action"] for m in pages_blocks.of_alert(measures, alert)}):
         try:
-            done = await pages_blocks.lift_for(console, viewer, alert.user, action,
-                                               note or f"alert {alert.id} marked false positive",
-                                               fallback_alert=alert.id)
+            done = await pages_blocks.lift_for(
+                console,
+                viewer,
+                alert.user,
+                action,
+                note or f"alert {alert.id} marked false positive",
+                fallback_alert=alert.id,
+            )
         except pages_blocks.LiftRefused as exc:
             return lifted, exc.message, exc.status
         lifted += [x.measure.action for x in done]
@@ -218,4 +296,3 @@ def register(console: Console, router: web.UrlDispatcher) -> None:
     router.add_get(base + "/alerts", console.page(queue))
     router.add_get(base + "/alerts/{id}", console.page(detail))
     router.add_post(base + "/alerts/{id}/action", console.page(act))
-

@@ -53,23 +53,39 @@ def _store(console: Console):
     return getattr(console.gw, "approvals", None)
 
 
-async def listing(console: Console, request: web.Request, viewer: Viewer, *, error: str = "",
-                  status: int = 200) -> web.Response:
+async def listing(
+    console: Console, request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
+) -> web.Response:
     store = _store(console)
     if store is None:
         return console.error_page(request, 503, "Approvals unavailable", "approvals-unavailable", viewer=viewer)
     directory = console.gw.store.current.directory
     now: datetime = console.gw.clock()
     found = await store.list(limit=500)
-    mine_to_decide = [a for a in found if a.status == "pending" and not a.expired(now)
-                      and may_approve(a, viewer.user, directory)]
+    mine_to_decide = [
+        a for a in found if a.status == "pending" and not a.expired(now) and may_approve(a, viewer.user, directory)
+    ]
     own = [a for a in found if a.requester == viewer.user and a.status == "pending" and not a.expired(now)]
-    decided = [a for a in found if a.status != "pending" and (a.requester == viewer.user
-                                                               or may_approve(a, viewer.user, directory))][:50]
-    return console.render(request, viewer, "approvals.html", {
-        "to_decide": mine_to_decide, "own": own, "decided": decided, "error": error, "now": now,
-        "done": request.query.get("done", ""), "done_id": request.query.get("id", ""),
-    }, status=status)
+    decided = [
+        a
+        for a in found
+        if a.status != "pending" and (a.requester == viewer.user or may_approve(a, viewer.user, directory))
+    ][:50]
+    return console.render(
+        request,
+        viewer,
+        "approvals.html",
+        {
+            "to_decide": mine_to_decide,
+            "own": own,
+            "decided": decided,
+            "error": error,
+            "now": now,
+            "done": request.query.get("done", ""),
+            "done_id": request.query.get("id", ""),
+        },
+        status=status,
+    )
 
 
 async def decide(console: Console, request: web.Request, viewer: Viewer, *, verb: str) -> web.Response:
@@ -81,16 +97,23 @@ async def decide(console: Console, request: web.Request, viewer: Viewer, *, verb
     approval_id = request.match_info["id"][:64]
     form = await console.form(request)
     try:
-        approval = await store.decide(approval_id, approve=verb == "approve", actor=viewer.user,
-                                      note=form.get("note"), directory=console.gw.store.current.directory)
+        approval = await store.decide(
+            approval_id,
+            approve=verb == "approve",
+            actor=viewer.user,
+            note=form.get("note"),
+            directory=console.gw.store.current.directory,
+        )
     except ApprovalError as exc:
         log.info("console: %s could not %s approval %s: %s", viewer.user, verb, approval_id, exc.reason)
-        return await listing(console, request, viewer, error=f"Not done ({exc.reason}): {exc.message}.",
-                             status=exc.status)
+        return await listing(
+            console, request, viewer, error=f"Not done ({exc.reason}): {exc.message}.", status=exc.status
+        )
     except ApprovalsUnavailable as exc:
         log.error("console: %s", exc)
-        return await listing(console, request, viewer, error="Not done: the approvals store is unavailable.",
-                             status=503)
+        return await listing(
+            console, request, viewer, error="Not done: the approvals store is unavailable.", status=503
+        )
     console.gw.audit.write(decision_record(approval, actor=viewer.user, via="console", now=console.gw.clock()))
     log.info("console: %s %s approval %s of %s", viewer.user, approval.status, approval.id, approval.requester)
     return redirect(f"{console.base}/approvals?done={approval.status}&id={quote(approval.id, safe='')}")

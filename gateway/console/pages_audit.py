@@ -32,15 +32,26 @@ def _query(request: web.Request, viewer: Viewer) -> AuditQuery:
     effect = q.get("effect") or None
     if effect not in (None, "allow", "deny"):
         raise FilterError("effect must be allow or deny")
-    return AuditQuery(user=text_param(q, "user"), operation=text_param(q, "operation"), effect=effect,
-                      rule=text_param(q, "rule"), reason=text_param(q, "reason"),
-                      since=local_datetime(q.get("since"), viewer.tz, "since"),
-                      until=local_datetime(q.get("until"), viewer.tz, "until"))
+    return AuditQuery(
+        user=text_param(q, "user"),
+        operation=text_param(q, "operation"),
+        effect=effect,
+        rule=text_param(q, "rule"),
+        reason=text_param(q, "reason"),
+        since=local_datetime(q.get("since"), viewer.tz, "since"),
+        until=local_datetime(q.get("until"), viewer.tz, "until"),
+    )
 
 
 async def _search(console: Console, query: AuditQuery, limit: int | None = None, keep=None):
-    return await asyncio.to_thread(search, console.audit_path, query, limit=limit or console.config.page_size,
-                                   max_bytes=console.config.audit_scan_bytes, keep=keep)
+    return await asyncio.to_thread(
+        search,
+        console.audit_path,
+        query,
+        limit=limit or console.config.page_size,
+        max_bytes=console.config.audit_scan_bytes,
+        keep=keep,
+    )
 
 
 async def decisions(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
@@ -50,10 +61,19 @@ async def decisions(console: Console, request: web.Request, viewer: Viewer) -> w
         found = await _search(console, query)
     except FilterError as exc:
         error = str(exc)
-    return console.render(request, viewer, "decisions.html", {
-        "found": found, "error": error, "q": request.query,
-        "since": to_local_input(query.since, viewer.tz), "until": to_local_input(query.until, viewer.tz),
-    }, status=400 if error else 200)
+    return console.render(
+        request,
+        viewer,
+        "decisions.html",
+        {
+            "found": found,
+            "error": error,
+            "q": request.query,
+            "since": to_local_input(query.since, viewer.tz),
+            "until": to_local_input(query.until, viewer.tz),
+        },
+        status=400 if error else 200,
+    )
 
 
 async def decisions_api(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
@@ -61,8 +81,9 @@ async def decisions_api(console: Console, request: web.Request, viewer: Viewer) 
         found = await _search(console, _query(request, viewer))
     except FilterError as exc:
         raise ValueError(str(exc)) from None
-    return console.json({"decisions": found.records, "scanned_bytes": found.scanned_bytes,
-                         "truncated": found.truncated})
+    return console.json(
+        {"decisions": found.records, "scanned_bytes": found.scanned_bytes, "truncated": found.truncated}
+    )
 
 
 def reevaluate(console: Console, record: dict[str, Any]) -> tuple[dict | None, str]:
@@ -73,17 +94,26 @@ def reevaluate(console: Console, record: dict[str, Any]) -> tuple[dict | None, s
     target = record["path"] + ("?" + urlencode(record["query"]) if record.get("query") else "")
     ruleset = console.gw.store.current  # one snapshot: the trace's condition trees come from its rules
     try:
-        result = explain(ruleset, user=record["user"], method=record["method"], path=target,
-                         at=when, ip=record.get("client_ip"), mfa=bool(record.get("mfa")),
-                         country=record.get("country"), geo=console.gw.geo)
+        result = explain(
+            ruleset,
+            user=record["user"],
+            method=record["method"],
+            path=target,
+            at=when,
+            ip=record.get("client_ip"),
+            mfa=bool(record.get("mfa")),
+            country=record.get("country"),
+            geo=console.gw.geo,
+        )
     except ValueError as exc:
         return None, f"cannot re-evaluate: {exc}"
     return decision_dict(result.decision, result.ctx, ruleset), ""
 
 
 async def _decision(console: Console, request: web.Request):
-    record = await asyncio.to_thread(find_decision, console.audit_path, request.match_info["id"][:100],
-                                     max_bytes=console.config.audit_scan_bytes)
+    record = await asyncio.to_thread(
+        find_decision, console.audit_path, request.match_info["id"][:100], max_bytes=console.config.audit_scan_bytes
+    )
     if record is None:
         return None, None, ""
     trace, problem = reevaluate(console, record)
@@ -94,10 +124,18 @@ async def decision(console: Console, request: web.Request, viewer: Viewer) -> we
     record, trace, problem = await _decision(console, request)
     if record is None:
         return console.error_page(request, 404, "No such decision", "decision-unknown", viewer=viewer)
-    return console.render(request, viewer, "decision.html", {
-        "record": record, "trace": trace, "problem": problem, "current": console.gw.store.current.revision,
-        "trace_rows": trace_rows,
-    })
+    return console.render(
+        request,
+        viewer,
+        "decision.html",
+        {
+            "record": record,
+            "trace": trace,
+            "problem": problem,
+            "current": console.gw.store.current.revision,
+            "trace_rows": trace_rows,
+        },
+    )
 
 
 async def decision_api(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
@@ -140,16 +178,34 @@ async def user_page(console: Console, request: web.Request, viewer: Viewer) -> w
     found = await _search(console, AuditQuery(user=user_id, since=since), limit=1, keep=seen)
     alerts = await console.alerts.list(user=user_id, limit=50) if console.alerts is not None else None
     measures, measures_problem = await pages_blocks.in_force(console, user=user_id)
-    hours_chart = bar_chart(activity.hour_bars(seen.hours), title=f"{user_id}: requests per hour of day "
-                            f"({user_tz.key}), last {console.config.history_days} days", height=160, label_every=2)
-    return console.render(request, viewer, "user.html", {
-        "user_id": user_id, "person": person, "user_tz": user_tz.key, "seen": seen, "found": found,
-        "alerts": alerts, "usual_hours": activity.usual_hours(seen.hours), "hours_chart": hours_chart,
-        "countries": seen.countries.most_common(10), "days": console.config.history_days,
-        "measures": measures, "measures_problem": measures_problem, "back": "user",
-        "can_lift": pages_blocks.can_lift(console, viewer) and user_id != viewer.user,
-        "lifted": request.query.get("lifted", ""),
-    })
+    hours_chart = bar_chart(
+        activity.hour_bars(seen.hours),
+        title=f"{user_id}: requests per hour of day ({user_tz.key}), last {console.config.history_days} days",
+        height=160,
+        label_every=2,
+    )
+    return console.render(
+        request,
+        viewer,
+        "user.html",
+        {
+            "user_id": user_id,
+            "person": person,
+            "user_tz": user_tz.key,
+            "seen": seen,
+            "found": found,
+            "alerts": alerts,
+            "usual_hours": activity.usual_hours(seen.hours),
+            "hours_chart": hours_chart,
+            "countries": seen.countries.most_common(10),
+            "days": console.config.history_days,
+            "measures": measures,
+            "measures_problem": measures_problem,
+            "back": "user",
+            "can_lift": pages_blocks.can_lift(console, viewer) and user_id != viewer.user,
+            "lifted": request.query.get("lifted", ""),
+        },
+    )
 
 
 async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
@@ -174,17 +230,39 @@ async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> 
                 raise FilterError(f"method must be one of {', '.join(METHODS)}")
             if not form["path"].startswith("/"):
                 raise FilterError("path must start with /")
-            result = explain(ruleset, user=form["user"], method=form["method"], path=form["path"], at=at,
-                             ip=form["ip"] or None, mfa=form["mfa"], geo=console.gw.geo)
+            result = explain(
+                ruleset,
+                user=form["user"],
+                method=form["method"],
+                path=form["path"],
+                at=at,
+                ip=form["ip"] or None,
+                mfa=form["mfa"],
+                geo=console.gw.geo,
+            )
             explained = decision_dict(result.decision, result.ctx, ruleset)
         except ValueError as exc:  # FilterError, a bad IP address
             error = str(exc)
     replay = await pages_replay.draft_diff(console, request)  # the draft folder's diff on this audit log
-    return console.render(request, viewer, "rules.html", {
-        "health": store.health(), "shadows": shadows, "counts": counts, "found": found, "form": form,
-        "explained": explained, "error": error, "methods": METHODS, "days": console.config.history_days,
-        "trace_rows": trace_rows, "replay": replay,
-    }, status=400 if error or (replay and replay.error) else 200)
+    return console.render(
+        request,
+        viewer,
+        "rules.html",
+        {
+            "health": store.health(),
+            "shadows": shadows,
+            "counts": counts,
+            "found": found,
+            "form": form,
+            "explained": explained,
+            "error": error,
+            "methods": METHODS,
+            "days": console.config.history_days,
+            "trace_rows": trace_rows,
+            "replay": replay,
+        },
+        status=400 if error or (replay and replay.error) else 200,
+    )
 
 
 def _explain_form(request: web.Request, viewer: Viewer, console: Console) -> dict[str, Any]:
@@ -192,9 +270,14 @@ def _explain_form(request: web.Request, viewer: Viewer, console: Console) -> dic
     sent empty means "unknown", like ``--ip ''`` (a missing one is the default address)."""
     q = request.query
     now: datetime = default_time(console.gw.clock)
-    return {"user": (q.get("user") or "")[:200], "method": (q.get("method") or DEFAULT_METHOD).upper(),
-            "path": (q.get("path") or "/api/customers")[:2048], "at": (q.get("at") or to_local_input(now, viewer.tz)),
-            "ip": q.get("ip", DEFAULT_IP)[:64], "mfa": q.get("mfa") == "on"}
+    return {
+        "user": (q.get("user") or "")[:200],
+        "method": (q.get("method") or DEFAULT_METHOD).upper(),
+        "path": (q.get("path") or "/api/customers")[:2048],
+        "at": (q.get("at") or to_local_input(now, viewer.tz)),
+        "ip": q.get("ip", DEFAULT_IP)[:64],
+        "mfa": q.get("mfa") == "on",
+    }
 
 
 def register(console: Console, router: web.UrlDispatcher) -> None:

@@ -42,8 +42,14 @@ def _signals(console: Console):
 
 
 def row(m: Measure) -> dict[str, Any]:
-    return {"user": m.user, "action": m.action, "rule": m.rule, "since": m.since or None, "until": m.until,
-            "alert": m.alert or None}
+    return {
+        "user": m.user,
+        "action": m.action,
+        "rule": m.rule,
+        "since": m.since or None,
+        "until": m.until,
+        "alert": m.alert or None,
+    }
 
 
 async def in_force(console: Console, user: str | None = None) -> tuple[list[dict[str, Any]] | None, str]:
@@ -61,29 +67,45 @@ async def in_force(console: Console, user: str | None = None) -> tuple[list[dict
 
 def of_alert(rows: list[dict[str, Any]] | None, alert) -> list[dict[str, Any]]:
     """The measures ``alert`` caused: those naming it, or (not named yet) its user's by its rule."""
-    return [r for r in rows or () if r["user"] == alert.user
-            and (r["alert"] == alert.id or (r["alert"] is None and alert.rule and r["rule"] == alert.rule))]
+    return [
+        r
+        for r in rows or ()
+        if r["user"] == alert.user
+        and (r["alert"] == alert.id or (r["alert"] is None and alert.rule and r["rule"] == alert.rule))
+    ]
 
 
-async def lift_for(console: Console, viewer: Viewer, user: str, action: str | None, note: str | None,
-                   fallback_alert: str | None = None) -> list[blocks.Lifted]:
+async def lift_for(
+    console: Console, viewer: Viewer, user: str, action: str | None, note: str | None, fallback_alert: str | None = None
+) -> list[blocks.Lifted]:
     """Lift as ``viewer``; raises LiftRefused (role, own block, bad request, store down)."""
     if not can_lift(console, viewer):
-        raise LiftRefused(403, "role-unauthorized",
-                          f"Only {', '.join(console.config.lift_roles)} may lift a block or step-up.")
+        raise LiftRefused(
+            403, "role-unauthorized", f"Only {', '.join(console.config.lift_roles)} may lift a block or step-up."
+        )
     if user == viewer.user:
         raise LiftRefused(403, "own-block", "Nobody may lift their own block or step-up; ask another analyst.")
     stage = _signals(console)
     if stage is None:
         raise LiftRefused(503, "signals-unavailable", "Behaviour signals are not running: nothing to lift.")
     try:
-        return await blocks.lift(stage.enforcement, console.alerts, user=user, action=action, actor=viewer.user,
-                                 note=note or "", now=stage.now(), fallback_alert=fallback_alert)
+        return await blocks.lift(
+            stage.enforcement,
+            console.alerts,
+            user=user,
+            action=action,
+            actor=viewer.user,
+            note=note or "",
+            now=stage.now(),
+            fallback_alert=fallback_alert,
+        )
     except ValueError as exc:
         raise LiftRefused(400, "bad-request", f"Not lifted: {exc}.") from None
     except STORAGE_ERRORS as exc:
         log.error("console: lift of %s by %s failed: %r", user, viewer.user, exc)
-        raise LiftRefused(503, "signals-unavailable", "Not lifted: the shared store (Redis) cannot be reached.") from None
+        raise LiftRefused(
+            503, "signals-unavailable", "Not lifted: the shared store (Redis) cannot be reached."
+        ) from None
 
 
 def done_text(lifted: list[blocks.Lifted]) -> str:
@@ -102,8 +124,9 @@ async def lift(console: Console, request: web.Request, viewer: Viewer) -> web.St
     except LiftRefused as exc:
         return console.error_page(request, exc.status, exc.message, exc.reason, viewer=viewer)
     if not lifted:
-        return console.error_page(request, 409, f"Nothing in force for {user} to lift.", "nothing-to-lift",
-                                  viewer=viewer)
+        return console.error_page(
+            request, 409, f"Nothing in force for {user} to lift.", "nothing-to-lift", viewer=viewer
+        )
     log.info("console: %s lifted %s", viewer.user, done_text(lifted))
     return redirect(f"{back}?lifted={quote(user, safe='')}")
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp_jinja2
@@ -32,8 +33,10 @@ from gateway.errors import Forbidden, GatewayError, Unauthenticated
 log = logging.getLogger("crmgw.console")
 HERE = Path(__file__).parent
 JINJA = web.AppKey("console_jinja", jinja2.Environment)
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'; connect-src 'self'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; connect-src 'self'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -55,11 +58,16 @@ class Console:
         self.roles = frozenset(config.roles)
         self.prefix = gw.settings.admin.prefix.rstrip("/")
         self.base = self.prefix + "/console"
-        self.sessions = Sessions(config.secret(), max_age=config.session_max_age,
-                                 allowed_origins=config.allowed_origins, path=self.base,
-                                 proxy_trusted=lambda peer: gw.client_ip.resolve(peer, None)[1])
-        env = aiohttp_jinja2.setup(app, app_key=JINJA, autoescape=True,
-                                   loader=jinja2.FileSystemLoader(str(HERE / "templates")))
+        self.sessions = Sessions(
+            config.secret(),
+            max_age=config.session_max_age,
+            allowed_origins=config.allowed_origins,
+            path=self.base,
+            proxy_trusted=lambda peer: gw.client_ip.resolve(peer, None)[1],
+        )
+        env = aiohttp_jinja2.setup(
+            app, app_key=JINJA, autoescape=True, loader=jinja2.FileSystemLoader(str(HERE / "templates"))
+        )
         setup_filters(env)
         self.static = {p.name: p.read_bytes() for p in (HERE / "static").iterdir() if p.suffix in STATIC_TYPES}
         # Pages for people without a console role (pages_approvals: approvers) add who may sign in.
@@ -92,8 +100,9 @@ class Console:
         form = await request.post()
         return {k: v for k, v in form.items() if isinstance(v, str)}
 
-    def page(self, handler: Handler, roles: Callable[[], frozenset[str]] | None = None
-             ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def page(
+        self, handler: Handler, roles: Callable[[], frozenset[str]] | None = None
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """An HTML page: 401 sends a browser to the login page, 403 shows why, POST needs CSRF.
         ``roles``: who may open it, when not the console roles (evaluated per request)."""
 
@@ -131,20 +140,27 @@ class Console:
         return wrapper
 
     # --- responses ------------------------------------------------------------------------------
-    def render(self, request: web.Request, viewer: Viewer | None, template: str, context: dict[str, Any],
-               status: int = 200) -> web.Response:
-        base = {"viewer": viewer, "base": self.base, "prefix": self.prefix, "request": request,
-                "nav": template.split(".")[0]}
-        response = aiohttp_jinja2.render_template(template, request, {**base, **context}, app_key=JINJA,
-                                                  status=status)
+    def render(
+        self, request: web.Request, viewer: Viewer | None, template: str, context: dict[str, Any], status: int = 200
+    ) -> web.Response:
+        base = {
+            "viewer": viewer,
+            "base": self.base,
+            "prefix": self.prefix,
+            "request": request,
+            "nav": template.split(".")[0],
+        }
+        response = aiohttp_jinja2.render_template(template, request, {**base, **context}, app_key=JINJA, status=status)
         return response
 
-    def error_page(self, request: web.Request, status: int, title: str, reason: str,
-                   viewer: Viewer | None = None) -> web.Response:
+    def error_page(
+        self, request: web.Request, status: int, title: str, reason: str, viewer: Viewer | None = None
+    ) -> web.Response:
         if request.path.startswith(self.base + "/api/"):
             return self.json_error(request, status, "forbidden" if status == 403 else "error", reason)
-        response = self.render(request, viewer, "error.html", {"title": title, "reason": reason, "status": status},
-                               status=status)
+        response = self.render(
+            request, viewer, "error.html", {"title": title, "reason": reason, "status": status}, status=status
+        )
         return secure(response, store=True)
 
     @staticmethod
@@ -170,11 +186,22 @@ def secure(response: web.StreamResponse, *, store: bool = False) -> web.StreamRe
 # --- public endpoints: login, logout, static ----------------------------------------------------
 async def login_form(console: Console, request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     nonce, token = console.sessions.login_nonce()
-    response = console.render(request, None, "login.html", {"login_csrf": token, "error": error,
-                                                            "next": _safe_next(console, request.query.get("next"))},
-                              status=status)
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path=console.base, httponly=True, samesite="Strict",
-                        secure=console.sessions.secure(request))
+    response = console.render(
+        request,
+        None,
+        "login.html",
+        {"login_csrf": token, "error": error, "next": _safe_next(console, request.query.get("next"))},
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=3600,
+        path=console.base,
+        httponly=True,
+        samesite="Strict",
+        secure=console.sessions.secure(request),
+    )
     return secure(response, store=True)
 
 
@@ -199,8 +226,9 @@ async def login_submit(console: Console, request: web.Request) -> web.StreamResp
     except Unauthenticated as exc:
         return await login_form(console, request, error=f"The token was not accepted ({exc.reason}).", status=401)
     except Forbidden as exc:
-        return await login_form(console, request, error=f"This account may not use the console ({exc.reason}).",
-                                status=403)
+        return await login_form(
+            console, request, error=f"This account may not use the console ({exc.reason}).", status=403
+        )
     log.info("console: %s signed in", identity.user.id)
     target = _safe_next(console, form.get("next"))
     if not identity.roles & console.roles and target == console.base + "/alerts":
@@ -260,6 +288,7 @@ def register_console(app: web.Application, gw, config: ConsoleConfig | None = No
     def bind(fn):
         async def handler(request: web.Request):
             return await fn(console, request)
+
         return handler
 
     r.add_get(base + "/login", bind(login_form), name=ROUTE_NAME)

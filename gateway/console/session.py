@@ -31,7 +31,7 @@ import hashlib
 import hmac
 import secrets
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,8 +76,15 @@ def zone_named(name: str | None) -> ZoneInfo:
 
 
 class Sessions:
-    def __init__(self, secret: bytes, *, max_age: int, allowed_origins: list[str], path: str = "/",
-                 proxy_trusted: Callable[[str | None], bool] | None = None):
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        max_age: int,
+        allowed_origins: list[str],
+        path: str = "/",
+        proxy_trusted: Callable[[str | None], bool] | None = None,
+    ):
         self._secret = secret
         # Is this TCP peer a trusted proxy (whose X-Forwarded-Proto is believed)? None: no proxy is.
         self._proxy_trusted = proxy_trusted
@@ -122,8 +129,15 @@ class Sessions:
         return self.scheme(request) == "https"
 
     def set_session(self, response: web.StreamResponse, request: web.Request, token: str) -> None:
-        response.set_cookie(SESSION_COOKIE, self.seal(token), max_age=self.max_age, path=self.path, httponly=True,
-                            samesite="Strict", secure=self.secure(request))
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.seal(token),
+            max_age=self.max_age,
+            path=self.path,
+            httponly=True,
+            samesite="Strict",
+            secure=self.secure(request),
+        )
 
     def clear_session(self, response: web.StreamResponse) -> None:
         response.del_cookie(SESSION_COOKIE, path=self.path)
@@ -137,8 +151,10 @@ class Sessions:
         token = self.unseal(request.cookies.get(SESSION_COOKIE, ""))
         if token is None:
             # Maybe a trusted SSO header: the identity stage decides; bound to its values.
-            return request, _fp("ambient", repr(sorted((k.lower(), v) for k, v in request.headers.items()
-                                                      if k.lower().startswith("x-"))))
+            return request, _fp(
+                "ambient",
+                repr(sorted((k.lower(), v) for k, v in request.headers.items() if k.lower().startswith("x-"))),
+            )
         return with_bearer(request, token), _fp("cookie", token)
 
     def viewer(self, identity: Identity, fingerprint: str) -> Viewer:

@@ -6,7 +6,7 @@ Templates are rendered with autoescape on; nothing here returns Markup built fro
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
@@ -17,7 +17,7 @@ from gateway.audit.search import parse_time
 
 def _zone(ctx):
     viewer = ctx.get("viewer")
-    return viewer.tz if viewer is not None else timezone.utc
+    return viewer.tz if viewer is not None else UTC
 
 
 @jinja2.pass_context
@@ -26,7 +26,7 @@ def localtime(ctx, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, (int, float)):
-        when: datetime | None = datetime.fromtimestamp(value, timezone.utc)
+        when: datetime | None = datetime.fromtimestamp(value, UTC)
     elif isinstance(value, datetime):
         when = value
     else:
@@ -40,7 +40,7 @@ def localtime(ctx, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
 def isotime(value: Any) -> str:
     """Machine-readable form for ``<time datetime=...>``."""
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc).isoformat()
+        return datetime.fromtimestamp(value, UTC).isoformat()
     return str(value or "")
 
 

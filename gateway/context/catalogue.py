@@ -25,8 +25,8 @@ same requests -- is an error, like every other problem, reported as ``file:line:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from pydantic import ValidationError
 
@@ -52,7 +52,10 @@ class Catalogue:
     """The loaded catalogue: resources, endpoints and a router from (method, path) to an endpoint."""
 
     def __init__(
-        self, resources: Mapping[str, Resource], endpoints: tuple[Endpoint, ...], router: Router,
+        self,
+        resources: Mapping[str, Resource],
+        endpoints: tuple[Endpoint, ...],
+        router: Router,
         references: Mapping[str, Reference] | None = None,
     ):
         self.resources: dict[str, Resource] = dict(resources)
@@ -126,8 +129,11 @@ def load_catalogue(path: Path, display: str | None = None) -> tuple[Catalogue | 
         endpoint, template = result
         clash = router.add(endpoint.method, template, endpoint)
         if clash is not None:
-            loader.err(("endpoints", i, "path"), f"{endpoint.method} {endpoint.template} matches the same "
-                       f"requests as {clash.method} {clash.template} ({clash.source}): ambiguous catalogue")
+            loader.err(
+                ("endpoints", i, "path"),
+                f"{endpoint.method} {endpoint.template} matches the same "
+                f"requests as {clash.method} {clash.template} ({clash.source}): ambiguous catalogue",
+            )
             continue
         built.append((i, endpoint, template))
     gets = {t.key: (e, t) for _, e, t in built if e.method == "GET"}

@@ -131,17 +131,22 @@ class Loader:
         fields = {}
         for level, scope in spec.scope.items():
             alternatives = scope.any_of if isinstance(scope, _AnyOfSpec) else [scope]
-            fields[level] = tuple(self._scope_field(where + ("scope", level), level, alt, i if len(alternatives) > 1 else None)
-                                  for i, alt in enumerate(alternatives))
+            fields[level] = tuple(
+                self._scope_field(where + ("scope", level), level, alt, i if len(alternatives) > 1 else None)
+                for i, alt in enumerate(alternatives)
+            )
         problems: list[contracts.Problem] = []
         writes = contracts.writes(spec.writes, where + ("writes",), self.references, problems)
         self.problems(problems)
         fold = str.casefold if spec.case_insensitive else str
         return Resource(
-            name=name, id_field=spec.id_field, scope_fields=fields,
+            name=name,
+            id_field=spec.id_field,
+            scope_fields=fields,
             fields=frozenset(fold(f) for f in spec.fields) if spec.fields is not None else None,
             aliases={field: tuple(names) for field, names in spec.aliases.items()},
-            case_insensitive=spec.case_insensitive, writes=writes,
+            case_insensitive=spec.case_insensitive,
+            writes=writes,
         )
 
     def _scope_field(self, where: tuple[Any, ...], level: str, spec: _ScopeSpec, i: int | None) -> ScopeField:
@@ -173,8 +178,11 @@ class Loader:
         else:
             for kind, name in template.segments:
                 if kind == ANY:  # any segment: a literal sub-resource would be routed here
-                    self.warn(where + ("path",), f"parameter {{{name}}} of {spec.path!r} is untyped: it also "
-                              f"matches literal sub-resources; type it ({{{name}:uuid}}, :int, :slug or a pattern)")
+                    self.warn(
+                        where + ("path",),
+                        f"parameter {{{name}}} of {spec.path!r} is untyped: it also "
+                        f"matches literal sub-resources; type it ({{{name}:uuid}}, :int, :slug or a pattern)",
+                    )
         resource, action = None, ""
         m = _OPERATION.match(spec.operation)
         if not m:
@@ -193,7 +201,9 @@ class Loader:
         if spec.format == "csv":
             self._check_csv(where, spec, resource)
         if spec.format == "xml" and any(r == "$" or r.split(".")[0].endswith("[]") for r in spec.records):
-            self.err(where + ("records",), "xml records name elements from the one root element, e.g. \"response.lead[]\"")
+            self.err(
+                where + ("records",), 'xml records name elements from the one root element, e.g. "response.lead[]"'
+            )
         if template is not None and action in _NEEDS_LOOKUP and spec.lookup is None:
             if template.params or spec.ids_from_body:
                 self.err(where, f"{action} endpoint needs 'lookup': the GET template that reads the record")
@@ -212,11 +222,21 @@ class Loader:
             return None
         line, _ = self.doc.loc(where)
         endpoint = Endpoint(
-            operation=spec.operation, resource=resource, action=action, method=spec.method,
-            template=spec.path, records=tuple(spec.records), format=spec.format, lookup=spec.lookup,
-            ids_from_body=spec.ids_from_body, source=f"{self.file}:{line}",
-            body=body, query=query, answer=answer,
-            csv_columns=contracts.columns(spec.columns), csv_scope=contracts.csv_scope(spec.csv_scope),
+            operation=spec.operation,
+            resource=resource,
+            action=action,
+            method=spec.method,
+            template=spec.path,
+            records=tuple(spec.records),
+            format=spec.format,
+            lookup=spec.lookup,
+            ids_from_body=spec.ids_from_body,
+            source=f"{self.file}:{line}",
+            body=body,
+            query=query,
+            answer=answer,
+            csv_columns=contracts.columns(spec.columns),
+            csv_scope=contracts.csv_scope(spec.csv_scope),
         )
         return endpoint, template
 
@@ -230,12 +250,15 @@ class Loader:
             except (fieldpath.FieldPathError, IndexError):
                 continue  # reported on the resource
             if top in keys and resource.writes.kind_of(top) is None:
-                self.err(where + ("writable",), f"writable key {top!r} decides scope {level!r} of "
-                         f"{resource.name!r}: declare it under resources.{resource.name}.writes (people or org)")
+                self.err(
+                    where + ("writable",),
+                    f"writable key {top!r} decides scope {level!r} of "
+                    f"{resource.name!r}: declare it under resources.{resource.name}.writes (people or org)",
+                )
 
     def _check_csv(self, where: tuple[Any, ...], spec: _EndpointSpec, resource: Resource | None) -> None:
         if spec.records not in ([], ["$"]):
-            self.err(where + ("records",), "a csv endpoint's records are [\"$\"] (every row) or []")
+            self.err(where + ("records",), 'a csv endpoint\'s records are ["$"] (every row) or []')
         if resource is None or not spec.records:
             return
         for level, field in ((lv, f) for lv, fs in resource.scope_fields.items() for f in fs):
@@ -246,12 +269,19 @@ class Loader:
             except fieldpath.FieldPathError:
                 continue  # reported on the resource
             if top is None:
-                self.err(where + ("format",), f"csv rows only have top-level columns, but scope "
-                         f"{level!r} of {resource.name!r} uses {field.path!r}")
+                self.err(
+                    where + ("format",),
+                    f"csv rows only have top-level columns, but scope "
+                    f"{level!r} of {resource.name!r} uses {field.path!r}",
+                )
 
     def check_lookup(
-        self, i: int, endpoint: Endpoint, template: Template,
-        gets: dict[str, tuple[Endpoint, Template]], quiet_if_missing: bool,
+        self,
+        i: int,
+        endpoint: Endpoint,
+        template: Template,
+        gets: dict[str, tuple[Endpoint, Template]],
+        quiet_if_missing: bool,
     ) -> None:
         where = ("endpoints", i, "lookup")
         try:
@@ -268,7 +298,9 @@ class Loader:
                 self.err(where, f"lookup {endpoint.lookup!r} is not a GET endpoint of the catalogue")
             return
         if target[0].resource.name != endpoint.resource.name:
-            self.err(where, f"lookup {endpoint.lookup!r} reads {target[0].resource.name!r}, not {endpoint.resource.name!r}")
+            self.err(
+                where, f"lookup {endpoint.lookup!r} reads {target[0].resource.name!r}, not {endpoint.resource.name!r}"
+            )
         wanted = set(template.params) if not endpoint.ids_from_body else None
         if wanted is not None and set(lookup.params) != wanted:
             self.err(where, f"lookup {endpoint.lookup!r} must use the same parameters as {endpoint.template!r}")

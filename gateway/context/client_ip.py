@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from gateway.model import IPAddress
 

@@ -157,8 +157,9 @@ def writes(spec: WritesSpec, where: tuple[Any, ...], references: set[str], probl
         if count > 1:
             problems.append((where, f"body key {name!r} is declared more than once in people/org"))
     missing = spec.missing_owner
-    return WriteContract(tuple(people), tuple(org), missing.crm_assigns if missing else None,
-                         missing.via if missing else None)
+    return WriteContract(
+        tuple(people), tuple(org), missing.crm_assigns if missing else None, missing.via if missing else None
+    )
 
 
 def body(spec: BodySpec, where: tuple[Any, ...], problems: list[Problem]) -> BodyContract:
@@ -166,10 +167,15 @@ def body(spec: BodySpec, where: tuple[Any, ...], problems: list[Problem]) -> Bod
         _path_ok(where + ("records", j), text, problems, "records")
     if "xml" in spec.media:  # a call (SOAP): gateway.upstream.xmlcall
         if spec.media != ["xml"] or any(t == "$" or "[]" in t for t in spec.records):
-            problems.append((where + ("media",), "an xml body is a call: media [xml] alone, and records naming "
-                             "one element each from the root, e.g. \"Envelope.Body.GetLeads\""))
+            problems.append(
+                (
+                    where + ("media",),
+                    "an xml body is a call: media [xml] alone, and records naming "
+                    'one element each from the root, e.g. "Envelope.Body.GetLeads"',
+                )
+            )
     elif any(m != "json" for m in spec.media) and spec.records != ["$"]:
-        problems.append((where + ("records",), "form and multipart bodies hold one record: records must be [\"$\"]"))
+        problems.append((where + ("records",), 'form and multipart bodies hold one record: records must be ["$"]'))
     return BodyContract(
         media=tuple(dict.fromkeys(spec.media)) or MEDIA[:1],
         records=tuple(spec.records),
@@ -209,8 +215,9 @@ def answer(spec: Any, where: tuple[Any, ...], resources: dict[str, Any], problem
         if "[]" in path:
             problems.append((where + ("aggregates", path), "an aggregate is one value: no [] in its path"))
         aggregates.append(Aggregate(path, "sum", op.sum) if isinstance(op, SumSpec) else Aggregate(path, op))
-    metadata = [text for j, text in enumerate(spec.metadata)
-                if _path_ok(where + ("metadata", j), text, problems, "metadata")]
+    metadata = [
+        text for j, text in enumerate(spec.metadata) if _path_ok(where + ("metadata", j), text, problems, "metadata")
+    ]
     cap = spec.max_records
     return AnswerContract(
         related=tuple(related),
@@ -222,9 +229,7 @@ def answer(spec: Any, where: tuple[Any, ...], resources: dict[str, Any], problem
 
 
 def columns(spec: dict[str, ColumnSpec | str]) -> dict[str, CsvColumn]:
-    return {
-        header: CsvColumn(c) if isinstance(c, str) else CsvColumn(c.field, c.split) for header, c in spec.items()
-    }
+    return {header: CsvColumn(c) if isinstance(c, str) else CsvColumn(c.field, c.split) for header, c in spec.items()}
 
 
 def csv_scope(spec: dict[str, CsvScopeSpec]) -> dict[str, ScopeField]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from gateway.model import IPAddress
 

@@ -104,7 +104,7 @@ def _canonical_segment(segment: str) -> str:
         while i < n and segment[i] == "%":
             hex2 = segment[i + 1 : i + 3]
             if len(hex2) != 2 or not all(h in _HEX for h in hex2):
-                raise _refuse(ENCODING, f"malformed %-escape {segment[i:i + 3]!r}")
+                raise _refuse(ENCODING, f"malformed %-escape {segment[i : i + 3]!r}")
             run.append(int(hex2, 16))
             i += 3
         out.append(_canonical_bytes(bytes(run)))
@@ -150,7 +150,7 @@ def _decode_component(text: str) -> str:
         if ch == "%":
             hex2 = text[i + 1 : i + 3]
             if len(hex2) != 2 or not all(h in _HEX for h in hex2):
-                raise _refuse(QUERY_AMBIGUOUS, f"malformed %-escape {text[i:i + 3]!r} in query")
+                raise _refuse(QUERY_AMBIGUOUS, f"malformed %-escape {text[i : i + 3]!r} in query")
             raw.append(int(hex2, 16))
             i += 3
             continue

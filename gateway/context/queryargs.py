@@ -9,7 +9,7 @@ declared in the endpoint's ``query`` with a type and bounds; anything else is 40
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from gateway.declared import QueryParam
 from gateway.errors import BadRequest

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Generic, Iterable, TypeVar
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from gateway.context.normalise import _RAW_OK, normalise_target
@@ -106,7 +107,7 @@ def parse_template(text: Any, patterns: Iterable[str] = ()) -> Template:
 
 
 class _Node(Generic[T]):
-    __slots__ = ("literals", "typed", "any_child", "leaf")
+    __slots__ = ("any_child", "leaf", "literals", "typed")
 
     def __init__(self) -> None:
         self.literals: dict[str, _Node[T]] = {}
@@ -166,9 +167,7 @@ class Router(Generic[T]):
         if found is None:
             return None
         value, template = found
-        params = {
-            name: parts[i] for i, (kind, name) in enumerate(template.segments) if kind != LITERAL
-        }
+        params = {name: parts[i] for i, (kind, name) in enumerate(template.segments) if kind != LITERAL}
         return value, params
 
     def _walk(self, node: _Node[T], parts: list[str], i: int) -> tuple[T, Template] | None:
@@ -182,9 +181,12 @@ class Router(Generic[T]):
             return None
         for kind in self._order:
             child = node.typed.get(kind)
-            if child is not None and self._matchers[kind].fullmatch(segment):
-                if (found := self._walk(child, parts, i + 1)) is not None:
-                    return found
+            if (
+                child is not None
+                and self._matchers[kind].fullmatch(segment)
+                and (found := self._walk(child, parts, i + 1)) is not None
+            ):
+                return found
         if node.any_child is not None:
             return self._walk(node.any_child, parts, i + 1)
         return None

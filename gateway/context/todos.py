@@ -38,7 +38,7 @@ def is_todo(value: Any) -> bool:
 
 def reason_of(value: str) -> str:
     """``"TODO: no schema"`` -> ``"no schema"``; a bare ``TODO`` has no reason to give."""
-    text = value.strip()[len(TODO):].lstrip(":").strip()
+    text = value.strip()[len(TODO) :].lstrip(":").strip()
     return text or "(no reason given)"
 
 

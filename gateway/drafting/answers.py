@@ -31,10 +31,26 @@ from gateway.drafting.openapi import Spec
 
 ID_FIELDS = ("id", "uuid", "pk")
 # Record fields that say who a record belongs to: a record carrying one is scoped on its own.
-OWNERISH = frozenset({
-    "owner", "owner_id", "owners", "assigned_to", "assignee", "assignee_id", "assignees", "user",
-    "user_id", "team", "team_id", "teams", "created_by", "region", "department", "branch",
-})
+OWNERISH = frozenset(
+    {
+        "owner",
+        "owner_id",
+        "owners",
+        "assigned_to",
+        "assignee",
+        "assignee_id",
+        "assignees",
+        "user",
+        "user_id",
+        "team",
+        "team_id",
+        "teams",
+        "created_by",
+        "region",
+        "department",
+        "branch",
+    }
+)
 COUNTS = frozenset({"count", "total", "total_count", "totalCount", "num_results", "total_results", "totalResults"})
 ECHOES = frozenset({"page", "page_size", "pageSize", "per_page", "perPage", "limit", "offset", "page_number"})
 PAGING = frozenset({"meta", "pagination", "paging", "page_info", "pageInfo"})  # objects holding the two above
@@ -124,16 +140,20 @@ def read_answer(spec: Spec, schema: Any, want: str, resource: str | None, collec
     key = kinds.pop()
     chosen = [p for p in candidates if _kind_key(spec, p) == key]
     if want == "one" and len(chosen) > 1:
-        return Answer(reason=f"{len(chosen)} records in the answer ({', '.join(p.path for p in chosen)}): which one?",
-                      ambiguous=True)
-    answer = Answer(records=[p.path for p in chosen], component=chosen[0].component,
-                    schemas=[p.schema for p in chosen])
+        return Answer(
+            reason=f"{len(chosen)} records in the answer ({', '.join(p.path for p in chosen)}): which one?",
+            ambiguous=True,
+        )
+    answer = Answer(records=[p.path for p in chosen], component=chosen[0].component, schemas=[p.schema for p in chosen])
     own = resource_for_component(answer.component, collections) if answer.component else resource
     for p in found:
         if p in chosen:
             continue
-        target = own if _kind_key(spec, p) == key else (
-            resource_for_component(p.component, collections) if p.component else None)
+        target = (
+            own
+            if _kind_key(spec, p) == key
+            else (resource_for_component(p.component, collections) if p.component else None)
+        )
         if target and (target == own or target in collections or has_owner(spec, p.schema)):
             answer.related.append((p.path, target, p.schema))
     for p in [*chosen, *(place for place in found if place.path in {r[0] for r in answer.related})]:
@@ -141,8 +161,9 @@ def read_answer(spec: Spec, schema: Any, want: str, resource: str | None, collec
     for p in chosen:
         if p.is_list and "[]" not in p.parent:
             _counts_and_echoes(spec, schema, p.parent, answer)
-    used = {_top(path) for path in [*answer.records, *(r[0] for r in answer.related),
-                                     *answer.aggregates, *answer.metadata]}
+    used = {
+        _top(path) for path in [*answer.records, *(r[0] for r in answer.related), *answer.aggregates, *answer.metadata]
+    }
     answer.dropped = [name for name in spec.properties(schema) if name not in used] if "$" not in answer.records else []
     return answer
 
@@ -191,7 +212,9 @@ def scalar_keys(spec: Spec, schema: Any) -> list[str]:
     out = []
     for name, raw in spec.properties(schema).items():
         kind = spec.kind(raw)
-        if _NAME.match(name) and (kind in ("string", "integer", "number", "boolean")
-                                  or kind == "array" and spec.kind(spec.items(raw)) != "object"):
+        if _NAME.match(name) and (
+            kind in ("string", "integer", "number", "boolean")
+            or (kind == "array" and spec.kind(spec.items(raw)) != "object")
+        ):
             out.append(name)
     return out

@@ -16,8 +16,24 @@ from gateway.context.todos import todo
 from gateway.drafting.openapi import Spec
 
 _MEDIA = {"application/json": "json", "application/x-www-form-urlencoded": "form", "multipart/form-data": "multipart"}
-RESHAPING = frozenset({"fields", "expand", "include", "embed", "select", "$select", "$expand", "with",
-                       "populate", "sideload", "only", "exclude", "omit", "view"})
+RESHAPING = frozenset(
+    {
+        "fields",
+        "expand",
+        "include",
+        "embed",
+        "select",
+        "$select",
+        "$expand",
+        "with",
+        "populate",
+        "sideload",
+        "only",
+        "exclude",
+        "omit",
+        "view",
+    }
+)
 _MAX_LENGTH = 8192  # the catalogue's ceiling for max_length
 
 
@@ -47,11 +63,18 @@ def read_body(spec: Spec, request_body: dict[str, Any]) -> tuple[Any, list[str]]
         writable += [key for key, raw in props.items() if key not in writable and not spec.is_read_only(raw)]
     notes = [f"request media the gateway cannot read, refused (415): {', '.join(unreadable)}"] if unreadable else []
     if not media:
-        return todo(f"the request body is {', '.join(unreadable) or 'not described'}: the gateway reads "
-                    f"json, form and multipart bodies only"), notes
+        return todo(
+            f"the request body is {', '.join(unreadable) or 'not described'}: the gateway reads "
+            f"json, form and multipart bodies only"
+        ), notes
     if free_form:
-        return {"media": media, "writable": todo("the request schema lists no keys (a free-form or array "
-                                                 "body): which keys may a restricted caller write?")}, notes
+        return {
+            "media": media,
+            "writable": todo(
+                "the request schema lists no keys (a free-form or array "
+                "body): which keys may a restricted caller write?"
+            ),
+        }, notes
     return {"media": media, "writable": writable}, notes
 
 
@@ -80,8 +103,10 @@ def read_query(spec: Spec, parameters: tuple[dict[str, Any], ...]) -> tuple[dict
         if param.get("in") != "query" or not isinstance(name, str):
             continue
         if name.lower() in RESHAPING:
-            out[name] = todo(f"'{name}' reshapes the answer (sideloads, expands or hides fields): declare it "
-                             f"only if the answer contract covers every shape it yields, else remove it")
+            out[name] = todo(
+                f"'{name}' reshapes the answer (sideloads, expands or hides fields): declare it "
+                f"only if the answer contract covers every shape it yields, else remove it"
+            )
             continue
         out[name], note = _query_param(spec, name, param.get("schema"))
         if note:
@@ -100,13 +125,16 @@ def _query_param(spec: Spec, name: str, raw: Any) -> tuple[Any, str | None]:
     if kind == "boolean":
         return {"type": "bool"}, None
     if kind == "array":
-        return todo(f"'{name}' is a list: the gateway checks one value per name; declare its item type if "
-                    f"one value is enough, or remove it"), None
+        return todo(
+            f"'{name}' is a list: the gateway checks one value per name; declare its item type if "
+            f"one value is enough, or remove it"
+        ), None
     if kind == "number":
         return {"max_length": 40}, f"query {name}: a number, checked as text of at most 40 characters"
     if kind in ("object",):
-        return todo(f"'{name}' is an object (deepObject style?): declare the plain parameters it expands "
-                    f"to, or remove it"), None
+        return todo(
+            f"'{name}' is an object (deepObject style?): declare the plain parameters it expands to, or remove it"
+        ), None
     length = schema.get("maxLength")
     if isinstance(length, int) and length >= 1:
         return {"max_length": min(length, _MAX_LENGTH)}, None

@@ -49,10 +49,18 @@ def register(subparsers) -> None:
     s = commands.add_parser("draft", help="a draft operations.yaml from an OpenAPI document or an audit log")
     source = s.add_mutually_exclusive_group(required=True)
     source.add_argument("--openapi", metavar="FILE", help="an OpenAPI 3.x document, JSON or YAML")
-    source.add_argument("--audit-log", metavar="FILE",
-                        help="a gateway audit log (JSON lines): the operation-unknown requests, as templates")
+    source.add_argument(
+        "--audit-log",
+        metavar="FILE",
+        help="a gateway audit log (JSON lines): the operation-unknown requests, as templates",
+    )
     s.add_argument("--out", metavar="FILE", help="write the draft here (default: standard output)")
     s.add_argument("--force", action="store_true", help="replace --out if it exists")
-    s.add_argument("--min-count", type=int, default=1, metavar="N",
-                   help="--audit-log: leave out templates seen fewer than N times (default 1)")
+    s.add_argument(
+        "--min-count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--audit-log: leave out templates seen fewer than N times (default 1)",
+    )
     s.set_defaults(func=cmd_catalogue_draft)

@@ -131,15 +131,20 @@ def entry(group: Group) -> tuple[list[str], dict]:
     guess = _guess(group.method, group.template)
     users = sorted(group.users)
     who = f"{len(users)} user(s): {', '.join(users[:5])}{', ...' if len(users) > 5 else ''}" if users else "no user"
-    comments = [f"{group.count} request(s), {who}; {group.first} .. {group.last}",
-                *(f"  e.g. {group.method} {example}" for example in group.examples)]
+    comments = [
+        f"{group.count} request(s), {who}; {group.first} .. {group.last}",
+        *(f"  e.g. {group.method} {example}" for example in group.examples),
+    ]
     data: dict = {
         "method": group.method,
         "path": group.template,
-        "operation": todo(f"seen {group.count} time(s) as operation-unknown; "
-                          + (f"from the path: {guess}?" if guess else "no guess from the path")),
-        "records": todo("no schema in an audit log: where are the records in the answer "
-                        "(records: [] when it holds none)?"),
+        "operation": todo(
+            f"seen {group.count} time(s) as operation-unknown; "
+            + (f"from the path: {guess}?" if guess else "no guess from the path")
+        ),
+        "records": todo(
+            "no schema in an audit log: where are the records in the answer (records: [] when it holds none)?"
+        ),
     }
     if guess and guess.rsplit(".", 1)[1] in ("update", "delete"):
         data["lookup"] = todo("the GET template of the catalogue that reads the record before it changes")
@@ -153,10 +158,15 @@ def draft_from_audit(path: Path, min_count: int = 1) -> str:
     header = [
         f"Requests refused as operation-unknown in {path}, by `crmgw catalogue draft --audit-log`.",
         f"{tally.lines} audit line(s), {tally.unknown} operation-unknown, {len(groups)} template(s)"
-        + (f", {len(groups) - len(shown)} seen fewer than {min_count} time(s) left out" if len(shown) < len(groups) else "")
+        + (
+            f", {len(groups) - len(shown)} seen fewer than {min_count} time(s) left out"
+            if len(shown) < len(groups)
+            else ""
+        )
         + (f"; {tally.unreadable} line(s) not JSON" if tally.unreadable else "")
-        + (f"; {tally.skipped} request(s) with no catalogue method or usable path" if tally.skipped else "") + ".",
-        "Copy the entries the CRM really serves into operations.yaml, decide each \"TODO: <reason>\" value",
+        + (f"; {tally.skipped} request(s) with no catalogue method or usable path" if tally.skipped else "")
+        + ".",
+        'Copy the entries the CRM really serves into operations.yaml, decide each "TODO: <reason>" value',
         "(`crmgw rules check` refuses the catalogue while one is left) and leave out what no client should call.",
     ]
     return catalogue_text(header, {}, [entry(g) for g in shown])

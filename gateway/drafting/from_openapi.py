@@ -104,7 +104,7 @@ def _media(content: dict[str, Any]) -> tuple[str, Any]:
 def _want(method: str, shape: naming.PathShape) -> str:
     if method == "GET":
         return {"collection": "list", "item": "one"}.get(shape.ends, "any")
-    if shape.ends == "collection" and method == "POST" or shape.ends == "item":
+    if (shape.ends == "collection" and method == "POST") or shape.ends == "item":
         return "one"
     return "any"
 
@@ -146,7 +146,9 @@ def _entry(spec: Spec, op: Operation, shape: naming.PathShape, collections: set[
     comments = [f"{op.method} {op.path}" + (f" ({op.operation_id})" if op.operation_id else "")]
     code, response = _response(op)
     media, schema = _media(response.get("content") or {})
-    answer = read_answer(spec, schema, _want(op.method, shape), shape.collection, collections) if media == "json" else None
+    answer = (
+        read_answer(spec, schema, _want(op.method, shape), shape.collection, collections) if media == "json" else None
+    )
     resource = "admin" if shape.admin else shape.collection
     if answer is not None and answer.component and not shape.admin:
         resource = naming.resource_for_component(answer.component, collections)
@@ -191,10 +193,14 @@ def _entry(spec: Spec, op: Operation, shape: naming.PathShape, collections: set[
         if keys:
             data["metadata"] = keys
     if media == "csv":  # an OpenAPI document describes a CSV answer as a string: no headers to read
-        data["columns"] = todo("which record field each CSV header holds ({\"Phone Number\": phone}: masks on "
-                               "phone follow it); {} when the headers are the field names")
-        data["csv_scope"] = todo("which CSV column holds the owner / team of a row for each scope level "
-                                 "({own: {column: ..., identity: ...}}); {} when the scope fields are columns")
+        data["columns"] = todo(
+            'which record field each CSV header holds ({"Phone Number": phone}: masks on '
+            "phone follow it); {} when the headers are the field names"
+        )
+        data["csv_scope"] = todo(
+            "which CSV column holds the owner / team of a row for each scope level "
+            "({own: {column: ..., identity: ...}}); {} when the scope fields are columns"
+        )
     return entry
 
 
@@ -206,14 +212,16 @@ def _records(op: Operation, code: str | None, media: str, answer: Answer | None)
             return answer.records
         if op.method in _WRITES and not answer.ambiguous:
             return []  # a write that answers with a summary, not a record
-        return todo(f"{answer.reason} (records: [] when the answer holds none, [\"$\"] when the body is one record)")
+        return todo(f'{answer.reason} (records: [] when the answer holds none, ["$"] when the body is one record)')
     if media == "none":
         if op.method in _WRITES or code == "204":
             return []
         return todo(f"no response content described for {code or 'any 2xx status'}")
     if media.startswith("other"):
-        return todo(f"the {code} answer is {media[7:]}: the draft reads JSON and CSV answers only; declare "
-                    f"its format and records by hand, or records: [] if it holds none")
+        return todo(
+            f"the {code} answer is {media[7:]}: the draft reads JSON and CSV answers only; declare "
+            f"its format and records by hand, or records: [] if it holds none"
+        )
     return todo("no JSON schema for the answer")
 
 
@@ -233,10 +241,19 @@ def _lookups(entries: list[Entry]) -> None:
             continue
         if e.action is None:
             continue
-        views = sorted((k for k, g in gets.items() if g.resource == e.resource
-                        and k.count("{") == 1 and k.rstrip("/").endswith("}")), key=len)
-        e.data["lookup"] = views[0] if views else todo(
-            f"no GET with one id parameter reads a {e.resource} record before this bulk write")
+        views = sorted(
+            (
+                k
+                for k, g in gets.items()
+                if g.resource == e.resource and k.count("{") == 1 and k.rstrip("/").endswith("}")
+            ),
+            key=len,
+        )
+        e.data["lookup"] = (
+            views[0]
+            if views
+            else todo(f"no GET with one id parameter reads a {e.resource} record before this bulk write")
+        )
 
 
 def _resources(spec: Spec, entries: list[Entry]) -> dict[str, dict[str, Any]]:
@@ -262,19 +279,25 @@ def _resource(spec: Spec, name: str, schemas: list[Any], writable: list[str]) ->
     if id_field is None and fields:
         id_field = todo(f"no id / uuid / pk field in the {name} records: which field is the id?")
     out["id_field"] = id_field or "id"  # no schema at all: the catalogue's default
-    out["scope"] = todo(f"which {name} fields decide each scope level (own: {{field: ..., identity: ...}}, team: "
-                        f"...); {_candidates(spec, schemas)}; {{}} if only callers with scope all use {name}")
+    out["scope"] = todo(
+        f"which {name} fields decide each scope level (own: {{field: ..., identity: ...}}, team: "
+        f"...); {_candidates(spec, schemas)}; {{}} if only callers with scope all use {name}"
+    )
     if fields:
         out["fields"] = fields
     mixed = [f for f in fields if f != f.lower()]
     if mixed:
-        out["case_insensitive"] = todo(f"field names with capitals ({', '.join(mixed)}): masks name fields exactly; "
-                                       f"true makes Phone and phone one field, and aliases ({{phone: [mobilePhone]}}) "
-                                       f"cover other spellings; false if masks need neither")
+        out["case_insensitive"] = todo(
+            f"field names with capitals ({', '.join(mixed)}): masks name fields exactly; "
+            f"true makes Phone and phone one field, and aliases ({{phone: [mobilePhone]}}) "
+            f"cover other spellings; false if masks need neither"
+        )
     owners = [k for k in dict.fromkeys(writable) if k in OWNERISH or "owner" in k or "assign" in k or "team" in k]
     if owners:
-        out["writes"] = todo(f"bodies write {', '.join(owners)}: say how they name people (writes.people: ids, "
-                             f"objects) and teams (writes.org), and missing_owner if the CRM assigns the caller")
+        out["writes"] = todo(
+            f"bodies write {', '.join(owners)}: say how they name people (writes.people: ids, "
+            f"objects) and teams (writes.org), and missing_owner if the CRM assigns the caller"
+        )
     return out
 
 
@@ -293,7 +316,7 @@ def _candidates(spec: Spec, schemas: list[Any]) -> str:
 
 
 HEADER = (
-    "Every \"TODO: <reason>\" value is a decision the draft could not make: `crmgw rules check` refuses",
+    'Every "TODO: <reason>" value is a decision the draft could not make: `crmgw rules check` refuses',
     "the catalogue while one is left. Everything else is a guess to check: each operation, where the",
     "records are, and what each endpoint lets a restricted caller send and receive (rules/README.md).",
 )

@@ -24,14 +24,39 @@ import re
 _PREFIX = re.compile(r"^(api|apis|rest|restapi|public|services?|v\d+(\.\d+)*)$", re.IGNORECASE)
 _PARAM = re.compile(r"^\{([^{}]+)\}$")
 # Words that act on one record rather than name records under it.
-ITEM_ACTIONS = frozenset({
-    "approve", "archive", "assign", "cancel", "clone", "close", "complete", "convert", "copy",
-    "download", "duplicate", "export", "import", "lock", "merge", "publish", "reject", "reopen",
-    "restore", "send", "submit", "transfer", "unlock", "upload",
-})
-_BULK = {"update": ("update", "edit", "patch", "assign", "change", "move"),
-         "delete": ("delete", "destroy", "remove", "purge"),
-         "create": ("create", "insert", "add")}
+ITEM_ACTIONS = frozenset(
+    {
+        "approve",
+        "archive",
+        "assign",
+        "cancel",
+        "clone",
+        "close",
+        "complete",
+        "convert",
+        "copy",
+        "download",
+        "duplicate",
+        "export",
+        "import",
+        "lock",
+        "merge",
+        "publish",
+        "reject",
+        "reopen",
+        "restore",
+        "send",
+        "submit",
+        "transfer",
+        "unlock",
+        "upload",
+    }
+)
+_BULK = {
+    "update": ("update", "edit", "patch", "assign", "change", "move"),
+    "delete": ("delete", "destroy", "remove", "purge"),
+    "create": ("create", "insert", "add"),
+}
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _HEX = re.compile(r"^[0-9a-fA-F]{8,}$")
 _ULID = re.compile(r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")
@@ -130,8 +155,10 @@ def word_action(s: PathShape) -> str | None:
 
 def method_action(method: str, s: PathShape) -> str | None:
     """The action of a collection or item path by its method; None when the method says nothing."""
-    table = {"collection": {"GET": "list", "POST": "create"},
-             "item": {"GET": "view", "PUT": "update", "PATCH": "update", "DELETE": "delete"}}
+    table = {
+        "collection": {"GET": "list", "POST": "create"},
+        "item": {"GET": "view", "PUT": "update", "PATCH": "update", "DELETE": "delete"},
+    }
     return table.get(s.ends, {}).get(method)
 
 

@@ -156,6 +156,7 @@ class Spec:
                 params.update({(p.get("name"), p.get("in")): p for p in map(self.resolve, op.get("parameters") or [])})
                 body = self.resolve(op["requestBody"]) if "requestBody" in op else None
                 responses = {str(code): self.resolve(r) for code, r in (op.get("responses") or {}).items()}
-                found.append(Operation(method.upper(), str(path), op.get("operationId"),
-                                       tuple(params.values()), body, responses))
+                found.append(
+                    Operation(method.upper(), str(path), op.get("operationId"), tuple(params.values()), body, responses)
+                )
         return found

@@ -16,8 +16,24 @@ import yaml
 from gateway.context.todos import is_todo
 from gateway.rulefile import FORMAT
 
-KEY_ORDER = ("method", "path", "operation", "records", "format", "lookup", "ids_from_body", "body", "query",
-             "related", "aggregates", "metadata", "undeclared", "max_records", "columns", "csv_scope")
+KEY_ORDER = (
+    "method",
+    "path",
+    "operation",
+    "records",
+    "format",
+    "lookup",
+    "ids_from_body",
+    "body",
+    "query",
+    "related",
+    "aggregates",
+    "metadata",
+    "undeclared",
+    "max_records",
+    "columns",
+    "csv_scope",
+)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -64,8 +80,12 @@ def _comment(lines: Iterable[str]) -> str:
     return "".join(f"# {line}\n" if line else "#\n" for line in lines)
 
 
-def catalogue_text(header: list[str], resources: dict[str, Any], entries: list[tuple[list[str], dict[str, Any]]],
-                   resource_note: list[str] | None = None) -> str:
+def catalogue_text(
+    header: list[str],
+    resources: dict[str, Any],
+    entries: list[tuple[list[str], dict[str, Any]]],
+    resource_note: list[str] | None = None,
+) -> str:
     """A whole operations.yaml: header comment, format, resources, then each endpoint under its comment."""
     parts = [_comment(header), f"format: {FORMAT}\n"]
     if resource_note:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from gateway.errors import Unauthenticated
 from gateway.identity.base import MAX_CREDENTIAL_LENGTH, header_value, lookup_user, sha256_hex
@@ -16,9 +16,7 @@ class ApiKeyAuthenticator:
     def __init__(self, header: str = "X-API-Key"):
         self.header = header
 
-    def authenticate(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity | None:
+    def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None:
         value = header_value(headers, self.header, "api-key-invalid")
         if value is None:
             return None

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from gateway.errors import Unauthenticated
 from gateway.identity.directory import Directory
@@ -30,9 +31,7 @@ MAX_CREDENTIAL_LENGTH = 8192  # bounds what the token cache may hold per entry
 class Authenticator(Protocol):
     name: str
 
-    def authenticate(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity | None: ...
+    def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None: ...
 
 
 def header_value(headers: Mapping[str, str], name: str, reason: str) -> str | None:

@@ -12,7 +12,8 @@ must not become "acme is somewhere in the token's org_id".
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.errors import Unauthenticated
 

@@ -67,9 +67,7 @@ def user_attribute(value: str) -> str:
     if not _ATTRIBUTE_NAME.fullmatch(value):
         raise ValueError(f"not an attribute name: {value!r}")
     if value in BUILTIN_ATTRIBUTES:
-        raise ValueError(
-            f"user_attribute {value!r} does not identify one user; use id, email or a custom attribute"
-        )
+        raise ValueError(f"user_attribute {value!r} does not identify one user; use id, email or a custom attribute")
     return value
 
 
@@ -189,7 +187,9 @@ class JwtKeys(_Strict):
             if not self.secret:
                 raise ValueError("secret must not be empty")
             if "-----BEGIN" in self.secret:
-                raise ValueError("secret looks like a PEM key: HS* take a shared secret; put public keys in 'public_keys'")
+                raise ValueError(
+                    "secret looks like a PEM key: HS* take a shared secret; put public keys in 'public_keys'"
+                )
         if not self.user_claim:
             raise ValueError("user_claim must not be empty")
         return self

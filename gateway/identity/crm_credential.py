@@ -8,7 +8,7 @@ credential unchanged (``forward_credential``), so the CRM still applies its own 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from gateway.errors import Unauthenticated
 from gateway.identity.base import bearer_token, looks_like_jwt, lookup_user, sha256_hex
@@ -24,9 +24,7 @@ class CrmCredentialAuthenticator:
         self.jwt = jwt  # built with method="crm_jwt", forward_credential=True
         self.personal_tokens = personal_tokens
 
-    def authenticate(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity | None:
+    def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None:
         token = bearer_token(headers)
         if token is None:
             return None

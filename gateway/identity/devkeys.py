@@ -70,6 +70,10 @@ def mint_token(
 def mint_crm_token(user_id: str, *, ttl_seconds: int = 3600, now: float | None = None) -> str:
     """A token like the demo CRM's ``POST /api/login`` issues (HS256, iss ``democrm``)."""
     return mint_token(
-        user_id, ttl_seconds=ttl_seconds, secret=DEMOCRM_JWT_SECRET,
-        issuer=DEMOCRM_ISSUER, audience=None, now=now,
+        user_id,
+        ttl_seconds=ttl_seconds,
+        secret=DEMOCRM_JWT_SECRET,
+        issuer=DEMOCRM_ISSUER,
+        audience=None,
+        now=now,
     )

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict
@@ -163,9 +164,7 @@ def load_directory(path: Path, display: str) -> tuple[Directory | None, list[Rul
         )
         for uid, u in spec.users.items()
     }
-    role_defs = {
-        name: RoleDef(name, r.description, tuple(r.inherits)) for name, r in spec.roles.items()
-    }
+    role_defs = {name: RoleDef(name, r.description, tuple(r.inherits)) for name, r in spec.roles.items()}
     return (
         Directory(
             users=MappingProxyType(users),
@@ -204,12 +203,10 @@ def _role_closure(doc: Document, spec: UsersFile) -> tuple[dict[str, frozenset[s
         if name in closure:
             return closure[name]
         if name in stack:
-            cycle = stack[stack.index(name):] + [name]
+            cycle = stack[stack.index(name) :] + [name]
             if frozenset(cycle) not in reported:
                 reported.add(frozenset(cycle))
-                errors.append(
-                    doc.error(("roles", name, "inherits"), "role inheritance cycle: " + " -> ".join(cycle))
-                )
+                errors.append(doc.error(("roles", name, "inherits"), "role inheritance cycle: " + " -> ".join(cycle)))
             return frozenset({name})
         result = {name}
         for parent in spec.roles[name].inherits:
@@ -237,9 +234,13 @@ def _check_users(doc: Document, spec: UsersFile) -> list[RuleError]:
                     doc.error(("users", uid, "timezone"), f"unknown time zone {user.timezone!r} (IANA name expected)")
                 )
         if user.manager is not None and (user.manager == uid or user.manager not in spec.users):
-            errors.append(doc.error(("users", uid, "manager"),
-                                    f"user {uid!r}: manager {user.manager!r} "
-                                    + ("is the user themselves" if user.manager == uid else "is not a known user")))
+            errors.append(
+                doc.error(
+                    ("users", uid, "manager"),
+                    f"user {uid!r}: manager {user.manager!r} "
+                    + ("is the user themselves" if user.manager == uid else "is not a known user"),
+                )
+            )
         for key in user.attributes:
             if key in BUILTIN_ATTRIBUTES:
                 errors.append(

@@ -9,8 +9,8 @@ against the directory attribute ``user_attribute`` (``id``, ``email`` or a custo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from gateway.identity.base import bearer_token, looks_like_jwt, match_user, mfa_from_amr
 from gateway.identity.claims import user_name
@@ -30,9 +30,7 @@ class JwtAuthenticator:
         self.method = method
         self.forward_credential = forward_credential
 
-    def authenticate(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity | None:
+    def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None:
         token = bearer_token(headers)
         if token is None or not looks_like_jwt(token):
             return None

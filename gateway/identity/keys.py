@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import jwt
 from cryptography import x509
@@ -124,7 +125,9 @@ def _read(path: Path, where: str, problems: list[str]) -> bytes | None:
 
 
 def _check_public(key: Any, where: str, problems: list[str]) -> PublicKey | None:
-    if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+    if not isinstance(
+        key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
+    ):
         problems.append(f"{where}: unsupported key type {type(key).__name__}")
         return None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:

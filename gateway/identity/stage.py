@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.identity.api_key import ApiKeyAuthenticator
@@ -55,9 +56,7 @@ class BearerAuthenticator:
         self.jwt_chain = [a for a in (jwt, crm.jwt if crm else None) if a is not None]
         self.crm = crm
 
-    def authenticate(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity | None:
+    def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None:
         token = bearer_token(headers)
         if token is None:
             return None
@@ -121,8 +120,13 @@ class IdentityStage:
             crm_jwt = None
             if cc.jwt is not None:
                 crm_jwt, errs = build_jwt(
-                    cc.jwt, base, "identity.crm_credential.jwt",
-                    method="crm_jwt", forward_credential=True, clock=clock, key_clock=key_clock,
+                    cc.jwt,
+                    base,
+                    "identity.crm_credential.jwt",
+                    method="crm_jwt",
+                    forward_credential=True,
+                    clock=clock,
+                    key_clock=key_clock,
                 )
                 problems += errs
             crm = CrmCredentialAuthenticator(crm_jwt, cc.personal_tokens)
@@ -139,9 +143,7 @@ class IdentityStage:
             a.verifier.remote for a in jwts if a is not None and a.verifier.remote is not None
         )
 
-    async def identify_async(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity:
+    async def identify_async(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity:
         """:meth:`identify`, waiting (off the event loop) for signing keys that are being fetched."""
         try:
             return self.identify(headers, peer_trusted, directory)
@@ -159,9 +161,7 @@ class IdentityStage:
         failing = any(h["last_error"] for h in sets)
         return {"key_sets": sets, "degraded": ["identity-keys-unavailable"] if failing else []}
 
-    def identify(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity:
+    def identify(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity:
         """The verified, active caller; raises Unauthenticated (401) or Forbidden (403)."""
         for auth in self._chain:
             identity = auth.authenticate(headers, peer_trusted, directory)

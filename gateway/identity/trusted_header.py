@@ -8,7 +8,7 @@ proxy passes the login e-mail).
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from gateway.identity.base import header_value, match_user
 from gateway.identity.directory import Directory
@@ -20,16 +20,12 @@ _TRUE = frozenset({"true", "1", "yes"})
 class TrustedHeaderAuthenticator:
     name = "trusted_header"
 
-    def __init__(
-        self, header: str = "X-Authenticated-User", mfa_header: str | None = None, user_attribute: str = "id"
-    ):
+    def __init__(self, header: str = "X-Authenticated-User", mfa_header: str | None = None, user_attribute: str = "id"):
         self.header = header
         self.mfa_header = mfa_header
         self.user_attribute = user_attribute
 
-    def authenticate(
-        self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory
-    ) -> Identity | None:
+    def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None:
         if not peer_trusted:
             return None
         value = header_value(headers, self.header, "user-unknown")

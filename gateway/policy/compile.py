@@ -12,7 +12,8 @@ is never used (fail closed; the store keeps the last good one).
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from gateway.fieldpath import FieldPathError, parse
 from gateway.model import SCOPE_LEVELS, ApprovalRequirement, Mask, Resource
@@ -47,9 +48,7 @@ def compile_policies(
                 rules.append(rule)
     grants: list[CompiledGrant] = []
     if grants_doc is not None:
-        grants = compile_grants(
-            grants_doc, operations=operations, users=frozenset(users), taken=taken, errors=errors
-        )
+        grants = compile_grants(grants_doc, operations=operations, users=frozenset(users), taken=taken, errors=errors)
     _check_unreachable(rules, grants, errors)
     if errors:
         return None, sorted(set(errors))
@@ -199,8 +198,9 @@ def _approval(spec: RuleSpec, env: CompileEnv) -> tuple[ApprovalRequirement | No
             if role not in env.roles:
                 env.error(f"unknown role {role!r}", "approval", "approvers", "roles", i)
         if not roles and not manager:
-            env.error("approvers: name roles, or manager: true (somebody must be able to approve)",
-                      "approval", "approvers")
+            env.error(
+                "approvers: name roles, or manager: true (somebody must be able to approve)", "approval", "approvers"
+            )
     found = re.fullmatch(r"(\d+)([smhd])", raw.valid_for)
     seconds = int(found.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)] if found else None
     if not seconds or seconds > 30 * 86400:

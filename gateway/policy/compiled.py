@@ -8,13 +8,13 @@ the order of files or of rules inside them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, Mapping, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from gateway.model import SCOPE_RANK, ApprovalRequirement, CriterionTrace, Identity, Mask, RequestContext, RuleTrace
 from gateway.policy.conditions import Always, Evaluated, Leaf, Node
 from gateway.policy.criteria.base import Outcome
-
 
 TRACE_CACHE_SIZE = 64
 

@@ -17,7 +17,8 @@ Besides evaluating, a block can *fold* other leaf values through the same logic 
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from gateway.model import CriterionTrace, RequestContext
 from gateway.policy.criteria import REGISTRY, RESERVED
@@ -61,7 +62,7 @@ class Node:
 
 
 class Leaf(Node):
-    __slots__ = ("criterion", "good", "traces", "specificity", "step_up", "caller")
+    __slots__ = ("caller", "criterion", "good", "specificity", "step_up", "traces")
 
     def __init__(self, criterion: Criterion, good: bool):
         self.criterion = criterion
@@ -185,10 +186,7 @@ def known_criteria() -> str:
 def build(raw: Any, env: CompileEnv, good: bool) -> Node | None:
     """Compile one condition (a single-key mapping) found at ``env.path``; None after reporting."""
     if not isinstance(raw, dict) or len(raw) != 1:
-        env.error(
-            "a condition is a mapping with exactly one key: and, or, not, or a criterion "
-            f"({known_criteria()})"
-        )
+        env.error(f"a condition is a mapping with exactly one key: and, or, not, or a criterion ({known_criteria()})")
         return None
     key, value = next(iter(raw.items()))
     sub = env.at(key)

@@ -157,13 +157,20 @@ class PolicyEngine:
         step_up += [rule.id for rule, _ in failed if self._grants_with_mfa(rule, ctx)]
         if step_up:
             return self._deny(
-                "mfa-required", status=401, rules=tuple(sorted(step_up)), reasons=("mfa-required",),
-                shadow=shadow, trace=tuple(trace),
+                "mfa-required",
+                status=401,
+                rules=tuple(sorted(step_up)),
+                reasons=("mfa-required",),
+                shadow=shadow,
+                trace=tuple(trace),
             )
         if scope_undefined:
             return self._deny(
-                "data-scope-undefined", rules=tuple(scope_undefined), reasons=("data-scope-undefined",),
-                shadow=shadow, trace=tuple(trace),
+                "data-scope-undefined",
+                rules=tuple(scope_undefined),
+                reasons=("data-scope-undefined",),
+                shadow=shadow,
+                trace=tuple(trace),
             )
         mine = [(rule, results) for rule, results in failed if rule.for_caller(results)]
         if mine:
@@ -173,8 +180,11 @@ class PolicyEngine:
     def _allow(self, granted, shadow, trace, approval=None) -> Decision:
         scope = max((g[1] for g in granted), key=SCOPE_RANK.__getitem__)
         masks = {m for g in granted for m in g[2]}
-        obligations = (Obligations(scope, tuple(sorted(masks, key=lambda m: (m.field, m.op, m.keep_last))), approval)
-                       if scope != "all" or masks or approval is not None else ALL)
+        obligations = (
+            Obligations(scope, tuple(sorted(masks, key=lambda m: (m.field, m.op, m.keep_last))), approval)
+            if scope != "all" or masks or approval is not None
+            else ALL
+        )
         return Decision(
             "allow",
             "allowed",
@@ -189,9 +199,7 @@ class PolicyEngine:
     def _deny_by_rules(self, fired, shadow, trace) -> Decision:
         # ``fired`` is in rule-id order; the best-ranked reason across all fired denies decides, and
         # its rule comes first in ``rules`` (the one the client is told).
-        ranked = sorted(
-            (deny_rank(b), rule.id, b.reason) for rule, res in fired for b in rule.blockers(res)
-        )
+        ranked = sorted((deny_rank(b), rule.id, b.reason) for rule, res in fired for b in rule.blockers(res))
         reason, first = (ranked[0][2], ranked[0][1]) if ranked else ("denied-by-rule", fired[0][0].id)
         others = [rule.id for rule, _ in fired if rule.id != first]
         return self._deny(

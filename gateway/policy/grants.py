@@ -17,12 +17,13 @@ the trace as ``grant-expired``, so an admin can see why yesterday's access stopp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from gateway.model import Resource
 from gateway.policy.compiled import CompiledGrant
-from gateway.policy.schema import GrantSpec, GrantsHeader, validate_at
+from gateway.policy.schema import GrantsHeader, GrantSpec, validate_at
 from gateway.rulefile import Document, RuleError
 
 

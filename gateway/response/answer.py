@@ -20,7 +20,8 @@ answer contract (gateway.declared.AnswerContract):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from gateway import fieldpath
 from gateway.declared import Aggregate
@@ -54,8 +55,15 @@ def distinct(records: Iterable[dict], id_field: str) -> list[dict]:
     return list(out.values())
 
 
-def restrict(doc: Any, places: list[Any], endpoint: Endpoint, obligations: Obligations, identity: Identity,
-             masks: tuple[CompiledMask, ...], directory: Any = None) -> Outcome:
+def restrict(
+    doc: Any,
+    places: list[Any],
+    endpoint: Endpoint,
+    obligations: Obligations,
+    identity: Identity,
+    masks: tuple[CompiledMask, ...],
+    directory: Any = None,
+) -> Outcome:
     """Filter ``doc`` in place; ``places`` are the record lists and single records of ``endpoint.records``."""
     resource, contract = endpoint.resource, endpoint.answer
     id_field = resource.id_field
@@ -67,8 +75,10 @@ def restrict(doc: Any, places: list[Any], endpoint: Endpoint, obligations: Oblig
             if in_scope is not None:
                 place[:] = [record for record in place if in_scope(record)]
         elif in_scope is not None and not in_scope(place):
-            raise Forbidden("record-out-of-scope", detail=f"{resource.name} record {place.get(id_field)!r} "
-                            f"is outside scope {obligations.scope!r}")
+            raise Forbidden(
+                "record-out-of-scope",
+                detail=f"{resource.name} record {place.get(id_field)!r} is outside scope {obligations.scope!r}",
+            )
     returned = distinct((r for place in places for r in (place if type(place) is list else (place,))), id_field)
     cap = contract.max_records
     if cap is not None and len(returned) > cap.limit:
@@ -94,16 +104,24 @@ def restrict(doc: Any, places: list[Any], endpoint: Endpoint, obligations: Oblig
     return Outcome(seen, returned, ids, masked)
 
 
-def _related(doc: Any, path_text: str, resource: Resource, scope: str, identity: Identity,
-             masks: tuple[CompiledMask, ...], directory: Any) -> set[str]:
+def _related(
+    doc: Any,
+    path_text: str,
+    resource: Resource,
+    scope: str,
+    identity: Identity,
+    masks: tuple[CompiledMask, ...],
+    directory: Any,
+) -> set[str]:
     """Filter, mask and trim the records of one related place; returns the masks that hit.
 
     A related resource that cannot decide the caller's scope level (contacts with an ``own`` field
     only, read by a team-scoped manager) keeps none of its records: they are withheld, while the
     answer's own records still go out.
     """
-    test = (scope_test(resource, scope, identity, directory)
-            if scope == "all" or scope in resource.scope_fields else _none)
+    test = (
+        scope_test(resource, scope, identity, directory) if scope == "all" or scope in resource.scope_fields else _none
+    )
     path = compiled(path_text)
     kept: list[dict] = []
     if path[-1][1]:  # "included[]": lists of records
@@ -147,8 +165,9 @@ def trim_fields(records: list[dict], resource: Resource) -> None:
             del record[key]
 
 
-def _aggregate(doc: Any, aggregate: Aggregate, returned: list[dict], masks: tuple[CompiledMask, ...],
-               resource: Resource) -> None:
+def _aggregate(
+    doc: Any, aggregate: Aggregate, returned: list[dict], masks: tuple[CompiledMask, ...], resource: Resource
+) -> None:
     path = compiled(aggregate.path)
     places = list(fieldpath.containers(doc, path))
     if not places:
@@ -170,16 +189,21 @@ def _aggregate(doc: Any, aggregate: Aggregate, returned: list[dict], masks: tupl
 def _masked(field: str, masks: tuple[CompiledMask, ...], resource: Resource) -> bool:
     for mask in masks:
         names = spellings(resource, mask.path[-1][0])
-        if mask.field == field or (names is not None and
-                                   (field.casefold() if resource.case_insensitive else field) in names):
+        if mask.field == field or (
+            names is not None and (field.casefold() if resource.case_insensitive else field) in names
+        ):
             return True
     return False
 
 
 def pruning_tree(endpoint: Endpoint) -> dict | None:
     """The declared shape of an answer: records, related, aggregates, metadata; ALL below each."""
-    texts = [*endpoint.records, *(r.path for r in endpoint.answer.related),
-             *(a.path for a in endpoint.answer.aggregates), *endpoint.answer.metadata]
+    texts = [
+        *endpoint.records,
+        *(r.path for r in endpoint.answer.related),
+        *(a.path for a in endpoint.answer.aggregates),
+        *endpoint.answer.metadata,
+    ]
     root: dict = {}
     for text in texts:
         steps = compiled(text)

@@ -20,7 +20,8 @@ and should only filter successful (2xx) responses: an error body is not a record
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gateway import fieldpath
 from gateway.errors import ObligationUnenforceable
@@ -79,14 +80,17 @@ def apply_obligations(
         ids = _ids(table.rows, id_column)
         masked = mask_table(table, masks, endpoint.resource, names)
         _trim_columns(table, endpoint.resource, names)
-        return FilterResult(
-            formats.dump_csv(table), content_type or "", seen, len(table.rows), ids, frozenset(masked)
-        )
+        return FilterResult(formats.dump_csv(table), content_type or "", seen, len(table.rows), ids, frozenset(masked))
 
     doc, dump = _parse(plain, endpoint, masks)
     outcome = answer.restrict(doc, _locate(doc, endpoint), endpoint, obligations, identity, masks, directory)
     return FilterResult(
-        dump(), content_type or "", outcome.seen, len(outcome.returned), outcome.ids, frozenset(outcome.masked),
+        dump(),
+        content_type or "",
+        outcome.seen,
+        len(outcome.returned),
+        outcome.ids,
+        frozenset(outcome.masked),
     )
 
 
@@ -144,8 +148,7 @@ def _trim_columns(table: formats.CsvTable, resource, names: dict[str, str]) -> N
     if resource.fields is None:
         return
     fold = resource.case_insensitive
-    table.columns = [c for c in table.columns
-                     if ((n := names.get(c, c)).casefold() if fold else n) in resource.fields]
+    table.columns = [c for c in table.columns if ((n := names.get(c, c)).casefold() if fold else n) in resource.fields]
 
 
 def count_records(

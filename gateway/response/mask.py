@@ -25,7 +25,8 @@ import hashlib
 import hmac
 import os
 import secrets
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -110,7 +111,9 @@ def spellings(resource: Resource | None, field: str) -> frozenset[str] | None:
     return frozenset(n.casefold() for n in names) if resource.case_insensitive else frozenset(names)
 
 
-def mask_records(records: Iterable[dict], masks: tuple[CompiledMask, ...], resource: Resource | None = None) -> set[str]:
+def mask_records(
+    records: Iterable[dict], masks: tuple[CompiledMask, ...], resource: Resource | None = None
+) -> set[str]:
     """Apply ``masks`` in place to JSON records; returns the field paths that were masked.
 
     With a resource that declares aliases or case-insensitive fields, a mask on ``phone`` also
@@ -147,8 +150,9 @@ def mask_records(records: Iterable[dict], masks: tuple[CompiledMask, ...], resou
     return masked
 
 
-def _mask_spellings(records: list[dict], mask: CompiledMask, names: frozenset[str], fold: bool,
-                    change: Callable[[Any], Any] | None) -> bool:
+def _mask_spellings(
+    records: list[dict], mask: CompiledMask, names: frozenset[str], fold: bool, change: Callable[[Any], Any] | None
+) -> bool:
     hit = False
     head = mask.path[:-1]
     for record in records:
@@ -165,8 +169,12 @@ def _mask_spellings(records: list[dict], mask: CompiledMask, names: frozenset[st
     return hit
 
 
-def mask_table(table: CsvTable, masks: tuple[CompiledMask, ...], resource: Resource | None = None,
-               fields: Mapping[str, str] | None = None) -> set[str]:
+def mask_table(
+    table: CsvTable,
+    masks: tuple[CompiledMask, ...],
+    resource: Resource | None = None,
+    fields: Mapping[str, str] | None = None,
+) -> set[str]:
     """Apply ``masks`` in place to a CSV table; nested paths cannot name a column.
 
     ``fields`` maps a header to the field name it stands for (``"Phone Number"`` -> ``phone``); other

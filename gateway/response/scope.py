@@ -22,7 +22,8 @@ unenforceable.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gateway import fieldpath
 from gateway.errors import ObligationUnenforceable
@@ -76,7 +77,8 @@ def wanted_values(field: ScopeField, identity: Identity | None, directory: Any =
     if not unit or directory is None:
         return frozenset()
     return frozenset(
-        value for user in directory.users.values()
+        value
+        for user in directory.users.values()
         if user.attribute(field.member_of) == unit and (value := user.attribute(field.identity))
     )
 

@@ -50,13 +50,13 @@ async def respond(
         raise RecordNotFound("record-not-found", detail=f"upstream 404 on {endpoint.operation}")
     if obligations.needs_body or (endpoint.records and ok):
         raw = await read_bounded(resp, max_bytes)
-        common = dict(
-            content_type=resp.headers.get("Content-Type"),
-            content_encoding=resp.headers.get("Content-Encoding"),
-            endpoint=endpoint,
-            identity=identity,
-            max_bytes=max_bytes,
-        )
+        common = {
+            "content_type": resp.headers.get("Content-Type"),
+            "content_encoding": resp.headers.get("Content-Encoding"),
+            "endpoint": endpoint,
+            "identity": identity,
+            "max_bytes": max_bytes,
+        }
         try:
             if obligations.needs_body:
                 result = apply_obligations(raw, obligations=obligations, directory=directory, **common)
@@ -89,8 +89,13 @@ def _withheld(status: int, flow: Flow) -> web.Response:
     """An error answer the filter cannot vouch for: keep its status, drop its body."""
     flow.error = flow.error or "upstream-answer-withheld"
     body = orjson.dumps(
-        {"error": "upstream-error", "reason": "upstream-answer-withheld", "upstream_status": status,
-         "request_id": flow.request_id}
+        {
+            "error": "upstream-error",
+            "reason": "upstream-answer-withheld",
+            "upstream_status": status,
+            "request_id": flow.request_id,
+        }
     )
-    return web.Response(status=status, body=body, content_type="application/json",
-                        headers={"X-Request-Id": flow.request_id})
+    return web.Response(
+        status=status, body=body, content_type="application/json", headers={"X-Request-Id": flow.request_id}
+    )

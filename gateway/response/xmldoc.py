@@ -89,7 +89,7 @@ class XmlDocument:
     def dump(self) -> bytes:
         if len(self.root) != 1:
             raise XmlRefused("nothing of the answer is left to send")
-        (name, value), = self.root.items()
+        ((name, value),) = self.root.items()
         if type(value) is list:  # a document has one root element, whatever a path said
             if len(value) != 1:
                 raise XmlRefused("nothing of the answer is left to send")
@@ -100,7 +100,8 @@ class XmlDocument:
         prefixes = self._prefixes(used)
         declarations = "".join(
             f' xmlns:{p}="{_attr(uri)}"' if p else f' xmlns="{_attr(uri)}"'
-            for uri, p in prefixes.items() if uri != XML_NS
+            for uri, p in prefixes.items()
+            if uri != XML_NS
         )
         out = ['<?xml version="1.0" encoding="UTF-8"?>']
         self._write(out, name, ns, value, prefixes, declarations)
@@ -148,8 +149,9 @@ class XmlDocument:
             taken.add(prefix)
         return prefixes
 
-    def _write(self, out: list[str], name: str, ns: str | None, value: Any, prefixes: dict[str, str],
-               declarations: str = "") -> None:
+    def _write(
+        self, out: list[str], name: str, ns: str | None, value: Any, prefixes: dict[str, str], declarations: str = ""
+    ) -> None:
         tag = _qname(name, ns, prefixes)
         if type(value) is list:
             for item in value:
@@ -165,10 +167,12 @@ class XmlDocument:
         node = self.node(value)
         attributes = "".join(
             f' {_qname(key, node.attributes[key], prefixes)}="{_attr(_scalar(item))}"'
-            for key, item in value.items() if key in node.attributes and item is not None
+            for key, item in value.items()
+            if key in node.attributes and item is not None
         )
-        children = [(key, item) for key, item in value.items()
-                    if key not in node.attributes and key != TEXT and item != []]
+        children = [
+            (key, item) for key, item in value.items() if key not in node.attributes and key != TEXT and item != []
+        ]
         text = _scalar(value.get(TEXT, ""))
         if not children and not text:
             out.append(f"<{tag}{declarations}{attributes}/>")

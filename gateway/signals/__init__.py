@@ -1,24 +1,25 @@
 """Behaviour signals: counters per user (Redis or in-process), declared thresholds, block/step-up.
 
-    config.py          SignalsConfig: the ``signals:`` settings section
-    counters.py        what is counted per request, windows, the backend protocol
-    lua.py             the Redis counting script (one round trip per request)
-    redis_backend.py   counters shared by every instance
-    memory_backend.py  counters of one process (demo default, replay)
-    anomalies.py       rules/anomalies.yaml loader (strict, file:line:col)
-    thresholds.py      rule evaluation -> Finding
-    enforcement.py     block / step_up state, Redis + pub/sub propagation
-    blocks.py          what is in force, lifted by an analyst (audited); blocks_cli.py ``crmgw blocks``
-    link.py            ok / unreachable / refusing-writes: only a write proves health, not a PING
-    epoch.py           lost counter data noticed (epoch key, per-user markers) -> signals-data-lost
-    rebuild.py, cli.py ``crmgw signals rebuild``: the windows restored from the audit log
-    stage.py           SignalsStage: check / submit / background worker / health
+config.py          SignalsConfig: the ``signals:`` settings section
+counters.py        what is counted per request, windows, the backend protocol
+lua.py             the Redis counting script (one round trip per request)
+redis_backend.py   counters shared by every instance
+memory_backend.py  counters of one process (demo default, replay)
+anomalies.py       rules/anomalies.yaml loader (strict, file:line:col)
+thresholds.py      rule evaluation -> Finding
+enforcement.py     block / step_up state, Redis + pub/sub propagation
+blocks.py          what is in force, lifted by an analyst (audited); blocks_cli.py ``crmgw blocks``
+link.py            ok / unreachable / refusing-writes: only a write proves health, not a PING
+epoch.py           lost counter data noticed (epoch key, per-user markers) -> signals-data-lost
+rebuild.py, cli.py ``crmgw signals rebuild``: the windows restored from the audit log
+stage.py           SignalsStage: check / submit / background worker / health
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from gateway.signals.anomalies import AnomalyRule, AnomalyRules, load_anomalies
 from gateway.signals.config import SignalsConfig
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
     from gateway.signals.stage import AlertSink, SignalsStage
 
 __all__ = [
-    "AlertSink", "AnomalyRule", "AnomalyRules", "SignalsConfig", "SignalsStage", "build_signals",
+    "AlertSink",
+    "AnomalyRule",
+    "AnomalyRules",
+    "SignalsConfig",
+    "SignalsStage",
+    "build_signals",
     "load_anomalies",
 ]
 
@@ -65,15 +71,24 @@ def build_signals(
     url = config.redis_url or redis_url
     if config.backend == "memory" or (config.backend == "auto" and not url):
         return SignalsStage(
-            config, backend=MemoryCounters(config), enforcement=LocalEnforcement(state), state=state,
-            alerts=alerts, clock=clock,
+            config,
+            backend=MemoryCounters(config),
+            enforcement=LocalEnforcement(state),
+            state=state,
+            alerts=alerts,
+            clock=clock,
         )
     if not url:
         raise ValueError("signals.backend is 'redis' but no Redis URL is set (signals.redis_url or redis_url)")
     client = connect_redis(url)
     stage = SignalsStage(
-        config, backend=RedisCounters(client, config), enforcement=None, state=state,
-        alerts=alerts, clock=clock, client=client,
+        config,
+        backend=RedisCounters(client, config),
+        enforcement=None,
+        state=state,
+        alerts=alerts,
+        clock=clock,
+        client=client,
     )
     stage.enforcement = RedisEnforcement(client, state, stage.now)
     return stage

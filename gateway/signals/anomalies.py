@@ -28,7 +28,7 @@ import string
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError, BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, model_validator
 
 from gateway.policy.criteria.operation import expand, no_match
 from gateway.policy.schema import ID_PATTERN
@@ -37,8 +37,21 @@ from gateway.signals.counters import FIELDS, TIMESPANS
 
 COUNTABLE = FIELDS + ("distinct_records",)
 PLACEHOLDERS = frozenset(
-    {"user", "resource", "value", "threshold", "baseline", "timespan", "count", "rule", "title",
-     "level", "country", "ip", "operation"}
+    {
+        "user",
+        "resource",
+        "value",
+        "threshold",
+        "baseline",
+        "timespan",
+        "count",
+        "rule",
+        "title",
+        "level",
+        "country",
+        "ip",
+        "operation",
+    }
 )
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -225,8 +238,12 @@ def _compile(
                 errors.append(doc.error(path + ("match", "operations", i), no_match(pattern)))
             operations |= ops or set()
     if spec.condition.and_gt_user_max_days is not None and spec.count == "distinct_records":
-        errors.append(doc.error(path + ("condition", "and_gt_user_max_days"),
-                                "distinct_records has no daily history; use an absolute condition only"))
+        errors.append(
+            doc.error(
+                path + ("condition", "and_gt_user_max_days"),
+                "distinct_records has no daily history; use an absolute condition only",
+            )
+        )
     ttl = 0
     if spec.action != "alert":
         if spec.action_ttl is None:
@@ -234,15 +251,22 @@ def _compile(
         else:
             ttl = parse_duration(spec.action_ttl) or 0
             if not 0 < ttl <= MAX_ACTION_TTL:
-                errors.append(doc.error(path + ("action_ttl",),
-                                        f"action_ttl {spec.action_ttl!r} must be like 90s, 30m, 1h or 2d (at most 30d)"))
+                errors.append(
+                    doc.error(
+                        path + ("action_ttl",),
+                        f"action_ttl {spec.action_ttl!r} must be like 90s, 30m, 1h or 2d (at most 30d)",
+                    )
+                )
     elif spec.action_ttl is not None:
         errors.append(doc.error(path + ("action_ttl",), "action_ttl only applies to block and step_up"))
     try:
         names = {f for _, f, _, _ in string.Formatter().parse(spec.summary) if f is not None}
         for name in sorted(names - PLACEHOLDERS):
-            errors.append(doc.error(path + ("summary",),
-                                    f"unknown placeholder {{{name}}}; use: {', '.join(sorted(PLACEHOLDERS))}"))
+            errors.append(
+                doc.error(
+                    path + ("summary",), f"unknown placeholder {{{name}}}; use: {', '.join(sorted(PLACEHOLDERS))}"
+                )
+            )
     except ValueError as exc:
         errors.append(doc.error(path + ("summary",), f"bad summary template: {exc}"))
     matchers = []
@@ -256,13 +280,22 @@ def _compile(
     if len(errors) != before:
         return None
     return AnomalyRule(
-        id=spec.id, title=spec.title, description=spec.description, count=spec.count,
+        id=spec.id,
+        title=spec.title,
+        description=spec.description,
+        count=spec.count,
         by_resource=spec.group_by == ["user", "resource"],
         operations=frozenset(operations) if operations is not None else None,
         off_hours=spec.match.off_hours if spec.match else None,
-        timespan=spec.timespan, gt=spec.condition.gt, gte=spec.condition.gte,
-        factor=spec.condition.and_gt_user_max_days, level=spec.level, action=spec.action,
-        action_ttl=ttl, summary=spec.summary, exceptions=tuple(matchers),
+        timespan=spec.timespan,
+        gt=spec.condition.gt,
+        gte=spec.condition.gte,
+        factor=spec.condition.and_gt_user_max_days,
+        level=spec.level,
+        action=spec.action,
+        action_ttl=ttl,
+        summary=spec.summary,
+        exceptions=tuple(matchers),
         source=f"{doc.file}:{doc.loc(path)[0]}",
     )
 
@@ -278,8 +311,11 @@ def load_anomalies(
     if header is None:
         return None, errors
     known: dict[str, set[str] | None] = {
-        "operation": set(operations), "user": set(users), "role": set(roles),
-        "resource": {op.partition(".")[0] for op in operations}, "country": None,
+        "operation": set(operations),
+        "user": set(users),
+        "role": set(roles),
+        "resource": {op.partition(".")[0] for op in operations},
+        "country": None,
     }
     rules: list[AnomalyRule] = []
     seen: dict[str, int] = {}
@@ -289,7 +325,9 @@ def load_anomalies(
         if spec is None:
             continue
         if spec.id in seen:
-            errors.append(doc.error(where + ("id",), f"duplicate rule id {spec.id!r} (first defined at line {seen[spec.id]})"))
+            errors.append(
+                doc.error(where + ("id",), f"duplicate rule id {spec.id!r} (first defined at line {seen[spec.id]})")
+            )
             continue
         seen[spec.id] = doc.loc(where)[0]
         rule = _compile(doc, where, spec, known, errors)

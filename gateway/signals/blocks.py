@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.signals.enforcement import ACTIONS, Measure
@@ -43,12 +43,18 @@ class Lifted:
 
 
 def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def measure_dict(m: Measure) -> dict[str, Any]:
-    return {"user": m.user, "action": m.action, "rule": m.rule, "since": iso(m.since) if m.since else None,
-            "until": iso(m.until), "alert": m.alert or None}
+    return {
+        "user": m.user,
+        "action": m.action,
+        "rule": m.rule,
+        "since": iso(m.since) if m.since else None,
+        "until": iso(m.until),
+        "alert": m.alert or None,
+    }
 
 
 async def active(enforcement, now: float, *, user: str | None = None) -> list[Measure]:
@@ -73,8 +79,17 @@ def check_request(user: str, action: str | None, note: str | None, actor: str | 
     return text
 
 
-async def lift(enforcement, alerts, *, user: str, action: str | None = None, actor: str, note: str,
-               now: float, fallback_alert: str | None = None) -> list[Lifted]:
+async def lift(
+    enforcement,
+    alerts,
+    *,
+    user: str,
+    action: str | None = None,
+    actor: str,
+    note: str,
+    now: float,
+    fallback_alert: str | None = None,
+) -> list[Lifted]:
     """Lift ``user``'s measures in force (one ``action``, or all); [] when none was in force.
 
     ``alerts`` is the AlertStore (None: nothing to record in but the log); ``fallback_alert`` records
@@ -92,9 +107,17 @@ async def lift(enforcement, alerts, *, user: str, action: str | None = None, act
         if not removed.alert and fallback_alert:
             removed = dataclasses.replace(removed, alert=fallback_alert)
         recorded, problem = await _record(alerts, removed, actor, text)
-        log.warning("blocks: %s lifted the %s of %s (rule %s, since %s, until %s, alert %s): %s",
-                    actor, removed.action, removed.user, removed.rule, iso(removed.since) if removed.since else "-",
-                    iso(removed.until), removed.alert or "-", text)
+        log.warning(
+            "blocks: %s lifted the %s of %s (rule %s, since %s, until %s, alert %s): %s",
+            actor,
+            removed.action,
+            removed.user,
+            removed.rule,
+            iso(removed.since) if removed.since else "-",
+            iso(removed.until),
+            removed.alert or "-",
+            text,
+        )
         out.append(Lifted(removed, recorded, problem))
     return out
 

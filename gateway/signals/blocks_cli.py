@@ -26,7 +26,8 @@ from gateway.alerts.cli import _clean, _login, _store_options
 
 def register(subparsers) -> None:
     blocks = subparsers.add_parser("blocks", help="anomaly blocks and step-ups in force: list, lift").add_subparsers(
-        dest="blocks_cmd", required=True)
+        dest="blocks_cmd", required=True
+    )
     s = blocks.add_parser("list", help="blocks and step-ups in force (every instance), oldest first")
     _store_options(s)
     s.add_argument("--user")
@@ -65,8 +66,11 @@ def cmd_blocks(args) -> int:
         return 2
     alerts, alerts_url, signals_url, base_dir = found
     if not signals_url:
-        print("blocks are shared through Redis: give --redis-url or a gateway.yaml with redis_url "
-              "(with the memory backend a block lives in one gateway process: use its console)", file=sys.stderr)
+        print(
+            "blocks are shared through Redis: give --redis-url or a gateway.yaml with redis_url "
+            "(with the memory backend a block lives in one gateway process: use its console)",
+            file=sys.stderr,
+        )
         return 2
     if args.blocks_cmd == "lift" and not args.actor:
         print("--actor is required (no $USER)", file=sys.stderr)
@@ -94,17 +98,27 @@ async def _run(args, alerts_config, signals_url: str, base_dir: Path) -> int:
             else:
                 for m in measures:
                     d = blocks.measure_dict(m)
-                    print(f"{_clean(m.user):<12} {m.action:<8} since {d['since'] or '-':<20} until {d['until']:<20} "
-                          f"rule {_clean(m.rule):<20} alert {m.alert or '-'}")
+                    print(
+                        f"{_clean(m.user):<12} {m.action:<8} since {d['since'] or '-':<20} until {d['until']:<20} "
+                        f"rule {_clean(m.rule):<20} alert {m.alert or '-'}"
+                    )
                 print(f"{len(measures)} block(s)/step-up(s) in force", file=sys.stderr)
             return 0
         from gateway.alerts import open_alert_store
 
-        store = await open_alert_store(alerts_config, redis_url=None, base_dir=base_dir, background=False,
-                                       with_sinks=False)
+        store = await open_alert_store(
+            alerts_config, redis_url=None, base_dir=base_dir, background=False, with_sinks=False
+        )
         try:
-            lifted = await blocks.lift(enforcement, store, user=args.user, action=args.action, actor=args.actor,
-                                       note=args.note, now=time.time())
+            lifted = await blocks.lift(
+                enforcement,
+                store,
+                user=args.user,
+                action=args.action,
+                actor=args.actor,
+                note=args.note,
+                now=time.time(),
+            )
         except ValueError as exc:
             print(f"refused: {exc}", file=sys.stderr)
             return 2

@@ -17,20 +17,29 @@ import asyncio
 import dataclasses
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
 def register(subparsers) -> None:
     signals = subparsers.add_parser("signals", help="behaviour counters: rebuild after a loss").add_subparsers(
-        dest="signals_cmd", required=True)
+        dest="signals_cmd", required=True
+    )
     s = signals.add_parser("rebuild", help="restore the counter windows from the audit log (after signals-data-lost)")
     where = s.add_mutually_exclusive_group()
-    where.add_argument("--config", help="gateway.yaml: its signals section, Redis URL and rules folder "
-                                        "(default: $CRMGW_CONFIG, else ./gateway.yaml)")
+    where.add_argument(
+        "--config",
+        help="gateway.yaml: its signals section, Redis URL and rules folder "
+        "(default: $CRMGW_CONFIG, else ./gateway.yaml)",
+    )
     where.add_argument("--redis-url", help="the counters' Redis (default signals settings; give --rules too)")
-    s.add_argument("--audit-log", action="append", required=True, metavar="FILE",
-                   help="an audit log (with its rotated backups) or a folder of them; repeat for every instance")
+    s.add_argument(
+        "--audit-log",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="an audit log (with its rotated backups) or a folder of them; repeat for every instance",
+    )
     s.add_argument("--since", help="ISO time with offset (default: as far back as the counters reach, ~32 days)")
     s.add_argument("--rules", help="rules folder (default: the settings' rules_dir, or ./rules)")
     s.add_argument("--json", action="store_true")
@@ -110,15 +119,18 @@ async def _rebuild(args, config, url, rules, paths, since) -> int:
 
     client = connect_redis(url)
     try:
-        report = await rebuild(client, config, rules, read_audit_logs(paths), now=datetime.now(timezone.utc), since=since)
+        report = await rebuild(client, config, rules, read_audit_logs(paths), now=datetime.now(UTC), since=since)
     except (RedisError, OSError) as exc:
         print(f"signals rebuild: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
         await client.aclose()
     if args.json:
-        print(json.dumps({k: v.isoformat() if isinstance(v, datetime) else v
-                          for k, v in dataclasses.asdict(report).items()}))
+        print(
+            json.dumps(
+                {k: v.isoformat() if isinstance(v, datetime) else v for k, v in dataclasses.asdict(report).items()}
+            )
+        )
     else:
         print(f"signals rebuild from {len(paths)} file(s): {report.summary()}")
     return 0 if report.marked else 1

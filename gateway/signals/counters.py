@@ -50,8 +50,19 @@ FIELDS = COUNTERS + FLAGS  # every counter a rule may name, except distinct_reco
 SEEN_KINDS = {"ip": "new_ip", "net": "new_network", "country": "new_country", "ua": "new_user_agent"}
 SEQUENCE_TTL = 3600  # how long "the last id viewed" is remembered for sequential-id detection
 RECENT_FIELDS = (
-    "time", "request_id", "operation", "method", "path", "status", "effect", "reason", "client_ip",
-    "country", "records_returned", "targets", "user_agent",
+    "time",
+    "request_id",
+    "operation",
+    "method",
+    "path",
+    "status",
+    "effect",
+    "reason",
+    "client_ip",
+    "country",
+    "records_returned",
+    "targets",
+    "user_agent",
 )
 
 
@@ -133,9 +144,7 @@ class CounterBackend(Protocol):
     async def close(self) -> None: ...
 
 
-def count_request(
-    inc: Increments, record: dict[str, Any], groups: list[GroupQuery]
-) -> CountRequest:
+def count_request(inc: Increments, record: dict[str, Any], groups: list[GroupQuery]) -> CountRequest:
     """The backend request for one counted audit record."""
     seen: dict[str, str] = {}
     if inc.ip:

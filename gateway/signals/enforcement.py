@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 
@@ -44,11 +44,17 @@ class Measure:
         return orjson.dumps(dataclasses.asdict(self))
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "Measure | None":
+    def from_json(cls, raw: bytes | str) -> Measure | None:
         try:
             data = orjson.loads(raw)
-            m = cls(str(data["user"]), str(data["action"]), str(data["rule"]), float(data["until"]),
-                    float(data.get("since") or 0.0), str(data.get("alert") or ""))
+            m = cls(
+                str(data["user"]),
+                str(data["action"]),
+                str(data["rule"]),
+                float(data["until"]),
+                float(data.get("since") or 0.0),
+                str(data.get("alert") or ""),
+            )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return None
         return m if m.action in ACTIONS else None
@@ -83,8 +89,10 @@ class EnforcementState:
         return True
 
     def all(self, now: float) -> list[Measure]:
-        return sorted((m for measures in self._by_user.values() for m in measures.values() if m.until > now),
-                      key=lambda m: (m.since, m.user, m.action))
+        return sorted(
+            (m for measures in self._by_user.values() for m in measures.values() if m.until > now),
+            key=lambda m: (m.since, m.user, m.action),
+        )
 
     def replace(self, measures: list[Measure]) -> None:
         fresh: dict[str, dict[str, Measure]] = {}
@@ -170,8 +178,10 @@ class RedisEnforcement:
         """Lift on every instance; the measure that was stored in Redis (None: there was none)."""
         local = self.state.lift(user, action)
         self._unsaved = [m for m in self._unsaved if (m.user, m.action) != (user, action)]
-        old = await self._lift(keys=[STATE_KEY], args=[
-            f"{action}:{user}", CHANNEL, orjson.dumps({"lift": True, "user": user, "action": action})])
+        old = await self._lift(
+            keys=[STATE_KEY],
+            args=[f"{action}:{user}", CHANNEL, orjson.dumps({"lift": True, "user": user, "action": action})],
+        )
         return Measure.from_json(old) if old is not None else local
 
     async def attach_alert(self, m: Measure, alert_id: str) -> bool:
@@ -179,15 +189,15 @@ class RedisEnforcement:
         new = dataclasses.replace(m, alert=alert_id)
         self.state.annotate(m, new)
         self._unsaved = [new if u == m else u for u in self._unsaved]
-        return bool(await self._annotate(keys=[STATE_KEY], args=[
-            f"{m.action}:{m.user}", m.to_json(), new.to_json(), CHANNEL]))
+        return bool(
+            await self._annotate(keys=[STATE_KEY], args=[f"{m.action}:{m.user}", m.to_json(), new.to_json(), CHANNEL])
+        )
 
     async def active(self, now: float) -> list[Measure]:
         """Every measure in force as Redis holds it (what all instances agree on)."""
         raw = await self.client.hgetall(STATE_KEY)
         found = (Measure.from_json(value) for value in raw.values())
-        return sorted((m for m in found if m is not None and m.until > now),
-                      key=lambda m: (m.since, m.user, m.action))
+        return sorted((m for m in found if m is not None and m.until > now), key=lambda m: (m.since, m.user, m.action))
 
     def on_message(self, data: bytes) -> None:
         """A published measure (or lift) from any instance, this one included."""

@@ -30,8 +30,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import secrets
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 EPOCH_KEY = "crmgw:signals:epoch"
 ALERT_TYPE = "signals-data-lost"
@@ -102,14 +103,25 @@ class Loss:
     def alert(self) -> dict[str, Any]:
         """Arguments of AlertSink.raise_alert: one open alert per epoch (window), however many
         instances notice it."""
-        return dict(
-            user="*", type=ALERT_TYPE, level="high", score=1.0, rule=ALERT_TYPE,
-            window=self.epoch.get("id", ""), source="signals",
-            summary=("behaviour counters in Redis were lost: " + self.reason + "; windows count from "
-                     "zero until `crmgw signals rebuild --audit-log FILE` restores them"),
-            evidence={"reason": self.reason, "epoch": dict(self.epoch), "users": list(self.users[:20]),
-                      "users_found": len(self.users)},
-        )
+        return {
+            "user": "*",
+            "type": ALERT_TYPE,
+            "level": "high",
+            "score": 1.0,
+            "rule": ALERT_TYPE,
+            "window": self.epoch.get("id", ""),
+            "source": "signals",
+            "summary": (
+                "behaviour counters in Redis were lost: " + self.reason + "; windows count from "
+                "zero until `crmgw signals rebuild --audit-log FILE` restores them"
+            ),
+            "evidence": {
+                "reason": self.reason,
+                "epoch": dict(self.epoch),
+                "users": list(self.users[:20]),
+                "users_found": len(self.users),
+            },
+        }
 
 
 class EpochWatch:
@@ -163,6 +175,15 @@ class EpochWatch:
         return tuple(dict.fromkeys(lost))
 
     def health(self) -> dict[str, Any]:
-        keep = ("id", "created", "checked", "losses", "lost_at", "lost_reason", "rebuilt", "rebuilt_at",
-                "rebuilt_records")
+        keep = (
+            "id",
+            "created",
+            "checked",
+            "losses",
+            "lost_at",
+            "lost_reason",
+            "rebuilt",
+            "rebuilt_at",
+            "rebuilt_records",
+        )
         return {k: self.epoch[k] for k in keep if k in self.epoch}

@@ -25,8 +25,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from collections import deque
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -55,10 +56,12 @@ class RebuildReport:
     marked: bool = False  # the epoch now says the loss is covered
 
     def summary(self) -> str:
-        return (f"{self.replayed} record(s) replayed for {self.users} user(s), {self.skipped} already "
-                f"counted, {self.outside} outside {self.since.isoformat()} .. {self.until.isoformat()}, "
-                f"{self.uncountable} uncountable, of {self.read} read; epoch {self.epoch} "
-                + ("marked rebuilt" if self.marked else "NOT marked: it changed during the rebuild (lost again?)"))
+        return (
+            f"{self.replayed} record(s) replayed for {self.users} user(s), {self.skipped} already "
+            f"counted, {self.outside} outside {self.since.isoformat()} .. {self.until.isoformat()}, "
+            f"{self.uncountable} uncountable, of {self.read} read; epoch {self.epoch} "
+            + ("marked rebuilt" if self.marked else "NOT marked: it changed during the rebuild (lost again?)")
+        )
 
 
 def default_since(config: SignalsConfig, now: datetime) -> datetime:
@@ -82,14 +85,23 @@ class _Users:
         self.newest_day[req.user] = max(self.newest_day.get(req.user, 0), req.t // DAY)
 
 
-async def rebuild(client, config: SignalsConfig, rules: AnomalyRules | None, records: Iterable[dict[str, Any]],
-                  *, now: datetime, since: datetime | None = None) -> RebuildReport:
+async def rebuild(
+    client,
+    config: SignalsConfig,
+    rules: AnomalyRules | None,
+    records: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    since: datetime | None = None,
+) -> RebuildReport:
     """Replay ``records`` (in time order) taken from ``since`` up to ``now`` into the Redis counters."""
     since = since or default_since(config, now)
     report = RebuildReport(since=since, until=now)
     counters = RedisCounters(client, config)
-    epoch_id, losses = [v.decode() if isinstance(v, bytes) else str(v) for v in await client.eval(
-        BEGIN_REBUILD, 1, EPOCH_KEY, secrets.token_hex(8), now.isoformat())]
+    epoch_id, losses = [
+        v.decode() if isinstance(v, bytes) else str(v)
+        for v in await client.eval(BEGIN_REBUILD, 1, EPOCH_KEY, secrets.token_hex(8), now.isoformat())
+    ]
     report.epoch = epoch_id
     run, until_ms = secrets.token_hex(8), int(now.timestamp() * 1000)
     plans, users, batch = PlanCache(), _Users(config.recent_requests), []
@@ -122,8 +134,9 @@ async def rebuild(client, config: SignalsConfig, rules: AnomalyRules | None, rec
     await flush()
     await _finish_users(client, config, users, now)
     report.users = len(users.newest_day)
-    report.marked = bool(await client.eval(
-        END_REBUILD, 1, EPOCH_KEY, epoch_id, losses, now.isoformat(), str(report.replayed)))
+    report.marked = bool(
+        await client.eval(END_REBUILD, 1, EPOCH_KEY, epoch_id, losses, now.isoformat(), str(report.replayed))
+    )
     return report
 
 

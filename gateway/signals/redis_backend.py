@@ -16,9 +16,9 @@ from redis.exceptions import NoScriptError
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import (
     DAY,
-    TIMESPANS,
-    SEQUENCE_TTL,
     SEEN_KINDS,
+    SEQUENCE_TTL,
+    TIMESPANS,
     CountRequest,
     CountResult,
     GroupQuery,
@@ -53,17 +53,21 @@ class RedisCounters:
         key = tuple(groups)
         found = self._specs.get(key)
         if found is None:
-            found = orjson.Fragment(orjson.dumps([
-                {
-                    "p": g.prefix,
-                    "gw": [[gran, self._ttls[gran]] for gran in bucket_sizes(g)],
-                    "hw": [[gran, self._ttls[gran]] for gran in hll_sizes(g)],
-                    "w": [[name, *TIMESPANS[name]] for name in g.windows],
-                    "d": [[name, *TIMESPANS[name]] for name in g.distinct],
-                    "h": self.config.history_days if g.history else 0,
-                }
-                for g in groups
-            ]))
+            found = orjson.Fragment(
+                orjson.dumps(
+                    [
+                        {
+                            "p": g.prefix,
+                            "gw": [[gran, self._ttls[gran]] for gran in bucket_sizes(g)],
+                            "hw": [[gran, self._ttls[gran]] for gran in hll_sizes(g)],
+                            "w": [[name, *TIMESPANS[name]] for name in g.windows],
+                            "d": [[name, *TIMESPANS[name]] for name in g.distinct],
+                            "h": self.config.history_days if g.history else 0,
+                        }
+                        for g in groups
+                    ]
+                )
+            )
             if len(self._specs) < 4096:
                 self._specs[key] = found
         return found
@@ -156,5 +160,4 @@ def _parse(req: CountRequest, reply: bytes | str) -> CountResult:
         windows = {name: _ints(w.get(name)) for name in query.windows} if query.windows else {}
         distinct = {name: (int(d[name][0]), int(d[name][1])) for name in query.distinct} if query.distinct else {}
         groups[query.prefix] = GroupResult(windows=windows, distinct=distinct, history_max=_ints(raw["h"]))
-    return CountResult(flags=_ints(data["flags"]), increments=_ints(data["inc"]), groups=groups,
-                       fresh="fresh" in data)
+    return CountResult(flags=_ints(data["flags"]), increments=_ints(data["inc"]), groups=groups, fresh="fresh" in data)

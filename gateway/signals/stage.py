@@ -21,8 +21,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
@@ -33,7 +34,8 @@ from gateway.signals.anomalies import AnomalyRules
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import CounterBackend, count_request, marker_ttl
 from gateway.signals.enforcement import CHANNEL, EnforcementState, Measure
-from gateway.signals.epoch import PROBLEM as DATA_LOST, EpochWatch, Loss
+from gateway.signals.epoch import PROBLEM as DATA_LOST
+from gateway.signals.epoch import EpochWatch, Loss
 from gateway.signals.link import UNREACHABLE, Link
 from gateway.signals.thresholds import Finding, PlanCache, evaluate_all
 
@@ -42,8 +44,19 @@ STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class AlertSink(Protocol):
-    async def raise_alert(self, *, user: str, type: str, level: str, score: float, summary: str,
-                          evidence: dict, rule: str, window: str, source: str = "threshold") -> str | None: ...
+    async def raise_alert(
+        self,
+        *,
+        user: str,
+        type: str,
+        level: str,
+        score: float,
+        summary: str,
+        evidence: dict,
+        rule: str,
+        window: str,
+        source: str = "threshold",
+    ) -> str | None: ...
 
 
 def rules_of(ruleset: Any) -> AnomalyRules | None:
@@ -70,12 +83,15 @@ class SignalsStage:
         self.enforcement = enforcement
         self.state = state
         self.alerts = alerts
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.client = client  # the Redis client (None: memory backend)
         self.link = Link(ok=client is None, clock=self.clock)
         # a memory backend cannot lose its data behind the gateway's back; Redis can
-        self.epoch = EpochWatch(client, self.clock, marker_ttl(config.history_days, config.remember_days)) \
-            if client is not None else None
+        self.epoch = (
+            EpochWatch(client, self.clock, marker_ttl(config.history_days, config.remember_days))
+            if client is not None
+            else None
+        )
         self.losses_reported = 0
         self.findings: deque[Finding] = deque(maxlen=200)
         self.counted = self.dropped = self.alerts_raised = self.alerts_failed = 0
@@ -134,7 +150,7 @@ class SignalsStage:
     async def stop(self) -> None:
         try:
             await asyncio.wait_for(self.drain(), timeout=5.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("signals: %d events not counted at shutdown", self._queue.qsize())
         self._stopping = True
         for task in self._tasks:
@@ -238,8 +254,15 @@ class SignalsStage:
             evidence["recent_requests"] = []
         log.warning("signals: %s [%s] %s", rule.id, rule.level, finding.summary)
         alert_id = await self._alert(
-            user=finding.user, type=rule.id, level=rule.level, score=finding.score, summary=finding.summary,
-            evidence=evidence, rule=rule.id, window=rule.timespan, source="threshold",
+            user=finding.user,
+            type=rule.id,
+            level=rule.level,
+            score=finding.score,
+            summary=finding.summary,
+            evidence=evidence,
+            rule=rule.id,
+            window=rule.timespan,
+            source="threshold",
         )
         if measure is not None and alert_id:
             # the block names its alert, so lifting it is recorded in that alert's history

@@ -13,8 +13,9 @@ Exceptions only silence a finding (no alert, no new block or step-up). They are 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from detectors.events import Increments
 from gateway.signals.anomalies import AnomalyRule, AnomalyRules
@@ -48,7 +49,11 @@ def group_of(rule: AnomalyRule, inc: Increments, operation: str | None) -> str |
         return None
     if rule.by_resource and not inc.resource:
         return None
-    base = match_group(rule.operations, rule.off_hours) if rule.operations is not None or rule.off_hours is not None else ""
+    base = (
+        match_group(rule.operations, rule.off_hours)
+        if rule.operations is not None or rule.off_hours is not None
+        else ""
+    )
     if rule.by_resource:
         return f"{base}r:{inc.resource}:"
     return base or "g:"
@@ -130,28 +135,57 @@ def evaluate(
         return None
     threshold = max(rule.threshold, (rule.factor or 0) * (baseline or 0))
     facts = {
-        "user": inc.user, "role": set(record.get("roles") or ()), "resource": inc.resource,
-        "operation": record.get("operation"), "country": inc.country,
+        "user": inc.user,
+        "role": set(record.get("roles") or ()),
+        "resource": inc.resource,
+        "operation": record.get("operation"),
+        "country": inc.country,
     }
     silenced = next((i for i, m in enumerate(rule.exceptions) if m.matches(facts)), None)
     values = {
-        "user": inc.user, "resource": inc.resource or "-", "value": after, "threshold": _num(threshold),
-        "baseline": baseline if baseline is not None else "n/a", "timespan": rule.timespan,
-        "count": rule.count, "rule": rule.id, "title": rule.title, "level": rule.level,
-        "country": inc.country or "unknown", "ip": inc.ip or "unknown", "operation": record.get("operation") or "-",
+        "user": inc.user,
+        "resource": inc.resource or "-",
+        "value": after,
+        "threshold": _num(threshold),
+        "baseline": baseline if baseline is not None else "n/a",
+        "timespan": rule.timespan,
+        "count": rule.count,
+        "rule": rule.id,
+        "title": rule.title,
+        "level": rule.level,
+        "country": inc.country or "unknown",
+        "ip": inc.ip or "unknown",
+        "operation": record.get("operation") or "-",
     }
     evidence = {
-        "rule": rule.id, "source": rule.source, "count": rule.count, "group": prefix, "timespan": rule.timespan,
-        "value": after, "before": before, "threshold": threshold, "baseline": baseline,
+        "rule": rule.id,
+        "source": rule.source,
+        "count": rule.count,
+        "group": prefix,
+        "timespan": rule.timespan,
+        "value": after,
+        "before": before,
+        "threshold": threshold,
+        "baseline": baseline,
         "counters": dict(group.windows.get(rule.timespan, {})),
         "distinct_records": group.distinct.get(rule.timespan, (None, None))[1],
         "flags": dict(result.flags),
-        "request": {k: record.get(k) for k in ("request_id", "time", "operation", "path", "client_ip", "country", "status")},
+        "request": {
+            k: record.get(k) for k in ("request_id", "time", "operation", "path", "client_ip", "country", "status")
+        },
     }
     return Finding(
-        rule=rule, user=inc.user, resource=inc.resource, value=after, threshold=threshold,
-        baseline=baseline, summary=rule.summary.format_map(values), evidence=evidence, time=inc.time,
-        request_id=record.get("request_id"), silenced_by=silenced,
+        rule=rule,
+        user=inc.user,
+        resource=inc.resource,
+        value=after,
+        threshold=threshold,
+        baseline=baseline,
+        summary=rule.summary.format_map(values),
+        evidence=evidence,
+        time=inc.time,
+        request_id=record.get("request_id"),
+        silenced_by=silenced,
     )
 
 

@@ -34,8 +34,9 @@ and the pipeline records it on the request's Flow when the request is forwarded.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
@@ -50,8 +51,20 @@ _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_ONE_USER = frozenset({"team", "department", "region", "branch", "timezone", "status"})
 # Names the gateway, or HTTP itself, already owns; a client-default header would let a client's
 # copy through whenever the gateway omits its own.
-_RESERVED = (HOP_BY_HOP | FORWARDED_BY_DEFAULT | {"host", "content-length", "expect", "authorization", "cookie",
-                                                  "x-request-id", "x-forwarded-for", "accept-encoding"})
+_RESERVED = (
+    HOP_BY_HOP
+    | FORWARDED_BY_DEFAULT
+    | {
+        "host",
+        "content-length",
+        "expect",
+        "authorization",
+        "cookie",
+        "x-request-id",
+        "x-forwarded-for",
+        "accept-encoding",
+    }
+)
 # A prefix is required: a bare {USER} would read every variable of the process as a user's secret.
 _ENV_TEMPLATE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\{USER\}[A-Za-z0-9_]*")
 READ_ACTIONS = frozenset({"view", "list", "export"})
@@ -146,10 +159,16 @@ def upstream_problems(upstream) -> list[str]:
         if creds.fallback == "service" and upstream.credential is None:
             problems.append("user_credentials.fallback: service needs upstream.credential (or say fallback: refuse)")
         cred = upstream.credential
-        if cred is not None and cred.value_env and creds.from_env and re.fullmatch(
-                re.escape(creds.from_env).replace(r"\{USER\}", "[A-Z0-9_]+"), cred.value_env):
-            problems.append(f"user_credentials.from_env would read the service credential ${cred.value_env} "
-                            "as a user's; use another prefix")
+        if (
+            cred is not None
+            and cred.value_env
+            and creds.from_env
+            and re.fullmatch(re.escape(creds.from_env).replace(r"\{USER\}", "[A-Z0-9_]+"), cred.value_env)
+        ):
+            problems.append(
+                f"user_credentials.from_env would read the service credential ${cred.value_env} "
+                "as a user's; use another prefix"
+            )
         # The personal credential replaces the service one: the same header is expected, not a clash.
         if not (cred is not None and folded(cred.header) == folded(creds.header)):
             named.append((creds.header, "user_credentials.header"))
@@ -160,14 +179,19 @@ def upstream_problems(upstream) -> list[str]:
     return problems
 
 
-def load_problems(upstream, path: Callable[[str], Path], at: Callable[[str, str], RuleError],
-                  reload_interval: float = 1.0) -> tuple[UserSecrets | None, list[RuleError]]:
+def load_problems(
+    upstream, path: Callable[[str], Path], at: Callable[[str, str], RuleError], reload_interval: float = 1.0
+) -> tuple[UserSecrets | None, list[RuleError]]:
     """Load the per-user credentials now: (secrets, []) or (None, problems). ``None, []``: not set."""
     creds = upstream.user_credentials
     if creds is None:
         return None, []
-    secrets = UserSecrets(fmt=creds.format, from_env=creds.from_env, reload_interval=reload_interval,
-                          file=path(creds.from_file) if creds.from_file else None)
+    secrets = UserSecrets(
+        fmt=creds.format,
+        from_env=creds.from_env,
+        reload_interval=reload_interval,
+        file=path(creds.from_file) if creds.from_file else None,
+    )
     problems = secrets.load(at)
     return (None, problems) if problems else (secrets, [])
 
@@ -175,13 +199,16 @@ def load_problems(upstream, path: Callable[[str], Path], at: Callable[[str, str]
 class Attribution:
     """Builds the attribution headers of one request: on-behalf-of and the upstream credential."""
 
-    def __init__(self, upstream, *, service: tuple[str, str] | None, path: Callable[[str], Path],
-                 reload_interval: float):
+    def __init__(
+        self, upstream, *, service: tuple[str, str] | None, path: Callable[[str], Path], reload_interval: float
+    ):
         self.on_behalf_of = tuple(upstream.on_behalf_of)
         self.creds: UserCredentials | None = upstream.user_credentials
         self.service = service
         self.secrets, problems = load_problems(
-            upstream, path, lambda key, msg: RuleError("<settings>", 1, 1, f"upstream.user_credentials.{key}: {msg}"),
+            upstream,
+            path,
+            lambda key, msg: RuleError("<settings>", 1, 1, f"upstream.user_credentials.{key}: {msg}"),
             reload_interval,
         )
         if problems:
@@ -199,11 +226,14 @@ class Attribution:
             if not value:
                 if reading and entry.missing == "omit_on_reads":
                     continue
-                raise Forbidden("attribution-missing",
-                                detail=f"user {user.id!r} has no {entry.value!r} for {entry.header}")
+                raise Forbidden(
+                    "attribution-missing", detail=f"user {user.id!r} has no {entry.value!r} for {entry.header}"
+                )
             if not HEADER_VALUE.fullmatch(value):
-                raise Forbidden("attribution-invalid",
-                                detail=f"user {user.id!r}: {entry.value!r} is not a valid {entry.header} value")
+                raise Forbidden(
+                    "attribution-invalid",
+                    detail=f"user {user.id!r}: {entry.value!r} is not a valid {entry.header} value",
+                )
             out[entry.header] = value
         kind, credential = self._credential(identity, directory)
         if credential is not None:
@@ -218,9 +248,11 @@ class Attribution:
             if value is not None:
                 return "personal", (self.creds.header, value)
             if self.creds.fallback == "refuse":
-                raise Forbidden("upstream-credential-missing",
-                                detail=f"no personal CRM credential for {identity.user.id!r} "
-                                       "(upstream.user_credentials.fallback: refuse)")
+                raise Forbidden(
+                    "upstream-credential-missing",
+                    detail=f"no personal CRM credential for {identity.user.id!r} "
+                    "(upstream.user_credentials.fallback: refuse)",
+                )
         if self.service is not None:
             return "service", self.service
         return "none", None

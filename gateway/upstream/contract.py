@@ -13,12 +13,21 @@ from gateway.model import Obligations, RequestContext
 from gateway.upstream.writes import check_request_body
 
 
-def check_request(ruleset, ctx: RequestContext, obligations: Obligations, method: str, body: bytes,
-                  content_type: str | None) -> None:
+def check_request(
+    ruleset, ctx: RequestContext, obligations: Obligations, method: str, body: bytes, content_type: str | None
+) -> None:
     """Raise the refusal (400/403/415) the request earns; return quietly when it may go on."""
     endpoint, identity = ctx.endpoint, ctx.identity
     assert endpoint is not None and identity is not None  # an allowed decision has both
     if obligations.needs_body:
         check_query(endpoint.query, ctx.query)
-    check_request_body(endpoint, method, obligations.scope, identity, ruleset.directory,
-                       ruleset.catalogue.references, body, content_type)
+    check_request_body(
+        endpoint,
+        method,
+        obligations.scope,
+        identity,
+        ruleset.directory,
+        ruleset.catalogue.references,
+        body,
+        content_type,
+    )

@@ -7,8 +7,6 @@ never see a different resource than the one the rules looked at.
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from aiohttp import web
 from yarl import URL
@@ -18,7 +16,9 @@ from gateway.errors import ObligationUnenforceable, UpstreamError, UpstreamTimeo
 CHUNK = 64 * 1024
 
 
-def make_session(*, connect_timeout: float, total_timeout: float, limit: int, limit_per_host: int) -> aiohttp.ClientSession:
+def make_session(
+    *, connect_timeout: float, total_timeout: float, limit: int, limit_per_host: int
+) -> aiohttp.ClientSession:
     """The one pooled ClientSession: explicit timeouts and limits, no cookie jar, raw bodies."""
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit_per_host, ttl_dns_cache=300)
     return aiohttp.ClientSession(
@@ -43,10 +43,8 @@ async def send(
 ) -> aiohttp.ClientResponse:
     """Send one request; redirects are returned to the caller, never followed."""
     try:
-        return await session.request(
-            method, url, headers=headers, data=body if body else None, allow_redirects=False
-        )
-    except asyncio.TimeoutError as exc:
+        return await session.request(method, url, headers=headers, data=body if body else None, allow_redirects=False)
+    except TimeoutError as exc:
         raise UpstreamTimeout(detail=f"{method} {url.path}: timeout") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamError(detail=f"{method} {url.path}: {exc.__class__.__name__}: {exc}") from exc
@@ -64,16 +62,14 @@ async def read_bounded(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
             if size > max_bytes:
                 raise ObligationUnenforceable(detail=f"response body over cap {max_bytes}")
             parts.append(chunk)
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise UpstreamTimeout(detail="timeout reading response body") from exc
     except aiohttp.ClientError as exc:
         raise UpstreamError(detail=f"reading response body: {exc}") from exc
     return b"".join(parts)
 
 
-async def stream_to_client(
-    request: web.Request, resp: aiohttp.ClientResponse, out: web.StreamResponse
-) -> int:
+async def stream_to_client(request: web.Request, resp: aiohttp.ClientResponse, out: web.StreamResponse) -> int:
     """Copy the body chunk by chunk (no obligation needs it); returns bytes written."""
     await out.prepare(request)
     written = 0
@@ -81,7 +77,7 @@ async def stream_to_client(
         async for chunk in resp.content.iter_chunked(CHUNK):
             await out.write(chunk)
             written += len(chunk)
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # Headers are gone already: all we can do is cut the connection and record why.
         raise UpstreamError(detail=f"upstream failed mid-stream: {exc}") from exc
     await out.write_eof()

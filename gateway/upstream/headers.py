@@ -27,7 +27,7 @@ at all: to such a CRM it is a second copy of an allowed header, which one wins i
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict
 
@@ -76,23 +76,53 @@ CREDENTIALS = frozenset({"authorization", "cookie"})  # the CRM's own login: see
 # operator is told. Headers the gateway itself reads or writes are refused there too, by their
 # configured names.
 NEVER_FORWARDED: dict[str, str] = {
-    **{name: "a hop-by-hop header" for name in HOP_BY_HOP},
-    **{name: "framing the gateway's HTTP client writes itself" for name in (
-        "host", "content-length", "expect")},
-    **{name: "the CRM's own login, forwarded only when the caller used it" for name in CREDENTIALS},
-    **{name: "a client's claim about its network position or the original request" for name in (
-        "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port",
-        "x-forwarded-prefix", "x-forwarded-server", "x-forwarded-uri", "x-forwarded-path",
-        "x-forwarded-user", "x-forwarded-email", "x-forwarded-groups", "x-real-ip", "x-client-ip",
-        "client-ip", "true-client-ip", "cf-connecting-ip", "x-cluster-client-ip", "fastly-client-ip",
-        "x-original-url", "x-original-uri", "x-rewrite-url", "x-original-host", "x-original-method",
-        "x-envoy-original-path", "x-envoy-external-address", "remote-user", "remote-addr",
-        "x-remote-user", "x-user")},
+    **dict.fromkeys(HOP_BY_HOP, "a hop-by-hop header"),
+    **dict.fromkeys(("host", "content-length", "expect"), "framing the gateway's HTTP client writes itself"),
+    **dict.fromkeys(CREDENTIALS, "the CRM's own login, forwarded only when the caller used it"),
+    **dict.fromkeys(
+        (
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-forwarded-server",
+            "x-forwarded-uri",
+            "x-forwarded-path",
+            "x-forwarded-user",
+            "x-forwarded-email",
+            "x-forwarded-groups",
+            "x-real-ip",
+            "x-client-ip",
+            "client-ip",
+            "true-client-ip",
+            "cf-connecting-ip",
+            "x-cluster-client-ip",
+            "fastly-client-ip",
+            "x-original-url",
+            "x-original-uri",
+            "x-rewrite-url",
+            "x-original-host",
+            "x-original-method",
+            "x-envoy-original-path",
+            "x-envoy-external-address",
+            "remote-user",
+            "remote-addr",
+            "x-remote-user",
+            "x-user",
+        ),
+        "a client's claim about its network position or the original request",
+    ),
     "x-request-id": "the gateway's own request id",
-    **{name: "a method override (the gateway refuses these)" for name in (
-        "x-http-method-override", "x-http-method", "x-method-override")},
-    **{name: "it lets the CRM answer without a record the response filter can check" for name in (
-        "range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since")},
+    **dict.fromkeys(
+        ("x-http-method-override", "x-http-method", "x-method-override"),
+        "a method override (the gateway refuses these)",
+    ),
+    **dict.fromkeys(
+        ("range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"),
+        "it lets the CRM answer without a record the response filter can check",
+    ),
     "content-encoding": "the gateway forwards the body aiohttp already decoded",
 }
 

@@ -11,10 +11,9 @@ import asyncio
 
 from gateway import fieldpath
 from gateway.context import routes
-from gateway.response import formats
 from gateway.errors import BadRequest, Forbidden, RecordNotFound, UpstreamError
 from gateway.model import RequestContext
-from gateway.response import record_in_scope, records_of
+from gateway.response import formats, record_in_scope, records_of
 from gateway.upstream import bodies
 from gateway.upstream.forward import read_bounded, send, upstream_url
 
@@ -93,8 +92,9 @@ async def check_target_records(gw, ruleset, ctx: RequestContext, scope: str, hea
                 resp.release()
         obj = formats.load_json(formats.decode_content(raw, encoding, limit))
         records = records_of(obj, lookup)
-        if len(records) != 1 or not record_in_scope(records[0], endpoint.resource, scope, ctx.identity,
-                                                                 ruleset.directory):
+        if len(records) != 1 or not record_in_scope(
+            records[0], endpoint.resource, scope, ctx.identity, ruleset.directory
+        ):
             raise Forbidden("record-out-of-scope", detail=f"{path} outside {scope} scope")
 
     await asyncio.gather(*(check_one(p) for p in targets))

@@ -27,8 +27,8 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from gateway.errors import Forbidden
 from gateway.rulefile import RuleError, parse_yaml
@@ -67,8 +67,13 @@ def read_secrets_file(path: Path, display: str, fmt: str, at: At) -> tuple[dict[
         return None, [at("from_file", f"{display} is not a regular file")]
     if st.st_mode & 0o007:
         mode = stat.S_IMODE(st.st_mode)
-        return None, [at("from_file", f"{display} is accessible to every user of the host (mode {mode:04o}); "
-                                      "it holds CRM credentials: chmod o-rwx (for example 600)")]
+        return None, [
+            at(
+                "from_file",
+                f"{display} is accessible to every user of the host (mode {mode:04o}); "
+                "it holds CRM credentials: chmod o-rwx (for example 600)",
+            )
+        ]
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -86,8 +91,13 @@ def read_secrets_file(path: Path, display: str, fmt: str, at: At) -> tuple[dict[
             continue
         value = header_value(fmt, secret)
         if value is None:
-            problems.append(doc.error((user,), f"{user!r}: the secret does not make a valid header value "
-                                               "(control or non-ASCII characters, or leading/trailing spaces)"))
+            problems.append(
+                doc.error(
+                    (user,),
+                    f"{user!r}: the secret does not make a valid header value "
+                    "(control or non-ASCII characters, or leading/trailing spaces)",
+                )
+            )
             continue
         table[user] = value
     return (None, problems) if problems else (table, [])
@@ -113,8 +123,15 @@ def read_env(template: str, fmt: str, environ: Mapping[str, str], at: At) -> tup
 class UserSecrets:
     """The loaded per-user credentials; ``lookup`` is what the request path calls."""
 
-    def __init__(self, *, fmt: str, from_env: str | None, file: Path | None, reload_interval: float,
-                 environ: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        fmt: str,
+        from_env: str | None,
+        file: Path | None,
+        reload_interval: float,
+        environ: Mapping[str, str] | None = None,
+    ):
         self.fmt = fmt
         self.from_env = from_env
         self.file = file
@@ -143,8 +160,11 @@ class UserSecrets:
             problems += file_problems
             table = found or {}
             self._file_sig = sig
-        problems += [at("from_file", f"{user!r} has a secret in {self.file} and in ${self._env_name(user)}: "
-                                     "give it once") for user in table if env_key(user) in env]
+        problems += [
+            at("from_file", f"{user!r} has a secret in {self.file} and in ${self._env_name(user)}: give it once")
+            for user in table
+            if env_key(user) in env
+        ]
         if not problems:
             self._env, self._file = env, table
             self._next_check = time.monotonic() + self.reload_interval
@@ -165,8 +185,10 @@ class UserSecrets:
             self._directory = directory
             self._owners = collections.Counter(env_key(u) for u in directory.users)
         if self._owners[key] > 1:
-            raise Forbidden("upstream-credential-ambiguous",
-                            detail=f"${self._env_name(user_id)} is the variable of {self._owners[key]} directory users")
+            raise Forbidden(
+                "upstream-credential-ambiguous",
+                detail=f"${self._env_name(user_id)} is the variable of {self._owners[key]} directory users",
+            )
         return self._env[key]
 
     def _env_name(self, user_id: str) -> str:
@@ -193,14 +215,22 @@ class UserSecrets:
         # Read on the event loop: a few hundred bytes, and only when the file changed.
         self._file_sig = sig  # a bad version is reported once, not at every check
         display = str(self.file)
-        table, problems = read_secrets_file(self.file, display, self.fmt,
-                                            lambda key, msg: RuleError(display, 1, 1, msg))
+        table, problems = read_secrets_file(
+            self.file, display, self.fmt, lambda key, msg: RuleError(display, 1, 1, msg)
+        )
         if table is not None:
-            problems += [RuleError(display, 1, 1, f"{user!r} also has ${self._env_name(user)}")
-                         for user in table if env_key(user) in self._env]
+            problems += [
+                RuleError(display, 1, 1, f"{user!r} also has ${self._env_name(user)}")
+                for user in table
+                if env_key(user) in self._env
+            ]
         if problems:
-            log.error("upstream.user_credentials: %s not reloaded, keeping the last good version (%d users):\n%s",
-                      display, len(self._file), "\n".join(str(p) for p in problems))
+            log.error(
+                "upstream.user_credentials: %s not reloaded, keeping the last good version (%d users):\n%s",
+                display,
+                len(self._file),
+                "\n".join(str(p) for p in problems),
+            )
             return
         self._file = table
         log.info("upstream.user_credentials: %s reloaded (%d users)", display, len(table))

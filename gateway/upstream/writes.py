@@ -27,7 +27,8 @@ through any colleague is refused, whatever spelling the body uses.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from gateway import fieldpath
 from gateway.declared import BodyContract, OrgField, PeopleField, WriteContract
@@ -40,8 +41,14 @@ NO_BODY_METHODS = ("GET", "HEAD", "DELETE")
 
 
 def check_request_body(
-    endpoint: Endpoint, method: str, scope: str, identity: Identity, directory: Directory,
-    references: dict, body: bytes, content_type: str | None,
+    endpoint: Endpoint,
+    method: str,
+    scope: str,
+    identity: Identity,
+    directory: Directory,
+    references: dict,
+    body: bytes,
+    content_type: str | None,
 ) -> None:
     """Refuse a request whose body may not reach the CRM; returns quietly otherwise."""
     contract = endpoint.body

@@ -40,8 +40,12 @@ def audit_lines(client) -> list[dict]:
 
 
 async def ask(client, clock, *, by="carol", user=None, hours=2, ops=("customers.export",), scope="own") -> dict:
-    body = {"operations": list(ops), "data_scope": scope, "until": (clock() + timedelta(hours=hours)).isoformat(),
-            "reason": "pipeline review, ticket SEC-7"}
+    body = {
+        "operations": list(ops),
+        "data_scope": scope,
+        "until": (clock() + timedelta(hours=hours)).isoformat(),
+        "reason": "pipeline review, ticket SEC-7",
+    }
     if user:
         body["user"] = user
     resp = await client.post(API, json=body, headers=auth(by))
@@ -127,12 +131,22 @@ async def test_a_manager_asks_for_a_report_and_an_admin_approves_never_the_asker
     await act(gw, req["id"], "approve", "grace")  # an approver role (admin)
     assert (await export(gw))[0] == 200
     # Nobody asks for someone they do not manage; operations and scopes are checked
-    resp = await gw.post(API, json={"user": "carol", "operations": ["customers.export"], "until":
-                                    (clock() + timedelta(hours=1)).isoformat(), "reason": "x"}, headers=auth("dave"))
+    resp = await gw.post(
+        API,
+        json={
+            "user": "carol",
+            "operations": ["customers.export"],
+            "until": (clock() + timedelta(hours=1)).isoformat(),
+            "reason": "x",
+        },
+        headers=auth("dave"),
+    )
     assert resp.status == 403 and (await resp.json())["reason"] == "not-allowed-to-request"
-    for body, reason in (({"operations": ["customers.nope"]}, "operation-unknown"),
-                         ({"operations": ["customers.export"], "until": clock().isoformat()}, "until-past"),
-                         ({"operations": ["customers.export"], "reason": ""}, "reason-missing")):
+    for body, reason in (
+        ({"operations": ["customers.nope"]}, "operation-unknown"),
+        ({"operations": ["customers.export"], "until": clock().isoformat()}, "until-past"),
+        ({"operations": ["customers.export"], "reason": ""}, "reason-missing"),
+    ):
         full = {"until": (clock() + timedelta(hours=1)).isoformat(), "reason": "x", **body}
         resp = await gw.post(API, json=full, headers=auth("carol"))
         assert resp.status == 400 and (await resp.json())["reason"] == reason
@@ -152,8 +166,8 @@ def edit_user(rules, user: str, **changes) -> None:
     path = rules / "users.yaml"
     text = path.read_text()
     start = text.index(f"\n  {user}:\n")
-    end = re.search(r"\n  [\w-]+:\n", text[start + 2:])
-    block = text[start: start + 2 + end.start()] if end else text[start:]
+    end = re.search(r"\n  [\w-]+:\n", text[start + 2 :])
+    block = text[start : start + 2 + end.start()] if end else text[start:]
     new = block
     for key, value in changes.items():
         new = re.sub(rf"(\n    {key}: ).*", rf"\g<1>{value}", new)
@@ -243,9 +257,17 @@ async def test_an_offboarding_ends_everything_at_once(gw4, clock, approval_rules
     assert len(line) == 1 and line[0]["approval_id"] == approval_id and line[0]["actor"] == "gateway"
 
 
-@pytest.mark.parametrize("method,path", [("GET", API), ("POST", API), ("GET", f"{API}/x"),
-                                         ("POST", f"{API}/x/approve"), ("POST", f"{API}/x/reject"),
-                                         ("POST", f"{API}/x/revoke")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", API),
+        ("POST", API),
+        ("GET", f"{API}/x"),
+        ("POST", f"{API}/x/approve"),
+        ("POST", f"{API}/x/reject"),
+        ("POST", f"{API}/x/revoke"),
+    ],
+)
 async def test_the_api_needs_an_authenticated_directory_user(gw, method, path):
     resp = await gw.request(method, path, json={})
     assert resp.status == 401

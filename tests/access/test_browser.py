@@ -6,14 +6,14 @@ chromium cannot start."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.identity.devkeys import mint_token
 from tests.approvals.test_browser import ApprovalsLive, call, tab
 from tests.console.live import chromium, running
 from tests.console.test_browser import shoot
-from gateway.identity.devkeys import mint_token
 
 EXPORT = "/api/customers/export.csv"
 
@@ -43,9 +43,14 @@ def export_status(live) -> int:
 
 
 def test_a_manager_approves_and_revokes_an_access_request_in_the_console(browser, live):
-    until = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
-    status, body = call(live, "POST", "/_gw/api/access-requests", "carol",
-                        {"operations": ["customers.export"], "until": until, "reason": "pipeline review SEC-11"})
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    status, body = call(
+        live,
+        "POST",
+        "/_gw/api/access-requests",
+        "carol",
+        {"operations": ["customers.export"], "until": until, "reason": "pipeline review SEC-11"},
+    )
     assert status == 201, body
     request_id = body["id"]
     assert export_status(live) == 403
@@ -71,5 +76,7 @@ def test_a_manager_approves_and_revokes_an_access_request_in_the_console(browser
     assert export_status(live) == 403
     lines = [json.loads(x) for x in live.gw.audit.path.read_text().splitlines() if x.strip()]
     assert [(r["event"], r["actor"], r["via"]) for r in lines if r.get("kind") == "access"] == [
-        ("access.requested", "carol", "api"), ("access.approved", "erin", "console"),
-        ("access.revoked", "erin", "console")]
+        ("access.requested", "carol", "api"),
+        ("access.approved", "erin", "console"),
+        ("access.revoked", "erin", "console"),
+    ]

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -26,18 +26,32 @@ EXPORT = "/api/customers/export.csv"
 
 async def crmgw(*argv: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "CRMGW_CONFIG"}
-    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gateway.cli", *argv],
-                                   cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway.cli", *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
 async def setup(aiohttp_client, crm, redis_url, tmp_path):
     config = tmp_path / "gateway.yaml"
-    config.write_text(json.dumps({
-        "upstream": {"url": str(crm.make_url("")).rstrip("/"), "credential": {"value": f"Bearer {CRM_TOKEN}"}},
-        "rules_dir": str(RULES), "redis_url": redis_url, "audit": {"path": "var/audit.log"},
-        "identity": DEV_IDENTITY_CONFIG.model_dump(mode="json"), "trusted_proxies": ["127.0.0.1/32"],
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "upstream": {"url": str(crm.make_url("")).rstrip("/"), "credential": {"value": f"Bearer {CRM_TOKEN}"}},
+                "rules_dir": str(RULES),
+                "redis_url": redis_url,
+                "audit": {"path": "var/audit.log"},
+                "identity": DEV_IDENTITY_CONFIG.model_dump(mode="json"),
+                "trusted_proxies": ["127.0.0.1/32"],
+            }
+        )
+    )
     settings, errors = load_settings(config)
     assert settings is not None, errors
     store, errors = RuleStore.open(RULES)
@@ -47,9 +61,24 @@ async def setup(aiohttp_client, crm, redis_url, tmp_path):
 
 async def test_request_approve_explain_and_revoke_from_the_command_line(setup):
     client, config = setup
-    until = (datetime.now(timezone.utc) + timedelta(hours=4)).isoformat()
-    asked = await crmgw("access", "request", "--config", config, "--actor", "carol", "--operation", "customers.export",
-                        "--scope", "own", "--until", until, "--reason", "pipeline review SEC-9", "--json")
+    until = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
+    asked = await crmgw(
+        "access",
+        "request",
+        "--config",
+        config,
+        "--actor",
+        "carol",
+        "--operation",
+        "customers.export",
+        "--scope",
+        "own",
+        "--until",
+        until,
+        "--reason",
+        "pipeline review SEC-9",
+        "--json",
+    )
     assert asked.returncode == 0, asked.stderr
     request_id = json.loads(asked.stdout)["id"]
     listed = await crmgw("access", "list", "--config", config, "--for", "erin", "--json")
@@ -73,8 +102,9 @@ async def test_request_approve_explain_and_revoke_from_the_command_line(setup):
     assert explained.returncode == 0, explained.stderr
     decision = json.loads(explained.stdout)
     assert decision["effect"] == "allow" and decision["rules"] == [request_id] and decision["scope"] == "own"
-    without = json.loads((await crmgw("explain", "--rules", str(RULES), "--user", "carol", "--path", EXPORT,
-                                      "--json")).stdout)
+    without = json.loads(
+        (await crmgw("explain", "--rules", str(RULES), "--user", "carol", "--path", EXPORT, "--json")).stdout
+    )
     assert without["effect"] == "deny"
 
     revoked = await crmgw("access", "revoke", request_id, "--config", config, "--actor", "erin", "--note", "done")
@@ -86,5 +116,8 @@ async def test_request_approve_explain_and_revoke_from_the_command_line(setup):
 
     lines = [orjson.loads(x) for x in gw.audit.path.read_bytes().splitlines() if x.strip()]
     events = [(r["event"], r["actor"], r["via"]) for r in lines if r.get("kind") == "access"]
-    assert events == [("access.requested", "carol", "cli"), ("access.approved", "erin", "cli"),
-                      ("access.revoked", "erin", "cli")]
+    assert events == [
+        ("access.requested", "carol", "cli"),
+        ("access.approved", "erin", "cli"),
+        ("access.revoked", "erin", "cli"),
+    ]

@@ -43,8 +43,18 @@ async def test_a_manager_asks_for_a_report_an_admin_approves_and_the_manager_rev
     html, csrf = await page_csrf(console)
     assert '<option value="carol">carol</option>' in html  # erin manages carol
     until = (clock() + timedelta(hours=2)).isoformat()
-    resp = await post(console, PAGE, {"csrf": csrf, "user": "carol", "operations": "customers.export",
-                                      "data_scope": "own", "until": until, "reason": "review SEC-3"})
+    resp = await post(
+        console,
+        PAGE,
+        {
+            "csrf": csrf,
+            "user": "carol",
+            "operations": "customers.export",
+            "data_scope": "own",
+            "until": until,
+            "reason": "review SEC-3",
+        },
+    )
     request_id = resp.headers["Location"].split("id=")[1]
     html, csrf = await page_csrf(console)
     assert request_id in html and f"{PAGE}/{request_id}/approve" not in html  # never the asker
@@ -67,8 +77,11 @@ async def test_a_manager_asks_for_a_report_an_admin_approves_and_the_manager_rev
     await post(console, f"{PAGE}/{request_id}/revoke", {"csrf": csrf, "note": "no longer needed"})
     assert (await console.get(EXPORT, headers=auth("carol"))).status == 403
     events = [(r["event"], r["actor"], r["via"]) for r in audit(console) if r.get("kind") == "access"]
-    assert events == [("access.requested", "erin", "console"), ("access.approved", "grace", "console"),
-                      ("access.revoked", "erin", "console")]
+    assert events == [
+        ("access.requested", "erin", "console"),
+        ("access.approved", "grace", "console"),
+        ("access.revoked", "erin", "console"),
+    ]
 
 
 async def test_a_sales_rep_stays_out_of_the_console(console):

@@ -10,8 +10,8 @@ import pytest
 
 from gateway.app import create_app
 from gateway.identity.devkeys import mint_token
-from gateway.rulestore import RuleStore
 from gateway.ruleset import load_ruleset
+from gateway.rulestore import RuleStore
 from tests.adversarial.standin import CrmStandIn
 from tests.conftest import RULES
 from tests.integration.conftest import gateway_settings

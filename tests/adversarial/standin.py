@@ -17,22 +17,41 @@ import asyncio
 import dataclasses
 import socket
 import struct
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 
 RECORD = {
-    "id": 1, "name": "Customer 1", "email": "c1@client.example", "phone": "+33 1 23 45 67 89",
-    "owner_id": "alice", "team": "east", "department": "sales", "region": "emea", "branch": "paris",
-    "quote_price": 1200, "complaints": "late delivery",
+    "id": 1,
+    "name": "Customer 1",
+    "email": "c1@client.example",
+    "phone": "+33 1 23 45 67 89",
+    "owner_id": "alice",
+    "team": "east",
+    "department": "sales",
+    "region": "emea",
+    "branch": "paris",
+    "quote_price": 1200,
+    "complaints": "late delivery",
 }
 # One body for every JSON endpoint of the shipped catalogue: "$" is the body itself (a record
 # owned by alice), and every list path ("data[]", "results.items[]", ...) is an empty list.
 UNIVERSAL = {
     **RECORD,
-    "data": [], "customers": [], "results": {"items": [], "count": 0}, "open": [], "closed": [],
-    "users": [], "contact": {"id": 1, "owner": {"id": "alice", "email": "alice@example.com"},
-                             "team": "east", "department": "sales", "region": "emea", "branch": "paris"},
+    "data": [],
+    "customers": [],
+    "results": {"items": [], "count": 0},
+    "open": [],
+    "closed": [],
+    "users": [],
+    "contact": {
+        "id": 1,
+        "owner": {"id": "alice", "email": "alice@example.com"},
+        "team": "east",
+        "department": "sales",
+        "region": "emea",
+        "branch": "paris",
+    },
     "assigned_to": [{"id": "alice", "email": "alice@example.com"}],
 }
 CSV_BODY = (
@@ -116,7 +135,7 @@ class CrmStandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> "CrmStandIn":
+    async def start(self) -> CrmStandIn:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

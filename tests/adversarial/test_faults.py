@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import gateway.rulestore as rulestore_module
-from gateway.rulestore import RuleStore
 from gateway.ruleset import revision_of
+from gateway.rulestore import RuleStore
 from tests.adversarial.conftest import bearer
 from tests.adversarial.standin import Reply
 from tests.adversarial.wire import exchange, request
@@ -227,7 +227,7 @@ async def test_clock_jumps_change_decisions_immediately_both_ways(gw, clock):
     ],
 )
 async def test_office_hours_follow_daylight_saving(gw, clock, utc, expected):
-    when = datetime.fromisoformat(utc).replace(tzinfo=timezone.utc)
+    when = datetime.fromisoformat(utc).replace(tzinfo=UTC)
     assert await status_at(gw, clock, when) == expected
 
 
@@ -236,16 +236,16 @@ NIGHT_WINDOW = 'time_window: {timezone: Europe/Paris, days: [sun], from: "02:00"
 
 def test_skipped_local_hour_matches_no_instant():
     window = make_criterion(NIGHT_WINDOW)
-    start = datetime(2026, 3, 28, 23, 0, tzinfo=timezone.utc)  # Sunday 29 March 00:00 CET
-    minutes = [start + timedelta(minutes=m) for m in range(0, 4 * 60)]
+    start = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # Sunday 29 March 00:00 CET
+    minutes = [start + timedelta(minutes=m) for m in range(4 * 60)]
     assert not any(window.evaluate(make_ctx(now=t)) for t in minutes)
 
 
 def test_repeated_local_hour_matches_both_times():
     window = make_criterion(NIGHT_WINDOW)
-    first = datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc)  # 02:30 CEST
-    second = datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc)  # 02:30 CET, one hour later
-    after = datetime(2026, 10, 25, 2, 0, tzinfo=timezone.utc)  # 03:00 CET
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    second = datetime(2026, 10, 25, 1, 30, tzinfo=UTC)  # 02:30 CET, one hour later
+    after = datetime(2026, 10, 25, 2, 0, tzinfo=UTC)  # 03:00 CET
     assert window.evaluate(make_ctx(now=first)) is True
     assert window.evaluate(make_ctx(now=second)) is True
     assert window.evaluate(make_ctx(now=after)) is False
@@ -253,10 +253,10 @@ def test_repeated_local_hour_matches_both_times():
 
 def test_cached_token_is_refused_once_the_clock_passes_exp():
     from gateway.errors import Unauthenticated
+    from gateway.identity.config import JwtKeys
     from gateway.identity.devkeys import DEV_JWT_SECRET, mint_token
     from gateway.identity.keys import KeyMaterial
     from gateway.identity.verifier import JwtVerifier
-    from gateway.identity.config import JwtKeys
 
     now = [1_900_000_000.0]
     cfg = JwtKeys(algorithms=["HS256"], secret=DEV_JWT_SECRET, issuer="crmgw-dev", audience="crm", leeway_seconds=30)

@@ -31,8 +31,13 @@ SENTINEL = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n
 
 
 def post(*header_lines: bytes, body: bytes = BODY) -> bytes:
-    head = [b"POST /api/customers HTTP/1.1", b"Host: gateway", b"Authorization: " + TOKEN,
-            b"Content-Type: application/json", *header_lines]
+    head = [
+        b"POST /api/customers HTTP/1.1",
+        b"Host: gateway",
+        b"Authorization: " + TOKEN,
+        b"Content-Type: application/json",
+        *header_lines,
+    ]
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
 
@@ -60,7 +65,9 @@ CASES = {
     "te-vertical-tab": post(b"Transfer-Encoding: \x0bchunked", b"Content-Length: 13", body=BODY + SMUGGLED),
     "te-underscore-name": post(b"Transfer_Encoding: chunked", b"Content-Length: 13", body=BODY + SMUGGLED),
     "te-obs-fold": post(b"Transfer-Encoding:", b" chunked", b"Content-Length: 13", body=BODY + SMUGGLED),
-    "te-http10": post(b"Transfer-Encoding: chunked", body=chunked(BODY) + SMUGGLED).replace(b"HTTP/1.1", b"HTTP/1.0", 1),
+    "te-http10": post(b"Transfer-Encoding: chunked", body=chunked(BODY) + SMUGGLED).replace(
+        b"HTTP/1.1", b"HTTP/1.0", 1
+    ),
     "chunk-size-hex-prefix": post(b"Transfer-Encoding: chunked", body=b"0xd\r\n" + BODY + b"\r\n0\r\n\r\n" + SMUGGLED),
     "chunk-size-negative": post(b"Transfer-Encoding: chunked", body=b"-d\r\n" + BODY + b"\r\n0\r\n\r\n" + SMUGGLED),
     "chunk-size-overflow": post(b"Transfer-Encoding: chunked", body=b"1" + b"0" * 20 + b"\r\n" + BODY + SMUGGLED),
@@ -71,8 +78,11 @@ CASES = {
     "chunk-bare-lf-terminator": post(b"Transfer-Encoding: chunked", body=b"d\n" + BODY + b"\n0\n\n" + SMUGGLED),
     "obs-fold-identity": post(b"X-Foo: a", b" X-CRM-User: grace", body=BODY),
     "obs-fold-authorization": post(b"X-Bar: b", b"\tAuthorization: Bearer x", body=BODY),
-    "bare-lf-headers": b"POST /api/customers HTTP/1.1\nHost: g\nAuthorization: " + TOKEN
-    + b"\nContent-Type: application/json\nContent-Length: 13\n\n" + BODY + SMUGGLED,
+    "bare-lf-headers": b"POST /api/customers HTTP/1.1\nHost: g\nAuthorization: "
+    + TOKEN
+    + b"\nContent-Type: application/json\nContent-Length: 13\n\n"
+    + BODY
+    + SMUGGLED,
     "bare-cr-in-header": post(b"X-Foo: a\rContent-Length: 60", b"Content-Length: 13", body=BODY + SMUGGLED),
     "nul-in-header-value": post(b"X-Foo: a\x00b", b"Content-Length: 13", body=BODY + SMUGGLED),
     "space-in-header-name": post(b"Content Length: 60", b"Content-Length: 13", body=BODY + SMUGGLED),
@@ -96,8 +106,12 @@ async def test_framing_tricks_never_smuggle_a_request(gw, standin, raw):
 
 
 async def test_pipelined_requests_are_decided_one_by_one(gw, standin):
-    raw = (b"GET /api/admin/users HTTP/1.1\r\nHost: g\r\n\r\n"
-           + b"GET /api/customers/1 HTTP/1.1\r\nHost: g\r\nAuthorization: " + TOKEN + b"\r\nConnection: close\r\n\r\n")
+    raw = (
+        b"GET /api/admin/users HTTP/1.1\r\nHost: g\r\n\r\n"
+        + b"GET /api/customers/1 HTTP/1.1\r\nHost: g\r\nAuthorization: "
+        + TOKEN
+        + b"\r\nConnection: close\r\n\r\n"
+    )
     answer = await exchange(gw.port, raw, first_only=False)
     assert [s.path for s in standin.seen] == ["/api/customers/1"]
     assert answer.status == 401  # the first answer on the wire is the refusal of the anonymous request
@@ -107,8 +121,11 @@ async def test_pipelined_requests_are_decided_one_by_one(gw, standin):
 async def test_expect_100_continue(gw, standin, denied):
     """A request that will be denied must not reach the CRM whatever Expect says; the CRM never sees Expect."""
     token = b"Bearer nope" if denied else TOKEN
-    head = (b"POST /api/customers HTTP/1.1\r\nHost: g\r\nAuthorization: " + token
-            + b"\r\nContent-Type: application/json\r\nContent-Length: 13\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+    head = (
+        b"POST /api/customers HTTP/1.1\r\nHost: g\r\nAuthorization: "
+        + token
+        + b"\r\nContent-Type: application/json\r\nContent-Length: 13\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
     reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
     try:
         writer.write(head)
@@ -126,8 +143,10 @@ async def test_expect_100_continue(gw, standin, denied):
 
 
 async def test_denied_request_with_expect_gets_no_100_continue(gw, standin):
-    head = (b"POST /api/customers HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 13\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+    head = (
+        b"POST /api/customers HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 13\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
     answer = await exchange(gw.port, head, timeout=2)
     assert answer.interim == [] and answer.status == 401
 

@@ -102,8 +102,14 @@ async def test_forwarding_headers_from_untrusted_peer_do_not_move_the_client(
 
 @pytest.mark.parametrize(
     "xff",
-    ["10.1.2.3, 203.0.113.9", "10.1.2.3, garbage", "10.1.2.3, unknown", "10.1.2.3,  , 203.0.113.9",
-     "10.1.2.3, 203.0.113.9:443", ", ".join(["10.1.2.3"] * 70)],
+    [
+        "10.1.2.3, 203.0.113.9",
+        "10.1.2.3, garbage",
+        "10.1.2.3, unknown",
+        "10.1.2.3,  , 203.0.113.9",
+        "10.1.2.3, 203.0.113.9:443",
+        ", ".join(["10.1.2.3"] * 70),
+    ],
 )
 async def test_trusted_proxy_chain_is_read_from_the_right(make_gw, standin, office_without_loopback, xff):
     """The SSO proxy (127.0.0.1) appends the real client; what the client wrote on the left is ignored."""
@@ -124,8 +130,16 @@ async def test_crm_sees_only_the_resolved_client_address(make_gw, standin):
 
 @pytest.mark.parametrize(
     "host",
-    ["evil.example", "crm.internal@evil.example", "127.0.0.1:99999", "evil.example:80@127.0.0.1",
-     "localhost:1", "[::1]:80", "gateway\tevil", "xn--e1afmkfd.example"],
+    [
+        "evil.example",
+        "crm.internal@evil.example",
+        "127.0.0.1:99999",
+        "evil.example:80@127.0.0.1",
+        "localhost:1",
+        "[::1]:80",
+        "gateway\tevil",
+        "xn--e1afmkfd.example",
+    ],
 )
 async def test_host_header_never_reaches_the_crm(gw, standin, host):
     answer = await exchange(gw.port, request("/api/customers/1", GRACE, host=host))

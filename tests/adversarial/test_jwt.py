@@ -71,8 +71,15 @@ async def asym_gw(make_gw, tmp_path):
     jwk = {**RSAAlgorithm.to_jwk(RSA_KEY.public_key(), as_dict=True), "kid": "rsa1", "alg": "RS256"}
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
     (tmp_path / "ec.pem").write_bytes(EC_PEM)
-    identity = {"jwt": {"algorithms": ["RS256", "ES256"], "jwks_file": "jwks.json", "public_keys": ["ec.pem"],
-                        "issuer": ISS, "audience": AUD}}
+    identity = {
+        "jwt": {
+            "algorithms": ["RS256", "ES256"],
+            "jwks_file": "jwks.json",
+            "public_keys": ["ec.pem"],
+            "issuer": ISS,
+            "audience": AUD,
+        }
+    }
     return await make_gw(identity=identity)
 
 
@@ -80,8 +87,15 @@ async def asym_gw(make_gw, tmp_path):
 async def mixed_gw(make_gw, tmp_path):
     """HS256 and RS256 side by side: the classic setup for key confusion."""
     (tmp_path / "rsa.pem").write_bytes(RSA_PEM)
-    identity = {"jwt": {"algorithms": ["HS256", "RS256"], "secret": "s" * 40, "public_keys": ["rsa.pem"],
-                        "issuer": ISS, "audience": AUD}}
+    identity = {
+        "jwt": {
+            "algorithms": ["HS256", "RS256"],
+            "secret": "s" * 40,
+            "public_keys": ["rsa.pem"],
+            "issuer": ISS,
+            "audience": AUD,
+        }
+    }
     return await make_gw(identity=identity)
 
 
@@ -159,8 +173,16 @@ async def test_tokens_in_a_cookie_are_not_credentials(gw, standin, cookie):
 
 @pytest.mark.parametrize(
     "value",
-    ["Bearer", "Bearer ", "Bearer a b", "Basic Z3JhY2U6Z3JhY2U=", "Token {tok}", "Bearer {tok}.extra",
-     "Bearer {tok} {tok}", "Bearer " + "A" * 8180],
+    [
+        "Bearer",
+        "Bearer ",
+        "Bearer a b",
+        "Basic Z3JhY2U6Z3JhY2U=",
+        "Token {tok}",
+        "Bearer {tok}.extra",
+        "Bearer {tok} {tok}",
+        "Bearer " + "A" * 8180,
+    ],
 )
 async def test_malformed_authorization_values_are_refused(gw, standin, value):
     answer = await exchange(gw.port, request("/api/customers/1", {"Authorization": value.format(tok=hs(claims()))}))
@@ -174,6 +196,7 @@ async def test_valid_development_token_is_accepted(gw, standin):
 
 # --- asymmetric configurations ----------------------------------------------------------------------
 
+
 def rs(payload: dict, key=RSA_KEY, headers: dict | None = None, alg: str = "RS256") -> str:
     return jwt.encode(payload, key, algorithm=alg, headers={"kid": "rsa1", **(headers or {})})
 
@@ -186,13 +209,16 @@ ASYM_BAD = {
     "hs256-with-public-key-pem": hs(claims(iss=ISS, aud=AUD), RSA_PEM),
     "hs256-with-public-key-pem-and-kid": hs(claims(iss=ISS, aud=AUD), RSA_PEM, {"kid": "rsa1"}),
     "attacker-key": rs(claims(iss=ISS, aud=AUD), ATTACKER_RSA),
-    "embedded-jwk": rs(claims(iss=ISS, aud=AUD), ATTACKER_RSA,
-                       {"jwk": RSAAlgorithm.to_jwk(ATTACKER_RSA.public_key(), as_dict=True)}),
+    "embedded-jwk": rs(
+        claims(iss=ISS, aud=AUD), ATTACKER_RSA, {"jwk": RSAAlgorithm.to_jwk(ATTACKER_RSA.public_key(), as_dict=True)}
+    ),
     "jku": rs(claims(iss=ISS, aud=AUD), ATTACKER_RSA, {"jku": "https://evil.example/jwks.json", "kid": "evil"}),
     "x5u": rs(claims(iss=ISS, aud=AUD), ATTACKER_RSA, {"x5u": "https://evil.example/cert.pem", "kid": "evil"}),
     "kid-unknown": rs(claims(iss=ISS, aud=AUD), ATTACKER_RSA, {"kid": "' OR '1'='1"}),
     "kid-traversal": rs(claims(iss=ISS, aud=AUD), ATTACKER_RSA, {"kid": "../../../../dev/null"}),
-    "kid-not-a-string": (lambda t: b64({"alg": "RS256", "kid": ["rsa1"]}) + t[t.index("."):])(rs(claims(iss=ISS, aud=AUD))),
+    "kid-not-a-string": (lambda t: b64({"alg": "RS256", "kid": ["rsa1"]}) + t[t.index(".") :])(
+        rs(claims(iss=ISS, aud=AUD))
+    ),
     "ps256-not-listed": rs(claims(iss=ISS, aud=AUD), alg="PS256"),
     "rs512-not-listed": rs(claims(iss=ISS, aud=AUD), alg="RS512"),
     "rsa-key-for-es256": jwt.encode(claims(iss=ISS, aud=AUD), EC_KEY, algorithm="ES256", headers={"kid": "rsa1"}),
@@ -214,8 +240,11 @@ async def test_asymmetric_gateway_refuses_forged_tokens(asym_gw, standin, token)
 
 @pytest.mark.parametrize(
     "token",
-    [hs(claims(iss=ISS, aud=AUD), RSA_PEM), hs(claims(iss=ISS, aud=AUD), RSA_PEM.strip()),
-     hs(claims(iss=ISS, aud=AUD), RSAAlgorithm.to_jwk(RSA_KEY.public_key()))],
+    [
+        hs(claims(iss=ISS, aud=AUD), RSA_PEM),
+        hs(claims(iss=ISS, aud=AUD), RSA_PEM.strip()),
+        hs(claims(iss=ISS, aud=AUD), RSAAlgorithm.to_jwk(RSA_KEY.public_key())),
+    ],
     ids=["pem", "pem-stripped", "jwk-json"],
 )
 async def test_public_key_is_never_an_hmac_secret(mixed_gw, standin, token):

@@ -42,10 +42,17 @@ BIG = b'{"name": "' + b"x" * (LIMIT * 2) + b'"}'
     "raw",
     [
         request("/api/customers", {**GRACE, "Content-Type": "application/json"}, method="POST", body=BIG),
-        request("/api/customers", {**GRACE, "Content-Type": "application/json", "Content-Length": str(10**12)},
-                method="POST"),
-        request("/api/customers", {**GRACE, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                method="POST", body=b"".join(b"400\r\n" + b"x" * 1024 + b"\r\n" for _ in range(8)) + b"0\r\n\r\n"),
+        request(
+            "/api/customers",
+            {**GRACE, "Content-Type": "application/json", "Content-Length": str(10**12)},
+            method="POST",
+        ),
+        request(
+            "/api/customers",
+            {**GRACE, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+            method="POST",
+            body=b"".join(b"400\r\n" + b"x" * 1024 + b"\r\n" for _ in range(8)) + b"0\r\n\r\n",
+        ),
         request("/api/customers/1", {**GRACE, "Content-Type": "application/json"}, method="PUT", body=BIG),
         request("/api/customers/bulk-delete", {**GRACE, "Content-Type": "application/json"}, method="POST", body=BIG),
     ],

@@ -23,8 +23,14 @@ from tests.conftest import PARIS
 
 ALICE = bearer("alice")
 CALLERS = {"alice-filtered": ALICE, "grace-counted": GRACE}
-PAGE = orjson.dumps({"data": [RECORD, {**RECORD, "id": 2, "owner_id": "bob", "phone": "+86 21 5555 0000"}],
-                     "page": 1, "page_size": 50, "total": 2})
+PAGE = orjson.dumps(
+    {
+        "data": [RECORD, {**RECORD, "id": 2, "owner_id": "bob", "phone": "+86 21 5555 0000"}],
+        "page": 1,
+        "page_size": 50,
+        "total": 2,
+    }
+)
 JSON = [("Content-Type", "application/json")]
 
 
@@ -66,9 +72,19 @@ async def test_decodable_encodings_are_filtered(gw, standin, coding):
     assert [r["owner_id"] for r in orjson.loads(answer.body)["data"]] == ["alice"]
 
 
-CONTENT_TYPES = [None, "text/html", "text/plain", "application/octet-stream", "application/json; charset=utf-16",
-                 "application/json; charset=iso-8859-1", "text/csv", "application/x-ndjson", "text/json",
-                 "application/javascript", "multipart/mixed; boundary=x"]
+CONTENT_TYPES = [
+    None,
+    "text/html",
+    "text/plain",
+    "application/octet-stream",
+    "application/json; charset=utf-16",
+    "application/json; charset=iso-8859-1",
+    "text/csv",
+    "application/x-ndjson",
+    "text/json",
+    "application/javascript",
+    "multipart/mixed; boundary=x",
+]
 
 
 @pytest.mark.parametrize("caller", CALLERS.values(), ids=CALLERS.keys())
@@ -92,9 +108,11 @@ async def test_bodies_over_the_cap_are_refused(make_gw, standin, caller, framing
     gw = await make_gw(limits={"max_response_body_bytes": 4096})
     big = orjson.dumps({"data": [RECORD] * 200})
     if framing == "chunked":
-        raw = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-               + b"".join(b"%x\r\n%s\r\n" % (len(big[i:i + 1000]), big[i:i + 1000]) for i in range(0, len(big), 1000))
-               + b"0\r\n\r\n")
+        raw = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(b"%x\r\n%s\r\n" % (len(big[i : i + 1000]), big[i : i + 1000]) for i in range(0, len(big), 1000))
+            + b"0\r\n\r\n"
+        )
         standin.reply = lambda seen: Reply(raw=raw)
     else:
         standin.reply = lambda seen: Reply(200, JSON, big)
@@ -109,7 +127,7 @@ async def test_bodies_over_the_cap_are_refused(make_gw, standin, caller, framing
         ("reset", Reply(action="reset"), {502}),
         ("short-body", Reply(200, JSON, PAGE, action="short"), {502}),
         ("garbage-status-line", Reply(raw=b"HTTP/1.1 OK\r\n\r\n"), {502}),
-        ("no-status-line", Reply(raw=b"{\"data\": []}"), {502}),
+        ("no-status-line", Reply(raw=b'{"data": []}'), {502}),
         ("close-before-answer", Reply(raw=b""), {502}),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
@@ -164,8 +182,9 @@ def honours_range(seen):
     ranges = seen.headers("Range")
     if ranges:
         start = int(ranges[0].split("=")[1].split("-")[0])
-        return Reply(206, [("Content-Type", "text/csv"), ("Content-Range", f"bytes {start}-/{len(TWO_ROWS)}")],
-                     TWO_ROWS[start:])
+        return Reply(
+            206, [("Content-Type", "text/csv"), ("Content-Range", f"bytes {start}-/{len(TWO_ROWS)}")], TWO_ROWS[start:]
+        )
     return Reply(200, [("Content-Type", "text/csv")], TWO_ROWS)
 
 

@@ -36,11 +36,17 @@ BAD_BODIES = {
     "no-content-type": (b'{"owner_id": "bob"}', {}, 415),
     # media types the endpoint does not declare: 415 before anything is read as a record
     "form": (b"owner_id=bob&name=x", {"Content-Type": "application/x-www-form-urlencoded"}, 415),
-    "multipart": (b"--b\r\nContent-Disposition: form-data; name=owner_id\r\n\r\nbob\r\n--b--\r\n",
-                  {"Content-Type": "multipart/form-data; boundary=b"}, 415),
+    "multipart": (
+        b"--b\r\nContent-Disposition: form-data; name=owner_id\r\n\r\nbob\r\n--b--\r\n",
+        {"Content-Type": "multipart/form-data; boundary=b"},
+        415,
+    ),
     "json-list": (b'[{"owner_id": "bob"}]', JSON, 400),
-    "json-patch": (b'[{"op": "replace", "path": "/owner_id", "value": "bob"}]',
-                   {"Content-Type": "application/json-patch+json"}, 400),
+    "json-patch": (
+        b'[{"op": "replace", "path": "/owner_id", "value": "bob"}]',
+        {"Content-Type": "application/json-patch+json"},
+        400,
+    ),
     # aiohttp's server inflates a gzip request body itself: the scope check reads the real owner.
     "gzip-encoded": (gzip.compress(b'{"owner_id": "bob"}'), {**JSON, "Content-Encoding": "gzip"}, 403),
     "double-gzip": (gzip.compress(gzip.compress(b'{"owner_id": "bob"}')), {**JSON, "Content-Encoding": "gzip"}, 400),
@@ -53,8 +59,11 @@ BAD_BODIES = {
 }
 
 
-@pytest.mark.parametrize("method_target", [("POST", "/api/customers"), ("PUT", "/api/customers/1"),
-                                           ("PATCH", "/api/customers/1")], ids=["create", "put", "patch"])
+@pytest.mark.parametrize(
+    "method_target",
+    [("POST", "/api/customers"), ("PUT", "/api/customers/1"), ("PATCH", "/api/customers/1")],
+    ids=["create", "put", "patch"],
+)
 @pytest.mark.parametrize(("body", "headers", "status"), BAD_BODIES.values(), ids=BAD_BODIES.keys())
 async def test_scoped_write_bodies_are_refused_unless_unambiguous(gw, standin, method_target, body, headers, status):
     method, target = method_target
@@ -114,9 +123,11 @@ async def test_in_scope_bulk_delete_is_forwarded(gw, standin):
 
 @pytest.mark.parametrize(
     ("body", "encoding", "read_by_gateway"),
-    [(gzip.compress(b'{"name": "x"}'), "gzip", b'{"name": "x"}'),
-     (gzip.compress(gzip.compress(b'{"name": "x"}')), "gzip", gzip.compress(b'{"name": "x"}')),
-     (b'{"name": "x"}', "identity", b'{"name": "x"}')],
+    [
+        (gzip.compress(b'{"name": "x"}'), "gzip", b'{"name": "x"}'),
+        (gzip.compress(gzip.compress(b'{"name": "x"}')), "gzip", gzip.compress(b'{"name": "x"}')),
+        (b'{"name": "x"}', "identity", b'{"name": "x"}'),
+    ],
     ids=["gzip", "double-gzip", "identity"],
 )
 async def test_crm_reads_the_body_the_gateway_read(gw, standin, body, encoding, read_by_gateway):

@@ -15,18 +15,26 @@ from tests.conftest import REPO
 RULES = REPO / "examples" / "realistic"
 XML = [("Content-Type", "text/xml; charset=utf-8")]
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-GET_LEADS = (f'<soap:Envelope xmlns:soap="{SOAP_ENV}" xmlns:crm="urn:democrm:soap"><soap:Body>'
-             f"<crm:GetLeads/></soap:Body></soap:Envelope>").encode()
+GET_LEADS = (
+    f'<soap:Envelope xmlns:soap="{SOAP_ENV}" xmlns:crm="urn:democrm:soap"><soap:Body>'
+    f"<crm:GetLeads/></soap:Body></soap:Envelope>"
+).encode()
 ENDPOINTS = {
     "plain": ("GET", "/api/v2/xml/leads/", "<response><leads><lead><id>{x}</id></lead></leads></response>"),
-    "soap": ("POST", "/soap/", (f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><GetLeadsResponse>'
-                                "<lead><id>{x}</id></lead></GetLeadsResponse></soap:Body></soap:Envelope>")),
+    "soap": (
+        "POST",
+        "/soap/",
+        (
+            f'<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><GetLeadsResponse>'
+            "<lead><id>{x}</id></lead></GetLeadsResponse></soap:Body></soap:Envelope>"
+        ),
+    ),
 }
 
 
 def laughs(depth: int = 10) -> str:
     entities = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, depth)]
-    return f'<!DOCTYPE response [{"".join(entities)}]>'
+    return f"<!DOCTYPE response [{''.join(entities)}]>"
 
 
 def answers(port: int) -> dict[str, tuple[str, str]]:
@@ -45,8 +53,9 @@ CALLERS = {"carol-filtered": "carol", "grace-counted": "grace"}
 
 @pytest.mark.parametrize("caller", CALLERS.values(), ids=CALLERS.keys())
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ENDPOINTS.keys())
-@pytest.mark.parametrize("name", ["billion-laughs", "external-entity-file", "external-entity-http", "external-dtd",
-                                  "parameter-entity"])
+@pytest.mark.parametrize(
+    "name", ["billion-laughs", "external-entity-file", "external-entity-http", "external-dtd", "parameter-entity"]
+)
 async def test_xml_bombs_and_external_references_in_an_answer_are_refused(make_gw, standin, caller, endpoint, name):
     gw = await make_gw(rules=RULES)
     doctype, value = answers(standin.port)[name]

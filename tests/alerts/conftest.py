@@ -22,8 +22,16 @@ from gateway.redisconn import connect_redis
 
 
 def raise_kwargs(**over):
-    base = dict(user="alice", type="bulk-export", level="high", score=0.9, summary="alice exported 5000 rows",
-                evidence={"records_exported": 5000, "baseline": 120}, rule="bulk-export", window="2026-03-03")
+    base = {
+        "user": "alice",
+        "type": "bulk-export",
+        "level": "high",
+        "score": 0.9,
+        "summary": "alice exported 5000 rows",
+        "evidence": {"records_exported": 5000, "baseline": 120},
+        "rule": "bulk-export",
+        "window": "2026-03-03",
+    }
     base.update(over)
     return base
 
@@ -34,8 +42,12 @@ async def make_store(tmp_path):
     stores = []
 
     async def make(redis_url=None, journal: Path | None = None, writer="w1", **kw):
-        store = AlertStore(Journal(journal or tmp_path / "alerts.jsonl"),
-                           redis=connect_redis(redis_url) if redis_url else None, writer=writer, **kw)
+        store = AlertStore(
+            Journal(journal or tmp_path / "alerts.jsonl"),
+            redis=connect_redis(redis_url) if redis_url else None,
+            writer=writer,
+            **kw,
+        )
         await store.start(background=False)
         stores.append(store)
         return store
@@ -58,9 +70,21 @@ class RedisProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                shutil.which("redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis_sync.Redis(port=self.port)
         try:

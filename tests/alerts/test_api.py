@@ -6,6 +6,7 @@ import pytest
 
 from tests.alerts.conftest import JSON, as_user, raise_kwargs
 
+
 async def test_list_and_get_for_an_analyst(api):
     alert_id = await api.store.raise_alert(**raise_kwargs())
     resp = await api.get("/_gw/api/alerts?status=open&level=high", headers=as_user("heidi"))
@@ -16,10 +17,16 @@ async def test_list_and_get_for_an_analyst(api):
     assert (await resp.json())["evidence"] == raise_kwargs()["evidence"]
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/_gw/api/alerts"), ("GET", "/_gw/api/alerts/counts"), ("GET", "/_gw/api/alerts/X"),
-    ("POST", "/_gw/api/alerts/X/ack"), ("POST", "/_gw/api/alerts/X/false-positive"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/_gw/api/alerts"),
+        ("GET", "/_gw/api/alerts/counts"),
+        ("GET", "/_gw/api/alerts/X"),
+        ("POST", "/_gw/api/alerts/X/ack"),
+        ("POST", "/_gw/api/alerts/X/false-positive"),
+    ],
+)
 @pytest.mark.parametrize("user,status", [(None, 401), ("alice", 403)])
 async def test_everything_needs_an_analyst(api, method, path, user, status):
     resp = await api.request(method, path, headers={**JSON, **(as_user(user) if user else {})}, data="{}")
@@ -35,11 +42,15 @@ async def test_actions_record_the_authenticated_actor(api):
     assert resp.status == 200 and (await resp.json())["assignee"] == "heidi"
     resp = await api.post(f"/_gw/api/alerts/{alert_id}/assign", json={"assignee": "grace"}, headers=as_user("heidi"))
     assert (await resp.json())["assignee"] == "grace"
-    resp = await api.post(f"/_gw/api/alerts/{alert_id}/false-positive", json={"note": "month end"},
-                          headers=as_user("grace"))
+    resp = await api.post(
+        f"/_gw/api/alerts/{alert_id}/false-positive", json={"note": "month end"}, headers=as_user("grace")
+    )
     alert = await resp.json()
     assert alert["status"] == "false_positive"
-    assert [(h["actor"], h["action"]) for h in alert["history"]][-2:] == [("grace", "false_positive"), ("grace", "note")]
+    assert [(h["actor"], h["action"]) for h in alert["history"]][-2:] == [
+        ("grace", "false_positive"),
+        ("grace", "note"),
+    ]
     assert (await api.store.get(alert_id)).status == "false_positive"
 
 

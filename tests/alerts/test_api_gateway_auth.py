@@ -26,8 +26,9 @@ async def console_api(aiohttp_client, make_store, redis_url, tmp_path):
     store = await make_store(redis_url)
     roles = frozenset(AlertsConfig().api_roles)
     app = web.Application()
-    register_alert_routes(app, prefix="/_gw", store_getter=lambda: store,
-                          authorize=lambda req: gw.authenticate_admin(req, roles))
+    register_alert_routes(
+        app, prefix="/_gw", store_getter=lambda: store, authorize=lambda req: gw.authenticate_admin(req, roles)
+    )
     client = await aiohttp_client(app)
     client.store = store
     yield client
@@ -45,8 +46,9 @@ async def test_only_configured_roles_get_the_alerts(console_api, user, status):
 
 async def test_the_actor_is_the_token_subject(console_api):
     alert_id = await console_api.store.raise_alert(**raise_kwargs())
-    resp = await console_api.post(f"/_gw/api/alerts/{alert_id}/false-positive", json={"note": "known job"},
-                                  headers=auth("heidi"))
+    resp = await console_api.post(
+        f"/_gw/api/alerts/{alert_id}/false-positive", json={"note": "known job"}, headers=auth("heidi")
+    )
     assert resp.status == 200
     assert (await console_api.store.get(alert_id)).history[-1].actor == "heidi"
 

@@ -24,8 +24,21 @@ async def cli(*argv: str) -> int:
 async def test_cli_false_positive_shows_in_the_api(api, redis_url, tmp_path):
     alert_id = await api.store.raise_alert(**raise_kwargs())
     other_journal = str(tmp_path / "cli-host.jsonl")  # the CLI on another machine: only Redis is shared
-    assert await cli("false-positive", alert_id, "--journal", other_journal, "--redis-url", redis_url,
-                     "--actor", "heidi", "--note", "quarterly report") == 0
+    assert (
+        await cli(
+            "false-positive",
+            alert_id,
+            "--journal",
+            other_journal,
+            "--redis-url",
+            redis_url,
+            "--actor",
+            "heidi",
+            "--note",
+            "quarterly report",
+        )
+        == 0
+    )
     alert = await (await api.get(f"/_gw/api/alerts/{alert_id}", headers=as_user("heidi"))).json()
     assert alert["status"] == "false_positive" and alert["notes"][0]["actor"] == "heidi"
 
@@ -33,8 +46,19 @@ async def test_cli_false_positive_shows_in_the_api(api, redis_url, tmp_path):
 async def test_api_actions_show_in_the_cli(api, redis_url, tmp_path, capsys):
     alert_id = await api.store.raise_alert(**raise_kwargs())
     await api.post(f"/_gw/api/alerts/{alert_id}/ack", json={}, headers=as_user("heidi"))
-    assert await cli("list", "--journal", str(tmp_path / "x.jsonl"), "--redis-url", redis_url,
-                     "--status", "acknowledged", "--json") == 0
+    assert (
+        await cli(
+            "list",
+            "--journal",
+            str(tmp_path / "x.jsonl"),
+            "--redis-url",
+            redis_url,
+            "--status",
+            "acknowledged",
+            "--json",
+        )
+        == 0
+    )
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["id"] == alert_id and listed["assignee"] == "heidi"
 
@@ -52,7 +76,8 @@ async def test_cli_refuses_an_invalid_transition_and_an_unknown_alert(make_store
 async def test_cli_reads_the_gateway_settings_file(make_store, tmp_path, capsys):
     (tmp_path / "rules").mkdir()
     (tmp_path / "gateway.yaml").write_text(
-        "upstream: {url: 'http://127.0.0.1:9'}\nrules_dir: rules\nidentity: {api_key: {header: X-API-Key}}\n")
+        "upstream: {url: 'http://127.0.0.1:9'}\nrules_dir: rules\nidentity: {api_key: {header: X-API-Key}}\n"
+    )
     store = await make_store(None, journal=tmp_path / "var" / "alerts.jsonl")  # the default journal path
     alert_id = await store.raise_alert(**raise_kwargs(summary="seen via gateway.yaml"))
     assert await cli("show", alert_id, "--config", str(tmp_path / "gateway.yaml")) == 0

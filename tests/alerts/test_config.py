@@ -10,12 +10,15 @@ from gateway.alerts.config import AlertsConfig, SyslogConfig, WebhookConfig
 from tests.alerts.conftest import raise_kwargs
 
 
-@pytest.mark.parametrize("data", [
-    {"journl": "x"},
-    {"webhook": {"url": "ftp://x"}},
-    {"webhook": {"url": "http://x", "retries": -1}},
-    {"syslog": {"facility": "kitchen"}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"journl": "x"},
+        {"webhook": {"url": "ftp://x"}},
+        {"webhook": {"url": "http://x", "retries": -1}},
+        {"syslog": {"facility": "kitchen"}},
+    ],
+)
 def test_bad_settings_are_refused(data):
     with pytest.raises(ValidationError):
         AlertsConfig.model_validate(data)

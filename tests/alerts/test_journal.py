@@ -45,7 +45,12 @@ def test_an_unwritable_journal_raises_and_reports_unhealthy(tmp_path):
 
 
 def test_latest_copy_wins_and_void_cancels_a_copy():
-    records = [put("e1", "a", 1), put("e2", "a", 2), put("e3", "a", 3),
-               {"op": "void", "event": "e3", "id": "a"}, put("e4", "b", 1)]
+    records = [
+        put("e1", "a", 1),
+        put("e2", "a", 2),
+        put("e3", "a", 3),
+        {"op": "void", "event": "e3", "id": "a"},
+        put("e4", "b", 1),
+    ]
     latest = latest_alerts(records)
     assert latest["a"]["rev"] == 2 and latest["b"]["rev"] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from gateway.alerts import lifecycle
@@ -11,16 +13,30 @@ STAMP = "2026-03-03T10:00:00.000Z"
 
 
 def alert(**over) -> Alert:
-    data = dict(id=new_alert_id(), time=STAMP, user="alice", type="bulk-export", level="high", score=0.9,
-                summary="s", window="2026-03-03", last_seen=STAMP, updated_at=STAMP)
+    data = {
+        "id": new_alert_id(),
+        "time": STAMP,
+        "user": "alice",
+        "type": "bulk-export",
+        "level": "high",
+        "score": 0.9,
+        "summary": "s",
+        "window": "2026-03-03",
+        "last_seen": STAMP,
+        "updated_at": STAMP,
+    }
     data.update(over)
     return Alert(**data)
 
 
 ALLOWED = {
-    ("open", "acknowledged"), ("open", "resolved"), ("open", "false_positive"),
-    ("acknowledged", "resolved"), ("acknowledged", "false_positive"),
-    ("resolved", "false_positive"), ("false_positive", "resolved"),
+    ("open", "acknowledged"),
+    ("open", "resolved"),
+    ("open", "false_positive"),
+    ("acknowledged", "resolved"),
+    ("acknowledged", "false_positive"),
+    ("resolved", "false_positive"),
+    ("false_positive", "resolved"),
 }
 
 
@@ -60,8 +76,15 @@ def test_meaningless_actions_are_refused(kwargs):
 def test_repeat_counts_escalates_and_bounds_occurrences():
     a = alert()
     for i in range(5):
-        a = lifecycle.repeat(a, stamp=STAMP, level="critical" if i == 3 else "low", score=float(i),
-                             summary=f"repeat {i}", evidence={"i": i}, max_occurrences=3)
+        a = lifecycle.repeat(
+            a,
+            stamp=STAMP,
+            level="critical" if i == 3 else "low",
+            score=float(i),
+            summary=f"repeat {i}",
+            evidence={"i": i},
+            max_occurrences=3,
+        )
     assert a.count == 6 and a.level == "critical" and a.score == 4.0
     assert [o.evidence["i"] for o in a.occurrences] == [2, 3, 4]
     assert [h.action for h in a.history] == ["escalated"]
@@ -75,9 +98,9 @@ def test_evidence_is_bounded_and_json_safe():
 
 
 def test_ids_sort_by_time():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    early = new_alert_id(datetime(2026, 1, 1, tzinfo=timezone.utc))
-    late = new_alert_id(datetime(2026, 1, 2, tzinfo=timezone.utc))
+    early = new_alert_id(datetime(2026, 1, 1, tzinfo=UTC))
+    late = new_alert_id(datetime(2026, 1, 2, tzinfo=UTC))
     assert len(early) == 26 and early < late
     assert len({new_alert_id() for _ in range(1000)}) == 1000

@@ -23,16 +23,17 @@ async def test_a_repeat_while_open_adds_evidence_to_the_same_alert(make_store, r
 
 async def test_other_user_type_or_window_opens_another_alert(make_store, redis_url):
     store = await make_store(redis_url)
-    ids = {await store.raise_alert(**raise_kwargs(**over))
-           for over in ({}, {"user": "bob"}, {"type": "mass-delete"}, {"window": "2026-03-04"})}
+    ids = {
+        await store.raise_alert(**raise_kwargs(**over))
+        for over in ({}, {"user": "bob"}, {"type": "mass-delete"}, {"window": "2026-03-04"})
+    }
     assert len(ids) == 4
 
 
 async def test_two_instances_racing_on_one_redis_keep_one_alert_and_count_every_raise(make_store, redis_url, tmp_path):
     a = await make_store(redis_url, journal=tmp_path / "a.jsonl", writer="a")
     b = await make_store(redis_url, journal=tmp_path / "b.jsonl", writer="b")
-    ids = await asyncio.gather(*[(a if i % 2 else b).raise_alert(**raise_kwargs(evidence={"i": i}))
-                                 for i in range(20)])
+    ids = await asyncio.gather(*[(a if i % 2 else b).raise_alert(**raise_kwargs(evidence={"i": i})) for i in range(20)])
     assert len(set(ids)) == 1
     assert (await a.get(ids[0])).count == 20
     assert len(await b.list()) == 1
@@ -65,8 +66,13 @@ async def test_every_action_is_in_the_history_with_its_actor(make_store, redis_u
     await store.transition(alert_id, actor="grace", status="resolved", note="customer asked for it")
     alert = await store.get(alert_id)
     assert [(h.actor, h.action) for h in alert.history] == [
-        ("threshold", "raised"), ("heidi", "acknowledge"), ("heidi", "assign"), ("heidi", "assign"),
-        ("grace", "resolve"), ("grace", "note")]
+        ("threshold", "raised"),
+        ("heidi", "acknowledge"),
+        ("heidi", "assign"),
+        ("heidi", "assign"),
+        ("grace", "resolve"),
+        ("grace", "note"),
+    ]
 
 
 async def test_list_filters_and_counts(make_store, redis_url):

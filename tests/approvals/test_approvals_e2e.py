@@ -25,10 +25,11 @@ BULK = "/api/customers/bulk-delete"
 
 
 async def crm_customers(crm) -> list[dict]:
-    async with aiohttp.ClientSession() as s:
-        async with s.get(crm.make_url("/api/customers?page_size=200"),
-                         headers={"Authorization": f"Bearer {CRM_TOKEN}"}) as r:
-            return (await r.json())["data"]
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(crm.make_url("/api/customers?page_size=200"), headers={"Authorization": f"Bearer {CRM_TOKEN}"}) as r,
+    ):
+        return (await r.json())["data"]
 
 
 @pytest.fixture
@@ -68,7 +69,9 @@ async def test_bulk_delete_is_refused_approved_by_another_manager_then_passes_on
     assert await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave"))) == first  # idempotent
     other = await refused(await gw.post(BULK, json={"ids": east[2:3]}, headers=auth("dave")))
     assert other != first  # another body is another request
-    assert len(await crm_customers(crm)) > 0 and {r["id"] for r in await crm_customers(crm)} >= set(ids)  # nothing deleted
+    assert len(await crm_customers(crm)) > 0 and {r["id"] for r in await crm_customers(crm)} >= set(
+        ids
+    )  # nothing deleted
 
     store, directory = store_of(gw), directory_of(gw)
     approval = await store.decide(first, approve=True, actor="erin", note="month-end clean-up", directory=directory)
@@ -86,12 +89,20 @@ async def test_bulk_delete_is_refused_approved_by_another_manager_then_passes_on
 
     lines = [r for r in audit_lines(gw) if r.get("approval")]
     assert [(r["reason"], r["approval"]["state"]) for r in lines] == [
-        ("approval-required", "required"), ("approval-required", "pending"), ("approval-required", "required"),
-        ("allowed", "consumed")]
+        ("approval-required", "required"),
+        ("approval-required", "pending"),
+        ("approval-required", "required"),
+        ("allowed", "consumed"),
+    ]
     used = lines[3]
     assert used["effect"] == "allow" and used["status"] == 200
-    assert used["approval"] == {"id": first, "state": "consumed", "rule": "bulk-delete-needs-second-manager",
-                                "approved_by": "erin", "approved_at": approval.decided_at}
+    assert used["approval"] == {
+        "id": first,
+        "state": "consumed",
+        "rule": "bulk-delete-needs-second-manager",
+        "approved_by": "erin",
+        "approved_at": approval.decided_at,
+    }
     assert lines[0]["effect"] == "deny" and lines[0]["status"] == 403 and lines[0]["approval"]["id"] == first
 
 
@@ -116,13 +127,16 @@ async def test_nobody_decides_their_own_request_and_only_approvers_may(gw, east)
 async def test_a_rejected_approval_never_passes(gw, east, clock):
     ids = east[:1]
     approval_id = await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")))
-    rejected = await store_of(gw).decide(approval_id, approve=False, actor="erin", note="not without a ticket",
-                                         directory=directory_of(gw))
+    rejected = await store_of(gw).decide(
+        approval_id, approve=False, actor="erin", note="not without a ticket", directory=directory_of(gw)
+    )
     assert rejected.status == "rejected" and rejected.note == "not without a ticket"
     with pytest.raises(ApprovalError) as exc:  # a decision is final
         await store_of(gw).decide(approval_id, approve=True, actor="grace", note=None, directory=directory_of(gw))
     assert exc.value.reason == "approval-rejected"
-    assert await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")), "approval-rejected") == approval_id
+    assert (
+        await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")), "approval-rejected") == approval_id
+    )
     clock.set(clock.now + timedelta(hours=1, seconds=1))  # the rejection's validity is over
     fresh = await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")))
     assert fresh != approval_id  # a new request for approval, never the rejected one
@@ -133,7 +147,9 @@ async def test_an_expired_approval_never_passes(gw, east, clock):
     approval_id = await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")))
     await store_of(gw).decide(approval_id, approve=True, actor="erin", note=None, directory=directory_of(gw))
     clock.set(clock.now + timedelta(minutes=61))
-    assert await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")), "approval-expired") == approval_id
+    assert (
+        await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")), "approval-expired") == approval_id
+    )
     assert (await store_of(gw).get(approval_id)).status == "expired"
     fresh = await refused(await gw.post(BULK, json={"ids": ids}, headers=auth("dave")))
     assert fresh != approval_id
@@ -145,7 +161,10 @@ async def test_a_pending_request_lapses_and_can_no_longer_be_approved(gw, east, 
     with pytest.raises(ApprovalError) as exc:
         await store_of(gw).decide(approval_id, approve=True, actor="erin", note=None, directory=directory_of(gw))
     assert exc.value.reason == "approval-expired"
-    assert await refused(await gw.post(BULK, json={"ids": east[:1]}, headers=auth("dave")), "approval-expired") == approval_id
+    assert (
+        await refused(await gw.post(BULK, json={"ids": east[:1]}, headers=auth("dave")), "approval-expired")
+        == approval_id
+    )
 
 
 async def test_a_reps_edit_is_approved_by_their_manager_only(gw):
@@ -169,8 +188,9 @@ async def test_a_reps_edit_is_approved_by_their_manager_only(gw):
     assert resp.status == 200, await resp.text()
 
 
-async def test_two_replicas_use_one_approval_exactly_once(aiohttp_client, crm, approval_rules, redis_url, tmp_path,
-                                                          clock):
+async def test_two_replicas_use_one_approval_exactly_once(
+    aiohttp_client, crm, approval_rules, redis_url, tmp_path, clock
+):
     """Two gateways (their own journals and audit logs, one Redis) get the approved request at once."""
     clients = []
     for name in ("a", "b"):
@@ -213,10 +233,22 @@ def test_explain_names_the_approval_and_rules_check_refuses_bad_approvals(approv
     ruleset, errors = load_ruleset(approval_rules)
     assert ruleset is not None, errors
     at = parse_time("2026-03-03T10:00:00+01:00")
-    bulk = explain(ruleset, user="dave", method="POST", path=BULK, at=at, ip="10.1.2.3", body=b'{"ids": [1]}',
-                   content_type="application/json")
+    bulk = explain(
+        ruleset,
+        user="dave",
+        method="POST",
+        path=BULK,
+        at=at,
+        ip="10.1.2.3",
+        body=b'{"ids": [1]}',
+        content_type="application/json",
+    )
     assert decision_dict(bulk.decision, bulk.ctx, ruleset)["approval"] == {
-        "rule": "bulk-delete-needs-second-manager", "roles": ["sales_manager"], "manager": True, "valid_for": 3600}
+        "rule": "bulk-delete-needs-second-manager",
+        "roles": ["sales_manager"],
+        "manager": True,
+        "valid_for": 3600,
+    }
     single = explain(ruleset, user="dave", method="DELETE", path="/api/customers/1", at=at, ip="10.1.2.3")
     assert "approval" not in decision_dict(single.decision, single.ctx, ruleset)  # when: POST only
 
@@ -239,7 +271,11 @@ def test_explain_names_the_approval_and_rules_check_refuses_bad_approvals(approv
     ruleset, errors = load_ruleset(bad)
     assert ruleset is None
     text = "\n".join(str(e) for e in errors)
-    for expected in ("unknown role 'nobody'", "valid_for '3 weeks'", "unknown criterion 'colour'",
-                     "'approval' belongs to allow rules"):
+    for expected in (
+        "unknown role 'nobody'",
+        "valid_for '3 weeks'",
+        "unknown criterion 'colour'",
+        "'approval' belongs to allow rules",
+    ):
         assert expected in text, text
     assert all("91-bad.yaml" in str(e) for e in errors)

@@ -61,8 +61,12 @@ def tab(browser, live):
 
 def call(live, method: str, path: str, user: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{live.url}{path}", data=data, method=method, headers={
-        "Authorization": f"Bearer {mint_token(user)}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{live.url}{path}",
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {mint_token(user)}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.load(resp)

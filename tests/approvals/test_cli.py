@@ -24,18 +24,32 @@ BULK = "/api/customers/bulk-delete"
 
 async def crmgw(*argv: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "CRMGW_CONFIG"}
-    return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "gateway.cli", "approvals", *argv],
-                                   cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway.cli", "approvals", *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
 async def setup(aiohttp_client, crm, approval_rules, redis_url, tmp_path):
     config = tmp_path / "gateway.yaml"
-    config.write_text(json.dumps({  # JSON is YAML: the settings file both the gateway and the CLI read
-        "upstream": {"url": str(crm.make_url("")).rstrip("/"), "credential": {"value": f"Bearer {CRM_TOKEN}"}},
-        "rules_dir": str(approval_rules), "redis_url": redis_url, "audit": {"path": "var/audit.log"},
-        "identity": DEV_IDENTITY_CONFIG.model_dump(mode="json"), "trusted_proxies": ["127.0.0.1/32"],
-    }))
+    config.write_text(
+        json.dumps(
+            {  # JSON is YAML: the settings file both the gateway and the CLI read
+                "upstream": {"url": str(crm.make_url("")).rstrip("/"), "credential": {"value": f"Bearer {CRM_TOKEN}"}},
+                "rules_dir": str(approval_rules),
+                "redis_url": redis_url,
+                "audit": {"path": "var/audit.log"},
+                "identity": DEV_IDENTITY_CONFIG.model_dump(mode="json"),
+                "trusted_proxies": ["127.0.0.1/32"],
+            }
+        )
+    )
     settings, errors = load_settings(config)
     assert settings is not None, errors
     store, errors = RuleStore.open(approval_rules)
@@ -64,10 +78,17 @@ async def test_list_approve_and_reject_from_the_command_line(setup):
     assert listed.returncode == 0, listed.stderr
     (row,) = json.loads(listed.stdout)
     assert (row["id"], row["status"], row["requester"], row["method"], row["path"]) == (
-        first, "pending", "dave", "POST", BULK)
+        first,
+        "pending",
+        "dave",
+        "POST",
+        BULK,
+    )
     plain = await crmgw("list", "--config", config)
     assert first in plain.stdout and "1 approval(s)" in plain.stderr and "and Redis" in plain.stderr
-    assert [a["id"] for a in json.loads((await crmgw("list", "--config", config, "--for", "erin", "--json")).stdout)] == [first]
+    assert [
+        a["id"] for a in json.loads((await crmgw("list", "--config", config, "--for", "erin", "--json")).stdout)
+    ] == [first]
     assert json.loads((await crmgw("list", "--config", config, "--for", "dave", "--json")).stdout) == []
 
     own = await crmgw("approve", first, "--config", config, "--actor", "dave", "--note", "mine")
@@ -93,10 +114,13 @@ async def test_list_approve_and_reject_from_the_command_line(setup):
 
     audit_path = client.server.app[GATEWAY].audit.path
     lines = [orjson.loads(x) for x in audit_path.read_bytes().splitlines() if x.strip()]
-    decisions = [(r["event"], r["approval_id"], r["actor"], r["note"], r["via"]) for r in lines
-                 if r.get("kind") == "approval"]
-    assert decisions == [("approval.approved", first, "erin", "ticket OPS-9", "cli"),
-                         ("approval.rejected", second, "erin", "no ticket", "cli")]
+    decisions = [
+        (r["event"], r["approval_id"], r["actor"], r["note"], r["via"]) for r in lines if r.get("kind") == "approval"
+    ]
+    assert decisions == [
+        ("approval.approved", first, "erin", "ticket OPS-9", "cli"),
+        ("approval.rejected", second, "erin", "no ticket", "cli"),
+    ]
     unknown = await crmgw("reject", "01NOSUCHAPPROVAL", "--config", config, "--actor", "erin", "--note", "x")
     assert unknown.returncode == 1 and "approval-unknown" in unknown.stderr
 

@@ -44,13 +44,22 @@ async def test_another_manager_sees_the_request_with_forms_and_approves_it(conso
     assert page.status == 200 and approval_id in html
     assert f'action="/_gw/console/approvals/{approval_id}/approve"' in html
     csrf = CSRF.search(html).group(1)
-    resp = await console.post(f"{PAGE}/{approval_id}/approve", data={"csrf": csrf, "note": "ticket OPS-7"},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        f"{PAGE}/{approval_id}/approve",
+        data={"csrf": csrf, "note": "ticket OPS-7"},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.status == 303, await resp.text()
     line = [r for r in audit(console) if r.get("kind") == "approval"][-1]
     assert {k: line[k] for k in ("event", "approval_id", "actor", "requester", "note", "via")} == {
-        "event": "approval.approved", "approval_id": approval_id, "actor": "erin", "requester": "dave",
-        "note": "ticket OPS-7", "via": "console"}
+        "event": "approval.approved",
+        "approval_id": approval_id,
+        "actor": "erin",
+        "requester": "dave",
+        "note": "ticket OPS-7",
+        "via": "console",
+    }
     assert "user" not in line  # not a request of erin's for the behaviour counters
     resp = await console.post(BULK, json={"ids": ids}, headers=auth("dave"))
     assert resp.status == 200, await resp.text()
@@ -60,13 +69,14 @@ async def test_the_requester_sees_their_own_request_without_buttons_and_cannot_d
     approval_id = await ask(console)
     await sign_in(console, "dave")
     html = await (await console.get(PAGE)).text()
-    own = html[html.index('id="own"'):html.index('id="decided"')]
+    own = html[html.index('id="own"') : html.index('id="decided"')]
     assert approval_id in own
     assert "/approve" not in html and "/reject" not in html
     csrf = await csrf_of(console, PAGE)
     for verb in ("approve", "reject"):  # a forged POST is refused by the store, not only hidden
-        resp = await console.post(f"{PAGE}/{approval_id}/{verb}", data={"csrf": csrf, "note": "mine"},
-                                  headers=origin(console))
+        resp = await console.post(
+            f"{PAGE}/{approval_id}/{verb}", data={"csrf": csrf, "note": "mine"}, headers=origin(console)
+        )
         assert resp.status == 403 and "own-request" in await resp.text()
     assert (await console.gw.approvals.get(approval_id)).status == "pending"
 
@@ -77,8 +87,9 @@ async def test_decisions_need_the_csrf_token_and_the_console_origin(console):
     resp = await console.post(f"{PAGE}/{approval_id}/approve", data={"note": "x"}, headers=origin(console))
     assert resp.status == 403 and "csrf-failed" in await resp.text()
     csrf = await csrf_of(console, PAGE)
-    resp = await console.post(f"{PAGE}/{approval_id}/approve", data={"csrf": csrf, "note": "x"},
-                              headers={"Origin": "https://evil.example"})
+    resp = await console.post(
+        f"{PAGE}/{approval_id}/approve", data={"csrf": csrf, "note": "x"}, headers={"Origin": "https://evil.example"}
+    )
     assert resp.status == 403 and "csrf-failed" in await resp.text()
     assert (await console.gw.approvals.get(approval_id)).status == "pending"
 
@@ -87,14 +98,20 @@ async def test_who_may_sign_in_and_what_an_analyst_sees(console):
     approval_id = await ask(console)
     page = await console.get("/_gw/console/login")
     token = CSRF.search(await page.text()).group(1)
-    resp = await console.post("/_gw/console/login", data={"csrf": token, "token": mint_token("alice"), "next": ""},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        "/_gw/console/login",
+        data={"csrf": token, "token": mint_token("alice"), "next": ""},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.status == 403  # a rep is nobody's approver here: no console at all
     await sign_in(console, "heidi")  # an analyst: the page, but nothing to decide
     html = await (await console.get(PAGE)).text()
     assert approval_id not in html
     csrf = await csrf_of(console, PAGE)
-    resp = await console.post(f"{PAGE}/{approval_id}/approve", data={"csrf": csrf, "note": "x"}, headers=origin(console))
+    resp = await console.post(
+        f"{PAGE}/{approval_id}/approve", data={"csrf": csrf, "note": "x"}, headers=origin(console)
+    )
     assert resp.status == 403 and "not-an-approver" in await resp.text()
 
 

@@ -7,6 +7,7 @@ a line edited, two lines swapped. `crmgw audit verify` must fail and name the li
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -72,11 +73,14 @@ def test_two_processes_write_one_unbroken_chain_across_rotations(shared_log, cap
     # every line names the one physically before it, also from one file to the next
     for (_, _, before), record in zip(rows, records[1:]):
         assert record["chain"]["prev"] == line_hash(before)
-    switches = sum(1 for x, y in zip(records, records[1:]) if x["writer"] != y["writer"])
+    switches = sum(1 for x, y in itertools.pairwise(records) if x["writer"] != y["writer"])
     assert switches >= 5  # the two really interleaved
     code, out = verify_cli(shared_log, capsys)
     assert code == 0, out
-    assert out.splitlines()[-1] == f"ok: 300 lines in {len(shared_log)} file(s); head seq 300 sha256 {line_hash(rows[-1][2])}"
+    assert (
+        out.splitlines()[-1]
+        == f"ok: 300 lines in {len(shared_log)} file(s); head seq 300 sha256 {line_hash(rows[-1][2])}"
+    )
 
 
 def test_one_path_means_the_file_and_its_backups_oldest_first(shared_log, capsys):
@@ -185,6 +189,11 @@ def test_append_and_chain_cost_stays_small(tmp_path):
 
 
 def test_crmgw_audit_verify_runs_as_a_command(shared_log):
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "audit", "verify", *map(str, shared_log)],
-                          capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "audit", "verify", *map(str, shared_log)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
-from gateway.audit.search import AuditQuery, audit_files, find_decision, lines_backwards, Budget, search
+from gateway.audit.search import AuditQuery, Budget, audit_files, find_decision, lines_backwards, search
 
-T0 = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
 
 def line(i: int, **over) -> bytes:
-    record = {"time": (T0 + timedelta(minutes=i)).isoformat(), "decision_id": f"d{i}", "user": "alice",
-              "operation": "customers.view", "effect": "allow", "reason": "allowed", "rules": ["r-allow"],
-              "reasons": ["role-ok"], "shadow": []}
+    record = {
+        "time": (T0 + timedelta(minutes=i)).isoformat(),
+        "decision_id": f"d{i}",
+        "user": "alice",
+        "operation": "customers.view",
+        "effect": "allow",
+        "reason": "allowed",
+        "rules": ["r-allow"],
+        "reasons": ["role-ok"],
+        "shadow": [],
+    }
     record.update(over)
     return orjson.dumps(record) + b"\n"
 
@@ -24,9 +32,12 @@ def line(i: int, **over) -> bytes:
 def log(tmp_path):
     """Records 0..29: 0-9 in audit.log.2, 10-19 in audit.log.1, 20-29 in audit.log (newest)."""
     path = tmp_path / "audit.log"
-    for name, rng in ((f"{path.name}.2", range(0, 10)), (f"{path.name}.1", range(10, 20)), (path.name, range(20, 30))):
-        (tmp_path / name).write_bytes(b"".join(line(i, user="bob" if i % 3 == 0 else "alice",
-                                                    effect="deny" if i % 5 == 0 else "allow") for i in rng))
+    for name, rng in ((f"{path.name}.2", range(10)), (f"{path.name}.1", range(10, 20)), (path.name, range(20, 30))):
+        (tmp_path / name).write_bytes(
+            b"".join(
+                line(i, user="bob" if i % 3 == 0 else "alice", effect="deny" if i % 5 == 0 else "allow") for i in rng
+            )
+        )
     return path
 
 

@@ -26,31 +26,65 @@ CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 def evidence(**over):
     """Evidence shaped like the signals stage's (gateway/signals/thresholds.py + recent requests)."""
     base = {
-        "rule": "bulk-export", "source": "rules/anomalies.yaml:14", "count": "records_exported", "group": "m:1:",
-        "timespan": "1h", "value": 900, "before": 300, "threshold": 600, "baseline": 200,
+        "rule": "bulk-export",
+        "source": "rules/anomalies.yaml:14",
+        "count": "records_exported",
+        "group": "m:1:",
+        "timespan": "1h",
+        "value": 900,
+        "before": 300,
+        "threshold": 600,
+        "baseline": 200,
         "counters": {"requests": 4, "records_exported": 900, "exports": 3},
-        "flags": {}, "request": {"request_id": "r1", "operation": "customers.export", "path": "/api/customers/export.csv"},
-        "recent_requests": [{"time": "2026-03-03T09:00:00+00:00", "method": "GET", "path": "/api/customers/export.csv",
-                             "operation": "customers.export", "status": 200, "effect": "allow",
-                             "client_ip": "10.1.2.3", "user_agent": "curl/8.0"}],
+        "flags": {},
+        "request": {"request_id": "r1", "operation": "customers.export", "path": "/api/customers/export.csv"},
+        "recent_requests": [
+            {
+                "time": "2026-03-03T09:00:00+00:00",
+                "method": "GET",
+                "path": "/api/customers/export.csv",
+                "operation": "customers.export",
+                "status": 200,
+                "effect": "allow",
+                "client_ip": "10.1.2.3",
+                "user_agent": "curl/8.0",
+            }
+        ],
     }
     base.update(over)
     return base
 
 
 def alert_kwargs(**over):
-    base = dict(user="alice", type="bulk-export", level="high", score=1.5,
-                summary="alice exported 900 records in 1h (usual daily max 200)", evidence=evidence(),
-                rule="bulk-export", window="1h")
+    base = {
+        "user": "alice",
+        "type": "bulk-export",
+        "level": "high",
+        "score": 1.5,
+        "summary": "alice exported 900 records in 1h (usual daily max 200)",
+        "evidence": evidence(),
+        "rule": "bulk-export",
+        "window": "1h",
+    }
     base.update(over)
     return base
 
 
-async def build_console(aiohttp_client, crm, tmp_path, clock, redis_url, *, config: ConsoleConfig | None = None,
-                        rules=RULES, **settings_extra):
+async def build_console(
+    aiohttp_client,
+    crm,
+    tmp_path,
+    clock,
+    redis_url,
+    *,
+    config: ConsoleConfig | None = None,
+    rules=RULES,
+    **settings_extra,
+):
     """The gateway app with the console registered the way create_app will do it (see the report)."""
-    settings = gateway_settings(str(crm.make_url("")).rstrip("/"), tmp_path, rules, redis_url=redis_url,
-                                **settings_extra)
+    settings = gateway_settings(
+        str(crm.make_url("")).rstrip("/"), tmp_path, rules, redis_url=redis_url, **settings_extra
+    )
     store, errors = RuleStore.open(rules)
     assert store is not None, errors
     app = create_app(settings, store, clock=clock)
@@ -84,8 +118,12 @@ async def sign_in(client, user: str) -> None:
     """The login form, as a browser fills it: GET (nonce cookie + token), POST the token."""
     page = await client.get("/_gw/console/login")
     token = CSRF.search(await page.text()).group(1)
-    resp = await client.post("/_gw/console/login", data={"csrf": token, "token": mint_token(user), "next": ""},
-                             headers=origin(client), allow_redirects=False)
+    resp = await client.post(
+        "/_gw/console/login",
+        data={"csrf": token, "token": mint_token(user), "next": ""},
+        headers=origin(client),
+        allow_redirects=False,
+    )
     assert resp.status == 303, await resp.text()
 
 

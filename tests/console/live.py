@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any, Coroutine, Iterator
+from typing import Any
 
 import redis as redis_sync
 from aiohttp import web
@@ -42,7 +43,7 @@ class LiveGateway:
     def call(self, coro: Coroutine, timeout: float = 30) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> "LiveGateway":
+    def start(self) -> LiveGateway:
         self.thread.start()
         self.call(self._start())
         return self
@@ -58,8 +59,9 @@ class LiveGateway:
 
     async def _start(self) -> None:
         crm_url = await self._serve(create_crm(service_token=CRM_TOKEN))
-        settings = gateway_settings(crm_url, self.base_dir, RULES, redis_url=self.redis_url,
-                                    signals={"backend": "redis"})
+        settings = gateway_settings(
+            crm_url, self.base_dir, RULES, redis_url=self.redis_url, signals={"backend": "redis"}
+        )
         store, errors = RuleStore.open(RULES)
         assert store is not None, errors
         app = create_app(settings, store)  # the real clock: audit lines and alerts agree on "now"
@@ -82,8 +84,16 @@ class LiveGateway:
 
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: never a downloaded browser
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextlib.contextmanager

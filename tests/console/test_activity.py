@@ -11,16 +11,26 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 def record(time, **over):
-    base = {"time": time, "user": "alice", "operation": "customers.export", "effect": "allow", "status": 200,
-            "records_returned": 100, "timezone": "Europe/Paris", "country": "FR"}
+    base = {
+        "time": time,
+        "user": "alice",
+        "operation": "customers.export",
+        "effect": "allow",
+        "status": 200,
+        "records_returned": 100,
+        "timezone": "Europe/Paris",
+        "country": "FR",
+    }
     base.update(over)
     return base
 
 
 def test_daily_totals_count_like_the_signals_stage_in_the_analysts_days():
-    records = [record("2026-03-02T22:30:00+00:00"),  # 23:30 in Paris: still 2 March
-               record("2026-03-02T23:30:00+00:00"),  # 00:30 in Paris: 3 March
-               record("2026-03-03T08:00:00+00:00", effect="deny", status=403)]  # denied: nothing exported
+    records = [
+        record("2026-03-02T22:30:00+00:00"),  # 23:30 in Paris: still 2 March
+        record("2026-03-02T23:30:00+00:00"),  # 00:30 in Paris: 3 March
+        record("2026-03-03T08:00:00+00:00", effect="deny", status=403),
+    ]  # denied: nothing exported
     totals = activity.daily_totals(records, "records_exported", PARIS)
     assert totals == {date(2026, 3, 2): 100, date(2026, 3, 3): 100}
 
@@ -50,17 +60,32 @@ def test_usual_hours_are_ranges_of_busy_hours():
 
 
 def test_shadow_counts():
-    records = [{"shadow": [{"rule": "r1", "would": "deny"}]}, {"shadow": [{"rule": "r1", "would": "deny"},
-                                                                         {"rule": "r2", "would": "allow"}]}]
+    records = [
+        {"shadow": [{"rule": "r1", "would": "deny"}]},
+        {"shadow": [{"rule": "r1", "would": "deny"}, {"rule": "r2", "would": "allow"}]},
+    ]
     counts = activity.shadow_counts(records)
     assert counts["r1"]["deny"] == 2 and counts["r2"]["allow"] == 1
 
 
 def test_why_rows_for_a_threshold_and_for_detector_features():
-    rows = activity.why_rows({"count": "records_exported", "timespan": "1h", "value": 900, "threshold": 600,
-                              "baseline": 200, "before": 300,
-                              "features": [{"name": "export_ratio", "value": 9.1, "baseline": 1.2, "z": 6.3}]})
-    assert rows[0] == {"name": "records_exported in 1h", "observed": 900, "threshold": 600, "baseline": 200,
-                       "before": 300}
+    rows = activity.why_rows(
+        {
+            "count": "records_exported",
+            "timespan": "1h",
+            "value": 900,
+            "threshold": 600,
+            "baseline": 200,
+            "before": 300,
+            "features": [{"name": "export_ratio", "value": 9.1, "baseline": 1.2, "z": 6.3}],
+        }
+    )
+    assert rows[0] == {
+        "name": "records_exported in 1h",
+        "observed": 900,
+        "threshold": 600,
+        "baseline": 200,
+        "before": 300,
+    }
     assert rows[1]["name"] == "export_ratio" and rows[1]["baseline"] == 1.2 and rows[1]["before"] == 6.3
     assert activity.why_rows({"features": {"night_share": 0.8}})[0]["observed"] == 0.8

@@ -21,20 +21,29 @@ async def post_login(client, origin: str, proto: str | None):
     headers = {"Origin": origin, **({"X-Forwarded-Proto": proto} if proto else {})}
     # A Secure nonce cookie is what a browser on https sends back; the test client talks plain http.
     nonce = {"crmgw_console_login": page.cookies["crmgw_console_login"].value}
-    return await client.post(LOGIN, data={"csrf": token, "token": mint_token("heidi"), "next": ""},
-                             headers=headers, cookies=nonce, allow_redirects=False)
+    return await client.post(
+        LOGIN,
+        data={"csrf": token, "token": mint_token("heidi"), "next": ""},
+        headers=headers,
+        cookies=nonce,
+        allow_redirects=False,
+    )
 
 
-@pytest.mark.parametrize("trusted, proto, scheme, status", [
-    (["127.0.0.1/32"], "https", "https", 303),   # TLS ended at the trusted proxy: https origin
-    (["127.0.0.1/32"], "https", "http", 403),    # ... then an http origin is another site
-    (["127.0.0.1/32"], "http", "http", 303),     # the entry of docker-compose.yml (plain http)
-    (["127.0.0.1/32"], None, "http", 303),       # no header: the connection's own scheme
-    ([], "https", "https", 403),                 # an untrusted peer cannot claim https
-    ([], "https", "http", 303),
-])
-async def test_the_origin_check_uses_a_trusted_proxys_scheme(aiohttp_client, crm, tmp_path, clock, redis_url,
-                                                             trusted, proto, scheme, status):
+@pytest.mark.parametrize(
+    "trusted, proto, scheme, status",
+    [
+        (["127.0.0.1/32"], "https", "https", 303),  # TLS ended at the trusted proxy: https origin
+        (["127.0.0.1/32"], "https", "http", 403),  # ... then an http origin is another site
+        (["127.0.0.1/32"], "http", "http", 303),  # the entry of docker-compose.yml (plain http)
+        (["127.0.0.1/32"], None, "http", 303),  # no header: the connection's own scheme
+        ([], "https", "https", 403),  # an untrusted peer cannot claim https
+        ([], "https", "http", 303),
+    ],
+)
+async def test_the_origin_check_uses_a_trusted_proxys_scheme(
+    aiohttp_client, crm, tmp_path, clock, redis_url, trusted, proto, scheme, status
+):
     client = await build_console(aiohttp_client, crm, tmp_path, clock, redis_url, trusted_proxies=trusted)
     resp = await post_login(client, f"{scheme}://{client.make_url('').host}:{client.make_url('').port}", proto)
     assert resp.status == status, await resp.text()

@@ -34,8 +34,9 @@ async def refused(console, user: str = "grace") -> bool:
 
 async def lift(console, user: str, page: str, **form):
     csrf = await csrf_of(console, page)
-    return await console.post(f"/_gw/console/users/{user}/lift", data={"csrf": csrf, **form},
-                              headers=origin(console), allow_redirects=False)
+    return await console.post(
+        f"/_gw/console/users/{user}/lift", data={"csrf": csrf, **form}, headers=origin(console), allow_redirects=False
+    )
 
 
 async def test_the_queue_and_the_user_page_show_the_block_with_its_alert_and_a_lift_form(console):
@@ -67,11 +68,14 @@ async def test_an_analyst_lifts_from_the_user_page_recorded_in_the_alert_history
     assert "lift block" in history
 
 
-@pytest.mark.parametrize("form,headers,reason", [
-    ({"note": "x", "back": "alerts"}, "no-csrf", "csrf-failed"),
-    ({"note": "x", "back": "alerts", "csrf": "forged"}, "origin", "csrf-failed"),
-    ({"note": "x", "back": "alerts", "csrf": "ok"}, "evil-origin", "csrf-failed"),
-])
+@pytest.mark.parametrize(
+    "form,headers,reason",
+    [
+        ({"note": "x", "back": "alerts"}, "no-csrf", "csrf-failed"),
+        ({"note": "x", "back": "alerts", "csrf": "forged"}, "origin", "csrf-failed"),
+        ({"note": "x", "back": "alerts", "csrf": "ok"}, "evil-origin", "csrf-failed"),
+    ],
+)
 async def test_a_lift_without_the_csrf_token_or_from_another_origin_is_refused(console, form, headers, reason):
     await mass_delete(console)
     await sign_in(console, "heidi")
@@ -95,8 +99,9 @@ async def test_a_lift_needs_a_note(console):
 async def test_only_the_lift_roles_may_lift_and_nobody_their_own_block(redis_url, aiohttp_client, crm, tmp_path, clock):
     # dave (sales_manager) may use this console but is not in lift_roles; grace (admin) is blocked herself
     config = {"roles": ["security_analyst", "admin", "sales_manager"], "lift_roles": ["security_analyst", "admin"]}
-    console = await build_console(aiohttp_client, crm, tmp_path, clock, redis_url, config=ConsoleConfig(**config),
-                                  console=config)  # settings (create_app registers the console) or the fixture
+    console = await build_console(
+        aiohttp_client, crm, tmp_path, clock, redis_url, config=ConsoleConfig(**config), console=config
+    )  # settings (create_app registers the console) or the fixture
     await mass_delete(console)
     await sign_in(console, "dave")
     html = await (await console.get(QUEUE)).text()
@@ -108,8 +113,12 @@ async def test_only_the_lift_roles_may_lift_and_nobody_their_own_block(redis_url
     page = await console.get(QUEUE, headers=grace)
     assert "your own: another analyst lifts it" in await page.text()
     csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
-    resp = await console.post("/_gw/console/users/grace/lift", data={"csrf": csrf, "note": "mine", "action": "block"},
-                              headers={**grace, **origin(console)}, allow_redirects=False)
+    resp = await console.post(
+        "/_gw/console/users/grace/lift",
+        data={"csrf": csrf, "note": "mine", "action": "block"},
+        headers={**grace, **origin(console)},
+        allow_redirects=False,
+    )
     assert resp.status == 403 and "own-block" in await resp.text()
     assert await refused(console)
 
@@ -118,9 +127,12 @@ async def test_false_positive_with_the_box_checked_lifts_the_block(console):
     alert_id = await mass_delete(console)
     await sign_in(console, "heidi")
     csrf = await csrf_of(console, f"/_gw/console/alerts/{alert_id}")
-    resp = await console.post(f"/_gw/console/alerts/{alert_id}/action",
-                              data={"csrf": csrf, "action": "false_positive", "lift": "on", "note": "test data clean-up"},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        f"/_gw/console/alerts/{alert_id}/action",
+        data={"csrf": csrf, "action": "false_positive", "lift": "on", "note": "test data clean-up"},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.status == 303 and resp.headers["Location"].endswith("?done=false_positive&lifted=block")
     assert not await refused(console)
     alert = await console.gw.alerts.get(alert_id)
@@ -133,15 +145,19 @@ async def test_false_positive_without_the_box_leaves_the_block(console):
     alert_id = await mass_delete(console)
     await sign_in(console, "heidi")
     csrf = await csrf_of(console, f"/_gw/console/alerts/{alert_id}")
-    resp = await console.post(f"/_gw/console/alerts/{alert_id}/action",
-                              data={"csrf": csrf, "action": "false_positive", "note": "benign, keep the block"},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        f"/_gw/console/alerts/{alert_id}/action",
+        data={"csrf": csrf, "action": "false_positive", "note": "benign, keep the block"},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.status == 303 and "lifted" not in resp.headers["Location"]
     assert await refused(console)
 
 
-async def test_a_lift_in_one_gateways_console_ends_the_refusal_on_a_second_gateway(console, redis_url, aiohttp_client,
-                                                                                  crm, tmp_path, clock):
+async def test_a_lift_in_one_gateways_console_ends_the_refusal_on_a_second_gateway(
+    console, redis_url, aiohttp_client, crm, tmp_path, clock
+):
     (tmp_path / "two").mkdir()
     two = await build_console(aiohttp_client, crm, tmp_path / "two", clock, redis_url)
     await mass_delete(console)

@@ -108,20 +108,40 @@ def test_analyst_triages_an_alert_raised_by_simulated_traffic(live, page):
 
     # The CLI sees it (a separate process: Playwright's sync API owns this thread's event loop) ...
     journal = journal_path(live.gw.settings.alerts, live.gw.settings.base_dir)
-    cli = subprocess.run([sys.executable, "-m", "gateway.cli", "alerts", "show", alert.id, "--journal", str(journal),
-                          "--redis-url", live.redis_url, "--json"], capture_output=True, text=True, timeout=30)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "alerts",
+            "show",
+            alert.id,
+            "--journal",
+            str(journal),
+            "--redis-url",
+            live.redis_url,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert cli.returncode == 0, cli.stderr
     shown = json.loads(cli.stdout)
     assert shown["status"] == "false_positive"
     assert shown["history"][-2]["actor"] == "heidi"
     # ... and so does the JSON API.
-    request = urllib.request.Request(f"{live.url}/_gw/api/alerts/{alert.id}",
-                                     headers={"Authorization": f"Bearer {mint_token('heidi')}"})
+    request = urllib.request.Request(
+        f"{live.url}/_gw/api/alerts/{alert.id}", headers={"Authorization": f"Bearer {mint_token('heidi')}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         api = json.load(resp)
     assert api["status"] == "false_positive"
-    assert api["notes"][-1] == {"time": api["notes"][-1]["time"], "actor": "heidi",
-                                "text": "Admin checking the import: agreed with IT"}
+    assert api["notes"][-1] == {
+        "time": api["notes"][-1]["time"],
+        "actor": "heidi",
+        "text": "Admin checking the import: agreed with IT",
+    }
 
     # a fixed Tuesday morning: office hours whatever the wall clock says when the suite runs
     page.goto("/_gw/console/rules?user=alice&method=GET&path=/api/customers/1&ip=10.1.2.3&at=2026-03-03T10:00")
@@ -133,10 +153,20 @@ def test_analyst_triages_an_alert_raised_by_simulated_traffic(live, page):
 
 def test_user_controlled_text_is_shown_as_text_never_run(live, page):
     live.call(view_records_in_order(live.url, "carol", [1], agent=XSS_AGENT))
-    alert_id = live.call(live.gw.alerts.raise_alert(**alert_kwargs(
-        user="carol", summary=XSS_SUMMARY, window="5m",
-        evidence=evidence(timespan="5m", request={"path": XSS_PATH, "user_agent": XSS_AGENT},
-                          recent_requests=[{"path": XSS_PATH, "user_agent": XSS_AGENT}]))))
+    alert_id = live.call(
+        live.gw.alerts.raise_alert(
+            **alert_kwargs(
+                user="carol",
+                summary=XSS_SUMMARY,
+                window="5m",
+                evidence=evidence(
+                    timespan="5m",
+                    request={"path": XSS_PATH, "user_agent": XSS_AGENT},
+                    recent_requests=[{"path": XSS_PATH, "user_agent": XSS_AGENT}],
+                ),
+            )
+        )
+    )
     sign_in(page, "heidi")
     page.wait_for_url("**/_gw/console/alerts")
     assert page.get_by_text(XSS_SUMMARY).first.is_visible()

@@ -72,6 +72,9 @@ async def test_without_a_time_the_console_decides_now_by_the_gateways_clock(cons
 async def test_the_console_shows_the_condition_tree(console):
     fields = {"user": "alice", "path": "/api/customers/1", "at": "2026-03-02T18:30:00+01:00"}
     text = await (await console.get("/_gw/console/rules?" + urlencode(fields), headers=HEIDI)).text()
-    assert re.search(r'<td class="depth-1">not time_window</td>\s*<td class="res-true">true</td>\s*'
-                     r"<td><code>time_window is false: time-window-outside</code></td>", text)
+    assert re.search(
+        r'<td class="depth-1">not time_window</td>\s*<td class="res-true">true</td>\s*'
+        r"<td><code>time_window is false: time-window-outside</code></td>",
+        text,
+    )
     assert re.search(r'<td class="depth-0 logic">and</td>', text)

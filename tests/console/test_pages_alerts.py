@@ -16,8 +16,12 @@ def ids_in(html: str) -> list[str]:
 
 async def act(console, alert_id, **form):
     csrf = await csrf_of(console, f"/_gw/console/alerts/{alert_id}")
-    return await console.post(f"/_gw/console/alerts/{alert_id}/action", data={"csrf": csrf, **form},
-                              headers=origin(console), allow_redirects=False)
+    return await console.post(
+        f"/_gw/console/alerts/{alert_id}/action",
+        data={"csrf": csrf, **form},
+        headers=origin(console),
+        allow_redirects=False,
+    )
 
 
 async def test_the_queue_shows_open_alerts_most_severe_first_and_counts_per_level(console):
@@ -33,8 +37,15 @@ async def test_the_queue_shows_open_alerts_most_severe_first_and_counts_per_leve
     assert ids_in(everything) == [critical, low, closed]  # open ones first
 
 
-@pytest.mark.parametrize("query,expected", [("level=low", ["bob"]), ("user=carol", ["carol"]),
-                                            ("type=enumeration-distinct", ["carol"]), ("status=resolved", [])])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("level=low", ["bob"]),
+        ("user=carol", ["carol"]),
+        ("type=enumeration-distinct", ["carol"]),
+        ("status=resolved", []),
+    ],
+)
 async def test_the_queue_filters(console, query, expected):
     store = console.gw.alerts
     await store.raise_alert(**alert_kwargs(user="bob", level="low"))
@@ -87,8 +98,9 @@ async def test_a_refused_transition_is_shown_with_409(console):
 
 async def test_the_detail_escapes_everything_the_alert_carries(console):
     evil = "<script>alert(1)</script>"
-    alert_id = await console.gw.alerts.raise_alert(**alert_kwargs(summary=f"summary {evil}",
-                                                                  evidence={"path": evil, "user_agent": evil}))
+    alert_id = await console.gw.alerts.raise_alert(
+        **alert_kwargs(summary=f"summary {evil}", evidence={"path": evil, "user_agent": evil})
+    )
     await sign_in(console, "heidi")
     await act(console, alert_id, action="note", note=evil)
     html = await (await console.get(f"/_gw/console/alerts/{alert_id}")).text()

@@ -72,8 +72,9 @@ async def test_the_rules_page_counts_what_shadow_rules_would_have_denied(console
 
 async def test_the_rules_page_shows_the_last_reload_error(aiohttp_client, crm, tmp_path, clock, redis_url, rules_copy):
     # No background reload (interval of an hour): the test reloads once, itself.
-    console = await build_console(aiohttp_client, crm, tmp_path, clock, redis_url, rules=rules_copy,
-                                  reload_interval=3600)
+    console = await build_console(
+        aiohttp_client, crm, tmp_path, clock, redis_url, rules=rules_copy, reload_interval=3600
+    )
     (rules_copy / "operations.yaml").write_text("format: crmgw.rules/v1\nbogus: [\n")
     console.gw.store.check()  # first sight of a change: waits for it to settle
     assert console.gw.store.check() is False
@@ -82,13 +83,16 @@ async def test_the_rules_page_shows_the_last_reload_error(aiohttp_client, crm, t
 
 
 async def test_explain_shows_the_decision_trace(console):
-    html = await (await console.get("/_gw/console/rules?user=alice&method=GET&path=/api/admin/users"
-                                    "&at=2026-03-03T10:00&ip=10.1.2.3", headers=HEIDI)).text()
+    html = await (
+        await console.get(
+            "/_gw/console/rules?user=alice&method=GET&path=/api/admin/users&at=2026-03-03T10:00&ip=10.1.2.3",
+            headers=HEIDI,
+        )
+    ).text()
     assert 'class="badge effect-deny"' in html and "operation admin.admin" in html
     assert 'class="data compact trace"' in html
 
 
 async def test_explain_reports_bad_input(console):
-    resp = await console.get("/_gw/console/rules?user=alice&method=GET&path=/api/customers&ip=not-an-ip",
-                             headers=HEIDI)
+    resp = await console.get("/_gw/console/rules?user=alice&method=GET&path=/api/customers&ip=not-an-ip", headers=HEIDI)
     assert resp.status == 400

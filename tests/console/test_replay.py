@@ -16,7 +16,7 @@ from tests.integration.conftest import auth
 # Tuesday 3 March 2026, Paris: (hour, minute, user, target)
 SESSION = [
     (10, 0, "alice", "/api/customers"),
-    (17, 15, "alice", "/api/customers"),   # the one request the draft changes
+    (17, 15, "alice", "/api/customers"),  # the one request the draft changes
     (17, 30, "dave", "/api/customers"),
     (18, 30, "alice", "/api/customers"),
 ]
@@ -66,13 +66,13 @@ async def test_an_identical_copy_shows_no_change(console, clock, tmp_path):
 
 async def test_the_replay_api_answers_json_and_only_to_console_roles(console, clock, draft):
     changed = await record(console, clock)
-    body = await (await console.get("/_gw/console/api/rules/replay", params={"draft": str(draft)},
-                                    headers=auth("heidi"))).json()
+    body = await (
+        await console.get("/_gw/console/api/rules/replay", params={"draft": str(draft)}, headers=auth("heidi"))
+    ).json()
     assert body["changed"] == 1 and body["by_rule"] == {"sales-rep-customers-office-hours": 1}
     assert body["groups"][0]["examples"][0]["decision_id"] == changed
     assert body["truncated"] is False
-    refused = await console.get("/_gw/console/api/rules/replay", params={"draft": str(draft)},
-                                headers=auth("alice"))
+    refused = await console.get("/_gw/console/api/rules/replay", params={"draft": str(draft)}, headers=auth("alice"))
     assert refused.status == 403
 
 

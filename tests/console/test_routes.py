@@ -22,8 +22,13 @@ from tests.integration.conftest import auth, gateway_settings
 PUBLIC = {"/_gw/console/login", "/_gw/console/logout", "/_gw/console/static/{name}"}
 # Open to every authenticated directory user (a rep asks for their own access): tests/access covers them.
 EVERY_USER = "/_gw/api/access-requests"
-SAMPLE = {"id": "01KJSESXM0QNEFBWBWPCSFWHBY", "user": "alice", "action": "ack", "tail": "anything",
-          "name": "console.css"}
+SAMPLE = {
+    "id": "01KJSESXM0QNEFBWBWPCSFWHBY",
+    "user": "alice",
+    "action": "ack",
+    "tail": "anything",
+    "name": "console.css",
+}
 
 
 def _console_and_api_routes() -> list[tuple[str, str]]:
@@ -52,8 +57,14 @@ ROUTES = _console_and_api_routes()
 
 def test_the_route_list_covers_pages_actions_and_apis():
     paths = {p for _, p in ROUTES}
-    assert {"/_gw/console/alerts", "/_gw/console/rules", "/_gw/console/decisions", "/_gw/api/alerts",
-            "/_gw/console/api/decisions", f"/_gw/console/alerts/{SAMPLE['id']}/action"} <= paths
+    assert {
+        "/_gw/console/alerts",
+        "/_gw/console/rules",
+        "/_gw/console/decisions",
+        "/_gw/api/alerts",
+        "/_gw/console/api/decisions",
+        f"/_gw/console/alerts/{SAMPLE['id']}/action",
+    } <= paths
 
 
 @pytest.mark.parametrize("method,path", ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
@@ -81,9 +92,12 @@ async def test_a_browser_without_a_session_is_sent_to_the_login_page(console):
 async def test_an_analyst_signs_in_with_a_token_and_gets_an_httponly_strict_cookie(console):
     page = await console.get("/_gw/console/login")
     token = CSRF.search(await page.text()).group(1)
-    resp = await console.post("/_gw/console/login", data={"csrf": token, "token": mint_token("heidi"),
-                                                          "next": "/_gw/console/rules"},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        "/_gw/console/login",
+        data={"csrf": token, "token": mint_token("heidi"), "next": "/_gw/console/rules"},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.status == 303 and resp.headers["Location"] == "/_gw/console/rules"
     cookie = resp.cookies[SESSION_COOKIE]
     assert cookie["httponly"] and cookie["samesite"] == "Strict"
@@ -95,14 +109,22 @@ async def test_an_analyst_signs_in_with_a_token_and_gets_an_httponly_strict_cook
 async def test_login_never_redirects_outside_the_console(console, target):
     page = await console.get("/_gw/console/login")
     token = CSRF.search(await page.text()).group(1)
-    resp = await console.post("/_gw/console/login", data={"csrf": token, "token": mint_token("heidi"), "next": target},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        "/_gw/console/login",
+        data={"csrf": token, "token": mint_token("heidi"), "next": target},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.headers["Location"] == "/_gw/console/alerts"
 
 
 async def test_login_without_the_form_nonce_is_refused(console):
-    resp = await console.post("/_gw/console/login", data={"csrf": "x", "token": mint_token("heidi")},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        "/_gw/console/login",
+        data={"csrf": "x", "token": mint_token("heidi")},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.status == 403
     assert SESSION_COOKIE not in resp.cookies
 
@@ -110,8 +132,9 @@ async def test_login_without_the_form_nonce_is_refused(console):
 async def test_a_bad_token_is_refused_at_login(console):
     page = await console.get("/_gw/console/login")
     token = CSRF.search(await page.text()).group(1)
-    resp = await console.post("/_gw/console/login", data={"csrf": token, "token": "not-a-jwt"},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        "/_gw/console/login", data={"csrf": token, "token": "not-a-jwt"}, headers=origin(console), allow_redirects=False
+    )
     assert resp.status == 401
     assert "The token was not accepted" in await resp.text()
 
@@ -119,8 +142,9 @@ async def test_a_bad_token_is_refused_at_login(console):
 async def test_logout_clears_the_session(console):
     await sign_in(console, "heidi")
     csrf = await csrf_of(console, "/_gw/console/alerts")
-    resp = await console.post("/_gw/console/logout", data={"csrf": csrf}, headers=origin(console),
-                              allow_redirects=False)
+    resp = await console.post(
+        "/_gw/console/logout", data={"csrf": csrf}, headers=origin(console), allow_redirects=False
+    )
     assert resp.status == 303
     assert (await console.get("/_gw/console/alerts", allow_redirects=False)).status == 303
 
@@ -128,8 +152,9 @@ async def test_logout_clears_the_session(console):
 async def test_an_action_without_the_csrf_token_is_refused(console):
     alert_id = await console.gw.alerts.raise_alert(**alert_kwargs())
     await sign_in(console, "heidi")
-    resp = await console.post(f"/_gw/console/alerts/{alert_id}/action", data={"action": "ack"},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        f"/_gw/console/alerts/{alert_id}/action", data={"action": "ack"}, headers=origin(console), allow_redirects=False
+    )
     assert resp.status == 403
     assert (await console.gw.alerts.get(alert_id)).status == "open"
 
@@ -139,8 +164,13 @@ async def test_an_action_from_another_origin_is_refused_even_with_the_token(cons
     alert_id = await console.gw.alerts.raise_alert(**alert_kwargs())
     await sign_in(console, "heidi")
     csrf = await csrf_of(console, f"/_gw/console/alerts/{alert_id}")
-    resp = await console.post(f"/_gw/console/alerts/{alert_id}/action", data={"action": "ack", "csrf": csrf},
-                              headers=headers, allow_redirects=False, skip_auto_headers=["Origin"])
+    resp = await console.post(
+        f"/_gw/console/alerts/{alert_id}/action",
+        data={"action": "ack", "csrf": csrf},
+        headers=headers,
+        allow_redirects=False,
+        skip_auto_headers=["Origin"],
+    )
     assert resp.status == 403
     assert (await console.gw.alerts.get(alert_id)).status == "open"
 
@@ -149,13 +179,25 @@ async def test_a_csrf_token_of_another_session_is_refused(console):
     alert_id = await console.gw.alerts.raise_alert(**alert_kwargs())
     other = console.console.sessions.csrf_token("cookie:someone-else")
     await sign_in(console, "heidi")
-    resp = await console.post(f"/_gw/console/alerts/{alert_id}/action", data={"action": "ack", "csrf": other},
-                              headers=origin(console), allow_redirects=False)
+    resp = await console.post(
+        f"/_gw/console/alerts/{alert_id}/action",
+        data={"action": "ack", "csrf": other},
+        headers=origin(console),
+        allow_redirects=False,
+    )
     assert resp.status == 403
 
 
-@pytest.mark.parametrize("path", ["/_gw/console/alerts", "/_gw/console/rules", "/_gw/console/decisions",
-                                  "/_gw/console/users/alice", "/_gw/console/login"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/_gw/console/alerts",
+        "/_gw/console/rules",
+        "/_gw/console/decisions",
+        "/_gw/console/users/alice",
+        "/_gw/console/login",
+    ],
+)
 async def test_pages_carry_the_security_headers(console, path):
     resp = await console.get(path, headers=auth("heidi"))
     assert resp.status == 200

@@ -20,8 +20,10 @@ def test_a_sealed_token_comes_back(sessions):
     assert sessions.unseal(sessions.seal("tok.en-1", now=1000), now=1500) == "tok.en-1"
 
 
-@pytest.mark.parametrize("mutate", [lambda v: v[:-2] + "AA", lambda v: "X" + v[1:], lambda v: v.replace(".", "", 1),
-                                    lambda v: "", lambda v: "a.b.c"])
+@pytest.mark.parametrize(
+    "mutate",
+    [lambda v: v[:-2] + "AA", lambda v: "X" + v[1:], lambda v: v.replace(".", "", 1), lambda v: "", lambda v: "a.b.c"],
+)
 def test_a_tampered_cookie_is_ignored(sessions, mutate):
     assert sessions.unseal(mutate(sessions.seal("token", now=1000)), now=1001) is None
 
@@ -40,15 +42,18 @@ def test_csrf_tokens_are_bound_to_the_session(sessions):
     assert sessions.csrf_token("cookie:a") == sessions.csrf_token("cookie:a")
 
 
-@pytest.mark.parametrize("headers,ok", [
-    ({"Origin": "http://gw.local:8080"}, True),
-    ({"Origin": "https://gw.example"}, True),  # configured (behind a TLS proxy)
-    ({"Origin": "http://evil.example"}, False),
-    ({"Origin": "null"}, False),
-    ({"Referer": "http://gw.local:8080/_gw/console/alerts"}, True),
-    ({"Referer": "http://gw.local:8080.evil.example/"}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    "headers,ok",
+    [
+        ({"Origin": "http://gw.local:8080"}, True),
+        ({"Origin": "https://gw.example"}, True),  # configured (behind a TLS proxy)
+        ({"Origin": "http://evil.example"}, False),
+        ({"Origin": "null"}, False),
+        ({"Referer": "http://gw.local:8080/_gw/console/alerts"}, True),
+        ({"Referer": "http://gw.local:8080.evil.example/"}, False),
+        ({}, False),
+    ],
+)
 def test_the_origin_check(sessions, headers, ok):
     request = make_mocked_request("POST", "/_gw/console/logout", headers={"Host": "gw.local:8080", **headers})
     assert sessions.same_origin(request) is ok

@@ -112,38 +112,50 @@ def test_unknown_routes_match_nothing(shipped, method, path):
 
 
 def test_literal_segment_wins_over_parameter(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
       - {method: GET, path: "/api/customers/{key}", operation: customers.view, records: ["$"]}
       - {method: GET, path: /api/customers/export.csv, operation: customers.export, format: csv, records: ["$"]}
-    """)
+    """,
+    )
     assert errors == []
     assert catalogue.match("GET", "/api/customers/export.csv")[0].operation == "customers.export"
-    assert catalogue.match("GET", "/api/customers/export.json") [1] == {"key": "export.json"}
+    assert catalogue.match("GET", "/api/customers/export.json")[1] == {"key": "export.json"}
 
 
 def test_int_parameter_wins_over_untyped_parameter(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
       - {method: GET, path: "/api/customers/{slug}", operation: customers.list, records: ["$"]}
       - {method: GET, path: "/api/customers/{id:int}", operation: customers.view, records: ["$"]}
-    """)
+    """,
+    )
     assert errors == []
     assert catalogue.match("GET", "/api/customers/12")[0].operation == "customers.view"
     assert catalogue.match("GET", "/api/customers/x12")[0].operation == "customers.list"
 
 
 def test_dead_end_literal_branch_falls_back_to_parameter(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
       - {method: GET, path: "/api/customers/export/all", operation: customers.export, records: ["$"]}
       - {method: GET, path: "/api/customers/{id}", operation: customers.view, records: ["$"]}
-    """)
+    """,
+    )
     assert errors == []
-    assert catalogue.match("GET", "/api/customers/export") [1] == {"id": "export"}
+    assert catalogue.match("GET", "/api/customers/export")[1] == {"id": "export"}
 
 
 def test_parameter_values_stay_percent_encoded(tmp_path):
-    catalogue, _ = load(tmp_path, """\
+    catalogue, _ = load(
+        tmp_path,
+        """\
       - {method: GET, path: "/api/customers/{id}", operation: customers.view, records: ["$"]}
-    """)
+    """,
+    )
     assert catalogue.match("GET", "/api/customers/%C3%A9")[1] == {"id": "%C3%A9"}
 
 
@@ -207,50 +219,67 @@ def test_endpoint_for_finds_by_operation_and_method(shipped):
 
 LOADER_ERRORS = [
     # (endpoints block, expected "line:col: fragment")
-    ('  - {method: GET, path: /a, operation: customers.list, records: [], colour: red}\n',
-     "10:75: endpoints.0.colour: unknown key 'colour'"),
-    ("  - {method: GET, path: /a, operation: customers.list}\n",
-     "10:3: endpoints.0.records: Field required"),
-    ("  - {method: FETCH, path: /a, operation: customers.list, records: []}\n",
-     "10:12: bad method 'FETCH'"),
-    ("  - {method: get, path: /a, operation: customers.list, records: []}\n",
-     "10:12: bad method 'get'"),
-    ("  - {method: HEAD, path: /a, operation: customers.list, records: []}\n",
-     "10:12: HEAD is decided as GET"),
-    ("  - {method: GET, path: a, operation: customers.list, records: []}\n",
-     "10:23: path template must start with '/'"),
-    ('  - {method: GET, path: "/a/{id:guid}", operation: customers.list, records: []}\n',
-     "10:23: unknown parameter type 'guid'"),
-    ('  - {method: GET, path: "/a/x{id}", operation: customers.list, records: []}\n',
-     "10:23: bad parameter 'x{id}'"),
-    ('  - {method: GET, path: "/a/{id}/{id}", operation: customers.list, records: []}\n',
-     "10:23: parameter 'id' appears twice"),
-    ("  - {method: GET, path: /a//b, operation: customers.list, records: []}\n",
-     "10:23: empty segment"),
-    ("  - {method: GET, path: /a/../b, operation: customers.list, records: []}\n",
-     "10:23: literal segment '..'"),
-    ("  - {method: GET, path: /a, operation: orders.list, records: []}\n",
-     "10:38: unknown resource 'orders'"),
-    ("  - {method: GET, path: /a, operation: customers.browse, records: []}\n",
-     "10:38: unknown action 'browse'"),
-    ("  - {method: GET, path: /a, operation: customers, records: []}\n",
-     "10:38: operation 'customers' must be '<resource>.<action>'"),
-    ('  - {method: GET, path: /a, operation: customers.list, records: ["data[].x y"]}\n',
-     "10:64: records: bad field path 'data[].x y'"),
-    ('  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: yaml}\n',
-     "10:78: endpoints.0.format: Input should be 'json', 'csv' or 'xml'"),
-    ('  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: xml}\n',
-     "10:63: xml records name elements from the one root element"),
-    ('  - {method: GET, path: /a, operation: customers.list, records: ["data[]"], format: csv}\n',
-     "10:63: a csv endpoint's records are"),
-    ('  - {method: GET, path: /a, operation: deals.export, records: ["$"], format: csv}\n',
-     "10:76: csv rows only have top-level columns"),
-    ('  - {method: POST, path: /a, operation: customers.delete, records: [], ids_from_body: "ids[].]"}\n',
-     "10:85: ids_from_body: bad field path"),
-    ('  - {method: PUT, path: "/a/{id}", operation: customers.update, records: ["$"]}\n',
-     "10:3: update endpoint needs 'lookup'"),
-    ("  - {method: DELETE, path: /a, operation: customers.delete, records: []}\n",
-     "10:3: delete endpoint must name its records"),
+    (
+        "  - {method: GET, path: /a, operation: customers.list, records: [], colour: red}\n",
+        "10:75: endpoints.0.colour: unknown key 'colour'",
+    ),
+    ("  - {method: GET, path: /a, operation: customers.list}\n", "10:3: endpoints.0.records: Field required"),
+    ("  - {method: FETCH, path: /a, operation: customers.list, records: []}\n", "10:12: bad method 'FETCH'"),
+    ("  - {method: get, path: /a, operation: customers.list, records: []}\n", "10:12: bad method 'get'"),
+    ("  - {method: HEAD, path: /a, operation: customers.list, records: []}\n", "10:12: HEAD is decided as GET"),
+    (
+        "  - {method: GET, path: a, operation: customers.list, records: []}\n",
+        "10:23: path template must start with '/'",
+    ),
+    (
+        '  - {method: GET, path: "/a/{id:guid}", operation: customers.list, records: []}\n',
+        "10:23: unknown parameter type 'guid'",
+    ),
+    ('  - {method: GET, path: "/a/x{id}", operation: customers.list, records: []}\n', "10:23: bad parameter 'x{id}'"),
+    (
+        '  - {method: GET, path: "/a/{id}/{id}", operation: customers.list, records: []}\n',
+        "10:23: parameter 'id' appears twice",
+    ),
+    ("  - {method: GET, path: /a//b, operation: customers.list, records: []}\n", "10:23: empty segment"),
+    ("  - {method: GET, path: /a/../b, operation: customers.list, records: []}\n", "10:23: literal segment '..'"),
+    ("  - {method: GET, path: /a, operation: orders.list, records: []}\n", "10:38: unknown resource 'orders'"),
+    ("  - {method: GET, path: /a, operation: customers.browse, records: []}\n", "10:38: unknown action 'browse'"),
+    (
+        "  - {method: GET, path: /a, operation: customers, records: []}\n",
+        "10:38: operation 'customers' must be '<resource>.<action>'",
+    ),
+    (
+        '  - {method: GET, path: /a, operation: customers.list, records: ["data[].x y"]}\n',
+        "10:64: records: bad field path 'data[].x y'",
+    ),
+    (
+        '  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: yaml}\n',
+        "10:78: endpoints.0.format: Input should be 'json', 'csv' or 'xml'",
+    ),
+    (
+        '  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: xml}\n',
+        "10:63: xml records name elements from the one root element",
+    ),
+    (
+        '  - {method: GET, path: /a, operation: customers.list, records: ["data[]"], format: csv}\n',
+        "10:63: a csv endpoint's records are",
+    ),
+    (
+        '  - {method: GET, path: /a, operation: deals.export, records: ["$"], format: csv}\n',
+        "10:76: csv rows only have top-level columns",
+    ),
+    (
+        '  - {method: POST, path: /a, operation: customers.delete, records: [], ids_from_body: "ids[].]"}\n',
+        "10:85: ids_from_body: bad field path",
+    ),
+    (
+        '  - {method: PUT, path: "/a/{id}", operation: customers.update, records: ["$"]}\n',
+        "10:3: update endpoint needs 'lookup'",
+    ),
+    (
+        "  - {method: DELETE, path: /a, operation: customers.delete, records: []}\n",
+        "10:3: delete endpoint must name its records",
+    ),
 ]
 
 
@@ -263,10 +292,13 @@ def test_loader_reports_problem_with_line_and_column(tmp_path, endpoints, expect
 
 
 def test_duplicate_templates_are_an_ambiguous_catalogue(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
       - {method: GET, path: "/a/{id}", operation: customers.view, records: ["$"]}
       - {method: GET, path: "/a/{key}", operation: customers.list, records: ["$"]}
-    """)
+    """,
+    )
     assert catalogue is None
     assert messages(errors) == [
         "rules/operations.yaml:11:23: GET /a/{key} matches the same requests as GET /a/{id} "
@@ -275,46 +307,67 @@ def test_duplicate_templates_are_an_ambiguous_catalogue(tmp_path):
 
 
 def test_same_template_with_another_method_is_not_a_clash(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
       - {method: GET, path: "/a/{id}", operation: customers.view, records: ["$"]}
       - {method: DELETE, path: "/a/{id}", operation: customers.delete, records: [], lookup: "/a/{id}"}
-    """)
+    """,
+    )
     assert errors == []
     assert catalogue.match("DELETE", "/a/1")[0].operation == "customers.delete"
 
 
 LOOKUP_ERRORS = [
-    ('  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "/b/{id}"}\n',
-     "is not a GET endpoint"),
-    ('  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "/v/{key}"}\n',
-     "must use the parameter names of the GET template"),
-    ('  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "/d/{id}"}\n',
-     "reads 'deals', not 'customers'"),
-    ('  - {method: POST, path: "/a", operation: customers.delete, records: [], lookup: "/a/x", '
-     'ids_from_body: "ids[]"}\n', "must have exactly one parameter"),
-    ('  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "v/{id}"}\n',
-     "lookup: path template must start with '/'"),
+    (
+        '  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "/b/{id}"}\n',
+        "is not a GET endpoint",
+    ),
+    (
+        '  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "/v/{key}"}\n',
+        "must use the parameter names of the GET template",
+    ),
+    (
+        '  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "/d/{id}"}\n',
+        "reads 'deals', not 'customers'",
+    ),
+    (
+        '  - {method: POST, path: "/a", operation: customers.delete, records: [], lookup: "/a/x", '
+        'ids_from_body: "ids[]"}\n',
+        "must have exactly one parameter",
+    ),
+    (
+        '  - {method: PUT, path: "/a/{id}", operation: customers.update, records: [], lookup: "v/{id}"}\n',
+        "lookup: path template must start with '/'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("endpoint", "fragment"), LOOKUP_ERRORS)
 def test_lookup_must_name_a_get_template_with_the_same_params(tmp_path, endpoint, fragment):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
       - {method: GET, path: "/v/{id:int}", operation: customers.view, records: ["$"]}
       - {method: GET, path: "/d/{id}", operation: deals.view, records: ["$"]}
       - {method: GET, path: "/a/x", operation: customers.view, records: ["$"]}
-    """ + endpoint)
+    """
+        + endpoint,
+    )
     assert catalogue is None
     assert len(errors) == 1
     assert ":13:" in str(errors[0]) and fragment in str(errors[0])
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
       - {method: FETCH, path: /a, operation: customers.list, records: []}
       - {method: GET, path: /b, operation: orders.list, records: []}
       - {method: GET, path: /c, operation: customers.list}
-    """)
+    """,
+    )
     assert catalogue is None
     assert [e.line for e in errors] == [10, 11, 12]
 
@@ -353,31 +406,48 @@ def test_empty_catalogue_is_an_error(tmp_path):
 
 # --- contracts: bodies, queries, answers (issue 9) ------------------------------------------------
 
+
 def test_a_writable_key_that_decides_scope_must_be_declared_as_people_or_org(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
         - {method: POST, path: /api/customers, operation: customers.create, records: ["$"],
            body: {writable: [name, owner_id]}}
-        """)
+        """,
+    )
     assert catalogue is None
     assert any("writable key 'owner_id' decides scope 'own'" in m for m in messages(errors)), messages(errors)
 
 
 def test_contract_mistakes_are_all_reported_with_file_and_line(tmp_path):
-    header = HEADER.replace("""  deals:""", """    writes:
+    header = HEADER.replace(
+        """  deals:""",
+        """    writes:
       org:
         - {fields: [team], level: team, references: nowhere}
-  deals:""")
-    catalogue, errors = load(tmp_path, """\
+  deals:""",
+    )
+    catalogue, errors = load(
+        tmp_path,
+        """\
         - {method: GET, path: /api/customers, operation: customers.list, records: ["data[]"],
            query: {limit: {type: string, max: 5}}, related: [{path: "users[]", resource: people}],
            aggregates: {"a[].b": count}}
         - {method: POST, path: /api/deals, operation: deals.create, records: ["$"],
            body: {media: [json, yaml]}, bogus: 1}
-        """, header=header)
+        """,
+        header=header,
+    )
     assert catalogue is None
     text = "\n".join(messages(errors))
-    for expected in ("unknown references map 'nowhere'", "unknown key 'bogus'", "'min'/'max' are only for type int",
-                     "unknown resource 'people'", "no [] in its path", "media"):
+    for expected in (
+        "unknown references map 'nowhere'",
+        "unknown key 'bogus'",
+        "'min'/'max' are only for type int",
+        "unknown resource 'people'",
+        "no [] in its path",
+        "media",
+    ):
         assert expected in text, text
 
 
@@ -390,21 +460,29 @@ def test_contracts_are_compiled_onto_the_endpoint(shipped):
 
 
 def test_untyped_parameters_are_warnings_not_errors(tmp_path):
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
         - {method: GET, path: "/api/customers/{id}", operation: customers.view, records: ["$"]}
         - {method: GET, path: "/api/deals/{id:int}", operation: deals.view, records: ["$"]}
-        """)
+        """,
+    )
     assert errors == [] and catalogue is not None
     assert [w.message for w in catalogue.warnings] == [
         "warning: parameter {id} of '/api/customers/{id}' is untyped: it also matches literal sub-resources; "
-        "type it ({id:uuid}, :int, :slug or a pattern)"]
+        "type it ({id:uuid}, :int, :slug or a pattern)"
+    ]
 
 
 def test_named_patterns_type_parameters_and_bad_patterns_are_errors(tmp_path):
     header = HEADER.replace("resources:", 'patterns: {code: "[A-Z]{3}-[0-9]+", bad: "(", empty: ".*"}\nresources:')
-    catalogue, errors = load(tmp_path, """\
+    catalogue, errors = load(
+        tmp_path,
+        """\
         - {method: GET, path: "/api/customers/{c:code}", operation: customers.view, records: ["$"]}
-        """, header=header)
+        """,
+        header=header,
+    )
     text = "\n".join(messages(errors))
     assert catalogue is None and "pattern 'bad'" in text and "pattern 'empty' matches an empty segment" in text
 
@@ -416,8 +494,14 @@ def test_rules_check_prints_warnings_and_still_passes(tmp_path, capsys):
 
     rules = tmp_path / "rules"
     shutil.copytree(RULES.parent, rules)
-    text = (rules / "operations.yaml").read_text().replace('path: "/api/customers/{id:int}", operation: customers.view',
-                                                            'path: "/api/customers/{id}", operation: customers.view')
+    text = (
+        (rules / "operations.yaml")
+        .read_text()
+        .replace(
+            'path: "/api/customers/{id:int}", operation: customers.view',
+            'path: "/api/customers/{id}", operation: customers.view',
+        )
+    )
     (rules / "operations.yaml").write_text(text)
     code = main(["rules", "check", str(rules)])
     out = capsys.readouterr().out

@@ -81,8 +81,11 @@ def test_forwarded_named_reads_only_forwarded(pairs, client):
 @pytest.mark.parametrize(
     ("name", "pairs", "client"),
     [
-        ("X-Real-IP", [("X-Real-IP", "198.51.100.9"), ("X-Forwarded-For", "10.1.2.3"), ("Forwarded", "for=10.1.2.3")],
-         "198.51.100.9"),
+        (
+            "X-Real-IP",
+            [("X-Real-IP", "198.51.100.9"), ("X-Forwarded-For", "10.1.2.3"), ("Forwarded", "for=10.1.2.3")],
+            "198.51.100.9",
+        ),
         ("X-Real-IP", [("X-Forwarded-For", "10.1.2.3")], "10.0.0.1"),
         ("X-Real-IP", [("X-Real-IP", "garbage")], None),
         ("X-Real-IP", [("X-Real-IP", "10.1.2.3, 198.51.100.9")], "198.51.100.9"),  # read like a one-hop list
@@ -123,8 +126,17 @@ def test_bad_cidr_is_refused_at_construction():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1.2.3.4", "1.2.3.4"), ("1.2.3.4:80", "1.2.3.4"), ("[::1]:80", "::1"), ('"[::1]"', "::1"),
-     ("[::1", None), ("[::1]x", None), ("1.2.3", None), ("", None), (None, None)],
+    [
+        ("1.2.3.4", "1.2.3.4"),
+        ("1.2.3.4:80", "1.2.3.4"),
+        ("[::1]:80", "::1"),
+        ('"[::1]"', "::1"),
+        ("[::1", None),
+        ("[::1]x", None),
+        ("1.2.3", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_parse_ip_accepts_the_forms_proxies_write(text, expected):
     assert parse_ip(text) == ip(expected)

@@ -17,22 +17,26 @@ DECLARED = {
 }
 
 
-@pytest.mark.parametrize("query", [{}, {"page": "2", "limit": "100"}, {"q": "dupont"}, {"status": "won"},
-                                   {"archived": "false"}])
+@pytest.mark.parametrize(
+    "query", [{}, {"page": "2", "limit": "100"}, {"q": "dupont"}, {"status": "won"}, {"archived": "false"}]
+)
 def test_declared_parameters_within_bounds_pass(query):
     check_query(DECLARED, query)
 
 
-@pytest.mark.parametrize(("query", "reason"), [
-    ({"include": "users"}, "query-parameter-undeclared"),
-    ({"limit": "101"}, "query-parameter-invalid"),
-    ({"limit": "0"}, "query-parameter-invalid"),
-    ({"limit": "+5"}, "query-parameter-invalid"),
-    ({"limit": "1e3"}, "query-parameter-invalid"),
-    ({"q": "x" * 11}, "query-parameter-invalid"),
-    ({"status": "lost"}, "query-parameter-invalid"),
-    ({"archived": "maybe"}, "query-parameter-invalid"),
-])
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ({"include": "users"}, "query-parameter-undeclared"),
+        ({"limit": "101"}, "query-parameter-invalid"),
+        ({"limit": "0"}, "query-parameter-invalid"),
+        ({"limit": "+5"}, "query-parameter-invalid"),
+        ({"limit": "1e3"}, "query-parameter-invalid"),
+        ({"q": "x" * 11}, "query-parameter-invalid"),
+        ({"status": "lost"}, "query-parameter-invalid"),
+        ({"archived": "maybe"}, "query-parameter-invalid"),
+    ],
+)
 def test_undeclared_or_out_of_bounds_parameters_are_refused(query, reason):
     with pytest.raises(BadRequest) as caught:
         check_query(DECLARED, query)

@@ -100,18 +100,30 @@ def typed_router(**options) -> Router[str]:
     import re
 
     router: Router[str] = Router({"code": re.compile(r"[A-Z]{3}-[0-9]+")}, **options)
-    for template, name in [("/leads/{id:uuid}/", "view"), ("/leads/kanban/", "kanban"),
-                           ("/leads/{n:int}/", "by-number"), ("/leads/{code:code}/", "by-code"),
-                           ("/leads/{slug:slug}/", "by-slug"), ("/leads/{any}/", "anything")]:
+    for template, name in [
+        ("/leads/{id:uuid}/", "view"),
+        ("/leads/kanban/", "kanban"),
+        ("/leads/{n:int}/", "by-number"),
+        ("/leads/{code:code}/", "by-code"),
+        ("/leads/{slug:slug}/", "by-slug"),
+        ("/leads/{any}/", "anything"),
+    ]:
         assert router.add("GET", router.parse(template), name) is None
     return router
 
 
-@pytest.mark.parametrize(("path", "name"), [
-    (f"/leads/{UUID}/", "view"), (f"/leads/{UUID.upper()}/", "view"), ("/leads/kanban/", "kanban"),
-    ("/leads/42/", "by-number"), ("/leads/ABC-12/", "by-code"), ("/leads/big-deal_2/", "by-slug"),
-    ("/leads/a.b/", "anything"),
-])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        (f"/leads/{UUID}/", "view"),
+        (f"/leads/{UUID.upper()}/", "view"),
+        ("/leads/kanban/", "kanban"),
+        ("/leads/42/", "by-number"),
+        ("/leads/ABC-12/", "by-code"),
+        ("/leads/big-deal_2/", "by-slug"),
+        ("/leads/a.b/", "anything"),
+    ],
+)
 def test_a_literal_wins_then_int_uuid_patterns_slug_then_any(path, name):
     assert typed_router().match("GET", path)[0] == name
 

@@ -51,10 +51,21 @@ def test_a_file_without_todos_has_none():
     assert messages((REPO / "rules" / "operations.yaml").read_text()) == []
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("TODO: x", True), ("TODO", True), ("  TODO:x", True), ("TODO:", True),
-    ("TODOS: x", False), ("todo: x", False), ("see TODO: x", False), (None, False), (3, False), (["TODO"], False),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("TODO: x", True),
+        ("TODO", True),
+        ("  TODO:x", True),
+        ("TODO:", True),
+        ("TODOS: x", False),
+        ("todo: x", False),
+        ("see TODO: x", False),
+        (None, False),
+        (3, False),
+        (["TODO"], False),
+    ],
+)
 def test_the_spelling(value, expected):
     assert is_todo(value) is expected
 
@@ -99,6 +110,6 @@ def test_the_catalogue_loader_refuses_a_todo_with_its_place(tmp_path):
 
 def test_rules_check_refuses_a_catalogue_with_todos(rules_copy: Path, capsys):
     ops = rules_copy / "operations.yaml"
-    ops.write_text(ops.read_text().replace("records: [\"data[]\"]", "records: [\"TODO: where are they?\"]", 1))
+    ops.write_text(ops.read_text().replace('records: ["data[]"]', 'records: ["TODO: where are they?"]', 1))
     assert main(["rules", "check", str(rules_copy)]) == 1
     assert any(line.endswith("TODO left: where are they?") for line in capsys.readouterr().out.splitlines())

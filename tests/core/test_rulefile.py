@@ -74,8 +74,9 @@ def test_validate_reports_unknown_keys_at_the_key_and_all_at_once():
     ]
 
 
-@pytest.mark.parametrize("text", ["=", "key: =", "a: !!python/object:os.system x", "a: !custom 1", "a: !!int x",
-                                  "- !!float nope"])
+@pytest.mark.parametrize(
+    "text", ["=", "key: =", "a: !!python/object:os.system x", "a: !custom 1", "a: !!int x", "- !!float nope"]
+)
 def test_values_without_a_safe_constructor_are_errors_not_crashes(text):
     # found by tests/property/test_rule_loader_fuzz.py: a bare "=" crashed the loader
     doc, errors = parse_yaml(text, "f.yaml")

@@ -32,8 +32,16 @@ async def test_another_seed_serves_other_data(make_crm):
 
 async def test_default_sizes_are_a_few_hundred_records(aiohttp_client):
     crm = await aiohttp_client(create_app())
-    totals = [(await (await crm.get(f"/api/{t}/export.json" if t == "customers" else f"/api/{t}?page_size=1000",
-                                    headers=AS_ALICE)).json()) for t in ("customers", "contacts", "deals")]
+    totals = [
+        (
+            await (
+                await crm.get(
+                    f"/api/{t}/export.json" if t == "customers" else f"/api/{t}?page_size=1000", headers=AS_ALICE
+                )
+            ).json()
+        )
+        for t in ("customers", "contacts", "deals")
+    ]
     assert len(totals[0]["customers"]) == 300
     assert totals[1]["results"]["count"] == 400
     assert len(totals[2]["open"]) + len(totals[2]["closed"]) == 200
@@ -50,20 +58,37 @@ async def test_a_database_file_is_seeded_once_and_keeps_changes(make_crm, tmp_pa
 # -- login ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"X-CRM-User": "alice"}, {"Authorization": "Bearer wrong"}, {"Authorization": "demo-crm-service-token"},
-    {"Authorization": "Bearer crmpat-mallory"}, {"Authorization": "Bearer a.b.c"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-CRM-User": "alice"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "demo-crm-service-token"},
+        {"Authorization": "Bearer crmpat-mallory"},
+        {"Authorization": "Bearer a.b.c"},
+    ],
+)
 async def test_bad_credentials_are_a_401(crm, headers):
     response = await crm.get("/api/customers", headers=headers)
     assert (response.status, await response.json()) == (401, {"error": "not logged in"})
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/api/customers/1"), ("DELETE", "/api/customers/1"), ("GET", "/api/customers/export.csv"),
-    ("POST", "/api/customers/bulk-delete"), ("POST", "/api/customers/import"), ("GET", "/api/contacts"),
-    ("GET", "/api/deals/1"), ("GET", "/api/admin/users"), ("GET", "/api/unknown"), ("GET", "/health/"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/customers/1"),
+        ("DELETE", "/api/customers/1"),
+        ("GET", "/api/customers/export.csv"),
+        ("POST", "/api/customers/bulk-delete"),
+        ("POST", "/api/customers/import"),
+        ("GET", "/api/contacts"),
+        ("GET", "/api/deals/1"),
+        ("GET", "/api/admin/users"),
+        ("GET", "/api/unknown"),
+        ("GET", "/health/"),
+    ],
+)
 async def test_without_login_everything_but_health_and_login_is_a_401(crm, method, path):
     response = await crm.request(method, path, json={"ids": [1]})
     assert (response.status, await response.json()) == (401, {"error": "not logged in"})
@@ -86,12 +111,15 @@ async def test_login_tokens_are_signed_with_the_configured_secret(make_crm):
 # -- errors ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path", "status", "error"), [
-    ("GET", "/api/nothing", 404, "not found"),
-    ("GET", "/api/customers/abc", 404, "not found"),
-    ("DELETE", "/api/customers/export.csv", 405, "method not allowed"),
-    ("PATCH", "/api/customers", 405, "method not allowed"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error"),
+    [
+        ("GET", "/api/nothing", 404, "not found"),
+        ("GET", "/api/customers/abc", 404, "not found"),
+        ("DELETE", "/api/customers/export.csv", 405, "method not allowed"),
+        ("PATCH", "/api/customers", 405, "method not allowed"),
+    ],
+)
 async def test_routing_errors_are_json(crm, method, path, status, error):
     response = await crm.request(method, path, headers=AS_ALICE)
     assert (response.status, await response.json()) == (status, {"error": error})
@@ -100,21 +128,26 @@ async def test_routing_errors_are_json(crm, method, path, status, error):
 # -- compression ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("accept", "coding", "decode"), [
-    ("gzip", "gzip", gzip.decompress),
-    ("deflate, gzip;q=0.5", "gzip", gzip.decompress),
-    ("deflate", "deflate", zlib.decompress),
-    ("gzip;q=0, deflate", "deflate", zlib.decompress),
-    ("x-gzip", "gzip", gzip.decompress),
-    ("*", "gzip", gzip.decompress),
-    ("identity", None, bytes),
-    ("gzip;q=0", None, bytes),
-    ("br", None, bytes),
-])
+@pytest.mark.parametrize(
+    ("accept", "coding", "decode"),
+    [
+        ("gzip", "gzip", gzip.decompress),
+        ("deflate, gzip;q=0.5", "gzip", gzip.decompress),
+        ("deflate", "deflate", zlib.decompress),
+        ("gzip;q=0, deflate", "deflate", zlib.decompress),
+        ("x-gzip", "gzip", gzip.decompress),
+        ("*", "gzip", gzip.decompress),
+        ("identity", None, bytes),
+        ("gzip;q=0", None, bytes),
+        ("br", None, bytes),
+    ],
+)
 async def test_gzip_mode_encodes_what_the_client_accepts(make_crm, accept, coding, decode):
     path = "/api/customers/export.csv"
     plain = await (await (await make_crm()).get(path, headers=AS_ALICE)).read()
-    response = await (await make_crm(client_options=RAW, gzip=True)).get(path, headers={**AS_ALICE, "Accept-Encoding": accept})
+    response = await (await make_crm(client_options=RAW, gzip=True)).get(
+        path, headers={**AS_ALICE, "Accept-Encoding": accept}
+    )
     assert response.headers.get("Content-Encoding") == coding
     assert response.headers["Vary"] == "Accept-Encoding"
     assert decode(await response.read()) == plain
@@ -123,12 +156,16 @@ async def test_gzip_mode_encodes_what_the_client_accepts(make_crm, accept, codin
 @pytest.mark.parametrize("path", ["/api/customers?page_size=3", "/api/contacts/1", "/api/nothing", "/health"])
 async def test_gzip_mode_encodes_json_and_errors_too(make_crm, path):
     plain = await (await (await make_crm()).get(path, headers=AS_ALICE)).read()
-    response = await (await make_crm(client_options=RAW, gzip=True)).get(path, headers={**AS_ALICE, "Accept-Encoding": "gzip"})
+    response = await (await make_crm(client_options=RAW, gzip=True)).get(
+        path, headers={**AS_ALICE, "Accept-Encoding": "gzip"}
+    )
     assert response.headers["Content-Encoding"] == "gzip" and gzip.decompress(await response.read()) == plain
 
 
 async def test_without_gzip_mode_nothing_is_encoded(make_crm):
-    response = await (await make_crm(client_options=RAW)).get("/api/customers", headers={**AS_ALICE, "Accept-Encoding": "gzip"})
+    response = await (await make_crm(client_options=RAW)).get(
+        "/api/customers", headers={**AS_ALICE, "Accept-Encoding": "gzip"}
+    )
     assert "Content-Encoding" not in response.headers and "Vary" not in response.headers
     assert (await response.read()).startswith(b'{"data"')
 
@@ -147,7 +184,12 @@ async def test_requests_seen_keeps_raw_path_query_headers_and_body(crm):
     await crm.post(url, data=b"\x00raw", headers={**AS_ALICE, "X-Extra": "1"})
     seen = crm.app[REQUESTS_SEEN][-1]
     assert isinstance(seen, SeenRequest)
-    assert (seen.method, seen.raw_path, seen.query_string, seen.body) == ("POST", "/api/customers/1%2F..", "page=1&x=%41", b"\x00raw")
+    assert (seen.method, seen.raw_path, seen.query_string, seen.body) == (
+        "POST",
+        "/api/customers/1%2F..",
+        "page=1&x=%41",
+        b"\x00raw",
+    )
     assert seen.header("x-crm-user") == "alice" and seen.headers["X-Extra"] == "1"
 
 

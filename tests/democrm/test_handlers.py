@@ -43,10 +43,21 @@ async def test_a_page_past_the_end_is_empty(crm):
     assert (await get_json(crm, "/api/customers?page=9"))["data"] == []
 
 
-@pytest.mark.parametrize("query", [
-    "page=0", "page=-1", "page=abc", "page=1.5", "page=", "page_size=0", "page_size=1001",
-    "page_size=%EF%BC%91", "page=1&page=2", "page_size=10&page_size=20",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=1.5",
+        "page=",
+        "page_size=0",
+        "page_size=1001",
+        "page_size=%EF%BC%91",
+        "page=1&page=2",
+        "page_size=10&page_size=20",
+    ],
+)
 async def test_bad_pagination_is_a_400(crm, query):
     body = await get_json(crm, f"/api/customers?{query}", status=400)
     assert set(body) == {"error"}
@@ -70,9 +81,14 @@ async def test_deals_list_splits_open_and_closed(crm):
 # -- single records -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "unwrap"), [
-    ("/api/customers/3", lambda b: b), ("/api/contacts/3", lambda b: b["contact"]), ("/api/deals/3", lambda b: b),
-])
+@pytest.mark.parametrize(
+    ("path", "unwrap"),
+    [
+        ("/api/customers/3", lambda b: b),
+        ("/api/contacts/3", lambda b: b["contact"]),
+        ("/api/deals/3", lambda b: b),
+    ],
+)
 async def test_view_answers_the_record_in_its_shape(crm, path, unwrap):
     record = unwrap(await get_json(crm, path))
     assert record["id"] == 3 and list(record) == list(TABLES[path.split("/")[2]])
@@ -93,14 +109,18 @@ async def test_create_customer_owned_by_the_acting_user(crm):
 
 
 async def test_create_with_a_personal_access_token_is_owned_by_its_user(crm):
-    response = await crm.post("/api/contacts", json={"first_name": "Zoe"}, headers={"Authorization": "Bearer crmpat-erin"})
+    response = await crm.post(
+        "/api/contacts", json={"first_name": "Zoe"}, headers={"Authorization": "Bearer crmpat-erin"}
+    )
     contact = (await response.json())["contact"]
     assert (response.status, contact["owner"]["id"], contact["branch"]) == (201, "erin", "shanghai")
 
 
 async def test_create_with_a_login_token_is_owned_by_its_user(crm):
     token = (await (await crm.post("/api/login", json={"user": "bob"})).json())["token"]
-    response = await crm.post("/api/deals", json={"title": "T", "amount": 5}, headers={"Authorization": f"Bearer {token}"})
+    response = await crm.post(
+        "/api/deals", json={"title": "T", "amount": 5}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert (await response.json())["assigned_to"] == [{"id": "bob", "email": "bob@example.com"}]
 
 
@@ -118,7 +138,8 @@ async def test_update_is_partial(crm, method):
     after = await response.json()
     assert response.status == 200 and after["notes"] == "n"
     assert {k: v for k, v in after.items() if k not in ("notes", "updated_at")} == {
-        k: v for k, v in before.items() if k not in ("notes", "updated_at")}
+        k: v for k, v in before.items() if k not in ("notes", "updated_at")
+    }
 
 
 async def test_update_of_a_contact_answers_in_the_contact_shape(crm):
@@ -165,7 +186,11 @@ async def test_exports_filter_by_region_and_team(crm, query):
     exported = (await get_json(crm, f"/api/customers/export.json?{query}"))["customers"]
     everyone = (await get_json(crm, "/api/customers/export.json"))["customers"]
     assert exported == [r for r in everyone if all(r[k] == v for k, v in wanted.items())] and exported
-    rows = list(csv.DictReader(io.StringIO(await (await crm.get(f"/api/customers/export.csv?{query}", headers=AS_ALICE)).text())))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(await (await crm.get(f"/api/customers/export.csv?{query}", headers=AS_ALICE)).text())
+        )
+    )
     assert [int(r["id"]) for r in rows] == [r["id"] for r in exported]
 
 
@@ -189,7 +214,9 @@ async def test_an_exported_csv_imports_back(crm):
 
 
 async def test_import_without_owner_column_is_owned_by_the_acting_user(crm):
-    response = await crm.post("/api/customers/import", data="name,email\nA,a@x.example\nB,b@x.example\n", headers=AS_ALICE)
+    response = await crm.post(
+        "/api/customers/import", data="name,email\nA,a@x.example\nB,b@x.example\n", headers=AS_ALICE
+    )
     assert await response.json() == {"imported": 2}
     assert [r["owner_id"] for r in (await get_json(crm, "/api/customers?page=2&page_size=30"))["data"]] == ["alice"] * 2
 
@@ -213,8 +240,15 @@ async def test_login_of_an_unknown_user_is_refused(crm, body):
 async def test_admin_users_lists_the_directory(crm):
     users = (await get_json(crm, "/api/admin/users"))["users"]
     assert len(users) == 10 and users[0] == {
-        "id": "alice", "email": "alice@example.com", "role": "sales_rep", "team": "east",
-        "department": "sales", "region": "emea", "branch": "paris", "status": "active"}
+        "id": "alice",
+        "email": "alice@example.com",
+        "role": "sales_rep",
+        "team": "east",
+        "department": "sales",
+        "region": "emea",
+        "branch": "paris",
+        "status": "active",
+    }
 
 
 async def test_admin_settings_are_stored(crm):

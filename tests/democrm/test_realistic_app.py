@@ -28,10 +28,13 @@ def test_create_app_builds_either_profile():
     classic[STORE].close()
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"profile": "salesforce"}, "unknown democrm profile"),
-    ({"profile": "realistic", "db_path": "crm.sqlite3"}, "in memory"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"profile": "salesforce"}, "unknown democrm profile"),
+        ({"profile": "realistic", "db_path": "crm.sqlite3"}, "in memory"),
+    ],
+)
 def test_create_app_refuses_what_it_cannot_honour(options, message):
     with pytest.raises(ValueError, match=message):
         create_app(**options)
@@ -52,11 +55,20 @@ async def test_created_ids_are_deterministic_per_seed(make_realistic):
 
 
 async def test_requests_seen_records_every_request_as_received(realistic):
-    await realistic.post(URL("/api/v2/leads/?x=%41", encoded=True), data=b"title=seen", headers={**AS_ALICE, "Content-Type": "application/x-www-form-urlencoded"})
+    await realistic.post(
+        URL("/api/v2/leads/?x=%41", encoded=True),
+        data=b"title=seen",
+        headers={**AS_ALICE, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     await realistic.get("/api/v2/leads", headers={"Authorization": "Bearer nope"})
     created, refused = list(realistic.app[REQUESTS_SEEN])[-2:]
     assert isinstance(created, SeenRequest)
-    assert (created.method, created.raw_path, created.query_string, created.body) == ("POST", "/api/v2/leads/", "x=%41", b"title=seen")
+    assert (created.method, created.raw_path, created.query_string, created.body) == (
+        "POST",
+        "/api/v2/leads/",
+        "x=%41",
+        b"title=seen",
+    )
     assert created.header("x-crm-user") == "alice"
     assert (refused.raw_path, refused.header("Authorization")) == ("/api/v2/leads", "Bearer nope")
 
@@ -65,7 +77,9 @@ async def test_requests_seen_records_every_request_as_received(realistic):
 async def test_personal_tokens_and_crm_jwts_act_as_their_user(make_realistic, authorization):
     crm = await make_realistic(jwt_secret="s" * 32)
     token = authorization.format(jwt=issue_token("carol", "s" * 32))
-    response = await crm.post("/api/v2/leads/", json={"title": "x"}, headers={"Authorization": token, "X-CRM-User": "alice"})
+    response = await crm.post(
+        "/api/v2/leads/", json={"title": "x"}, headers={"Authorization": token, "X-CRM-User": "alice"}
+    )
     assert [p["email"] for p in (await response.json())["assigned_to"]] == ["carol@example.com"]
 
 
@@ -85,7 +99,9 @@ async def test_gzip_mode_compresses_like_the_classic_profile(make_realistic):
 
 async def test_the_store_is_the_state_the_api_serves(realistic):
     crm_store = realistic.app[REALISTIC_STORE]
-    assert isinstance(crm_store, RealisticStore) and crm_store.count("leads") == 60 and crm_store.count("accounts") == 30
+    assert (
+        isinstance(crm_store, RealisticStore) and crm_store.count("leads") == 60 and crm_store.count("accounts") == 30
+    )
     lead = crm_store.all("leads")[0]
     assert crm_store.get("leads", lead["id"]) == lead
     assert (await (await realistic.get(f"/api/v2/leads/{lead['id']}/", headers=AS_ALICE)).json())["lead"] == lead

@@ -34,8 +34,11 @@ async def post(crm, path, body, headers=AS_ALICE, status=200, **kwargs):
 
 async def test_bulk_update_changes_every_listed_lead_and_skips_unknown_ids(realistic):
     ids = [lead["id"] for lead in store(realistic).all("leads")[:3]]
-    answer = await post(realistic, "/api/v2/leads/bulk-update/",
-                        {"ids": [*ids, MISSING], "assigned_to": [PROFILES["ivan"]], "status": "recycled"})
+    answer = await post(
+        realistic,
+        "/api/v2/leads/bulk-update/",
+        {"ids": [*ids, MISSING], "assigned_to": [PROFILES["ivan"]], "status": "recycled"},
+    )
     assert answer == {"updated": 3, "ids": ids}
     for lead_id in ids:
         lead = store(realistic).get("leads", lead_id)
@@ -45,14 +48,21 @@ async def test_bulk_update_changes_every_listed_lead_and_skips_unknown_ids(reali
 async def test_bulk_update_takes_a_form_body(realistic):
     ids = [lead["id"] for lead in store(realistic).all("leads")[:2]]
     body = f"ids[]={ids[0]}&ids[]={ids[1]}&owner=carol%40example.com"
-    answer = await post(realistic, "/api/v2/leads/bulk-update/", None, data=body,
-                        headers={**AS_ALICE, "Content-Type": "application/x-www-form-urlencoded"})
+    answer = await post(
+        realistic,
+        "/api/v2/leads/bulk-update/",
+        None,
+        data=body,
+        headers={**AS_ALICE, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert answer["updated"] == 2 and all(assignees(store(realistic).get("leads", i)) == ["carol"] for i in ids)
 
 
 async def test_bulk_update_is_all_or_nothing(realistic):
     before = store(realistic).all("leads")
-    answer = await post(realistic, "/api/v2/leads/bulk-update/", {"ids": [before[0]["id"]], "status": "won"}, status=400)
+    answer = await post(
+        realistic, "/api/v2/leads/bulk-update/", {"ids": [before[0]["id"]], "status": "won"}, status=400
+    )
     assert answer == {"status": ['"won" is not a valid choice.']} and store(realistic).all("leads") == before
 
 
@@ -64,18 +74,24 @@ async def test_bulk_endpoints_need_a_list_of_ids(realistic, body):
 
 async def test_bulk_delete_deletes_the_listed_leads_that_exist(realistic):
     ids = [lead["id"] for lead in store(realistic).all("leads")[5:8]]
-    assert await post(realistic, "/api/v2/leads/bulk-delete/", {"ids": [MISSING, *ids, ids[0]]}) == {"deleted": 3, "ids": ids}
+    assert await post(realistic, "/api/v2/leads/bulk-delete/", {"ids": [MISSING, *ids, ids[0]]}) == {
+        "deleted": 3,
+        "ids": ids,
+    }
     assert store(realistic).count("leads") == 57 and all(store(realistic).get("leads", i) is None for i in ids)
 
 
 # -- escalation ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("headers", "title", "expected"), [
-    (AS_ALICE, "Please escalate", "erin"),  # alice is in east -> the west manager
-    (AS_CAROL, "ESCALATE: angry customer", "dave"),  # carol is in west -> the east manager
-    (AS_ALICE, "escalate!", "erin"),
-])
+@pytest.mark.parametrize(
+    ("headers", "title", "expected"),
+    [
+        (AS_ALICE, "Please escalate", "erin"),  # alice is in east -> the west manager
+        (AS_CAROL, "ESCALATE: angry customer", "dave"),  # carol is in west -> the east manager
+        (AS_ALICE, "escalate!", "erin"),
+    ],
+)
 async def test_a_created_lead_titled_escalate_goes_to_the_other_teams_manager(realistic, headers, title, expected):
     lead = await post(realistic, "/api/v2/leads/", {"title": title}, headers=headers, status=201)
     assert (assignees(lead), teams(lead)) == ([expected], ["west" if expected == "erin" else "east"])
@@ -112,7 +128,9 @@ async def test_an_update_that_makes_the_title_escalate_reassigns(realistic):
 
 async def test_an_update_assigning_an_escalate_lead_to_a_rep_escalates_it_again(realistic):
     lead = await post(realistic, "/api/v2/leads/", {"title": "escalate"}, status=201)
-    response = await realistic.patch(f"/api/v2/leads/{lead['id']}/", headers=AS_ALICE, json={"owner": PROFILES["carol"]})
+    response = await realistic.patch(
+        f"/api/v2/leads/{lead['id']}/", headers=AS_ALICE, json={"owner": PROFILES["carol"]}
+    )
     assert assignees(await response.json()) == ["dave"]
 
 

@@ -54,32 +54,49 @@ def test_every_directory_user_has_a_profile_and_every_team_a_record():
 
 
 def test_profile_objects_carry_id_email_and_name():
-    assert profile_ref("alice") == {"id": PINNED_PROFILES["alice"], "email": "alice@example.com", "name": "Alice Martin"}
+    assert profile_ref("alice") == {
+        "id": PINNED_PROFILES["alice"],
+        "email": "alice@example.com",
+        "name": "Alice Martin",
+    }
     assert profile_brief("alice") == {"id": PINNED_PROFILES["alice"], "email": "alice@example.com"}
     assert [p["email"] for p in all_profiles()] == [f"{user}@example.com" for user in DIRECTORY]
 
 
-@pytest.mark.parametrize("reference", [
-    PINNED_PROFILES["bob"], "bob@example.com", "BOB@example.com", f" {PINNED_PROFILES['bob']} ",
-    {"id": PINNED_PROFILES["bob"]}, {"email": "bob@example.com"}, {"id": "bob@example.com", "name": "x"},
-])
+@pytest.mark.parametrize(
+    "reference",
+    [
+        PINNED_PROFILES["bob"],
+        "bob@example.com",
+        "BOB@example.com",
+        f" {PINNED_PROFILES['bob']} ",
+        {"id": PINNED_PROFILES["bob"]},
+        {"email": "bob@example.com"},
+        {"id": "bob@example.com", "name": "x"},
+    ],
+)
 def test_a_person_is_named_by_profile_uuid_or_email_bare_or_as_an_object(reference):
     assert user_of_reference(reference) == "bob"
 
 
-@pytest.mark.parametrize("reference", ["bob", "", "nobody@example.com", 7, None, {"name": "Bob Wang"}, [PINNED_PROFILES["bob"]]])
+@pytest.mark.parametrize(
+    "reference", ["bob", "", "nobody@example.com", 7, None, {"name": "Bob Wang"}, [PINNED_PROFILES["bob"]]]
+)
 def test_directory_ids_and_other_values_name_nobody(reference):
     assert user_of_reference(reference) is None
 
 
-@pytest.mark.parametrize("reference", [PINNED_TEAMS["west"], "west", "West", {"id": PINNED_TEAMS["west"]}, {"name": "west"}])
+@pytest.mark.parametrize(
+    "reference", [PINNED_TEAMS["west"], "west", "West", {"id": PINNED_TEAMS["west"]}, {"name": "west"}]
+)
 def test_a_team_is_named_by_uuid_or_name(reference):
     assert team_of_reference(reference) == "west"
 
 
 def test_derived_teams_follow_the_assignees_in_order_once_each():
     assert derived_teams(["carol", "alice", "ivan"]) == [
-        {"id": PINNED_TEAMS["west"], "name": "west"}, {"id": PINNED_TEAMS["east"], "name": "east"},
+        {"id": PINNED_TEAMS["west"], "name": "west"},
+        {"id": PINNED_TEAMS["east"], "name": "east"},
     ]
 
 

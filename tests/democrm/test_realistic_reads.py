@@ -76,8 +76,11 @@ async def test_search_and_status_filter_the_records_and_the_count(realistic):
     first = store(realistic).all("leads")[0]  # "Support contract for ...", in process
     word, status = first["title"].split()[0], first["status"]
     body = await get_json(realistic, f"/api/v2/leads/?status={status}&search={word.upper()}&limit=500")
-    expected = [lead for lead in store(realistic).all("leads")
-                if lead["status"] == status and word.lower() in lead["title"].lower()]
+    expected = [
+        lead
+        for lead in store(realistic).all("leads")
+        if lead["status"] == status and word.lower() in lead["title"].lower()
+    ]
     assert body["count"] == len(expected) > 0 and body["results"] == expected
     assert body["totals"]["amount_sum"] > sum(lead["amount"] for lead in expected)  # totals ignore filters
 
@@ -122,8 +125,10 @@ async def test_lead_view_has_the_lead_and_full_related_leads_of_its_account(real
     body = await get_json(realistic, f"/api/v2/leads/{lead['id']}/")
     assert list(body) == ["lead", "related"] and body["lead"] == lead
     assert 1 <= len(body["related"]) <= 3
-    assert all(r["account"] == lead["account"] and r["id"] != lead["id"] and r == store(realistic).get("leads", r["id"])
-               for r in body["related"])
+    assert all(
+        r["account"] == lead["account"] and r["id"] != lead["id"] and r == store(realistic).get("leads", r["id"])
+        for r in body["related"]
+    )
 
 
 async def test_a_lead_without_account_has_no_related(realistic):
@@ -136,7 +141,9 @@ async def test_account_view_is_the_record_itself(realistic):
     assert await get_json(realistic, f"/api/v2/accounts/{account['id']}/") == account
 
 
-@pytest.mark.parametrize("path", [f"/api/v2/leads/{MISSING}/", "/api/v2/leads/not-a-uuid/", f"/api/v2/accounts/{MISSING}/"])
+@pytest.mark.parametrize(
+    "path", [f"/api/v2/leads/{MISSING}/", "/api/v2/leads/not-a-uuid/", f"/api/v2/accounts/{MISSING}/"]
+)
 async def test_an_unknown_id_is_a_drf_404(realistic, path):
     assert await get_json(realistic, path, status=404) == {"detail": "Not found."}
 
@@ -153,8 +160,18 @@ async def test_csv_export_has_human_headers_and_email_addresses(realistic):
     response = await realistic.get("/api/v2/leads/export/", headers=AS_ALICE)
     assert response.content_type == "text/csv"
     rows = list(csv.DictReader(io.StringIO(await response.text())))
-    assert list(rows[0]) == ["ID", "Title", "Amount", "Status", "Created by", "Assigned to", "Team",
-                             "Phone Number", "Email", "Quote price"]
+    assert list(rows[0]) == [
+        "ID",
+        "Title",
+        "Amount",
+        "Status",
+        "Created by",
+        "Assigned to",
+        "Team",
+        "Phone Number",
+        "Email",
+        "Quote price",
+    ]
     leads = store(realistic).all("leads")
     assert [row["ID"] for row in rows] == [lead["id"] for lead in leads]
     for row, lead in zip(rows, leads):
@@ -173,10 +190,20 @@ async def test_csv_export_follows_the_filters(realistic):
 # -- routing and errors -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [
-    "/api/v2/leads", "/api/v2/accounts", "/api/v2/leads/export", "/api/v2/leads/bulk-delete",
-    "/api/v2/leads/bulk-update", "/api/v2/leads/{lead}", "/api/v2/accounts/{account}", "/api/v2", "/api/leads/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/leads",
+        "/api/v2/accounts",
+        "/api/v2/leads/export",
+        "/api/v2/leads/bulk-delete",
+        "/api/v2/leads/bulk-update",
+        "/api/v2/leads/{lead}",
+        "/api/v2/accounts/{account}",
+        "/api/v2",
+        "/api/leads/",
+    ],
+)
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_a_path_without_its_trailing_slash_is_a_404_not_a_redirect(realistic, path, method):
     path = path.format(lead=store(realistic).all("leads")[0]["id"], account=store(realistic).all("accounts")[0]["id"])

@@ -30,5 +30,7 @@ def test_the_document_describes_every_json_route_and_no_other():
         if route.method != "HEAD" and not route.resource.canonical.startswith(NOT_DESCRIBED)
     }
     doc = yaml.safe_load(DOCUMENT.read_text())
-    described = {(method.upper(), path) for path, item in doc["paths"].items() for method in item if method != "parameters"}
+    described = {
+        (method.upper(), path) for path, item in doc["paths"].items() for method in item if method != "parameters"
+    }
     assert described == served

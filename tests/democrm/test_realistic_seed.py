@@ -11,8 +11,22 @@ from democrm.realistic.people import PROFILES, derived_teams, user_of_profile
 from democrm.realistic.seed import LEAD_STATUSES, generate
 from democrm.seed import OWNERS
 
-LEAD_KEYS = ["id", "title", "amount", "status", "created_by", "assigned_to", "teams", "account", "Phone",
-             "mobilePhone", "email", "quote_price", "contacts", "created_at"]
+LEAD_KEYS = [
+    "id",
+    "title",
+    "amount",
+    "status",
+    "created_by",
+    "assigned_to",
+    "teams",
+    "account",
+    "Phone",
+    "mobilePhone",
+    "email",
+    "quote_price",
+    "contacts",
+    "created_at",
+]
 ACCOUNT_KEYS = ["id", "name", "created_by", "assigned_to", "teams", "phone", "industry", "annual_revenue"]
 
 
@@ -58,9 +72,13 @@ def test_lead_shape(data):
 
 def test_nested_contacts_have_their_own_assignees(data):
     contacts = [c for lead in data["leads"] for c in lead["contacts"]]
-    assert contacts and all(list(c) == ["id", "first_name", "last_name", "email", "phone", "assigned_to"] for c in contacts)
-    assert any(lead["contacts"] and users(lead["contacts"][0]["assigned_to"]) != users(lead["assigned_to"][:1])
-               for lead in data["leads"])  # some contact is someone else's
+    assert contacts and all(
+        list(c) == ["id", "first_name", "last_name", "email", "phone", "assigned_to"] for c in contacts
+    )
+    assert any(
+        lead["contacts"] and users(lead["contacts"][0]["assigned_to"]) != users(lead["assigned_to"][:1])
+        for lead in data["leads"]
+    )  # some contact is someone else's
 
 
 def test_account_shape(data):
@@ -76,5 +94,7 @@ def test_the_variety_real_crms_have(data):
     assert sum(lead["created_by"] != lead["assigned_to"][0]["id"] for lead in leads) > len(leads) / 3
     assert any(lead["account"] is None for lead in leads)
     accounts = {a["id"]: a for a in data["accounts"]}
-    assert any(lead["account"] and accounts[lead["account"]]["assigned_to"][0] != lead["assigned_to"][0] for lead in leads)
+    assert any(
+        lead["account"] and accounts[lead["account"]]["assigned_to"][0] != lead["assigned_to"][0] for lead in leads
+    )
     assert {user_of_profile(lead["created_by"]) for lead in leads} >= {"dave", "erin", "grace"}

@@ -16,8 +16,10 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 def envelope(call: str) -> bytes:
-    return (f'<soap:Envelope xmlns:soap="{SOAP_ENV}" xmlns:crm="urn:democrm:soap"><soap:Body>{call}'
-            f"</soap:Body></soap:Envelope>").encode()
+    return (
+        f'<soap:Envelope xmlns:soap="{SOAP_ENV}" xmlns:crm="urn:democrm:soap"><soap:Body>{call}'
+        f"</soap:Body></soap:Envelope>"
+    ).encode()
 
 
 async def soap(crm, call: str, status: int = 200) -> ElementTree.Element:
@@ -57,11 +59,14 @@ async def test_delete_lead_deletes_and_unknown_calls_are_faults(realistic):
     assert fault.findtext(f".//{{{SOAP_ENV}}}Fault/faultcode") == "soap:Client"
 
 
-@pytest.mark.parametrize("body", [
-    b'<!DOCTYPE x [<!ENTITY a "b">]><x/>',
-    b"not xml",
-    envelope("<crm:GetLeads/><crm:GetLeads/>"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<!DOCTYPE x [<!ENTITY a "b">]><x/>',
+        b"not xml",
+        envelope("<crm:GetLeads/><crm:GetLeads/>"),
+    ],
+)
 async def test_unreadable_envelopes_are_client_faults(realistic, body):
     response = await realistic.post("/soap/", data=body, headers={**AS_ALICE, "Content-Type": "text/xml"})
     assert response.status == 500 and b"soap:Client" in await response.read()

@@ -14,21 +14,24 @@ def org(record: dict) -> dict:
     return {k: record[k] for k in ALICE_ORG}
 
 
-@pytest.mark.parametrize(("table", "body", "problem"), [
-    ("customers", {"name": 3}, "name must be a string"),
-    ("customers", {"quote_price": "12"}, "quote_price must be a finite number"),
-    ("customers", {"quote_price": True}, "quote_price must be a finite number"),
-    ("customers", {"status": "vip"}, "status must be one of"),
-    ("customers", {"owner_id": ""}, "owner_id must not be empty"),
-    ("contacts", {"customer_id": "1"}, "customer_id must be a positive integer"),
-    ("contacts", {"customer_id": 2**63}, "customer_id must be a positive integer"),
-    ("contacts", {"owner": {"email": "x@example.com"}}, "owner must be a user id"),
-    ("contacts", {"owner": {"id": "bob", "email": 7}}, "owner.email must be a string"),
-    ("deals", {"assigned_to": []}, "assigned_to must be a non-empty list"),
-    ("deals", {"assigned_to": "bob"}, "assigned_to must be a non-empty list"),
-    ("deals", {"assigned_to": [5]}, "assigned_to[] must be a user id"),
-    ("deals", {"stage": "won"}, "stage must be one of"),
-])
+@pytest.mark.parametrize(
+    ("table", "body", "problem"),
+    [
+        ("customers", {"name": 3}, "name must be a string"),
+        ("customers", {"quote_price": "12"}, "quote_price must be a finite number"),
+        ("customers", {"quote_price": True}, "quote_price must be a finite number"),
+        ("customers", {"status": "vip"}, "status must be one of"),
+        ("customers", {"owner_id": ""}, "owner_id must not be empty"),
+        ("contacts", {"customer_id": "1"}, "customer_id must be a positive integer"),
+        ("contacts", {"customer_id": 2**63}, "customer_id must be a positive integer"),
+        ("contacts", {"owner": {"email": "x@example.com"}}, "owner must be a user id"),
+        ("contacts", {"owner": {"id": "bob", "email": 7}}, "owner.email must be a string"),
+        ("deals", {"assigned_to": []}, "assigned_to must be a non-empty list"),
+        ("deals", {"assigned_to": "bob"}, "assigned_to must be a non-empty list"),
+        ("deals", {"assigned_to": [5]}, "assigned_to[] must be a user id"),
+        ("deals", {"stage": "won"}, "stage must be one of"),
+    ],
+)
 def test_bad_values_are_refused(table, body, problem):
     with pytest.raises(InvalidRecord, match=problem.replace("[", r"\[").replace("]", r"\]")):
         for_create(table, body, "alice")
@@ -62,17 +65,23 @@ def test_without_owner_or_acting_user_create_is_refused():
         for_create("customers", {"name": "Acme"}, None)
 
 
-@pytest.mark.parametrize(("table", "field", "expected"), [
-    ("contacts", "owner", {"id": "alice", "email": "alice@example.com"}),
-    ("deals", "assigned_to", [{"id": "alice", "email": "alice@example.com"}]),
-])
+@pytest.mark.parametrize(
+    ("table", "field", "expected"),
+    [
+        ("contacts", "owner", {"id": "alice", "email": "alice@example.com"}),
+        ("deals", "assigned_to", [{"id": "alice", "email": "alice@example.com"}]),
+    ],
+)
 def test_people_references_default_to_the_acting_user(table, field, expected):
     assert for_create(table, {}, "alice")[field] == expected
 
 
 def test_people_may_be_named_by_id_alone():
     deal = for_create("deals", {"assigned_to": ["erin", {"id": "bob"}]}, "alice")
-    assert deal["assigned_to"] == [{"id": "erin", "email": "erin@example.com"}, {"id": "bob", "email": "bob@example.com"}]
+    assert deal["assigned_to"] == [
+        {"id": "erin", "email": "erin@example.com"},
+        {"id": "bob", "email": "bob@example.com"},
+    ]
     assert org(deal) == ERIN_ORG
 
 
@@ -96,7 +105,9 @@ def test_customer_update_stamps_updated_at():
 def test_csv_rows_become_customers_owned_by_the_acting_user_by_default():
     rows = customers_from_csv('name,quote_price,owner_id\r\nAcme,12.5,\r\n"Bee, Ltd",,erin\r\n', "alice")
     assert [(r["name"], r["quote_price"], r["owner_id"], r["region"]) for r in rows] == [
-        ("Acme", 12.5, "alice", "emea"), ("Bee, Ltd", 0.0, "erin", "apac")]
+        ("Acme", 12.5, "alice", "emea"),
+        ("Bee, Ltd", 0.0, "erin", "apac"),
+    ]
 
 
 def test_csv_keeps_given_timestamps_and_drops_ids():
@@ -104,15 +115,18 @@ def test_csv_keeps_given_timestamps_and_drops_ids():
     assert "id" not in row and row["created_at"] == "2024-01-02T00:00:00Z"
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("", "needs a header row"),
-    ("name,password\nx,y\n", "unknown CSV columns: password"),
-    ("name,name\nx,y\n", "repeats a column"),
-    ("name\nx,y\n", "line 2: more values than columns"),
-    ("name,quote_price\nx,1\ny,lots\n", "line 3: could not convert"),
-    ("name,quote_price\nx,nan\n", "line 2: quote_price must be a finite number"),
-    ("name,status\nx,vip\n", "line 2: status must be one of"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "needs a header row"),
+        ("name,password\nx,y\n", "unknown CSV columns: password"),
+        ("name,name\nx,y\n", "repeats a column"),
+        ("name\nx,y\n", "line 2: more values than columns"),
+        ("name,quote_price\nx,1\ny,lots\n", "line 3: could not convert"),
+        ("name,quote_price\nx,nan\n", "line 2: quote_price must be a finite number"),
+        ("name,status\nx,vip\n", "line 2: status must be one of"),
+    ],
+)
 def test_bad_csv_is_refused_with_the_line(text, problem):
     with pytest.raises(InvalidRecord, match=problem):
         customers_from_csv(text, "alice")

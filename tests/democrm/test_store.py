@@ -32,8 +32,19 @@ def test_json_columns_round_trip(store):
 
 def test_records_have_every_column_in_order(store):
     record = store.insert("contacts", contact())
-    assert list(record) == ["id", "customer_id", "first_name", "last_name", "email", "phone", "owner",
-                            "team", "department", "region", "branch"]
+    assert list(record) == [
+        "id",
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "owner",
+        "team",
+        "department",
+        "region",
+        "branch",
+    ]
 
 
 def test_page_is_in_id_order_with_the_total(store):
@@ -48,12 +59,15 @@ def test_filters_compare_columns_for_equality(store):
     assert store.count("contacts", {"region": "emea"}) == 1
 
 
-@pytest.mark.parametrize("call", [
-    lambda s: s.insert("contacts", {"nope": 1}),
-    lambda s: s.all("contacts", {"nope": 1}),
-    lambda s: s.update("contacts", 1, {"first_name; DROP TABLE contacts": "x"}),
-    lambda s: s.get("users", 1),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.insert("contacts", {"nope": 1}),
+        lambda s: s.all("contacts", {"nope": 1}),
+        lambda s: s.update("contacts", 1, {"first_name; DROP TABLE contacts": "x"}),
+        lambda s: s.get("users", 1),
+    ],
+)
 def test_unknown_columns_and_tables_are_refused(store, call):
     with pytest.raises(KeyError):
         call(store)

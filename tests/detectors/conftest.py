@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -12,7 +12,7 @@ import pytest
 from detectors.simulate import simulate
 from detectors.train import train
 
-SMALL = dict(n_users=40, days=28)
+SMALL = {"n_users": 40, "days": 28}
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +41,28 @@ def verdicts(tmp_path_factory, world_a) -> dict:
     confirmed = (orjson.loads(first)["user"], confirmed_day)
     path = tmp_path_factory.mktemp("verdicts") / "verdicts.jsonl"
     path.write_text(
-        json.dumps({"user": benign["user"], "type": "detector-anomaly", "window": benign["day"],
-                    "day": benign["day"], "verdict": "false_positive"}) + "\n"
-        + json.dumps({"user": confirmed[0], "type": "bulk-export", "window": "1d",
-                      "day": confirmed[1], "verdict": "confirmed", "alert_id": "a1"}) + "\n")
+        json.dumps(
+            {
+                "user": benign["user"],
+                "type": "detector-anomaly",
+                "window": benign["day"],
+                "day": benign["day"],
+                "verdict": "false_positive",
+            }
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "user": confirmed[0],
+                "type": "bulk-export",
+                "window": "1d",
+                "day": confirmed[1],
+                "verdict": "confirmed",
+                "alert_id": "a1",
+            }
+        )
+        + "\n"
+    )
     return {"path": path, "false_positive": (benign["user"], benign["day"]), "confirmed": confirmed}
 
 
@@ -54,8 +72,9 @@ def model_dir(tmp_path_factory, world_a, verdicts) -> Path:
     out = tmp_path_factory.mktemp("model")
     # 40 users x 28 days give ~130 calibration user-days: a budget of 5 per 1,000 would allow
     # none and put the threshold on the single most unusual benign day; 10 allows one.
-    train([world_a], out, labels_path=world_a / "labels.jsonl", verdicts_path=verdicts["path"],
-          budget=10.0, holdout=0.0)
+    train(
+        [world_a], out, labels_path=world_a / "labels.jsonl", verdicts_path=verdicts["path"], budget=10.0, holdout=0.0
+    )
     return out
 
 
@@ -65,8 +84,25 @@ def held_out_model(tmp_path_factory, world_a) -> Path:
     from detectors.cli import main
 
     out = tmp_path_factory.mktemp("held-out-model")
-    assert main(["detector", "train", "--audit-log", str(world_a), "--out", str(out), "--labels",
-                 str(world_a / "labels.jsonl"), "--budget", "10", "--holdout", "0.25"]) == 0
+    assert (
+        main(
+            [
+                "detector",
+                "train",
+                "--audit-log",
+                str(world_a),
+                "--out",
+                str(out),
+                "--labels",
+                str(world_a / "labels.jsonl"),
+                "--budget",
+                "10",
+                "--holdout",
+                "0.25",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -77,29 +113,64 @@ class CollectingAlerts:
         self.alerts: list[dict] = []
         self.fail = fail
 
-    async def raise_alert(self, *, user, type, level, score, summary, evidence, rule, window,
-                          source="threshold"):
+    async def raise_alert(self, *, user, type, level, score, summary, evidence, rule, window, source="threshold"):
         if self.fail:
             raise RuntimeError("alert store down")
-        self.alerts.append(dict(user=user, type=type, level=level, score=score, summary=summary,
-                                evidence=evidence, rule=rule, window=window, source=source))
+        self.alerts.append(
+            {
+                "user": user,
+                "type": type,
+                "level": level,
+                "score": score,
+                "summary": summary,
+                "evidence": evidence,
+                "rule": rule,
+                "window": window,
+                "source": source,
+            }
+        )
         return f"a{len(self.alerts)}"
 
 
-def record(user: str, when: datetime, *, operation: str = "customers.list", returned: int = 1,
-           ids=(), resource_id=None, country: str = "FR", ip: str = "198.51.100.7",
-           ua: str = "Mozilla/5.0 test", roles=("sales_rep",), tz: str = "Europe/Paris",
-           status: int = 200, effect: str = "allow", targets=None) -> dict:
+def record(
+    user: str,
+    when: datetime,
+    *,
+    operation: str = "customers.list",
+    returned: int = 1,
+    ids=(),
+    resource_id=None,
+    country: str = "FR",
+    ip: str = "198.51.100.7",
+    ua: str = "Mozilla/5.0 test",
+    roles=("sales_rep",),
+    tz: str = "Europe/Paris",
+    status: int = 200,
+    effect: str = "allow",
+    targets=None,
+) -> dict:
     """One audit line as the gateway writes it (only the keys the detector reads, plus a few)."""
     return {
-        "time": when.astimezone(timezone.utc).isoformat(timespec="milliseconds"),
-        "user": user, "roles": list(roles), "timezone": tz, "client_ip": ip, "country": country,
-        "method": "GET", "path": "/api/x", "user_agent": ua, "operation": operation,
-        "resource_id": resource_id, "effect": effect, "reason": "ok", "status": status,
-        "records_returned": returned, "record_ids": list(ids), "targets": targets,
+        "time": when.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "user": user,
+        "roles": list(roles),
+        "timezone": tz,
+        "client_ip": ip,
+        "country": country,
+        "method": "GET",
+        "path": "/api/x",
+        "user_agent": ua,
+        "operation": operation,
+        "resource_id": resource_id,
+        "effect": effect,
+        "reason": "ok",
+        "status": status,
+        "records_returned": returned,
+        "record_ids": list(ids),
+        "targets": targets,
     }
 
 
 def at(day: int, hour: float, minute: float = 0) -> datetime:
     """A UTC instant on day ``day`` of March 2026 (the 2nd is a Monday)."""
-    return datetime(2026, 3, day, tzinfo=timezone.utc) + timedelta(hours=hour, minutes=minute)
+    return datetime(2026, 3, day, tzinfo=UTC) + timedelta(hours=hour, minutes=minute)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 
 from detectors.replay import Aggregator, read_audit_logs
-
 from tests.detectors.conftest import at, record
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -12,10 +12,9 @@ from detectors import dataset
 from detectors.features import FEATURE_NAMES, compute
 from detectors.replay import Aggregator, read_audit_logs
 from gateway.scoring import ScoringConfig, build_scorer
-
 from tests.detectors.conftest import CollectingAlerts, at, record
 
-NOW = datetime(2026, 3, 9, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 9, 12, tzinfo=UTC)
 
 
 def scorer_for(model_dir, alerts=None, **config):
@@ -24,8 +23,10 @@ def scorer_for(model_dir, alerts=None, **config):
 
 
 def enumeration(user="mallory", n=300):
-    return [record(user, at(9, 9, i / 6), operation="customers.view", resource_id=str(5000 + i),
-                   ids=(5000 + i,)) for i in range(n)]
+    return [
+        record(user, at(9, 9, i / 6), operation="customers.view", resource_id=str(5000 + i), ids=(5000 + i,))
+        for i in range(n)
+    ]
 
 
 async def test_an_enumeration_raises_an_alert_with_feature_attributions(model_dir):
@@ -38,7 +39,12 @@ async def test_an_enumeration_raises_an_alert_with_feature_attributions(model_di
     assert len(alerts.alerts) == 1
     alert = alerts.alerts[0]
     assert (alert["user"], alert["type"], alert["window"], alert["source"], alert["rule"]) == (
-        "mallory", "detector-anomaly", "2026-03-09", "detector", "detector")
+        "mallory",
+        "detector-anomaly",
+        "2026-03-09",
+        "detector",
+        "detector",
+    )
     assert alert["level"] in ("medium", "high", "critical")
     features = alert["evidence"]["features"]
     assert "sequence" in alert["summary"] or "next record id" in alert["summary"]
@@ -100,7 +106,7 @@ async def test_a_tampered_model_is_refused_in_health(model_dir, tmp_path):
 
 async def test_an_old_model_is_stale_but_still_scores(model_dir):
     scorer = scorer_for(model_dir, stale_after_days=1)
-    scorer.clock = lambda: datetime(2099, 1, 1, tzinfo=timezone.utc)
+    scorer.clock = lambda: datetime(2099, 1, 1, tzinfo=UTC)
     await scorer.load()
     assert scorer.health()["model"] == "stale" and scorer.health()["card"]["threshold"] > 0
 
@@ -138,19 +144,24 @@ async def test_live_aggregation_equals_replay_of_the_same_records(model_dir, wor
     scorer.aggregator = Aggregator()  # start from nothing, as the replay does
     records = list(read_audit_logs(files))
     for i in range(0, len(records), 97):  # several batches, as the background task would see
-        for r in records[i:i + 97]:
+        for r in records[i : i + 97]:
             scorer.submit(None, r, None)
         await scorer.drain()
     live = scorer.aggregator
     replayed, _ = dataset.build(files)
     last_day = max(replayed.days)
-    rows = {(u, d): replayed.X[i] for i, (u, d) in enumerate(zip(replayed.users, replayed.days))
-            if replayed.final[i] and d == last_day}
+    rows = {
+        (u, d): replayed.X[i]
+        for i, (u, d) in enumerate(zip(replayed.users, replayed.days))
+        if replayed.final[i] and d == last_day
+    }
     assert rows
     for (user, day), expected in rows.items():
         got = compute(live.windows[user], live.history[user], live.exported_by_day.get(user))
-        assert np.allclose(got, expected), (user, [n for n, a, b in zip(FEATURE_NAMES, got, expected)
-                                                    if not np.isclose(a, b)])
+        assert np.allclose(got, expected), (
+            user,
+            [n for n, a, b in zip(FEATURE_NAMES, got, expected) if not np.isclose(a, b)],
+        )
 
 
 def test_config_refuses_unknown_keys():

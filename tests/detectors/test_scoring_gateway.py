@@ -9,14 +9,14 @@ from __future__ import annotations
 from gateway.app import GATEWAY, create_app
 from gateway.rulestore import RuleStore
 from gateway.scoring import ScoringConfig, build_scorer
-
 from tests.conftest import RULES
 from tests.detectors.conftest import CollectingAlerts
 from tests.integration.conftest import CRM_TOKEN, auth, gateway_settings
 
 
-async def test_requests_through_the_gateway_reach_the_scorer(aiohttp_server, aiohttp_client,
-                                                             tmp_path, clock, model_dir):
+async def test_requests_through_the_gateway_reach_the_scorer(
+    aiohttp_server, aiohttp_client, tmp_path, clock, model_dir
+):
     from democrm.app import create_app as create_crm
 
     crm = await aiohttp_server(create_crm(service_token=CRM_TOKEN))
@@ -24,8 +24,9 @@ async def test_requests_through_the_gateway_reach_the_scorer(aiohttp_server, aio
     store, errors = RuleStore.open(RULES)
     assert store is not None, errors
     app = create_app(settings, store, clock=clock)
-    scorer = build_scorer(ScoringConfig(model_dir=str(model_dir), batch_interval=3600),
-                          alerts=CollectingAlerts(), clock=clock)
+    scorer = build_scorer(
+        ScoringConfig(model_dir=str(model_dir), batch_interval=3600), alerts=CollectingAlerts(), clock=clock
+    )
     app[GATEWAY].scoring = scorer
     client = await aiohttp_client(app)  # the gateway's lifecycle starts and stops the scorer
     for _ in range(3):

@@ -32,8 +32,9 @@ def test_round_trip_scores_the_same(model_dir, copy):
     X = np.zeros((2, len(FEATURE_NAMES)))
     X[1, 2] = 8.0  # 3,000 records exported
     again = store.load(model_dir)
-    assert np.allclose(loaded.model.score(X, ["sales_rep"] * 2, ["u", "v"]),
-                       again.model.score(X, ["sales_rep"] * 2, ["u", "v"]))
+    assert np.allclose(
+        loaded.model.score(X, ["sales_rep"] * 2, ["u", "v"]), again.model.score(X, ["sales_rep"] * 2, ["u", "v"])
+    )
     assert loaded.model.threshold == loaded.card.threshold
 
 

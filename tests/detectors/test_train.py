@@ -31,8 +31,9 @@ def test_too_few_days_are_refused():
 
 def test_a_bad_verdicts_line_is_reported_with_its_line_number(world_a, tmp_path):
     bad = tmp_path / "verdicts.jsonl"
-    bad.write_text('{"user": "u0001", "day": "2026-01-10", "verdict": "false_positive"}\n'
-                   '{"user": "u0001", "verdict": "maybe"}\n')
+    bad.write_text(
+        '{"user": "u0001", "day": "2026-01-10", "verdict": "false_positive"}\n{"user": "u0001", "verdict": "maybe"}\n'
+    )
     with pytest.raises(TrainingError, match=r"verdicts.jsonl:2: verdict"):
         train([world_a], tmp_path / "m", verdicts_path=bad)
 

@@ -37,8 +37,10 @@ def as_arguments(text: str) -> list[str]:
     for sep in ("|&", "&&", " | ", ";", " > ", " &"):
         text = text.split(sep)[0]
     text = re.sub(r"\[([^\]]*)\]", lambda m: m.group(1).split("|")[0], text)  # [--a x|y] -> --a x
-    return [token.split("|")[0] if "|" in token and not token.startswith(("'", '"')) else token
-            for token in shlex.split(text)]
+    return [
+        token.split("|")[0] if "|" in token and not token.startswith(("'", '"')) else token
+        for token in shlex.split(text)
+    ]
 
 
 COMMANDS = documented_commands()

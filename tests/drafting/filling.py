@@ -64,15 +64,19 @@ def fill(data: dict[str, Any], decide: dict[tuple[Any, ...], Any]) -> dict[str, 
     places = todo_places(data)
     undecided = sorted(set(places) - set(decide), key=str)
     assert not undecided, "the draft asks for decisions the test does not make:\n" + "\n".join(
-        f"{place}: {places[place]}" for place in undecided)
+        f"{place}: {places[place]}" for place in undecided
+    )
     dropped: set[tuple[str, str]] = set()
     for place in places:
         value = decide[place]
         if value is DROP_ENDPOINT:
             dropped.add(place[1:3])
             continue
-        root = data["resources"][place[1]] if place[0] == "resources" else next(
-            e for e in data["endpoints"] if endpoint_key(e) == place[1:3])
+        root = (
+            data["resources"][place[1]]
+            if place[0] == "resources"
+            else next(e for e in data["endpoints"] if endpoint_key(e) == place[1:3])
+        )
         inner = place[2:] if place[0] == "resources" else place[3:]
         for step in inner[:-1]:
             root = root[step]

@@ -32,7 +32,9 @@ def test_draft_to_a_file_never_overwrites_one_unless_forced(tmp_path, capsys):
 
 def test_draft_from_an_audit_log(tmp_path, capsys):
     log = tmp_path / "audit.log"
-    log.write_text(json.dumps({"method": "GET", "path": "/api/v2/leads/42/notes/", "reason": "operation-unknown"}) + "\n")
+    log.write_text(
+        json.dumps({"method": "GET", "path": "/api/v2/leads/42/notes/", "reason": "operation-unknown"}) + "\n"
+    )
     assert main(["catalogue", "draft", "--audit-log", str(log)]) == 0
     endpoints = yaml.safe_load(capsys.readouterr().out)["endpoints"]
     assert [(e["method"], e["path"]) for e in endpoints] == [("GET", "/api/v2/leads/{lead_id:int}/notes/")]

@@ -14,23 +14,32 @@ from gateway.rulefile import parse_yaml
 U1, U2 = "5d1e2c1a-0c55-4b8e-9e52-6a0e0c0f0a01", "0b7f3b51-5f0a-4f55-9d55-4b1d8e1a1c01"
 
 
-@pytest.mark.parametrize(("path", "template"), [
-    (f"/api/v2/leads/{U1}/", "/api/v2/leads/{id:uuid}/"),
-    (f"/api/v2/leads/{U1}/notes/17", "/api/v2/leads/{lead_id:uuid}/notes/{id:int}"),
-    ("/api/orders/5f8d0d55b54764421b7156c9/lines/2", "/api/orders/{order_id}/lines/{id:int}"),
-    ("/api/v2/leads/kanban/", "/api/v2/leads/kanban/"),
-    ("/api/files/report%20q3.pdf", "/api/files/{id}"),  # cannot be a literal: a parameter
-    ("/api/v2/leads/?page=2", "/api/v2/leads/"),
-    ("/api/1/2", "/api/{api_id:int}/{id:int}"),
-    ("/", "/"),
-    ("no-slash", None),
-    ("/a//b", None),
-])
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        (f"/api/v2/leads/{U1}/", "/api/v2/leads/{id:uuid}/"),
+        (f"/api/v2/leads/{U1}/notes/17", "/api/v2/leads/{lead_id:uuid}/notes/{id:int}"),
+        ("/api/orders/5f8d0d55b54764421b7156c9/lines/2", "/api/orders/{order_id}/lines/{id:int}"),
+        ("/api/v2/leads/kanban/", "/api/v2/leads/kanban/"),
+        ("/api/files/report%20q3.pdf", "/api/files/{id}"),  # cannot be a literal: a parameter
+        ("/api/v2/leads/?page=2", "/api/v2/leads/"),
+        ("/api/1/2", "/api/{api_id:int}/{id:int}"),
+        ("/", "/"),
+        ("no-slash", None),
+        ("/a//b", None),
+    ],
+)
 def test_paths_become_templates(path, template):
     assert template_of(path) == template
 
 
-def line(method: str, path: str, reason: str = "operation-unknown", user: str = "alice", time: str = "2026-03-03T10:00:00+00:00") -> str:
+def line(
+    method: str,
+    path: str,
+    reason: str = "operation-unknown",
+    user: str = "alice",
+    time: str = "2026-03-03T10:00:00+00:00",
+) -> str:
     return json.dumps({"time": time, "method": method, "path": path, "reason": reason, "user": user})
 
 
@@ -50,9 +59,14 @@ LOG = [
 def test_unknown_requests_are_grouped_and_counted_most_frequent_first():
     groups, tally = group_unknown(LOG)
     assert [(g.method, g.template, g.count) for g in groups] == [
-        ("GET", "/api/v2/leads/{lead_id:uuid}/notes/", 3), ("DELETE", "/api/v2/accounts/{id:uuid}/", 1)]
+        ("GET", "/api/v2/leads/{lead_id:uuid}/notes/", 3),
+        ("DELETE", "/api/v2/accounts/{id:uuid}/", 1),
+    ]
     notes = groups[0]
-    assert notes.users == {"alice", "bob"} and (notes.first, notes.last) == ("2026-03-02T09:00:00+00:00", "2026-03-03T11:00:00+00:00")
+    assert notes.users == {"alice", "bob"} and (notes.first, notes.last) == (
+        "2026-03-02T09:00:00+00:00",
+        "2026-03-03T11:00:00+00:00",
+    )
     assert (tally.lines, tally.unreadable, tally.unknown, tally.skipped) == (8, 2, 5, 1)
 
 

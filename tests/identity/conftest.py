@@ -8,10 +8,10 @@ import warnings
 from pathlib import Path
 
 import jwt
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from gateway.identity.config import IdentityConfig
 from gateway.identity.directory import Directory, load_directory

@@ -52,4 +52,7 @@ class IdentityProvider:
     def token(self, kid: str, user: str = "alice", key=None) -> dict[str, str]:
         now = int(time.time())
         claims = {"sub": user, "iss": self.issuer, "aud": "crm", "iat": now, "exp": now + 600}
-        return {"Authorization": "Bearer " + jwt.encode(claims, key or self.keys[kid], algorithm="RS256", headers={"kid": kid})}
+        return {
+            "Authorization": "Bearer "
+            + jwt.encode(claims, key or self.keys[kid], algorithm="RS256", headers={"kid": kid})
+        }

@@ -29,9 +29,18 @@ def problems(config: dict) -> list[str]:
         ({"algorithms": ["none"], "secret": "s"}, "algorithm 'none' is never allowed"),
         ({"algorithms": ["NoNe"], "secret": "s"}, "algorithm 'none' is never allowed"),
         ({"algorithms": [], "secret": "s"}, "list at least one algorithm"),
-        ({"algorithms": ["HS256"], "secret": "s", "secret_env": "X"}, "give at most one of 'secret', 'secret_env', 'secret_file'"),
-        ({"algorithms": ["RS256"], "secret": "s", "public_keys": ["k.pem"]}, "a secret is configured but no HS* algorithm is listed"),
-        ({"algorithms": ["HS256"], "secret": "s", "jwks_file": "j.json"}, "public keys are configured but no RS*/PS*/ES*/EdDSA algorithm is listed"),
+        (
+            {"algorithms": ["HS256"], "secret": "s", "secret_env": "X"},
+            "give at most one of 'secret', 'secret_env', 'secret_file'",
+        ),
+        (
+            {"algorithms": ["RS256"], "secret": "s", "public_keys": ["k.pem"]},
+            "a secret is configured but no HS* algorithm is listed",
+        ),
+        (
+            {"algorithms": ["HS256"], "secret": "s", "jwks_file": "j.json"},
+            "public keys are configured but no RS*/PS*/ES*/EdDSA algorithm is listed",
+        ),
         (
             {"algorithms": ["HS256"], "secret": "-----BEGIN PUBLIC KEY-----\nMII..."},
             "secret looks like a PEM key: HS* take a shared secret; put public keys in 'public_keys'",
@@ -42,7 +51,10 @@ def problems(config: dict) -> list[str]:
             {"algorithms": ["RS256"], "jwks_url": "http://sso.example.com/keys"},
             "jwks_url must be an https:// URL (http:// only on loopback), got 'http://sso.example.com/keys'",
         ),
-        ({"algorithms": ["RS256"], "jwks_url": "file:///etc/keys"}, "jwks_url must be an https:// URL (http:// only on loopback), got 'file:///etc/keys'"),
+        (
+            {"algorithms": ["RS256"], "jwks_url": "file:///etc/keys"},
+            "jwks_url must be an https:// URL (http:// only on loopback), got 'file:///etc/keys'",
+        ),
         (
             {"algorithms": ["RS256"], "oidc_discovery": True},
             "oidc_discovery needs 'issuer' (the discovery document lives under it)",
@@ -52,7 +64,12 @@ def problems(config: dict) -> list[str]:
             "issuer (for oidc_discovery) must be an https:// URL (http:// only on loopback), got 'crmgw-dev'",
         ),
         (
-            {"algorithms": ["RS256"], "oidc_discovery": True, "issuer": "https://sso.example.com", "jwks_url": "https://sso.example.com/k"},
+            {
+                "algorithms": ["RS256"],
+                "oidc_discovery": True,
+                "issuer": "https://sso.example.com",
+                "jwks_url": "https://sso.example.com/k",
+            },
             "give either 'jwks_url' or 'oidc_discovery', not both",
         ),
         (
@@ -83,7 +100,9 @@ def test_trusted_header_user_attribute_is_checked():
     ]
 
 
-@pytest.mark.parametrize("url", ["https://sso.example.com/keys", "http://127.0.0.1:8443/keys", "http://[::1]/k", "http://localhost/k"])
+@pytest.mark.parametrize(
+    "url", ["https://sso.example.com/keys", "http://127.0.0.1:8443/keys", "http://[::1]/k", "http://localhost/k"]
+)
 def test_jwks_url_https_or_loopback(url):
     cfg = IdentityConfig.model_validate({"jwt": {"algorithms": ["RS256"], "jwks_url": url}})
     assert cfg.jwt.remote and cfg.jwt.jwks_url == url
@@ -179,7 +198,10 @@ def test_pem_secret_file_is_refused(tmp_path, rsa_key):
 @pytest.mark.parametrize(
     "jwk, message",
     [
-        ({"kty": "oct", "k": "c2VjcmV0", "kid": "h"}, "key #0 ('h') is a symmetric key; HS* algorithms use 'secret', never the JWKS"),
+        (
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "h"},
+            "key #0 ('h') is a symmetric key; HS* algorithms use 'secret', never the JWKS",
+        ),
         ({"kty": "RSA", "n": "AQAB", "e": "AQAB"}, "key #0 has no 'kid'"),
     ],
 )

@@ -18,7 +18,11 @@ def test_demo_directory_has_the_ten_contract_users(directory):
     alice = directory.get("alice")
     assert isinstance(alice, User)
     assert (alice.email, alice.team, alice.region, alice.branch, alice.timezone) == (
-        "alice@example.com", "east", "emea", "paris", "Europe/Paris"
+        "alice@example.com",
+        "east",
+        "emea",
+        "paris",
+        "Europe/Paris",
     )
     assert directory.get("ivan").status == "offboarded"
     assert directory.get("nobody") is None

@@ -34,7 +34,10 @@ def key_clock() -> Clock:
 
 def stage_for(idp, tmp_path, key_clock, **cache):
     jwt = {
-        "algorithms": ["RS256"], "issuer": idp.issuer, "audience": "crm", "oidc_discovery": True,
+        "algorithms": ["RS256"],
+        "issuer": idp.issuer,
+        "audience": "crm",
+        "oidc_discovery": True,
         "jwks_cache": {"ttl_seconds": TTL, "refresh_min_interval_seconds": MIN_INTERVAL, **cache},
     }
     from gateway.identity.config import IdentityConfig

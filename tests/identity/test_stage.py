@@ -135,7 +135,7 @@ def test_same_token_twice_in_headers_is_refused(stage, directory):
 
 
 def test_identity_headers_are_lower_case_and_cover_the_configured_names(tmp_path):
-    assert IDENTITY_HEADERS == {"authorization", "x-api-key", "x-authenticated-user"}
+    assert {"authorization", "x-api-key", "x-authenticated-user"} == IDENTITY_HEADERS
     stage = make_stage(
         {
             "api_key": {"header": "X-Service-Key"},
@@ -150,7 +150,11 @@ def test_identity_headers_are_lower_case_and_cover_the_configured_names(tmp_path
 def test_minted_dev_token_carries_the_dev_claims():
     token = mint_token("alice", ttl_seconds=120, mfa=True, now=1_700_000_000)
     claims = pyjwt.decode(
-        token, DEV_JWT_SECRET, algorithms=["HS256"], audience=DEV_AUDIENCE, issuer=DEV_ISSUER,
+        token,
+        DEV_JWT_SECRET,
+        algorithms=["HS256"],
+        audience=DEV_AUDIENCE,
+        issuer=DEV_ISSUER,
         options={"verify_exp": False, "verify_iat": False},
     )
     assert (claims["sub"], claims["iat"], claims["exp"]) == ("alice", 1_700_000_000, 1_700_000_120)

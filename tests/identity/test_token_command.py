@@ -71,15 +71,28 @@ def test_without_config_it_says_development_key_on_stderr(capsys, directory):
 
 def test_config_with_a_shared_secret_follows_the_sections_claims(tmp_path, capsys, directory):
     (tmp_path / "sso.secret").write_text("s" * 40 + "\n")
-    settings = write_settings(tmp_path, {
-        "algorithms": ["HS256"], "secret_file": "sso.secret", "issuer": "https://sso.example.com",
-        "audience": "crm", "user_claim": "email", "user_attribute": "email", "require": {"tid": ["t1", "t2"]},
-    })
+    settings = write_settings(
+        tmp_path,
+        {
+            "algorithms": ["HS256"],
+            "secret_file": "sso.secret",
+            "issuer": "https://sso.example.com",
+            "audience": "crm",
+            "user_claim": "email",
+            "user_attribute": "email",
+            "require": {"tid": ["t1", "t2"]},
+        },
+    )
     code, out, err = token_command(capsys, "bob", "--config", str(settings), "--mfa")
     assert code == 0, err
     assert "DEVELOPMENT" not in err and f"signed for identity.jwt of {settings}" in err
     claims = jwt.decode(out, options={"verify_signature": False})
-    assert (claims["email"], claims["tid"], claims["iss"], claims["aud"]) == ("bob@example.com", "t1", "https://sso.example.com", "crm")
+    assert (claims["email"], claims["tid"], claims["iss"], claims["aud"]) == (
+        "bob@example.com",
+        "t1",
+        "https://sso.example.com",
+        "crm",
+    )
     assert "sub" not in claims and "mfa" in claims["amr"]
     assert accepted_by(settings, out, directory) == "bob"
 
@@ -107,7 +120,9 @@ def test_a_token_the_gateway_would_refuse_is_not_printed(tmp_path, capsys, rsa_k
     write_jwks(tmp_path / "jwks.json", {"k1": rsa_key})
     settings = write_settings(tmp_path, {"algorithms": ["RS256"], "jwks_file": "jwks.json"})
     wrong = private_pem(tmp_path, rsa_key2)  # not the key the gateway knows as k1
-    code, out, err = token_command(capsys, "alice", "--config", str(settings), "--private-key", str(wrong), "--kid", kid)
+    code, out, err = token_command(
+        capsys, "alice", "--config", str(settings), "--private-key", str(wrong), "--kid", kid
+    )
     assert (code, out) == (1, "")
     assert "the gateway would refuse this token: token-invalid" in err
 
@@ -128,9 +143,13 @@ async def test_config_with_oidc_discovery_verifies_against_the_fetched_keys(
     settings = write_settings(tmp_path, {"algorithms": ["RS256"], "issuer": idp.issuer, "oidc_discovery": True})
     good, bad = private_pem(tmp_path, rsa_key), private_pem(tmp_path, rsa_key2, "other.pem")
     # The command blocks while it fetches; the provider runs on this loop, so the command runs aside.
-    code = await asyncio.to_thread(main, ["token", "dave", "--config", str(settings), "--private-key", str(good), "--kid", "k1"])
+    code = await asyncio.to_thread(
+        main, ["token", "dave", "--config", str(settings), "--private-key", str(good), "--kid", "k1"]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert idp.hits == {"discovery": 1, "jwks": 1}
-    code = await asyncio.to_thread(main, ["token", "dave", "--config", str(settings), "--private-key", str(bad), "--kid", "k1"])
+    code = await asyncio.to_thread(
+        main, ["token", "dave", "--config", str(settings), "--private-key", str(bad), "--kid", "k1"]
+    )
     assert code == 1 and "would refuse" in capsys.readouterr().err

@@ -35,11 +35,23 @@ def claims(**extra) -> dict:
 
 
 def gateway_jwt(**cfg) -> dict:
-    return {"jwt": {"algorithms": ["HS256"], "secret": DEV_JWT_SECRET, "issuer": DEV_ISSUER, "audience": DEV_AUDIENCE, **cfg}}
+    return {
+        "jwt": {
+            "algorithms": ["HS256"],
+            "secret": DEV_JWT_SECRET,
+            "issuer": DEV_ISSUER,
+            "audience": DEV_AUDIENCE,
+            **cfg,
+        }
+    }
 
 
 def crm_jwt(**cfg) -> dict:
-    return {"crm_credential": {"jwt": {"algorithms": ["HS256"], "secret": DEMOCRM_JWT_SECRET, "issuer": DEMOCRM_ISSUER, **cfg}}}
+    return {
+        "crm_credential": {
+            "jwt": {"algorithms": ["HS256"], "secret": DEMOCRM_JWT_SECRET, "issuer": DEMOCRM_ISSUER, **cfg}
+        }
+    }
 
 
 def gw_token(**payload) -> dict[str, str]:

@@ -11,7 +11,6 @@ from gateway.app import create_app
 from gateway.identity.devkeys import DEV_IDENTITY_CONFIG, mint_token
 from gateway.rulestore import RuleStore
 from gateway.settings import Settings
-
 from tests.conftest import RULES
 
 CRM_TOKEN = "demo-crm-service-token"

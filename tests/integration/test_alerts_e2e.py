@@ -67,8 +67,9 @@ async def test_traffic_raises_alerts_that_survive_restarts_and_feed_training(mak
 
     # an analyst marks the bulk export false positive: API shows it, the verdicts file carries it
     alert_id = next(a["id"] for a in await alerts(gw) if a["type"] == "bulk-export")
-    resp = await gw.post(f"/_gw/api/alerts/{alert_id}/false-positive", json={"note": "quarterly audit export"},
-                         headers=auth("heidi"))
+    resp = await gw.post(
+        f"/_gw/api/alerts/{alert_id}/false-positive", json={"note": "quarterly audit export"}, headers=auth("heidi")
+    )
     assert resp.status == 200, await resp.text()
     shown = await (await gw.get(f"/_gw/api/alerts/{alert_id}", headers=auth("heidi"))).json()
     shown = shown.get("alert", shown)

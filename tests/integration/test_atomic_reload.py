@@ -20,8 +20,8 @@ import asyncio
 import os
 import time
 
-from gateway.rulestore import MARKER, RuleStore, read_marker
 from gateway.ruleset import revision_of
+from gateway.rulestore import MARKER, RuleStore, read_marker
 from tests.integration.conftest import auth
 
 FAST = {"reload_interval": 0.05, "reload_settle": 0.5}
@@ -79,9 +79,7 @@ def write_marker(rules, revision: str) -> None:
 # --- under a running gateway -------------------------------------------------------------------------
 
 
-async def test_two_step_write_with_a_pause_shorter_than_settle_is_never_served_half(
-    make_gateway, crm, rules_copy
-):
+async def test_two_step_write_with_a_pause_shorter_than_settle_is_never_served_half(make_gateway, crm, rules_copy):
     gw = await make_gateway(crm, rules=rules_copy, **FAST)
     assert await masked(gw)
     first, second = halves(rules_copy)

@@ -45,8 +45,12 @@ def secrets_file(tmp_path, text: str, mode: int = 0o600):
 
 async def test_on_behalf_of_headers_reach_the_crm_and_client_copies_never_do(make_gateway, crm):
     gw = await make_gateway(crm, upstream={"on_behalf_of": ACTING})
-    spoof = {"X-Acting-User": "grace@example.com", "X-Acting-Id": "grace", "X_Acting_User": "grace@example.com",
-             "Connection": "X-Acting-User"}
+    spoof = {
+        "X-Acting-User": "grace@example.com",
+        "X-Acting-Id": "grace",
+        "X_Acting_User": "grace@example.com",
+        "Connection": "X-Acting-User",
+    }
     resp = await gw.get("/api/customers?page_size=5", headers={**auth("carol"), **spoof})
     assert resp.status == 200, await resp.text()
     headers = raw(crm)
@@ -57,15 +61,19 @@ async def test_on_behalf_of_headers_reach_the_crm_and_client_copies_never_do(mak
 
 @pytest.mark.parametrize(("missing", "read_status"), [("refuse", 403), ("omit_on_reads", 200)])
 async def test_a_user_without_the_attribute_is_refused_before_the_crm_sees_a_write(
-        make_gateway, crm, tmp_path, missing, read_status):
+    make_gateway, crm, tmp_path, missing, read_status
+):
     # cost_center is a custom directory attribute: alice has one, carol has none.
-    gw = await make_gateway(crm, upstream={"on_behalf_of": [{"header": "X-Cost-Center", "value": "cost_center",
-                                                             "missing": missing}]})
+    gw = await make_gateway(
+        crm, upstream={"on_behalf_of": [{"header": "X-Cost-Center", "value": "cost_center", "missing": missing}]}
+    )
     write = await gw.post("/api/customers", json={"name": "Unattributed Co"}, headers=auth("carol"))
     assert write.status == 403
     body = await write.json()
     assert (body["error"], body["reason"]) == ("forbidden", "attribution-missing") and "cost_center" not in repr(body)
-    assert len(crm.app[REQUESTS_SEEN]) == 0 and not [c for c in crm.app[STORE].all("customers") if c["name"] == "Unattributed Co"]
+    assert len(crm.app[REQUESTS_SEEN]) == 0 and not [
+        c for c in crm.app[STORE].all("customers") if c["name"] == "Unattributed Co"
+    ]
     line = audit_line(tmp_path, body["request_id"])
     assert (line["effect"], line["reason"], line["upstream_credential"]) == ("deny", "attribution-missing", None)
 
@@ -98,7 +106,8 @@ async def test_a_personal_credential_makes_the_crm_record_the_real_user(make_gat
 
 
 async def test_fallback_refuse_answers_403_for_users_without_a_personal_credential(
-        make_gateway, crm, tmp_path, monkeypatch):
+    make_gateway, crm, tmp_path, monkeypatch
+):
     monkeypatch.setenv("CRM_TOKEN_CAROL", "crmpat-carol")
     gw = await make_gateway(crm, upstream={"user_credentials": {**ENV_CREDS, "fallback": "refuse"}})
     resp = await gw.get("/api/customers?page_size=5", headers=auth("dave"))
@@ -134,8 +143,9 @@ async def test_secrets_never_reach_the_logs_or_the_audit_line(make_gateway, crm,
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("CRM_TOKEN_CAROL", "crmpat-carol")
     path = secrets_file(tmp_path, "erin: crmpat-erin\n")
-    gw = await make_gateway(crm, upstream={"user_credentials": {**ENV_CREDS, "from_file": "crm-tokens.yaml",
-                                                                "fallback": "refuse"}})
+    gw = await make_gateway(
+        crm, upstream={"user_credentials": {**ENV_CREDS, "from_file": "crm-tokens.yaml", "fallback": "refuse"}}
+    )
     assert (await gw.post("/api/customers", json={"name": "C"}, headers=auth("carol"))).status == 201
     assert (await gw.get("/api/customers?page_size=1", headers=auth("erin"))).status == 200
     assert (await gw.get("/api/customers?page_size=1", headers=auth("dave"))).status == 403

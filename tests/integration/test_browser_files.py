@@ -45,13 +45,16 @@ async def test_other_methods_on_those_paths_go_through_the_pipeline(gw, tmp_path
     assert line["path"] == "/favicon.ico" and line["effect"] == "deny" and line["reason"] == "operation-unknown"
 
 
-async def test_a_catalogued_robots_txt_is_decided_and_forwarded_like_any_operation(make_gateway, crm, rules_copy, tmp_path):
+async def test_a_catalogued_robots_txt_is_decided_and_forwarded_like_any_operation(
+    make_gateway, crm, rules_copy, tmp_path
+):
     """A CRM that serves its own /robots.txt: the admins catalogue it, and the gateway steps aside."""
     operations = rules_copy / "operations.yaml"
     text = operations.read_text()
     anchor = "\nendpoints:\n"
-    operations.write_text(text.replace(
-        anchor, anchor + '  - {method: GET, path: /robots.txt, operation: admin.admin, records: []}\n', 1))
+    operations.write_text(
+        text.replace(anchor, anchor + "  - {method: GET, path: /robots.txt, operation: admin.admin, records: []}\n", 1)
+    )
     gw = await make_gateway(crm, rules=rules_copy)
     resp = await gw.get("/robots.txt", headers=auth("grace", mfa=True))
     assert resp.status != 204 and "User-agent" not in await resp.text()  # the CRM's answer (democrm: 404)

@@ -24,8 +24,18 @@ async def demo(tmp_path, *args: str):
     """``crmgw demo ARGS`` on free ports; yields (gateway base URL, everything it printed)."""
     port, crm_port = free_port(), free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "demo", *args, "--port", str(port), "--crm-port", str(crm_port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "demo",
+        *args,
+        "--port",
+        str(port),
+        "--crm-port",
+        str(crm_port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     try:
@@ -45,6 +55,7 @@ async def test_demo_prints_tokens_that_show_allow_mask_scope_and_deny(tmp_path):
         tokens = dict(re.findall(r"^export (\w+)=(\S+)$", out, re.M))
         assert set(tokens) >= {"ALICE", "DAVE", "FRANK", "GRACE", "IVAN", "CAROL"}
         async with aiohttp.ClientSession() as s:
+
             async def get(path, who):
                 async with s.get(base + path, headers={"Authorization": f"Bearer {tokens[who]}"}) as r:
                     return r.status, await r.json()
@@ -58,8 +69,11 @@ async def test_demo_prints_tokens_that_show_allow_mask_scope_and_deny(tmp_path):
             status, body = await get("/api/customers/export.csv", "CAROL")
             # no allow rule is for a rep's export: a default deny that names no rule
             assert status == 403 and body["reason"] == "default-deny" and "rule" not in body
-            async with s.post(base + "/api/customers", json={"name": "Gift", "owner_id": "bob"},
-                              headers={"Authorization": f"Bearer {tokens['CAROL']}"}) as r:
+            async with s.post(
+                base + "/api/customers",
+                json={"name": "Gift", "owner_id": "bob"},
+                headers={"Authorization": f"Bearer {tokens['CAROL']}"},
+            ) as r:
                 assert r.status == 403 and (await r.json())["reason"] == "write-out-of-scope"
 
 
@@ -72,8 +86,11 @@ async def test_the_realistic_demo_prints_commands_that_show_scoped_answers_and_r
             async with s.get(base + "/api/v2/leads/?limit=5", headers=carol) as r:
                 body = await r.json()
                 assert r.status == 200 and "users" not in body and body["count"] == len(body["results"])
-            async with s.post(base + "/api/v2/leads/", data=assign, headers={
-                    **carol, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+            async with s.post(
+                base + "/api/v2/leads/",
+                data=assign,
+                headers={**carol, "Content-Type": "application/x-www-form-urlencoded"},
+            ) as r:
                 assert r.status == 403 and (await r.json())["reason"] == "write-out-of-scope"
             escalate = re.search(r"PATCH (\S+/api/v2/leads/[0-9a-f-]+/)", out).group(1)
             async with s.patch(escalate, json={"title": "Please escalate"}, headers=carol) as r:
@@ -89,8 +106,9 @@ async def test_demo_prints_the_console_url_and_an_analyst_token_that_logs_in(tmp
             async with s.get(console + "login") as r:
                 assert r.status == 200
                 csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text()).group(1)
-            async with s.post(console + "login", data={"csrf": csrf, "token": heidi}, allow_redirects=False,
-                              headers={"Origin": base}) as r:
+            async with s.post(
+                console + "login", data={"csrf": csrf, "token": heidi}, allow_redirects=False, headers={"Origin": base}
+            ) as r:
                 assert r.status in (302, 303), await r.text()
                 assert r.headers["Location"] == "/_gw/console/alerts"
             async with s.get(base + "/_gw/console/alerts", allow_redirects=False) as r:

@@ -65,14 +65,20 @@ def filled_as_the_example(drafted: dict[str, Any], hand: dict[str, Any]) -> dict
     for name, resource in filled["resources"].items():  # the spellings masks follow come with case_insensitive
         if "aliases" in hand["resources"][name]:
             resource["aliases"] = hand["resources"][name]["aliases"]
-    return {"format": filled["format"], "references": hand.get("references", {}),
-            **{k: v for k, v in filled.items() if k != "format"}}
+    return {
+        "format": filled["format"],
+        "references": hand.get("references", {}),
+        **{k: v for k, v in filled.items() if k != "format"},
+    }
 
 
 @pytest.fixture
 async def drafted_rules(crm, tmp_path):
     """examples/realistic with operations.yaml replaced by the draft of the CRM's published schema."""
-    async with aiohttp.ClientSession() as session, session.get(crm.make_url("/api/v2/schema/"), headers=SERVICE) as resp:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(crm.make_url("/api/v2/schema/"), headers=SERVICE) as resp,
+    ):
         assert resp.status == 200
         schema = yaml.safe_load(await resp.text())
     drafted = yaml.safe_load(draft_text(Spec(schema, "GET /api/v2/schema/")))
@@ -137,7 +143,9 @@ async def test_the_csv_export_is_scoped_and_masked_the_same(gateways, user):
 
 
 async def test_a_write_naming_someone_out_of_scope_is_refused_by_both(gateways):
-    answers = await both(gateways, "POST", "/api/v2/leads/", "carol", json={"title": "t", "assigned_to": [PROFILES["bob"]]})
+    answers = await both(
+        gateways, "POST", "/api/v2/leads/", "carol", json={"title": "t", "assigned_to": [PROFILES["bob"]]}
+    )
     assert [(status, body["reason"]) for status, body in answers] == [(403, "write-out-of-scope")] * 2
 
 
@@ -145,15 +153,23 @@ async def test_the_requests_the_example_misses_are_drafted_from_the_audit_log(ma
     gw = await make_gateway(crm, rules=EXAMPLE)
     account = crm.app[REALISTIC_STORE].all("accounts")[0]["id"]
     other = crm.app[REALISTIC_STORE].all("accounts")[1]["id"]
-    for method, target in (("DELETE", f"/api/v2/accounts/{account}/"), ("PUT", f"/api/v2/accounts/{account}/"),
-                           ("PUT", f"/api/v2/accounts/{other}/"), ("GET", "/api/v2/schema/"),
-                           ("GET", "/api/v2/leads")):
+    for method, target in (
+        ("DELETE", f"/api/v2/accounts/{account}/"),
+        ("PUT", f"/api/v2/accounts/{account}/"),
+        ("PUT", f"/api/v2/accounts/{other}/"),
+        ("GET", "/api/v2/schema/"),
+        ("GET", "/api/v2/leads"),
+    ):
         resp = await gw.request(method, target, headers=auth("grace"), json={} if method == "PUT" else None)
         assert resp.status == 403 and (await resp.json())["reason"] == "operation-unknown", (method, target)
     text = draft_from_audit(tmp_path / "audit.log")
     entries = {(e["method"], e["path"]): e for e in yaml.safe_load(text)["endpoints"]}
-    assert set(entries) == {("PUT", "/api/v2/accounts/{id:uuid}/"), ("DELETE", "/api/v2/accounts/{id:uuid}/"),
-                            ("GET", "/api/v2/schema/"), ("GET", "/api/v2/leads")}
+    assert set(entries) == {
+        ("PUT", "/api/v2/accounts/{id:uuid}/"),
+        ("DELETE", "/api/v2/accounts/{id:uuid}/"),
+        ("GET", "/api/v2/schema/"),
+        ("GET", "/api/v2/leads"),
+    }
     assert entries["PUT", "/api/v2/accounts/{id:uuid}/"]["operation"].startswith("TODO: seen 2 time(s)")
     assert "accounts.update?" in entries["PUT", "/api/v2/accounts/{id:uuid}/"]["operation"]
     assert next(iter(entries)) == ("PUT", "/api/v2/accounts/{id:uuid}/")  # the most frequent first

@@ -38,17 +38,45 @@ async def test_explain_and_the_gateway_refuse_alike(gw, clock, user, method, tar
     resp = await gw.request(method, target, data=encoded(body), headers=headers)
     live = await resp.json()
     store, _ = RuleStore.open(RULES)
-    told = explain(store.current, user=user, method=method, path=target, at=clock(), ip="10.1.2.3",
-                   body=encoded(body), content_type=ctype).decision
+    told = explain(
+        store.current,
+        user=user,
+        method=method,
+        path=target,
+        at=clock(),
+        ip="10.1.2.3",
+        body=encoded(body),
+        content_type=ctype,
+    ).decision
     assert (told.effect, told.reason, told.status) == ("deny", live["reason"], resp.status)
 
 
 def test_the_explain_command_takes_a_body():
     run = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "explain", "--user", "carol", "--method", "POST", "--path",
-         "/api/deals", "--at", "2026-03-03T10:00:00+01:00", "--ip", "10.1.2.3",
-         "--body", '{"title": "gift", "assigned_to": ["bob"]}', "--json", "--exit-code"],
-        capture_output=True, text=True, cwd=REPO, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "explain",
+            "--user",
+            "carol",
+            "--method",
+            "POST",
+            "--path",
+            "/api/deals",
+            "--at",
+            "2026-03-03T10:00:00+01:00",
+            "--ip",
+            "10.1.2.3",
+            "--body",
+            '{"title": "gift", "assigned_to": ["bob"]}',
+            "--json",
+            "--exit-code",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
     )
     assert run.returncode == 1, run.stderr
     assert json.loads(run.stdout)["reason"] == "write-out-of-scope"

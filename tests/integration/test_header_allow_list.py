@@ -48,8 +48,18 @@ SPOOFED = {
 # Everything the CRM may receive: aiohttp's framing, the allow-listed standard headers the client
 # sent, the operator's X-Tenant, and what the gateway writes itself.
 MAY_ARRIVE = {
-    "host", "content-length", "accept", "accept-language", "accept-encoding", "user-agent",
-    "x-tenant", "x-crm-user", "x-crm-roles", "x-request-id", "x-forwarded-for", "authorization",
+    "host",
+    "content-length",
+    "accept",
+    "accept-language",
+    "accept-encoding",
+    "user-agent",
+    "x-tenant",
+    "x-crm-user",
+    "x-crm-roles",
+    "x-request-id",
+    "x-forwarded-for",
+    "authorization",
 }
 
 
@@ -59,8 +69,14 @@ def audit(tmp_path) -> list[dict]:
 
 async def test_spoofable_headers_never_reach_the_crm_but_operator_named_ones_do(make_gateway, crm, tmp_path):
     gw = await make_gateway(crm, trusted_proxies=[], upstream={"forward_headers": ["X-Tenant"]})
-    headers = {**auth("grace", mfa=True), **SPOOFED, "X-Tenant": "emea", "Accept": "application/json",
-               "Accept-Language": "fr", "User-Agent": "pytest"}
+    headers = {
+        **auth("grace", mfa=True),
+        **SPOOFED,
+        "X-Tenant": "emea",
+        "Accept": "application/json",
+        "Accept-Language": "fr",
+        "User-Agent": "pytest",
+    }
     status, body = await raw_request(gw.port, get("/api/customers/1", headers))
     assert status == 200, body
     (seen,) = crm.app[REQUESTS_SEEN]
@@ -101,7 +117,9 @@ OFFICE, OUTSIDE = "10.1.2.3", "203.0.113.9"
         ("X-Real-IP", {"X-Forwarded-For": OUTSIDE, "Forwarded": f"for={OUTSIDE}"}, "127.0.0.1", 200),
     ],
 )
-async def test_client_address_is_read_from_the_named_header_only(make_gateway, crm, tmp_path, named, sent, client, status):
+async def test_client_address_is_read_from_the_named_header_only(
+    make_gateway, crm, tmp_path, named, sent, client, status
+):
     gw = await make_gateway(crm, client_address_header=named)  # 127.0.0.1 is a trusted proxy here
     got, body = await raw_request(gw.port, get("/api/customers/1", {**auth("grace", mfa=True), **sent}))
     assert got == status, body

@@ -17,8 +17,15 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from democrm.app import REQUESTS_SEEN
-from gateway.identity.devkeys import DEMOCRM_ISSUER, DEMOCRM_JWT_SECRET, DEV_AUDIENCE, DEV_IDENTITY_CONFIG
-from gateway.identity.devkeys import DEV_ISSUER, DEV_JWT_SECRET, mint_crm_token
+from gateway.identity.devkeys import (
+    DEMOCRM_ISSUER,
+    DEMOCRM_JWT_SECRET,
+    DEV_AUDIENCE,
+    DEV_IDENTITY_CONFIG,
+    DEV_ISSUER,
+    DEV_JWT_SECRET,
+    mint_crm_token,
+)
 from tests.identity.idp import IdentityProvider
 from tests.integration.conftest import auth
 
@@ -172,7 +179,10 @@ TTL, MIN_INTERVAL = 1.0, 0.2
 async def sso_gw(make_gateway, crm, idp):
     identity = DEV_IDENTITY_CONFIG.model_dump()
     identity["jwt"] = {
-        "algorithms": ["RS256"], "issuer": idp.issuer, "audience": "crm", "oidc_discovery": True,
+        "algorithms": ["RS256"],
+        "issuer": idp.issuer,
+        "audience": "crm",
+        "oidc_discovery": True,
         "jwks_cache": {"ttl_seconds": TTL, "refresh_min_interval_seconds": MIN_INTERVAL, "fetch_timeout_seconds": 2},
     }
     return await make_gateway(crm, identity=identity)
@@ -226,6 +236,13 @@ def test_explain_describes_how_the_caller_authenticated_like_the_live_gateway(ru
     (rules_copy / "policies" / "50-crm-login.yaml").write_text(CRM_LOGIN_POLICY)
     store, errors = RuleStore.open(rules_copy)
     assert store is not None, errors
-    told = explain(store.current, user="alice", method="GET", path=CUSTOMERS, ip="10.1.2.3",
-                   at=datetime(2026, 3, 3, 10, 0, tzinfo=PARIS), **({"auth_method": auth_method} if auth_method else {}))
+    told = explain(
+        store.current,
+        user="alice",
+        method="GET",
+        path=CUSTOMERS,
+        ip="10.1.2.3",
+        at=datetime(2026, 3, 3, 10, 0, tzinfo=PARIS),
+        **({"auth_method": auth_method} if auth_method else {}),
+    )
     assert (told.decision.effect, told.decision.obligations.scope) == ("allow", scope)

@@ -61,8 +61,9 @@ def test_the_onboarding_guide_runs_as_written(tmp_path):
             if line.endswith("&"):
                 log = tmp_path / f"background-{len(background)}.log"
                 out = log.open("w")
-                proc = subprocess.Popen(shlex.split(line[:-1]), cwd=tmp_path, env=env, stdout=out,
-                                        stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    shlex.split(line[:-1]), cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT
+                )
                 background.append((proc, out))
                 wait_for_port(crm_port if "democrm" in line else gw_port, proc, log)
                 continue
@@ -70,8 +71,9 @@ def test_the_onboarding_guide_runs_as_written(tmp_path):
                 line = line.replace(":8080", f":{gw_port}")
             if "mycrm/gateway.yaml" in line and line.startswith("sed "):
                 line += f" && sed -i 's/port: 8080/port: {gw_port}/; s#http://127.0.0.1:8081#http://127.0.0.1:{crm_port}#' mycrm/gateway.yaml"
-            done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                  timeout=60)
+            done = subprocess.run(
+                ["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+            )
             outputs.append((line, done))
     finally:
         for proc, out in background:

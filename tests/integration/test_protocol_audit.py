@@ -67,15 +67,20 @@ VERSIONS = {
 
 
 @pytest.mark.parametrize(("raw", "by_gateway"), VERSIONS.values(), ids=VERSIONS.keys())
-async def test_http_versions_other_than_1_0_and_1_1_are_refused_and_audited(make_gateway, crm, tmp_path, raw, by_gateway):
+async def test_http_versions_other_than_1_0_and_1_1_are_refused_and_audited(
+    make_gateway, crm, tmp_path, raw, by_gateway
+):
     gw = await make_gateway(crm)
     status, body = await raw_request(gw.port, raw)
     assert status == 400 and list(crm.app[REQUESTS_SEEN]) == []
     (line,) = await audited(tmp_path)
     assert_refusal(line, "http-version-unsupported")
     if by_gateway:  # the client can quote the id of the audit line
-        assert json.loads(body) == {"error": "bad-request", "reason": "http-version-unsupported",
-                                    "request_id": line["request_id"]}
+        assert json.loads(body) == {
+            "error": "bad-request",
+            "reason": "http-version-unsupported",
+            "request_id": line["request_id"],
+        }
         assert line["method"] == "GET" and line["path"] == "/api/customers/1"
 
 
@@ -97,14 +102,32 @@ REFUSED_BEFORE_ANY_HANDLER = {
     "obs-fold": (with_token(b"GET /api/customers/1 HTTP/1.1", b"X-A: a", b" X-CRM-User: grace"), "header-invalid"),
     "header-too-long": (with_token(b"GET /api/customers/1 HTTP/1.1", b"X-Long: " + b"a" * 9000), "line-too-long"),
     "request-line-too-long": (with_token(b"GET /api/customers/" + b"1" * 9000 + b" HTTP/1.1"), "line-too-long"),
-    "too-many-headers": (with_token(b"GET /api/customers/1 HTTP/1.1", *(b"X-%d: a" % i for i in range(200))),
-                         "too-many-headers"),
-    "bad-chunk-size": (with_token(b"POST /api/customers HTTP/1.1", b"Content-Type: application/json",
-                                  b"Transfer-Encoding: chunked", body=b"zz\r\n{}\r\n0\r\n\r\n"), "body-framing-invalid"),
-    "cl-and-te": (with_token(b"POST /api/customers HTTP/1.1", b"Content-Length: 2", b"Transfer-Encoding: chunked",
-                             body=b"2\r\n{}\r\n0\r\n\r\n"), "body-framing-invalid"),
-    "two-content-lengths": (with_token(b"POST /api/customers HTTP/1.1", b"Content-Length: 2", b"Content-Length: 3",
-                                       body=b"{} "), "body-framing-invalid"),
+    "too-many-headers": (
+        with_token(b"GET /api/customers/1 HTTP/1.1", *(b"X-%d: a" % i for i in range(200))),
+        "too-many-headers",
+    ),
+    "bad-chunk-size": (
+        with_token(
+            b"POST /api/customers HTTP/1.1",
+            b"Content-Type: application/json",
+            b"Transfer-Encoding: chunked",
+            body=b"zz\r\n{}\r\n0\r\n\r\n",
+        ),
+        "body-framing-invalid",
+    ),
+    "cl-and-te": (
+        with_token(
+            b"POST /api/customers HTTP/1.1",
+            b"Content-Length: 2",
+            b"Transfer-Encoding: chunked",
+            body=b"2\r\n{}\r\n0\r\n\r\n",
+        ),
+        "body-framing-invalid",
+    ),
+    "two-content-lengths": (
+        with_token(b"POST /api/customers HTTP/1.1", b"Content-Length: 2", b"Content-Length: 3", body=b"{} "),
+        "body-framing-invalid",
+    ),
     "bad-method": (with_token(b"G@T /api/customers/1 HTTP/1.1"), "method-invalid"),
     "foo-protocol": (with_token(b"GET /api/customers/1 FOO/1.1"), "request-line-invalid"),
     "tls-client-hello": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 32, "tls-on-plain-port"),
@@ -160,13 +183,18 @@ async def serve(tmp_path):
 
 
 def post_head(extra: bytes) -> bytes:
-    return (b"POST /api/customers HTTP/1.1\r\nHost: gateway\r\nAuthorization: " + TOKEN.encode()
-            + b"\r\nContent-Type: application/json\r\n" + extra + b"\r\n")
+    return (
+        b"POST /api/customers HTTP/1.1\r\nHost: gateway\r\nAuthorization: "
+        + TOKEN.encode()
+        + b"\r\nContent-Type: application/json\r\n"
+        + extra
+        + b"\r\n"
+    )
 
 
 HANG_UPS = {
     "content-length": post_head(b"Content-Length: 100\r\n") + b'{"name": "half',
-    "chunked": post_head(b"Transfer-Encoding: chunked\r\n") + b"5\r\n{\"na\"\r\n",
+    "chunked": post_head(b"Transfer-Encoding: chunked\r\n") + b'5\r\n{"na"\r\n',
 }
 
 

@@ -38,8 +38,9 @@ async def test_not_ready_from_the_start_when_the_alerts_journal_cannot_be_writte
 
 async def test_not_ready_while_the_audit_folder_is_gone_and_ready_again_after(make_gateway, crm, tmp_path):
     folder = tmp_path / "audit"
-    gw = await make_gateway(crm, audit={"path": str(folder / "audit.log")},
-                            alerts={"journal": str(tmp_path / "alerts.jsonl")})
+    gw = await make_gateway(
+        crm, audit={"path": str(folder / "audit.log")}, alerts={"journal": str(tmp_path / "alerts.jsonl")}
+    )
     assert (await gw.get("/readyz")).status == 200
     # The open file still takes lines (written into a renamed folder nobody reads): only a probe sees it.
     folder.rename(tmp_path / "audit-moved")
@@ -53,8 +54,11 @@ async def test_not_ready_while_the_audit_folder_is_gone_and_ready_again_after(ma
 
 async def test_not_ready_after_an_audit_write_failed_even_when_serving_goes_on(make_gateway, crm, tmp_path):
     """audit.on_failure: allow keeps serving; readiness still says the log is not being written."""
-    gw = await make_gateway(crm, audit={"path": str(tmp_path / "audit.log"), "on_failure": "allow"},
-                            alerts={"journal": str(tmp_path / "alerts.jsonl")})
+    gw = await make_gateway(
+        crm,
+        audit={"path": str(tmp_path / "audit.log"), "on_failure": "allow"},
+        alerts={"journal": str(tmp_path / "alerts.jsonl")},
+    )
     gw.server.app[GATEWAY].audit.healthy = False  # as AuditLog.write leaves it after a refused write
     resp = await gw.get("/readyz")
     assert resp.status == 503 and (await resp.json())["reasons"] == ["audit-unwritable"]

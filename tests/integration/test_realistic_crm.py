@@ -126,7 +126,11 @@ def multipart(**fields: str) -> tuple[bytes, str]:
 WRITES = [
     # (user, body, content type): each names someone or some team outside the caller's scope
     ("carol", {"title": "t", "assigned_to": [PROFILES["bob"]]}, "application/json"),
-    ("carol", {"title": "t", "assigned_to": [{"id": PROFILES["carol"]}, {"email": "bob@example.com"}]}, "application/json"),
+    (
+        "carol",
+        {"title": "t", "assigned_to": [{"id": PROFILES["carol"]}, {"email": "bob@example.com"}]},
+        "application/json",
+    ),
     ("carol", {"title": "t", "owner": "alice@example.com"}, "application/json"),
     ("carol", {"title": "t", "owner_id": PROFILES["alice"]}, "application/json"),
     ("carol", {"title": "t", "teams": [TEAMS["east"]]}, "application/json"),
@@ -142,8 +146,12 @@ WRITES = [
 async def test_creates_naming_anyone_outside_scope_are_refused_before_the_crm_acts(gw, crm, user, body, ctype):
     before = store(crm).all("leads")
     data = body if isinstance(body, bytes) else None
-    resp = await gw.post("/api/v2/leads/", data=data, json=None if data else body,
-                         headers={**auth(user), **({"Content-Type": ctype} if data else {})})
+    resp = await gw.post(
+        "/api/v2/leads/",
+        data=data,
+        json=None if data else body,
+        headers={**auth(user), **({"Content-Type": ctype} if data else {})},
+    )
     assert resp.status == 403 and (await resp.json())["reason"] == "write-out-of-scope", await resp.text()
     assert writes_reaching(crm) == [] and store(crm).all("leads") == before
 
@@ -152,9 +160,11 @@ async def test_creates_naming_anyone_outside_scope_are_refused_before_the_crm_ac
 async def test_reassigning_or_bulk_moving_own_leads_away_is_refused(gw, crm, user):
     mine = [r for r in store(crm).all("leads") if visible(r, user)][:2]
     away = {"assigned_to": [PROFILES["erin"]]}
-    for method, target, body in (("PATCH", f"/api/v2/leads/{mine[0]['id']}/", away),
-                                 ("PUT", f"/api/v2/leads/{mine[0]['id']}/", {"teams": [TEAMS["security"]]}),
-                                 ("POST", "/api/v2/leads/bulk-update/", {"ids": [r["id"] for r in mine], **away})):
+    for method, target, body in (
+        ("PATCH", f"/api/v2/leads/{mine[0]['id']}/", away),
+        ("PUT", f"/api/v2/leads/{mine[0]['id']}/", {"teams": [TEAMS["security"]]}),
+        ("POST", "/api/v2/leads/bulk-update/", {"ids": [r["id"] for r in mine], **away}),
+    ):
         before = store(crm).all("leads")
         resp = await gw.request(method, target, json=body, headers=auth(user))
         assert resp.status == 403, await resp.text()
@@ -164,11 +174,22 @@ async def test_reassigning_or_bulk_moving_own_leads_away_is_refused(gw, crm, use
 
 async def test_a_rep_sees_the_leads_she_created_and_those_assigned_to_her(gw, crm):
     bob = {"id": PROFILES["bob"], "email": "bob@example.com", "name": "Bob Wang"}
-    created = store(crm).insert("leads", {**store(crm).all("leads")[0], "id": "5d1e2c1a-0c55-4b8e-9e52-6a0e0c0f0a01",
-                                          "title": "Made by carol", "created_by": PROFILES["carol"],
-                                          "assigned_to": [bob], "teams": [{"id": TEAMS["east"], "name": "east"}]})
-    assigned = [r for r in store(crm).all("leads") if creator(r) != PROFILES["carol"]
-                and PROFILES["carol"] in {p["id"] for p in r["assigned_to"]}]
+    created = store(crm).insert(
+        "leads",
+        {
+            **store(crm).all("leads")[0],
+            "id": "5d1e2c1a-0c55-4b8e-9e52-6a0e0c0f0a01",
+            "title": "Made by carol",
+            "created_by": PROFILES["carol"],
+            "assigned_to": [bob],
+            "teams": [{"id": TEAMS["east"], "name": "east"}],
+        },
+    )
+    assigned = [
+        r
+        for r in store(crm).all("leads")
+        if creator(r) != PROFILES["carol"] and PROFILES["carol"] in {p["id"] for p in r["assigned_to"]}
+    ]
     assert assigned  # the seed has leads others created for her
     got = {r["id"] for r in (await (await gw.get("/api/v2/leads/?limit=100", headers=auth("carol"))).json())["results"]}
     assert {created["id"], *(r["id"] for r in assigned)} <= got
@@ -176,10 +197,17 @@ async def test_a_rep_sees_the_leads_she_created_and_those_assigned_to_her(gw, cr
 
 
 async def test_a_manager_sees_leads_owned_by_team_members_without_a_team_tag(gw, crm):
-    untagged = store(crm).insert("leads", {**store(crm).all("leads")[0], "id": "0b7f3b51-5f0a-4f55-9d55-4b1d8e1a1c01",
-                                           "title": "Untagged", "teams": [], "created_by": PROFILES["grace"],
-                                           "assigned_to": [{"id": PROFILES["alice"], "email": "alice@example.com",
-                                                            "name": "Alice Martin"}]})
+    untagged = store(crm).insert(
+        "leads",
+        {
+            **store(crm).all("leads")[0],
+            "id": "0b7f3b51-5f0a-4f55-9d55-4b1d8e1a1c01",
+            "title": "Untagged",
+            "teams": [],
+            "created_by": PROFILES["grace"],
+            "assigned_to": [{"id": PROFILES["alice"], "email": "alice@example.com", "name": "Alice Martin"}],
+        },
+    )
     body = await (await gw.get(f"/api/v2/leads/{untagged['id']}/", headers=auth("dave"))).json()
     assert body["lead"]["title"] == "Untagged"
     assert (await gw.get(f"/api/v2/leads/{untagged['id']}/", headers=auth("erin"))).status == 404
@@ -190,16 +218,20 @@ async def test_in_scope_writes_go_through_and_the_crm_assigns_the_caller(gw, crm
     assert resp.status == 201, await resp.text()
     created = store(crm).get("leads", (await resp.json())["id"])
     assert [p["id"] for p in created["assigned_to"]] == [PROFILES["carol"]]
-    resp = await gw.post("/api/v2/leads/", json={"title": "Team deal", "assigned_to": [PROFILES["bob"]]},
-                         headers=auth("dave"))
+    resp = await gw.post(
+        "/api/v2/leads/", json={"title": "Team deal", "assigned_to": [PROFILES["bob"]]}, headers=auth("dave")
+    )
     assert resp.status == 201, await resp.text()
 
 
 async def test_a_write_the_crm_commits_out_of_scope_is_audited_as_committed_and_alerted(gw, crm, tmp_path):
     # A lead assigned to carol that someone else created: once the CRM re-assigns it (a title with
     # "escalate" sends it to the other team's manager), it is no longer hers in any way.
-    lead = next(r for r in store(crm).all("leads") if [p["id"] for p in r["assigned_to"]] == [PROFILES["carol"]]
-                and creator(r) != PROFILES["carol"])
+    lead = next(
+        r
+        for r in store(crm).all("leads")
+        if [p["id"] for p in r["assigned_to"]] == [PROFILES["carol"]] and creator(r) != PROFILES["carol"]
+    )
     resp = await gw.patch(f"/api/v2/leads/{lead['id']}/", json={"title": "Please escalate this"}, headers=auth("carol"))
     assert resp.status == 200
     answer = await resp.json()
@@ -208,7 +240,11 @@ async def test_a_write_the_crm_commits_out_of_scope_is_audited_as_committed_and_
     assert [p["id"] for p in escalated["assigned_to"]] == [PROFILES["dave"]]  # the CRM did it
     line = orjson.loads((tmp_path / "audit.log").read_text().splitlines()[-1])
     assert (line["effect"], line["reason"], line["write"], line["upstream_status"]) == (
-        "allow", "write-committed-out-of-scope", {"committed": True, "out_of_scope": True}, 200)
+        "allow",
+        "write-committed-out-of-scope",
+        {"committed": True, "out_of_scope": True},
+        200,
+    )
     alerts = await gw.server.app[GATEWAY].alerts.list(type="write-committed-out-of-scope")
     assert [(a.user, a.level) for a in alerts] == [("carol", "high")]
 

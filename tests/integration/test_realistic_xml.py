@@ -36,8 +36,10 @@ async def gw(make_gateway, crm):
 
 
 def envelope(call: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP_ENV}" '
-            f'xmlns:crm="urn:democrm:soap"><soap:Body>{call}</soap:Body></soap:Envelope>').encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP_ENV}" '
+        f'xmlns:crm="urn:democrm:soap"><soap:Body>{call}</soap:Body></soap:Envelope>'
+    ).encode()
 
 
 GET_LEADS = envelope("<crm:GetLeads><crm:limit>100</crm:limit></crm:GetLeads>")
@@ -56,7 +58,9 @@ def as_json_text(value) -> str | None:
 
 def leaf(element: ElementTree.Element, tag: str) -> str | None:
     child = element.find(tag)
-    return None if child is None or child.get("{http://www.w3.org/2001/XMLSchema-instance}nil") else (child.text or None)
+    return (
+        None if child is None or child.get("{http://www.w3.org/2001/XMLSchema-instance}nil") else (child.text or None)
+    )
 
 
 def expect_like_twin(leads: list[dict], twin: dict, ns: str) -> None:
@@ -69,16 +73,26 @@ def expect_like_twin(leads: list[dict], twin: dict, ns: str) -> None:
 
 
 def plain_leads(root: ElementTree.Element) -> list[dict]:
-    return [{"id": e.get("id"), "fields": {f: leaf(e, PLAIN + f) for f in COMPARED},
-             "contacts": [c.get("id") for c in e.findall(PLAIN + "contacts")]}
-            for e in root.findall(f"{PLAIN}leads/{PLAIN}lead")]
+    return [
+        {
+            "id": e.get("id"),
+            "fields": {f: leaf(e, PLAIN + f) for f in COMPARED},
+            "contacts": [c.get("id") for c in e.findall(PLAIN + "contacts")],
+        }
+        for e in root.findall(f"{PLAIN}leads/{PLAIN}lead")
+    ]
 
 
 def soap_leads(root: ElementTree.Element) -> list[dict]:
     body = root.find(f"{{{SOAP_ENV}}}Body/{CRM}GetLeadsResponse")
-    return [{"id": e.findtext(CRM + "id"), "fields": {f: leaf(e, CRM + f) for f in COMPARED},
-             "contacts": [c.findtext(CRM + "id") for c in e.findall(CRM + "contacts")]}
-            for e in body.findall(CRM + "lead")]
+    return [
+        {
+            "id": e.findtext(CRM + "id"),
+            "fields": {f: leaf(e, CRM + f) for f in COMPARED},
+            "contacts": [c.findtext(CRM + "id") for c in e.findall(CRM + "contacts")],
+        }
+        for e in body.findall(CRM + "lead")
+    ]
 
 
 def all_leads(crm) -> list[dict]:
@@ -126,8 +140,10 @@ async def test_an_unrestricted_caller_gets_the_crm_answer_as_it_was(gw, crm):
 @pytest.mark.parametrize("user", ["carol", "frank", "grace"])
 async def test_a_delete_posted_where_the_catalogue_declares_get_leads_never_reaches_the_crm(gw, crm, user):
     victim = all_leads(crm)[0]["id"]
-    for call in (f"<crm:DeleteLead><crm:id>{victim}</crm:id></crm:DeleteLead>",
-                 f"<crm:GetLeads/><crm:DeleteLead><crm:id>{victim}</crm:id></crm:DeleteLead>"):
+    for call in (
+        f"<crm:DeleteLead><crm:id>{victim}</crm:id></crm:DeleteLead>",
+        f"<crm:GetLeads/><crm:DeleteLead><crm:id>{victim}</crm:id></crm:DeleteLead>",
+    ):
         resp = await gw.post("/soap/", data=envelope(call), headers={**auth(user), **XML})
         assert resp.status == 403 and (await resp.json())["reason"] == "body-undeclared"
     assert list(crm.app[REQUESTS_SEEN]) == []
@@ -135,7 +151,9 @@ async def test_a_delete_posted_where_the_catalogue_declares_get_leads_never_reac
 
 
 async def test_undeclared_call_parameters_of_a_restricted_caller_are_refused(gw, crm):
-    call = envelope("<crm:GetLeads><crm:limit>100</crm:limit><crm:includeArchived>1</crm:includeArchived></crm:GetLeads>")
+    call = envelope(
+        "<crm:GetLeads><crm:limit>100</crm:limit><crm:includeArchived>1</crm:includeArchived></crm:GetLeads>"
+    )
     resp = await gw.post("/soap/", data=call, headers={**auth("carol"), **XML})
     assert resp.status == 403 and (await resp.json())["reason"] == "field-not-writable"
     assert list(crm.app[REQUESTS_SEEN]) == []

@@ -43,8 +43,14 @@ async def test_redis_killed_mid_run_then_restarted(make_gateway, crm, tmp_path):
         assert resp.status == 503 and (await resp.json())["reason"] == "signals-unavailable"
         # an alert raised while Redis is down is journaled, not lost
         alert_id = await gateway.alerts.raise_alert(
-            user="grace", type="manual-check", level="low", score=1.0, summary="raised during the outage",
-            evidence={}, rule="manual-check", window="1h",
+            user="grace",
+            type="manual-check",
+            level="low",
+            score=1.0,
+            summary="raised during the outage",
+            evidence={},
+            rule="manual-check",
+            window="1h",
         )
         assert alert_id
         metrics = await (await gw.get("/metrics")).text()

@@ -25,7 +25,7 @@ async def test_rule_edit_changes_decisions_within_seconds(make_gateway, crm, rul
     text = users.read_text()
     start = text.index("  frank:")
     block_end = text.index("status: active", start)
-    users.write_text(text[:block_end] + "status: offboarded" + text[block_end + len("status: active"):])
+    users.write_text(text[:block_end] + "status: offboarded" + text[block_end + len("status: active") :])
 
     async def refused():
         return (await gw.get("/api/customers/1", headers=auth("frank"))).status == 403

@@ -25,13 +25,13 @@ SESSION = [
     (10, 5, "dave", "/api/customers"),
     (16, 30, "alice", "/api/customers?page_size=10"),
     (16, 59, "bob", "/api/customers"),
-    (17, 10, "alice", "/api/customers"),          # changes
-    (17, 20, "alice", "/api/deals"),              # deals: no office-hours rule
-    (17, 30, "bob", "/api/customers/1"),          # changes (customers.view)
-    (17, 40, "dave", "/api/customers"),           # a manager: no office-hours rule
+    (17, 10, "alice", "/api/customers"),  # changes
+    (17, 20, "alice", "/api/deals"),  # deals: no office-hours rule
+    (17, 30, "bob", "/api/customers/1"),  # changes (customers.view)
+    (17, 40, "dave", "/api/customers"),  # a manager: no office-hours rule
     (17, 45, "frank", "/api/customers?page_size=100"),  # support: no change (its shadow rule fires)
     (17, 59, "alice", "/api/customers?page_size=5"),  # changes
-    (18, 0, "alice", "/api/customers"),           # already outside office hours
+    (18, 0, "alice", "/api/customers"),  # already outside office hours
     (18, 20, "bob", "/api/customers"),
     (19, 0, "dave", "/api/customers"),
 ]
@@ -142,8 +142,7 @@ async def test_lines_recorded_under_other_rules_are_flagged_not_counted(recorded
     """The draft used as "current": the recordings (made with 18:00) now differ from the current
     re-decision for the three 17:xx requests; the diff draft -> draft is empty."""
     log, _ = recorded
-    code = main(["rules", "replay", "--current", str(draft), "--rules", str(draft), "--audit-log", str(log),
-                 "--json"])
+    code = main(["rules", "replay", "--current", str(draft), "--rules", str(draft), "--audit-log", str(log), "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["changed"] == 0
     assert report["recorded_differs"]["other_revision"] == 3
@@ -155,11 +154,30 @@ def test_the_command_runs_as_a_process_and_refuses_a_draft_that_does_not_load(tm
     (broken / "operations.yaml").write_text("format: crmgw.rules/v1\nbogus: [\n")
     log = tmp_path / "audit.log"
     log.write_text("")
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "rules", "replay", "--audit-log", str(log),
-                          "--rules", str(broken)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "rules", "replay", "--audit-log", str(log), "--rules", str(broken)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert run.returncode == 2
     assert "operations.yaml:" in run.stderr and "do not load" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "gateway.cli", "rules", "replay", "--audit-log",
-                          str(tmp_path / "missing.log"), "--rules", str(RULES)],
-                         capture_output=True, text=True, cwd=REPO, timeout=60)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "rules",
+            "replay",
+            "--audit-log",
+            str(tmp_path / "missing.log"),
+            "--rules",
+            str(RULES),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
     assert run.returncode == 2 and "no audit log" in run.stderr

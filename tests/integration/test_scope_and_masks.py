@@ -13,12 +13,14 @@ from tests.integration.conftest import CRM_TOKEN, auth
 
 async def crm_customers(crm, page_size=200) -> list[dict]:
     """What the CRM itself returns (service token, no gateway): the ground truth."""
-    async with aiohttp.ClientSession() as s:
-        async with s.get(
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(
             crm.make_url(f"/api/customers?page_size={page_size}"),
             headers={"Authorization": f"Bearer {CRM_TOKEN}"},
-        ) as r:
-            return (await r.json())["data"]
+        ) as r,
+    ):
+        return (await r.json())["data"]
 
 
 @pytest.mark.parametrize(

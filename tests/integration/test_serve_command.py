@@ -19,12 +19,22 @@ async def test_serve_proxies_decides_and_drains_on_sigterm(aiohttp_server, tmp_p
     crm = await aiohttp_server(create_crm())
     port = free_port()
     config = (REPO / "examples" / "gateway.yaml").read_text()
-    config = config.replace("port: 8080", f"port: {port}").replace("http://127.0.0.1:8081", str(crm.make_url("")).rstrip("/"))
-    config = config.replace("rules_dir: ../rules", f"rules_dir: {REPO / 'rules'}").replace("../var/audit.log", "audit.log")
+    config = config.replace("port: 8080", f"port: {port}").replace(
+        "http://127.0.0.1:8081", str(crm.make_url("")).rstrip("/")
+    )
+    config = config.replace("rules_dir: ../rules", f"rules_dir: {REPO / 'rules'}").replace(
+        "../var/audit.log", "audit.log"
+    )
     (tmp_path / "gateway.yaml").write_text(config)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", "--config", str(tmp_path / "gateway.yaml"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--config",
+        str(tmp_path / "gateway.yaml"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
@@ -56,8 +66,15 @@ async def test_serve_refuses_to_start_on_bad_rules(tmp_path):
         "upstream: {url: 'http://127.0.0.1:9'}\nrules_dir: rules\nidentity: {api_key: {header: X-API-Key}}\n"
     )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", "--config", str(tmp_path / "gateway.yaml"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)},
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--config",
+        str(tmp_path / "gateway.yaml"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode != 0

@@ -40,8 +40,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 async def crmgw(*args: str, env: dict[str, str], cwd=None, timeout: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode, out.decode(), err.decode()
@@ -50,8 +56,15 @@ async def crmgw(*args: str, env: dict[str, str], cwd=None, timeout: float = 60) 
 async def start_serve(*args: str, env: dict[str, str], port: int, cwd=None) -> asyncio.subprocess.Process:
     """`crmgw serve ARGS` until /readyz answers 200; fails with its output if it exits first."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", "serve", *args, cwd=cwd, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     deadline = time.monotonic() + 40
     async with aiohttp.ClientSession() as s:
@@ -92,28 +105,37 @@ async def test_the_readme_secrets_start_examples_gateway_yaml_and_the_mask_key_i
     crm = await aiohttp_server(create_crm(service_token=CRM_TOKEN))
     port = free_port()
     env = clean_env(
-        CRMGW_MASK_KEY=MASK_KEY, CRMGW_CONSOLE_SECRET=CONSOLE_SECRET,
+        CRMGW_MASK_KEY=MASK_KEY,
+        CRMGW_CONSOLE_SECRET=CONSOLE_SECRET,
         # overrides of declared keys: the example file as it is, on this machine's ports and folders
-        CRMGW_LISTEN__PORT=str(port), CRMGW_UPSTREAM__URL=str(crm.make_url("")).rstrip("/"),
-        CRMGW_RULES_DIR=str(rules_with_hashed_email(tmp_path)), CRMGW_AUDIT__PATH=str(tmp_path / "audit.log"),
+        CRMGW_LISTEN__PORT=str(port),
+        CRMGW_UPSTREAM__URL=str(crm.make_url("")).rstrip("/"),
+        CRMGW_RULES_DIR=str(rules_with_hashed_email(tmp_path)),
+        CRMGW_AUDIT__PATH=str(tmp_path / "audit.log"),
         CRMGW_ALERTS__JOURNAL=str(tmp_path / "alerts.jsonl"),
         CRMGW_FOO="1",  # neither a key nor a secret: a warning, not a refusal
     )
     proc = await start_serve("--config", "examples/gateway.yaml", env=env, port=port, cwd=REPO)
     try:
         async with aiohttp.ClientSession() as s:
-            async with s.get(f"{crm.make_url('/api/customers/1')}", headers={"Authorization": f"Bearer {CRM_TOKEN}"}) as r:
+            async with s.get(
+                f"{crm.make_url('/api/customers/1')}", headers={"Authorization": f"Bearer {CRM_TOKEN}"}
+            ) as r:
                 email = (await r.json())["email"]
-            async with s.get(f"http://127.0.0.1:{port}/api/customers/1",
-                             headers={"Authorization": f"Bearer {mint_token('frank')}"}) as r:
+            async with s.get(
+                f"http://127.0.0.1:{port}/api/customers/1", headers={"Authorization": f"Bearer {mint_token('frank')}"}
+            ) as r:
                 assert r.status == 200
                 masked = (await r.json())["email"]
             expected = "hmac:" + hmac.new(MASK_KEY.encode(), email.encode(), hashlib.sha256).hexdigest()[:16]
             assert masked == expected
             # the console's session key is the one in CRMGW_CONSOLE_SECRET: a cookie sealed with it is accepted
             cookie = Sessions(CONSOLE_SECRET.encode(), max_age=3600, allowed_origins=[]).seal(mint_token("heidi"))
-            async with s.get(f"http://127.0.0.1:{port}/_gw/console/alerts", allow_redirects=False,
-                             headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}) as r:
+            async with s.get(
+                f"http://127.0.0.1:{port}/_gw/console/alerts",
+                allow_redirects=False,
+                headers={"Cookie": f"{SESSION_COOKIE}={cookie}"},
+            ) as r:
                 assert r.status == 200, await r.text()
     finally:
         out = await stop(proc)
@@ -136,15 +158,22 @@ async def test_docker_compose_environment_is_accepted_by_serve(aiohttp_server, r
         if value.startswith(("/var/", "/run/", "/etc/")) and name not in local:
             local[name] = str(tmp_path / value.strip("/").replace("/", "-"))
             Path(local[name]).mkdir()
-    env = clean_env(**{k: local.get(k, v) for k, v in environment.items()},
-                    CRMGW_LISTEN__HOST="127.0.0.1", CRMGW_LISTEN__PORT=str(port), CRMGW_RULES_DIR=str(RULES),
-                    CRMGW_AUDIT__PATH=str(tmp_path / "audit.log"), CRMGW_ALERTS__JOURNAL=str(tmp_path / "alerts.jsonl"))
+    env = clean_env(
+        **{k: local.get(k, v) for k, v in environment.items()},
+        CRMGW_LISTEN__HOST="127.0.0.1",
+        CRMGW_LISTEN__PORT=str(port),
+        CRMGW_RULES_DIR=str(RULES),
+        CRMGW_AUDIT__PATH=str(tmp_path / "audit.log"),
+        CRMGW_ALERTS__JOURNAL=str(tmp_path / "alerts.jsonl"),
+    )
     proc = await start_serve("--config", str(REPO / "deploy" / "gateway.yaml"), env=env, port=port)
     try:
         async with aiohttp.ClientSession() as s:
             # compose's CRMGW_JWT_SECRET is the development key: its tokens are accepted
-            async with s.get(f"http://127.0.0.1:{port}/api/customers?page_size=3",
-                             headers={"Authorization": f"Bearer {mint_token('grace')}"}) as r:
+            async with s.get(
+                f"http://127.0.0.1:{port}/api/customers?page_size=3",
+                headers={"Authorization": f"Bearer {mint_token('grace')}"},
+            ) as r:
                 assert r.status == 200 and len((await r.json())["data"]) == 3
     finally:
         out = await stop(proc)
@@ -152,8 +181,13 @@ async def test_docker_compose_environment_is_accepted_by_serve(aiohttp_server, r
 
 
 async def test_a_bad_override_names_the_variable_not_a_line_of_the_file(tmp_path):
-    code, out, err = await crmgw("serve", "--config", "examples/gateway.yaml", cwd=REPO,
-                                 env=clean_env(CRMGW_LISTEN__PORT="eighty", CRMGW_MASK_KEY=MASK_KEY))
+    code, out, err = await crmgw(
+        "serve",
+        "--config",
+        "examples/gateway.yaml",
+        cwd=REPO,
+        env=clean_env(CRMGW_LISTEN__PORT="eighty", CRMGW_MASK_KEY=MASK_KEY),
+    )
     assert code == 2
     assert "CRMGW_LISTEN__PORT: listen.port:" in err
     assert "examples/gateway.yaml:" not in err  # no file:line blamed for the environment's value
@@ -163,10 +197,13 @@ async def test_init_writes_a_gateway_that_checks_serves_and_signs_its_own_tokens
     crm = await aiohttp_server(create_crm(service_token=CRM_TOKEN))
     port = free_port()
     target = tmp_path / "mygateway"
-    env = clean_env(CRMGW_JWT_SECRET="j" * 40, CRMGW_MASK_KEY=MASK_KEY, CRMGW_CONSOLE_SECRET=CONSOLE_SECRET,
-                    CRM_SERVICE_TOKEN=f"Bearer {CRM_TOKEN}")
-    code, out, err = await crmgw("init", str(target), "--crm-url", str(crm.make_url("")), "--port", str(port),
-                                 env=env)
+    env = clean_env(
+        CRMGW_JWT_SECRET="j" * 40,
+        CRMGW_MASK_KEY=MASK_KEY,
+        CRMGW_CONSOLE_SECRET=CONSOLE_SECRET,
+        CRM_SERVICE_TOKEN=f"Bearer {CRM_TOKEN}",
+    )
+    code, out, err = await crmgw("init", str(target), "--crm-url", str(crm.make_url("")), "--port", str(port), env=env)
     assert code == 0, err
     assert (target / "gateway.yaml").is_file() and (target / "rules" / "operations.yaml").is_file()
     code, out, err = await crmgw("rules", "check", str(target / "rules"), env=env)
@@ -178,20 +215,26 @@ async def test_init_writes_a_gateway_that_checks_serves_and_signs_its_own_tokens
     assert code == 2 and "exists" in err
     # the demo CRM wants its service credential: the commented line of the written file, switched on
     config = target / "gateway.yaml"
-    config.write_text(config.read_text().replace(
-        "  # credential: {header: Authorization, value_env: CRM_SERVICE_TOKEN}",
-        "  credential: {header: Authorization, value_env: CRM_SERVICE_TOKEN}"))
+    config.write_text(
+        config.read_text().replace(
+            "  # credential: {header: Authorization, value_env: CRM_SERVICE_TOKEN}",
+            "  credential: {header: Authorization, value_env: CRM_SERVICE_TOKEN}",
+        )
+    )
     code, token, err = await crmgw("token", "grace", "--config", "gateway.yaml", cwd=target, env=env)
     assert code == 0, err
     proc = await start_serve(env=env, port=port, cwd=target)  # no --config: ./gateway.yaml
     try:
         async with aiohttp.ClientSession() as s:
-            async with s.get(f"http://127.0.0.1:{port}/api/customers?page_size=2",
-                             headers={"Authorization": f"Bearer {token.strip()}"}) as r:
+            async with s.get(
+                f"http://127.0.0.1:{port}/api/customers?page_size=2",
+                headers={"Authorization": f"Bearer {token.strip()}"},
+            ) as r:
                 assert r.status == 200 and len((await r.json())["data"]) == 2
             # the development key is not this gateway's
-            async with s.get(f"http://127.0.0.1:{port}/api/customers",
-                             headers={"Authorization": f"Bearer {mint_token('grace')}"}) as r:
+            async with s.get(
+                f"http://127.0.0.1:{port}/api/customers", headers={"Authorization": f"Bearer {mint_token('grace')}"}
+            ) as r:
                 assert r.status == 401
     finally:
         out = await stop(proc)
@@ -200,10 +243,17 @@ async def test_init_writes_a_gateway_that_checks_serves_and_signs_its_own_tokens
 
 
 def write_settings(path, journal: str) -> None:
-    path.write_text(yaml.safe_dump({
-        "upstream": {"url": "http://127.0.0.1:9"}, "rules_dir": str(RULES), "audit": {"path": "audit.log"},
-        "alerts": {"journal": journal}, "identity": {"api_key": {"header": "X-API-Key"}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "upstream": {"url": "http://127.0.0.1:9"},
+                "rules_dir": str(RULES),
+                "audit": {"path": "audit.log"},
+                "alerts": {"journal": journal},
+                "identity": {"api_key": {"header": "X-API-Key"}},
+            }
+        )
+    )
 
 
 async def test_every_command_finds_its_settings_the_same_way_and_says_which(tmp_path):
@@ -214,8 +264,13 @@ async def test_every_command_finds_its_settings_the_same_way_and_says_which(tmp_
     here.mkdir(), other.mkdir()
     write_settings(here / "gateway.yaml", "journal/alerts.jsonl")
     write_settings(other / "elsewhere.yaml", "empty.jsonl")
-    store = await open_alert_store(AlertsConfig(journal=str(here / "journal" / "alerts.jsonl")), redis_url=None,
-                                   base_dir=here, background=False, with_sinks=False)
+    store = await open_alert_store(
+        AlertsConfig(journal=str(here / "journal" / "alerts.jsonl")),
+        redis_url=None,
+        base_dir=here,
+        background=False,
+        with_sinks=False,
+    )
     try:
         alert_id = await store.raise_alert(**raise_kwargs())
     finally:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.integration.conftest import auth
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,13 @@ async def test_export_grant_works_until_its_end_and_not_after(gw, clock):
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/api/customers"), ("GET", "/api/customers/1"), ("GET", "/api/deals"), ("POST", "/api/customers"), ("GET", "/api/nowhere")],
+    [
+        ("GET", "/api/customers"),
+        ("GET", "/api/customers/1"),
+        ("GET", "/api/deals"),
+        ("POST", "/api/customers"),
+        ("GET", "/api/nowhere"),
+    ],
 )
 async def test_offboarded_users_valid_token_is_refused_everywhere(gw, tmp_path, method, path):
     resp = await gw.request(method, path, headers=auth("ivan"), json={} if method == "POST" else None)

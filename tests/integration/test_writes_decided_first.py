@@ -98,8 +98,12 @@ async def test_a_create_without_an_owner_is_assigned_to_the_caller_by_the_crm(gw
 
 async def test_a_body_on_a_delete_is_not_forwarded(gw, crm):
     record = owned(crm, "customers", "dave")
-    resp = await gw.request("DELETE", f"/api/customers/{record['id']}", data=b'{"cascade": true}',
-                            headers={**auth("dave"), "Content-Type": "application/json"})
+    resp = await gw.request(
+        "DELETE",
+        f"/api/customers/{record['id']}",
+        data=b'{"cascade": true}',
+        headers={**auth("dave"), "Content-Type": "application/json"},
+    )
     assert resp.status == 400 and (await resp.json())["reason"] == "body-not-allowed"
     assert writes_reaching(crm) == [] and store(crm).get("customers", record["id"]) is not None
 

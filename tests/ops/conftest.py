@@ -7,8 +7,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import aiohttp
 import yaml
@@ -73,8 +73,12 @@ def children_of(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-async def wait_ready(proc: asyncio.subprocess.Process, url: str, ready: Callable[[], bool] = lambda: True,
-                     timeout: float = STARTUP_TIMEOUT) -> None:
+async def wait_ready(
+    proc: asyncio.subprocess.Process,
+    url: str,
+    ready: Callable[[], bool] = lambda: True,
+    timeout: float = STARTUP_TIMEOUT,
+) -> None:
     """Poll ``url`` until it answers 200 and ``ready()`` holds; fail at once if ``proc`` exits."""
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -88,7 +92,7 @@ async def wait_ready(proc: asyncio.subprocess.Process, url: str, ready: Callable
                     last = f"HTTP {r.status}"
                     if r.status == 200 and ready():
                         return
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 last = repr(exc)
             await asyncio.sleep(0.05)
     proc.kill()
@@ -101,12 +105,17 @@ async def start_gateway(config: Path, *args: str, env: dict | None = None) -> as
     port = yaml.safe_load(config.read_text())["listen"]["port"]
     workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 0
     proc = await asyncio.create_subprocess_exec(
-        *SERVE, "--config", str(config), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        *SERVE,
+        "--config",
+        str(config),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
     )
-    await wait_ready(proc, f"http://127.0.0.1:{port}/readyz",
-                     lambda: len(listening_pids(port, children_of(proc.pid))) == workers)
+    await wait_ready(
+        proc, f"http://127.0.0.1:{port}/readyz", lambda: len(listening_pids(port, children_of(proc.pid))) == workers
+    )
     return proc
 
 

@@ -44,16 +44,23 @@ def verify(files, capsys, *extra) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-async def test_two_workers_write_one_chain_that_verifies_and_catches_tampering(aiohttp_server, tmp_path, capsys,
-                                                                               monkeypatch):
+async def test_two_workers_write_one_chain_that_verifies_and_catches_tampering(
+    aiohttp_server, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("TEST_AUDIT_HEAD_KEY", KEY)  # for verify --heads, in this process
     crm = await aiohttp_server(create_crm(service_token=CRM_TOKEN))
     port = free_port()
     logs = tmp_path / "logs"
     heads = tmp_path / "signed" / "heads.jsonl"
     config = config_with_audit(
-        logs, upstream=str(crm.make_url("")), port=port, max_bytes=8192, backups=50,
-        head_key_env="TEST_AUDIT_HEAD_KEY", heads_path=str(heads), head_interval=0.2,
+        logs,
+        upstream=str(crm.make_url("")),
+        port=port,
+        max_bytes=8192,
+        backups=50,
+        head_key_env="TEST_AUDIT_HEAD_KEY",
+        heads_path=str(heads),
+        head_interval=0.2,
     )
     proc = await start_gateway(config, "--workers", "2", env={"TEST_AUDIT_HEAD_KEY": KEY})
     try:
@@ -67,12 +74,12 @@ async def test_two_workers_write_one_chain_that_verifies_and_catches_tampering(a
         # new connections, concurrently: both workers append, interleaved
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
             for _ in range(6):
-                await asyncio.gather(*(one(s, p) for p in ["/api/customers/1", "/api/customers/2",
-                                                           "/api/customers/export.csv"] * 4))
-        async with aiohttp.ClientSession() as s:
-            async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
-                assert r.status == 200
-                metrics = await r.text()
+                await asyncio.gather(
+                    *(one(s, p) for p in ["/api/customers/1", "/api/customers/2", "/api/customers/export.csv"] * 4)
+                )
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+            assert r.status == 200
+            metrics = await r.text()
         for _ in range(100):  # a signer's interval passes
             if heads.exists() and heads.read_text().strip():
                 break
@@ -137,8 +144,9 @@ async def test_two_workers_write_one_chain_that_verifies_and_catches_tampering(a
 
 async def test_a_named_head_key_that_is_not_set_stops_start_up(aiohttp_server, tmp_path):
     port = free_port()
-    config = config_with_audit(tmp_path, upstream="http://127.0.0.1:9", port=port,
-                               head_key_env="TEST_AUDIT_HEAD_KEY_UNSET")
+    config = config_with_audit(
+        tmp_path, upstream="http://127.0.0.1:9", port=port, head_key_env="TEST_AUDIT_HEAD_KEY_UNSET"
+    )
     try:
         await start_gateway(config, env={"TEST_AUDIT_HEAD_KEY_UNSET": ""})
     except AssertionError as exc:

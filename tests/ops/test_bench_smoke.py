@@ -21,10 +21,24 @@ def test_micro_benchmarks_produce_numbers():
 
 def test_ratios_and_targets_are_computed_from_load_results():
     rows = [
-        {"config": c, "endpoint": "record", "connections": n, "rps": rps, "p50_ms": p50, "p99_ms": 1.0,
-         "errors": 0, "valid": True}
-        for c, n, rps, p50 in [("a", 1, 1000, 0.1), ("c", 1, 500, 0.6), ("a", 8, 4000, 1), ("b", 8, 2000, 1),
-                               ("c", 8, 800, 2), ("d", 8, 1000, 2)]
+        {
+            "config": c,
+            "endpoint": "record",
+            "connections": n,
+            "rps": rps,
+            "p50_ms": p50,
+            "p99_ms": 1.0,
+            "errors": 0,
+            "valid": True,
+        }
+        for c, n, rps, p50 in [
+            ("a", 1, 1000, 0.1),
+            ("c", 1, 500, 0.6),
+            ("a", 8, 4000, 1),
+            ("b", 8, 2000, 1),
+            ("c", 8, 800, 2),
+            ("d", 8, 1000, 2),
+        ]
     ]
     r = ratios(rows)
     assert r["c/d record"] == 0.8 and r["c/b record"] == 0.4 and r["c/a record"] == 0.2

@@ -83,7 +83,7 @@ class Topology:
         self.ports: dict[tuple[str, int], int] = {}
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.exit_codes: dict[str, int] = {}
-        self._service_address = re.compile(r"\b(%s):(\d+)\b" % "|".join(map(re.escape, self.services)))
+        self._service_address = re.compile(r"\b({}):(\d+)\b".format("|".join(map(re.escape, self.services))))
 
     # --- mapping --------------------------------------------------------------------------
     def port(self, service: str, container_port: int) -> int:
@@ -147,8 +147,13 @@ class Topology:
                 shutil.copy(REPO / source, self.host_path(service, target))
         workdir = self.host_path(service, self.image["workdir"] if built else IMAGE_WORKDIR.get(svc["image"], "/"))
         workdir.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "LANG": "C.UTF-8",
-               "HOME": str(root / "home"), "TMPDIR": str(root / "tmp")}
+        env = {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(REPO),
+            "LANG": "C.UTF-8",
+            "HOME": str(root / "home"),
+            "TMPDIR": str(root / "tmp"),
+        }
         if built:
             env.update({k: self.value(service, v) for k, v in self.image["env"].items()})
         env.update({k: self.value(service, v) for k, v in (svc.get("environment") or {}).items()})
@@ -166,9 +171,13 @@ class Topology:
         if argv[0].endswith("redis-server"):
             argv += ["--bind", "127.0.0.1", "--port", str(self.port(service, IMAGE_PORT[svc["image"]]))]
         if self.command(service)[:2] == ["crmgw", "serve"]:
-            env.update({"CRMGW_LISTEN__HOST": "127.0.0.1",
-                        "CRMGW_LISTEN__PORT": str(self.port(service, self.listen_port(service))),
-                        "CRMGW_TRUSTED_PROXIES": '["127.0.0.1/32"]'})
+            env.update(
+                {
+                    "CRMGW_LISTEN__HOST": "127.0.0.1",
+                    "CRMGW_LISTEN__PORT": str(self.port(service, self.listen_port(service))),
+                    "CRMGW_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+                }
+            )
         return argv, env, workdir
 
     # --- the entry (nginx) -------------------------------------------------------------------
@@ -177,28 +186,31 @@ class Topology:
         conf_mount = next(v for v in svc["volumes"] if ":/etc/nginx/conf.d/" in v)
         source = (REPO / conf_mount.split(":")[0]).resolve()
         text, upstreams = self._service_address.subn(
-            lambda m: f"127.0.0.1:{self.port(m[1], int(m[2]))}", source.read_text())
+            lambda m: f"127.0.0.1:{self.port(m[1], int(m[2]))}", source.read_text()
+        )
         published = int(svc["ports"][0].split(":")[-1])
-        text, listens = re.subn(r"(?m)^(\s*listen\s+)(\d+)(\s*;)",
-                                lambda m: f"{m[1]}127.0.0.1:{self.port(service, int(m[2]))}{m[3]}", text)
+        text, listens = re.subn(
+            r"(?m)^(\s*listen\s+)(\d+)(\s*;)", lambda m: f"{m[1]}127.0.0.1:{self.port(service, int(m[2]))}{m[3]}", text
+        )
         assert (upstreams, listens, int(re.search(r"listen\s+(\d+)", source.read_text())[1])) == (2, 1, published)
         folder = self.tmp / service
         (folder / "conf.d").mkdir(parents=True, exist_ok=True)
         (folder / "conf.d" / "default.conf").write_text(text)
-        temp = "\n".join(f"  {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                               "uwsgi", "scgi"))
+        temp = "\n".join(
+            f"  {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         (folder / "nginx.conf").write_text(f"""\
 daemon off;
 worker_processes 1;
-pid {folder / 'nginx.pid'};
-error_log {folder / 'error.log'} notice;
-{'user root;' if os.geteuid() == 0 else ''}
+pid {folder / "nginx.pid"};
+error_log {folder / "error.log"} notice;
+{"user root;" if os.geteuid() == 0 else ""}
 events {{ worker_connections 256; }}
 http {{
   log_format upstreams '$request_method $uri $status $upstream_addr';
-  access_log {folder / 'access.log'} upstreams;
+  access_log {folder / "access.log"} upstreams;
 {temp}
-  include {folder / 'conf.d'}/*.conf;
+  include {folder / "conf.d"}/*.conf;
 }}
 """)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -232,8 +244,9 @@ http {{
             argv, env, cwd = self.prepare(service)
         (self.tmp / service).mkdir(parents=True, exist_ok=True)
         with open(self.tmp / service / "output.log", "wb") as out:
-            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdout=out, stderr=out,
-                                                        start_new_session=True)
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=env, stdout=out, stderr=out, start_new_session=True
+            )
         self.procs[service] = proc
         try:
             await self.wait_healthy(service, proc)
@@ -318,8 +331,12 @@ async def console_login(s: aiohttp.ClientSession, base: str, user: str) -> aioht
     async with s.get(base + CONSOLE + "/login") as page:
         assert page.status == 200
         token = CSRF.search(await page.text())[1]
-    async with s.post(base + CONSOLE + "/login", data={"csrf": token, "token": mint_token(user), "next": ""},
-                      headers={"Origin": base}, allow_redirects=False) as resp:
+    async with s.post(
+        base + CONSOLE + "/login",
+        data={"csrf": token, "token": mint_token(user), "next": ""},
+        headers={"Origin": base},
+        allow_redirects=False,
+    ) as resp:
         assert resp.status == 303, await resp.text()
         return resp
 
@@ -378,8 +395,12 @@ async def test_the_compose_deployment_logs_in_through_the_entry_and_shows_an_ale
             async with s.get(f"{entry}{CONSOLE}/alerts/{alert['id']}", allow_redirects=False) as r:
                 assert r.status == 200
                 csrf = CSRF.search(await r.text())[1]
-            async with s.post(f"{entry}{CONSOLE}/alerts/{alert['id']}/action", data={"csrf": csrf, "action": "ack"},
-                              headers={"Origin": entry}, allow_redirects=False) as r:
+            async with s.post(
+                f"{entry}{CONSOLE}/alerts/{alert['id']}/action",
+                data={"csrf": csrf, "action": "ack"},
+                headers={"Origin": entry},
+                allow_redirects=False,
+            ) as r:
                 assert r.status == 303, await r.text()
             async with s.get(f"{entry}/_gw/api/alerts/{alert['id']}", headers=analyst) as r:
                 assert (await r.json())["status"] == "acknowledged"

@@ -49,8 +49,12 @@ async def test_two_workers_without_a_configured_secret_keep_one_login(tmp_path, 
     crm_port, port = free_port(), free_port()
     crm = await start_democrm(crm_port)
     try:
-        config = write_config(tmp_path, upstream=f"http://127.0.0.1:{crm_port}", port=port,
-                              alerts={"journal": str(tmp_path / "alerts.jsonl")})
+        config = write_config(
+            tmp_path,
+            upstream=f"http://127.0.0.1:{crm_port}",
+            port=port,
+            alerts={"journal": str(tmp_path / "alerts.jsonl")},
+        )
         proc = await start_gateway(config, "--workers", "2")
         base = f"http://127.0.0.1:{port}"
         try:

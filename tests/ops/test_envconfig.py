@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 import logging
 from functools import partial
+from pathlib import Path
+
+import pytest
 
 from gateway import envconfig
 from gateway.envconfig import EnvOverrideError, declared_keys, secret_names, split_environ
@@ -57,8 +58,13 @@ def test_other_variables_and_the_test_harness_variables_are_ignored():
 
 
 def test_only_declared_keys_are_overrides():
-    env = {"CRMGW_MASK_KEY": "k" * 32, "CRMGW_CONSOLE_SECRET": "c" * 32, "CRMGW_UPSTRAEM__URL": "http://x",
-           "CRMGW_JWT_SECRET": "j", "CRMGW_REDIS_URL": "redis://r"}
+    env = {
+        "CRMGW_MASK_KEY": "k" * 32,
+        "CRMGW_CONSOLE_SECRET": "c" * 32,
+        "CRMGW_UPSTRAEM__URL": "http://x",
+        "CRMGW_JWT_SECRET": "j",
+        "CRMGW_REDIS_URL": "redis://r",
+    }
     overrides, others = split_environ(env, Settings)
     assert overrides == [("CRMGW_REDIS_URL", ("redis_url",), "redis://r")]
     assert others == ["CRMGW_CONSOLE_SECRET", "CRMGW_JWT_SECRET", "CRMGW_MASK_KEY", "CRMGW_UPSTRAEM__URL"]
@@ -72,21 +78,26 @@ def test_the_declared_keys_come_from_the_model():
     assert "CRMGW_BASE_DIR" not in keys  # computed, never read
 
 
-def settings_file(tmp_path, extra: str = "") -> "Path":
+def settings_file(tmp_path, extra: str = "") -> Path:
     path = tmp_path / "gateway.yaml"
-    path.write_text(f"upstream: {{url: 'http://crm:1'}}\nrules_dir: {RULES}\naudit: {{path: audit.log}}\n"
-                    f"identity: {{api_key: {{header: X-API-Key}}}}\n{extra}")
+    path.write_text(
+        f"upstream: {{url: 'http://crm:1'}}\nrules_dir: {RULES}\naudit: {{path: audit.log}}\n"
+        f"identity: {{api_key: {{header: X-API-Key}}}}\n{extra}"
+    )
     return path
 
 
 def test_secrets_are_the_names_the_settings_declare(tmp_path, monkeypatch):
     monkeypatch.setenv("CRMGW_WEBHOOK_AUTH", "x")
-    path = settings_file(tmp_path, "alerts: {webhook: {url: 'http://h', headers_env: {Authorization: CRMGW_WEBHOOK_AUTH}}}\n")
+    path = settings_file(
+        tmp_path, "alerts: {webhook: {url: 'http://h', headers_env: {Authorization: CRMGW_WEBHOOK_AUTH}}}\n"
+    )
     settings, errors = load_settings(path)
     assert errors == []
     assert secret_names(settings) == {
         "CRMGW_WEBHOOK_AUTH": "alerts.webhook.headers_env.Authorization",
-        "CRMGW_CONSOLE_SECRET": "console.session_secret_env", "CRMGW_MASK_KEY": "mask_key_env",
+        "CRMGW_CONSOLE_SECRET": "console.session_secret_env",
+        "CRMGW_MASK_KEY": "mask_key_env",
     }
 
 

@@ -42,7 +42,9 @@ def samples(text: str) -> dict[str, float]:
     return out
 
 
-async def test_metrics_expose_every_family_after_real_traffic(aiohttp_server, aiohttp_client, tmp_path, clock, rules_copy):
+async def test_metrics_expose_every_family_after_real_traffic(
+    aiohttp_server, aiohttp_client, tmp_path, clock, rules_copy
+):
     crm = await aiohttp_server(create_crm(service_token=CRM_TOKEN))
     gw = await gateway_client(aiohttp_client, tmp_path, clock, str(crm.make_url("")).rstrip("/"), rules_copy)
     assert (await gw.get("/api/customers/1", headers=auth("grace"))).status == 200

@@ -70,9 +70,8 @@ async def test_two_workers_serve_from_two_processes(aiohttp_server, tmp_path):
         to_crm = connected_to(crm.port)
         assert all(sockets_of(pid) & to_crm for pid in workers)
         # Whichever worker answers /metrics adds up both (prometheus-client multi-process mode).
-        async with aiohttp.ClientSession() as s:
-            async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
-                text = await r.text()
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+            text = await r.text()
         line = 'crmgw_requests_total{effect="allow",operation="customers.view",status="200"}'
         assert f"{line} 40.0" in text
     finally:
@@ -130,10 +129,9 @@ async def test_connections_over_the_limit_are_answered_503(aiohttp_server, tmp_p
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
             assert (await reader.readline()).startswith(b"HTTP/1.1 200")
             held.append(writer)
-        async with aiohttp.ClientSession() as s:
-            async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
-                assert r.status == 503
-                assert (await r.json())["reason"] == "too-many-connections"
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/healthz") as r:
+            assert r.status == 503
+            assert (await r.json())["reason"] == "too-many-connections"
         for writer in held:
             writer.close()
     finally:

@@ -50,8 +50,13 @@ def round_robin_entry(backends: list[str]) -> web.Application:
 
 async def start_democrm(port: int) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "democrm", "--port", str(port),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "democrm",
+        "--port",
+        str(port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     await wait_ready(proc, f"http://127.0.0.1:{port}/health")
@@ -68,8 +73,12 @@ async def run_topology(aiohttp_server, tmp_path, redis_url: str, requests: int, 
         for name in ("gw1", "gw2"):
             port = free_port()
             config = write_config(
-                tmp_path / name, upstream=f"http://127.0.0.1:{crm_port}", port=port, redis_url=redis_url,
-                trusted_proxies=["127.0.0.1/32"], **extra,
+                tmp_path / name,
+                upstream=f"http://127.0.0.1:{crm_port}",
+                port=port,
+                redis_url=redis_url,
+                trusted_proxies=["127.0.0.1/32"],
+                **extra,
             )
             replicas.append((port, await start_gateway(config)))
         urls = [f"http://127.0.0.1:{p}" for p, _ in replicas]
@@ -115,7 +124,10 @@ async def test_two_replicas_count_together_and_agree_on_alerts(aiohttp_server, t
                 seen.append([(a["id"], a["user"]) for a in alerts])
         assert seen[0] == seen[1] and len(seen[0]) == 1 and seen[0][0][1] == "grace", seen
 
-    assert await run_topology(aiohttp_server, tmp_path, redis_url, 20, check=check, signals={"backend": "redis"}) == [10, 10]
+    assert await run_topology(aiohttp_server, tmp_path, redis_url, 20, check=check, signals={"backend": "redis"}) == [
+        10,
+        10,
+    ]
 
 
 def test_compose_runs_crm_redis_two_gateways_and_one_entry():

@@ -35,8 +35,16 @@ ACTIONS = {
     "admin": ("admin",),
 }
 OPERATIONS = {f"{name}.{action}": RESOURCES[name] for name, actions in ACTIONS.items() for action in actions}
-METHODS = {"list": "GET", "view": "GET", "export": "GET", "admin": "GET", "create": "POST",
-           "import": "POST", "update": "PUT", "delete": "DELETE"}
+METHODS = {
+    "list": "GET",
+    "view": "GET",
+    "export": "GET",
+    "admin": "GET",
+    "create": "POST",
+    "import": "POST",
+    "update": "PUT",
+    "delete": "DELETE",
+}
 
 ROLES = {"sales_rep", "sales_manager", "admin", "support_agent", "security_analyst", "reporting_service"}
 INHERITS = {"sales_manager": {"sales_rep"}, "admin": {"sales_manager", "sales_rep"}}
@@ -63,10 +71,18 @@ def make_user(user_id: str = "alice", **overrides: Any) -> User:
     role, team, region, tz, status = DIRECTORY.get(user_id, ("sales_rep", "east", "emea", "Europe/Paris", "active"))
     roles = frozenset(overrides.pop("roles", (role,)))
     effective = frozenset(roles).union(*(INHERITS.get(r, set()) for r in roles))
-    fields: dict[str, Any] = dict(
-        id=user_id, email=f"{user_id}@example.com", roles=roles, effective_roles=effective,
-        team=team, department="sales", region=region, branch="paris", timezone=tz, status=status,
-    )
+    fields: dict[str, Any] = {
+        "id": user_id,
+        "email": f"{user_id}@example.com",
+        "roles": roles,
+        "effective_roles": effective,
+        "team": team,
+        "department": "sales",
+        "region": region,
+        "branch": "paris",
+        "timezone": tz,
+        "status": status,
+    }
     fields.update(overrides)
     return User(**fields)
 

@@ -22,39 +22,102 @@ def test_valid_policy_compiles():
     ("text", "expected"),
     [
         # structure (pydantic, extra=forbid)
-        (rule("r", "allow: {role: {in: [admin]}}", extra="colour: red"), "policies/00.yaml:7:13: rules.0.colour: unknown key 'colour'"),
-        ("format: crmgw.rules/v1\nrules:\n  - id: r\n    match: {operations: ['*']}\n    deny: true\n", "policies/00.yaml:3:5: rules.0.title: Field required"),
-        (rule("Bad Id", "allow: {role: {in: [admin]}}"), "policies/00.yaml:3:9: rules.0.id: String should match pattern"),
-        (rule("r", "allow: {role: {in: [admin]}}", extra="mode: dry-run"), "policies/00.yaml:7:11: rules.0.mode: Input should be 'enforce' or 'shadow'"),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="colour: red"),
+            "policies/00.yaml:7:13: rules.0.colour: unknown key 'colour'",
+        ),
+        (
+            "format: crmgw.rules/v1\nrules:\n  - id: r\n    match: {operations: ['*']}\n    deny: true\n",
+            "policies/00.yaml:3:5: rules.0.title: Field required",
+        ),
+        (
+            rule("Bad Id", "allow: {role: {in: [admin]}}"),
+            "policies/00.yaml:3:9: rules.0.id: String should match pattern",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="mode: dry-run"),
+            "policies/00.yaml:7:11: rules.0.mode: Input should be 'enforce' or 'shadow'",
+        ),
         ("format: crmgw.rules/v2\nrules: []\n", "policies/00.yaml:1:9: format: Input should be 'crmgw.rules/v1'"),
         ("format: crmgw.rules/v1\nrule: []\n", "policies/00.yaml:2:7: rule: unknown key 'rule'"),
         # operations
-        (rule("r", "allow: {role: {in: [admin]}}", "customers.read"), "policies/00.yaml:5:26: unknown operation 'customers.read'"),
-        (rule("r", "allow: {role: {in: [admin]}}", "customers.view, 'orders.*'"), "policies/00.yaml:5:42: operation pattern 'orders.*' matches no operation"),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", "customers.read"),
+            "policies/00.yaml:5:26: unknown operation 'customers.read'",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", "customers.view, 'orders.*'"),
+            "policies/00.yaml:5:42: operation pattern 'orders.*' matches no operation",
+        ),
         # blocks and criteria
-        (rule("r", "allow: {role: {in: [admin]}}\n    deny: true"), "policies/00.yaml:3:5: a rule has exactly one of 'allow' or 'deny'"),
+        (
+            rule("r", "allow: {role: {in: [admin]}}\n    deny: true"),
+            "policies/00.yaml:3:5: a rule has exactly one of 'allow' or 'deny'",
+        ),
         (rule("r", "description: none"), "policies/00.yaml:3:5: a rule has exactly one of 'allow' or 'deny'"),
-        (rule("r", "allow: true"), "policies/00.yaml:6:12: 'allow: true' is not allowed: an allow rule needs at least one criterion"),
+        (
+            rule("r", "allow: true"),
+            "policies/00.yaml:6:12: 'allow: true' is not allowed: an allow rule needs at least one criterion",
+        ),
         (rule("r", "allow: {colour: {in: [red]}}"), "policies/00.yaml:6:21: unknown criterion 'colour'"),
         (rule("r", "allow: {role: {in: [wizard]}}"), "policies/00.yaml:6:25: unknown role 'wizard'"),
         (rule("r", "allow: {user: {in: [alice, mallory]}}"), "policies/00.yaml:6:32: unknown user 'mallory'"),
         (rule("r", "allow: {source_ip: {in: $office}}"), "policies/00.yaml:6:29: unknown list '$office'"),
         (rule("r", "allow: {source_ip: {in: [10.0.0.0/33]}}"), "policies/00.yaml:6:30: bad CIDR '10.0.0.0/33'"),
-        (rule("r", "allow: {time_window: {timezone: Europe/Pariss}}"), "policies/00.yaml:6:37: unknown time zone 'Europe/Pariss'"),
-        (rule("r", "allow: {time_window: {timezone: UTC, from: '8h'}}"), "policies/00.yaml:6:48: rules.0.allow.time_window.from: Value error, time must be \"HH:MM\""),
-        (rule("r", "allow:\n      and:\n        - role: {in: [admin]}\n        - not: {mfa: maybe}"), "policies/00.yaml:9:22: mfa takes true or false"),
+        (
+            rule("r", "allow: {time_window: {timezone: Europe/Pariss}}"),
+            "policies/00.yaml:6:37: unknown time zone 'Europe/Pariss'",
+        ),
+        (
+            rule("r", "allow: {time_window: {timezone: UTC, from: '8h'}}"),
+            'policies/00.yaml:6:48: rules.0.allow.time_window.from: Value error, time must be "HH:MM"',
+        ),
+        (
+            rule("r", "allow:\n      and:\n        - role: {in: [admin]}\n        - not: {mfa: maybe}"),
+            "policies/00.yaml:9:22: mfa takes true or false",
+        ),
         # data scope and masks
-        (rule("r", "allow: {role: {in: [admin]}}", "admin.admin", "data_scope: {admin: team}"), "policies/00.yaml:7:25: data scope 'team' is not supported by resource 'admin'"),
-        (rule("r", "allow: {role: {in: [admin]}}", extra="data_scope: {admin: galaxy}"), "policies/00.yaml:7:25: unknown data scope 'galaxy'"),
-        (rule("r", "allow: {role: {in: [admin]}}", extra="data_scope: {wizard: own}"), "policies/00.yaml:7:26: unknown role 'wizard'"),
-        (rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: 'phone..x', op: remove}]"), "policies/00.yaml:7:20: bad field path 'phone..x'"),
-        (rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: 'phones[]', op: remove}]"), "policies/00.yaml:7:20: mask field 'phones[]' must name a field"),
-        (rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: phone, op: remove, keep_last: 4}]"), "policies/00.yaml:7:50: keep_last only applies to op: redact"),
-        (rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: phone, op: blur}]"), "policies/00.yaml:7:31: rules.0.mask.0.op: Input should be 'remove', 'redact' or 'hash'"),
-        (rule("r", "deny: {role: {in: [admin]}}", extra="mask: [{field: phone, op: remove}]"), "policies/00.yaml:7:11: 'mask' belongs to allow rules"),
-        (rule("r", "deny: {role: {in: [admin]}}", extra="data_scope: {admin: all}"), "policies/00.yaml:7:17: 'data_scope' belongs to allow rules"),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", "admin.admin", "data_scope: {admin: team}"),
+            "policies/00.yaml:7:25: data scope 'team' is not supported by resource 'admin'",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="data_scope: {admin: galaxy}"),
+            "policies/00.yaml:7:25: unknown data scope 'galaxy'",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="data_scope: {wizard: own}"),
+            "policies/00.yaml:7:26: unknown role 'wizard'",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: 'phone..x', op: remove}]"),
+            "policies/00.yaml:7:20: bad field path 'phone..x'",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: 'phones[]', op: remove}]"),
+            "policies/00.yaml:7:20: mask field 'phones[]' must name a field",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: phone, op: remove, keep_last: 4}]"),
+            "policies/00.yaml:7:50: keep_last only applies to op: redact",
+        ),
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="mask: [{field: phone, op: blur}]"),
+            "policies/00.yaml:7:31: rules.0.mask.0.op: Input should be 'remove', 'redact' or 'hash'",
+        ),
+        (
+            rule("r", "deny: {role: {in: [admin]}}", extra="mask: [{field: phone, op: remove}]"),
+            "policies/00.yaml:7:11: 'mask' belongs to allow rules",
+        ),
+        (
+            rule("r", "deny: {role: {in: [admin]}}", extra="data_scope: {admin: all}"),
+            "policies/00.yaml:7:17: 'data_scope' belongs to allow rules",
+        ),
         # lists
-        ("format: crmgw.rules/v1\nlists:\n  nets: [10.0.0.0/8, 42]\n", "policies/00.yaml:3:22: lists.nets.1: Input should be a valid string"),
+        (
+            "format: crmgw.rules/v1\nlists:\n  nets: [10.0.0.0/8, 42]\n",
+            "policies/00.yaml:3:22: lists.nets.1: Input should be a valid string",
+        ),
         ("format: crmgw.rules/v1\nlists:\n  bad-name: [a]\n", "policies/00.yaml:3:13: bad list name 'bad-name'"),
     ],
 )
@@ -74,9 +137,7 @@ rules:
     match: {operations: ['*']}
     allow: {source_ip: {in: $office}}
 """
-    assert error_strings(text) == [
-        "policies/00.yaml:3:24: bad CIDR '10.0.0.1/8': 10.0.0.1/8 has host bits set"
-    ]
+    assert error_strings(text) == ["policies/00.yaml:3:24: bad CIDR '10.0.0.1/8': 10.0.0.1/8 has host bits set"]
 
 
 def test_lists_are_shared_across_files_and_defined_once():
@@ -102,7 +163,9 @@ def test_allow_behind_an_unconditional_deny_is_unreachable():
 
 def test_allow_partly_behind_an_unconditional_deny_is_fine():
     wall = rule("freeze-customers", "deny: true", "'customers.*'")
-    policy, errors = compile_texts(wall, rule("sales", "allow: {role: {in: [sales_rep]}}", "customers.view, deals.view"))
+    policy, errors = compile_texts(
+        wall, rule("sales", "allow: {role: {in: [sales_rep]}}", "customers.view, deals.view")
+    )
     assert errors == [] and policy is not None
 
 

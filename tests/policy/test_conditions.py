@@ -112,10 +112,16 @@ def test_outline_shows_every_node_with_its_value_and_the_not_around_a_criterion(
     node.eval(make_ctx(country="FR", ip="8.8.8.8"), out)
     traces = [leaf.traces[r] for leaf, r in zip(node.leaves(), out)]
     assert node.outline(iter(traces)) == {
-        "op": "and", "result": False, "children": [
+        "op": "and",
+        "result": False,
+        "children": [
             {"criterion": "country", "result": False, "reason": "country-ok"},
-            {"op": "not", "result": True, "children": [
-                {"criterion": "source_ip", "result": False, "reason": "source-ip-unauthorized"},
-            ]},
+            {
+                "op": "not",
+                "result": True,
+                "children": [
+                    {"criterion": "source_ip", "result": False, "reason": "source-ip-unauthorized"},
+                ],
+            },
         ],
     }

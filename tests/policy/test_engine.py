@@ -12,20 +12,33 @@ from gateway.model import Mask
 from .factories import make_ctx, make_engine, make_identity, rule
 
 READ = "customers.list, customers.view"
-SALES_READ = rule("sales-read", "allow: {role: {in: [sales_rep]}}", READ,
-                  "data_scope: {sales_rep: own, sales_manager: team, admin: all}")
-SUPPORT_READ = rule("support-read", "allow: {role: {in: [support_agent]}}", READ, """\
+SALES_READ = rule(
+    "sales-read",
+    "allow: {role: {in: [sales_rep]}}",
+    READ,
+    "data_scope: {sales_rep: own, sales_manager: team, admin: all}",
+)
+SUPPORT_READ = rule(
+    "support-read",
+    "allow: {role: {in: [support_agent]}}",
+    READ,
+    """\
     data_scope: {support_agent: all}
     mask:
       - {field: complaints, op: remove}
       - {field: phone, op: redact, keep_last: 4}
-""")
+""",
+)
 DENY_KP = rule("deny-kp", "deny: {country: {in: [KP]}}", "'*'")
-REP_HOURS = rule("rep-hours", """deny:
+REP_HOURS = rule(
+    "rep-hours",
+    """deny:
       and:
         - role: {in: [sales_rep]}
         - not: {role: {in: [sales_manager]}}
-        - not: {time_window: {timezone: Europe/Paris, days: [mon, tue, wed, thu, fri], from: "08:00", to: "18:00"}}""", READ)
+        - not: {time_window: {timezone: Europe/Paris, days: [mon, tue, wed, thu, fri], from: "08:00", to: "18:00"}}""",
+    READ,
+)
 EXPORT_MFA = rule("export-mfa", "allow: {and: [{role: {in: [admin]}}, {mfa: true}]}", "customers.export")
 
 
@@ -57,7 +70,10 @@ def test_default_deny_without_rules_for_the_operation():
 def test_allow_rule_for_another_role_is_not_named():
     decision = make_engine(SALES_READ).decide(make_ctx(user="heidi"))
     assert (decision.effect, decision.reason, decision.rules, decision.reasons) == (
-        "deny", "default-deny", (), ("default-deny",)
+        "deny",
+        "default-deny",
+        (),
+        ("default-deny",),
     )
     assert [(t.rule, t.criteria[0].reason) for t in decision.trace] == [("sales-read", "role-unauthorized")]
 
@@ -66,7 +82,9 @@ def test_allow_rule_for_the_caller_gives_its_failing_condition():
     office = rule("office", "allow: {and: [{role: {in: [sales_rep]}}, {source_ip: {in: [192.168.0.0/16]}}]}")
     decision = make_engine(office).decide(make_ctx(user="alice"))
     assert (decision.reason, decision.rules, decision.reasons) == (
-        "source-ip-unauthorized", ("office",), ("source-ip-unauthorized",)
+        "source-ip-unauthorized",
+        ("office",),
+        ("source-ip-unauthorized",),
     )
 
 
@@ -77,26 +95,36 @@ MANAGERS_DELETE = rule("managers-delete", "allow: {role: {in: [sales_manager]}}"
 def test_a_reps_delete_is_default_deny_naming_no_rule():
     decision = make_engine(ADMIN_EVERYTHING, MANAGERS_DELETE, SALES_READ).decide(make_ctx("customers.delete", "alice"))
     assert (decision.effect, decision.status, decision.reason, decision.rules, decision.reasons) == (
-        "deny", 403, "default-deny", (), ("default-deny",)
+        "deny",
+        403,
+        "default-deny",
+        (),
+        ("default-deny",),
     )
     assert [t.rule for t in decision.trace] == ["admin-everything", "managers-delete"]  # still explained
 
 
 def test_a_method_mismatch_gives_its_own_reason_not_the_nearest_rules_role():
-    reps_read_only = rule("reps-read-only", "allow: {and: [{role: {in: [sales_rep]}}, {method: {in: [GET]}}]}",
-                          "'customers.*'")
+    reps_read_only = rule(
+        "reps-read-only", "allow: {and: [{role: {in: [sales_rep]}}, {method: {in: [GET]}}]}", "'customers.*'"
+    )
     decision = make_engine(ADMIN_EVERYTHING, reps_read_only).decide(make_ctx("customers.update", "alice"))
     assert (decision.reason, decision.rules, decision.reasons) == (
-        "method-unauthorized", ("reps-read-only",), ("method-unauthorized",)
+        "method-unauthorized",
+        ("reps-read-only",),
+        ("method-unauthorized",),
     )
 
 
 def test_a_method_based_deny_names_the_method_and_its_rule():
-    no_writes = rule("support-no-writes", "deny: {and: [{role: {in: [support_agent]}}, {method: {in: [PUT, DELETE]}}]}",
-                     "'*'")
+    no_writes = rule(
+        "support-no-writes", "deny: {and: [{role: {in: [support_agent]}}, {method: {in: [PUT, DELETE]}}]}", "'*'"
+    )
     decision = make_engine(ADMIN_EVERYTHING, SUPPORT_READ, no_writes).decide(make_ctx("customers.delete", "frank"))
     assert (decision.reason, decision.rules, decision.reasons) == (
-        "method-unauthorized", ("support-no-writes",), ("method-unauthorized", "role-unauthorized")
+        "method-unauthorized",
+        ("support-no-writes",),
+        ("method-unauthorized", "role-unauthorized"),
     )
 
 
@@ -113,10 +141,13 @@ def test_the_deny_rule_that_gave_the_reason_comes_first():
 
 
 def test_a_branch_for_another_role_does_not_explain_the_denial():
-    either = rule("either", """allow:
+    either = rule(
+        "either",
+        """allow:
       or:
         - role: {in: [admin]}
-        - and: [{role: {in: [sales_rep]}}, {source_ip: {in: [192.168.0.0/16]}}]""")
+        - and: [{role: {in: [sales_rep]}}, {source_ip: {in: [192.168.0.0/16]}}]""",
+    )
     decision = make_engine(either).decide(make_ctx(user="alice"))
     assert (decision.reason, decision.rules) == ("source-ip-unauthorized", ("either",))
     assert decision.reasons == ("source-ip-unauthorized", "role-unauthorized")
@@ -131,7 +162,9 @@ def test_every_allow_rule_for_the_caller_is_named_the_closest_first():
 
 def test_closest_allow_rule_explains_the_denial():
     near = rule("near", "allow: {and: [{role: {in: [sales_rep]}}, {source_ip: {in: [192.168.0.0/16]}}]}")
-    far = rule("far", "allow: {and: [{role: {in: [admin]}}, {country: {in: [FR]}}, {source_ip: {in: [192.168.0.0/16]}}]}")
+    far = rule(
+        "far", "allow: {and: [{role: {in: [admin]}}, {country: {in: [FR]}}, {source_ip: {in: [192.168.0.0/16]}}]}"
+    )
     decision = make_engine(near, far).decide(make_ctx(user="alice", country="DE"))
     assert (decision.reason, decision.rules) == ("source-ip-unauthorized", ("near",))
 
@@ -187,7 +220,9 @@ def test_widest_scope_of_the_callers_roles(user, scope):
 
 
 def test_widest_scope_among_allowing_rules():
-    region = rule("east-region", "allow: {attribute: {name: team, in: [east]}}", READ, "data_scope: {sales_rep: region}")
+    region = rule(
+        "east-region", "allow: {attribute: {name: team, in: [east]}}", READ, "data_scope: {sales_rep: region}"
+    )
     decision = make_engine(SALES_READ, region).decide(make_ctx(user="alice"))
     assert decision.obligations.scope == "region"
     assert decision.rules == ("east-region", "sales-read")
@@ -206,14 +241,21 @@ def test_data_scope_without_the_callers_role_grants_nothing():
 
 
 def test_masks_are_the_union_of_allowing_rules():
-    more = rule("more", "allow: {role: {in: [support_agent]}}", READ, """\
+    more = rule(
+        "more",
+        "allow: {role: {in: [support_agent]}}",
+        READ,
+        """\
         mask:
           - {field: phone, op: redact, keep_last: 4}
           - {field: quote_price, op: remove}
-    """)
+    """,
+    )
     decision = make_engine(SUPPORT_READ, more).decide(make_ctx(user="frank"))
     assert decision.obligations.masks == (
-        Mask("complaints", "remove"), Mask("phone", "redact", 4), Mask("quote_price", "remove"),
+        Mask("complaints", "remove"),
+        Mask("phone", "redact", 4),
+        Mask("quote_price", "remove"),
     )
     assert decision.obligations.scope == "all"
 
@@ -226,7 +268,10 @@ def test_masks_of_rules_that_did_not_allow_do_not_apply():
 def test_step_up_when_only_mfa_is_missing():
     decision = make_engine(EXPORT_MFA).decide(make_ctx("customers.export", user="grace"))
     assert (decision.effect, decision.status, decision.reason, decision.rules) == (
-        "deny", 401, "mfa-required", ("export-mfa",)
+        "deny",
+        401,
+        "mfa-required",
+        ("export-mfa",),
     )
 
 
@@ -241,8 +286,11 @@ def test_no_step_up_when_more_than_mfa_is_missing():
 
 
 def test_no_step_up_when_a_condition_besides_mfa_fails():
-    office_mfa = rule("export-office-mfa", "allow: {and: [{role: {in: [admin]}}, {mfa: true}, "
-                      "{source_ip: {in: [192.168.0.0/16]}}]}", "customers.export")
+    office_mfa = rule(
+        "export-office-mfa",
+        "allow: {and: [{role: {in: [admin]}}, {mfa: true}, {source_ip: {in: [192.168.0.0/16]}}]}",
+        "customers.export",
+    )
     decision = make_engine(office_mfa).decide(make_ctx("customers.export", user="grace"))
     assert (decision.status, decision.reason, decision.rules) == (403, "source-ip-unauthorized", ("export-office-mfa",))
 
@@ -271,7 +319,10 @@ def test_shadow_rule_that_does_not_fire_is_traced_only():
     shadow = rule("try-bulk", "deny: {query: {param: page_size, gte: 51}}", READ, "mode: shadow")
     decision = make_engine(SALES_READ, shadow).decide(make_ctx(user="alice"))
     assert decision.shadow == ()
-    assert [(t.rule, t.mode, t.matched) for t in decision.trace] == [("try-bulk", "shadow", False), ("sales-read", "enforce", True)]
+    assert [(t.rule, t.mode, t.matched) for t in decision.trace] == [
+        ("try-bulk", "shadow", False),
+        ("sales-read", "enforce", True),
+    ]
 
 
 def test_disabled_rule_is_skipped():
@@ -284,7 +335,9 @@ def test_disabled_rule_is_skipped():
 def test_trace_lists_every_evaluated_rule_with_criteria():
     decision = make_engine(SALES_READ, SUPPORT_READ, DENY_KP).decide(make_ctx(user="alice", country="FR"))
     assert [(t.rule, t.kind, t.matched) for t in decision.trace] == [
-        ("deny-kp", "deny", False), ("sales-read", "allow", True), ("support-read", "allow", False),
+        ("deny-kp", "deny", False),
+        ("sales-read", "allow", True),
+        ("support-read", "allow", False),
     ]
     assert [c.reason for c in decision.trace[0].criteria] == ["country-ok"]
     assert [c.reason for c in decision.trace[2].criteria] == ["role-unauthorized"]

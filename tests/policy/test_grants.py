@@ -81,8 +81,13 @@ def test_grant_scope_joins_rule_scopes():
 
 
 def grant(**fields) -> str:
-    base = {"id": "g1", "user": "alice", "operations": "[customers.export]",
-            "until": '"2027-01-31T18:00:00+01:00"', "reason": "ticket"}
+    base = {
+        "id": "g1",
+        "user": "alice",
+        "operations": "[customers.export]",
+        "until": '"2027-01-31T18:00:00+01:00"',
+        "reason": "ticket",
+    }
     base.update(fields)
     lines = [f"    {key}: {value}" for key, value in base.items() if value is not None]
     return "format: crmgw.rules/v1\ngrants:\n  - " + "\n".join(lines)[4:] + "\n"

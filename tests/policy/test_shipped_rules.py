@@ -112,7 +112,9 @@ def test_step_up_is_401(engine):
 def test_support_sees_masked_records(engine):
     decision = engine.decide(make_ctx("customers.list", "frank"))
     assert decision.obligations.masks == (
-        Mask("complaints", "remove"), Mask("phone", "redact", 4), Mask("quote_price", "remove"),
+        Mask("complaints", "remove"),
+        Mask("phone", "redact", 4),
+        Mask("quote_price", "remove"),
     )
 
 

@@ -27,7 +27,9 @@ SECRET = st.text(alphabet="XZJKVW", min_size=6, max_size=20).map(lambda s: "QX" 
 PLAIN = st.text(alphabet="abcdefghijklmnop 0123456789", max_size=12)
 MASK = st.builds(
     lambda field, op, keep: Mask(field, op, keep if op == "redact" else 0),
-    st.sampled_from(FIELDS), st.sampled_from(["remove", "redact", "hash"]), st.integers(0, 4),
+    st.sampled_from(FIELDS),
+    st.sampled_from(["remove", "redact", "hash"]),
+    st.integers(0, 4),
 )
 
 
@@ -70,8 +72,13 @@ def test_no_masked_value_survives(case, scope):
     body, ctype = encode(records, fmt, coding)
     ep = endpoint(CUSTOMERS, records=("$",) if fmt == "csv" else ("data[]",), fmt=fmt)
     result = apply_obligations(
-        body, content_type=ctype, content_encoding=coding, endpoint=ep,
-        obligations=Obligations(scope=scope, masks=tuple(masks)), identity=identity("alice"), max_bytes=1 << 20,
+        body,
+        content_type=ctype,
+        content_encoding=coding,
+        endpoint=ep,
+        obligations=Obligations(scope=scope, masks=tuple(masks)),
+        identity=identity("alice"),
+        max_bytes=1 << 20,
     )
     out = result.body.decode("utf-8")
     assert result.records_returned == len(records)

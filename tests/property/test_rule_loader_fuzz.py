@@ -23,9 +23,31 @@ from tests.property.conftest import examples
 
 FILES = [f.relative_to(RULES).as_posix() for f in rule_files(RULES)]
 ORIGINAL = {name: (RULES / name).read_text("utf-8") for name in FILES}
-SPICE = st.sampled_from(list(":-[]{}&*!|>'\"#%@`,?") + ["\t", " ", "\x00", "\ufeff", "é", "\n", "  ", "- ", ": ",
-                                                         "&a ", "*a", "!!python/object:os.system ", "<<: *a",
-                                                         "on", "no", "1e3", "0x1F", "~", "null", "2026-13-45"])
+SPICE = st.sampled_from(
+    list(":-[]{}&*!|>'\"#%@`,?")
+    + [
+        "\t",
+        " ",
+        "\x00",
+        "\ufeff",
+        "é",
+        "\n",
+        "  ",
+        "- ",
+        ": ",
+        "&a ",
+        "*a",
+        "!!python/object:os.system ",
+        "<<: *a",
+        "on",
+        "no",
+        "1e3",
+        "0x1F",
+        "~",
+        "null",
+        "2026-13-45",
+    ]
+)
 ERROR = re.compile(r"^[^:]+:\d+:\d+: .+", re.S)
 
 

@@ -16,14 +16,16 @@ CUSTOMERS = Resource(
     "customers",
     scope_fields={"own": ScopeField("owner_id", "user"), **{k: ScopeField(v, k) for k, v in _ORG.items()}},
 )
-CONTACTS = Resource("contacts", scope_fields={"own": ScopeField("owner.id", "user"), "team": ScopeField("team", "team")})
+CONTACTS = Resource(
+    "contacts", scope_fields={"own": ScopeField("owner.id", "user"), "team": ScopeField("team", "team")}
+)
 DEALS = Resource("deals", scope_fields={"own": ScopeField("assigned_to[].email", "email")})
 UNSCOPED = Resource("settings")
 
 DEMO_USERS = {
-    "alice": dict(team="east", department="sales", region="emea", branch="paris"),
-    "bob": dict(team="east", department="sales", region="apac", branch="shanghai"),
-    "carol": dict(team="west", department="sales", region="emea", branch="paris"),
+    "alice": {"team": "east", "department": "sales", "region": "emea", "branch": "paris"},
+    "bob": {"team": "east", "department": "sales", "region": "apac", "branch": "shanghai"},
+    "carol": {"team": "west", "department": "sales", "region": "emea", "branch": "paris"},
 }
 
 
@@ -42,8 +44,12 @@ PAGE = AnswerContract(aggregates=(Aggregate("total", "count"),), metadata=("page
 
 
 def endpoint(
-    resource: Resource = CUSTOMERS, records: tuple[str, ...] = ("data[]",), fmt: str = "json", action: str = "list",
-    answer: AnswerContract = PAGE, **extra: Any,
+    resource: Resource = CUSTOMERS,
+    records: tuple[str, ...] = ("data[]",),
+    fmt: str = "json",
+    action: str = "list",
+    answer: AnswerContract = PAGE,
+    **extra: Any,
 ) -> Endpoint:
     return Endpoint(
         operation=f"{resource.name}.{action}",

@@ -31,16 +31,24 @@ def lead(i: int, owner: str, **extra) -> dict:
 
 def page(*owners: str) -> dict:
     records = [lead(i, o) for i, o in enumerate(owners, start=1)]
-    return {"count": 301, "results": records, "leads": [dict(r) for r in records],
-            "totals": {"amount_sum": 999999, "by_status": {"won": 300}},
-            "users": [{"id": "alice", "email": "alice@example.com"}, {"id": "bob", "email": "bob@example.com"}],
-            "next": "/leads/?page=2", "debug": {"sql": "select *"}}
+    return {
+        "count": 301,
+        "results": records,
+        "leads": [dict(r) for r in records],
+        "totals": {"amount_sum": 999999, "by_status": {"won": 300}},
+        "users": [{"id": "alice", "email": "alice@example.com"}, {"id": "bob", "email": "bob@example.com"}],
+        "next": "/leads/?page=2",
+        "debug": {"sql": "select *"},
+    }
 
 
 LIST = AnswerContract(
     related=(Related("users[]", PEOPLE),),
-    aggregates=(Aggregate("count", "count"), Aggregate("totals.amount_sum", "sum", "amount"),
-                Aggregate("totals.by_status", "withhold")),
+    aggregates=(
+        Aggregate("count", "count"),
+        Aggregate("totals.amount_sum", "sum", "amount"),
+        Aggregate("totals.by_status", "withhold"),
+    ),
     metadata=("next",),
 )
 
@@ -83,8 +91,13 @@ def test_undeclared_record_fields_are_dropped():
 
 
 def test_nested_related_records_are_filtered_and_masked_as_their_own_resource():
-    data = {"lead": lead(1, "alice", contacts=[{"id": 7, "owner": "alice", "phone": "0123"},
-                                               {"id": 8, "owner": "bob", "phone": "0456"}])}
+    data = {
+        "lead": lead(
+            1,
+            "alice",
+            contacts=[{"id": 7, "owner": "alice", "phone": "0123"}, {"id": 8, "owner": "bob", "phone": "0456"}],
+        )
+    }
     contract = AnswerContract(related=(Related("lead.contacts[]", CONTACTS),))
     body, _ = out(data, ob=obligations("own", Mask("phone", "remove")), contract=contract, records=("lead",))
     assert body["lead"]["contacts"] == [{"id": 7, "owner": "alice"}]
@@ -108,17 +121,31 @@ def test_max_records_refuses_or_truncates_as_declared():
 
 
 def test_csv_with_human_headers_multi_valued_owners_and_column_masks():
-    text = ("ID,Title,Assigned to,Phone Number,Internal\r\n"
-            "1,A,alice@example.com; bob@example.com,0123456789,x\r\n"
-            "2,B,bob@example.com,0987654321,y\r\n")
+    text = (
+        "ID,Title,Assigned to,Phone Number,Internal\r\n"
+        "1,A,alice@example.com; bob@example.com,0123456789,x\r\n"
+        "2,B,bob@example.com,0987654321,y\r\n"
+    )
     csv_endpoint = endpoint(
-        LEADS, ("$",), fmt="csv", answer=AnswerContract(),
-        csv_columns={"ID": CsvColumn("id"), "Title": CsvColumn("title"), "Assigned to": CsvColumn("assigned_to"),
-                     "Phone Number": CsvColumn("phone")},
+        LEADS,
+        ("$",),
+        fmt="csv",
+        answer=AnswerContract(),
+        csv_columns={
+            "ID": CsvColumn("id"),
+            "Title": CsvColumn("title"),
+            "Assigned to": CsvColumn("assigned_to"),
+            "Phone Number": CsvColumn("phone"),
+        },
         csv_scope={"own": ScopeField("Assigned to", "email", split=";")},
     )
-    result = run(text.encode(), ep=csv_endpoint, ob=obligations("own", Mask("phone", "redact", 2)),
-                 content_type="text/csv", who=identity("alice"))
+    result = run(
+        text.encode(),
+        ep=csv_endpoint,
+        ob=obligations("own", Mask("phone", "redact", 2)),
+        content_type="text/csv",
+        who=identity("alice"),
+    )
     rows = list(csv.DictReader(io.StringIO(result.body.decode())))
     assert [r["ID"] for r in rows] == ["1"] and result.record_ids == ("1",)
     assert set(rows[0]) == {"ID", "Title", "Assigned to", "Phone Number"}  # Internal is undeclared
@@ -128,8 +155,12 @@ def test_csv_with_human_headers_multi_valued_owners_and_column_masks():
 def test_quoted_field_paths_name_csv_headers_with_spaces_for_scope_and_masks():
     text = "ID,Owner Email,Phone Number\r\n1,alice@example.com,0123456789\r\n2,bob@example.com,0987654321\r\n"
     resource = Resource("leads", scope_fields={"own": ScopeField('"Owner Email"', "email")})
-    result = run(text.encode(), ep=endpoint(resource, ("$",), fmt="csv", answer=AnswerContract()),
-                 ob=obligations("own", Mask('"Phone Number"', "redact", 2)), content_type="text/csv")
+    result = run(
+        text.encode(),
+        ep=endpoint(resource, ("$",), fmt="csv", answer=AnswerContract()),
+        ob=obligations("own", Mask('"Phone Number"', "redact", 2)),
+        content_type="text/csv",
+    )
     rows = list(csv.DictReader(io.StringIO(result.body.decode())))
     assert [(r["ID"], r["Phone Number"]) for r in rows] == [("1", "********89")]
 

@@ -8,11 +8,10 @@ import zlib
 import orjson
 import pytest
 
+from gateway.declared import Aggregate, AnswerContract
 from gateway.errors import Forbidden, ObligationUnenforceable
 from gateway.model import Mask
 from gateway.response import apply_obligations, count_records, records_of
-
-from gateway.declared import Aggregate, AnswerContract
 
 from .factories import CONTACTS, CUSTOMERS, DEALS, customer, customers_page, endpoint, identity, obligations, run
 
@@ -29,8 +28,12 @@ def test_list_keeps_in_scope_records_declared_metadata_and_a_recomputed_total():
 
 
 def test_undeclared_parts_of_an_answer_are_dropped_for_a_restricted_caller():
-    page = {**customers_page("alice", "bob"), "users": [{"id": "bob", "email": "bob@example.com"}],
-            "summary": "2 customers, 1 of them bob's", "stats": {"sum": 10}}
+    page = {
+        **customers_page("alice", "bob"),
+        "users": [{"id": "bob", "email": "bob@example.com"}],
+        "summary": "2 customers, 1 of them bob's",
+        "stats": {"sum": 10},
+    }
     out = orjson.loads(run(page, ob=OWN).body)
     assert set(out) == {"data", "page", "page_size", "total"}
 
@@ -74,7 +77,11 @@ def test_several_record_arrays_with_assignee_lists():
     def deal(i, *people):
         return {"id": i, "assigned_to": [{"id": p, "email": f"{p}@example.com"} for p in people]}
 
-    body = {"open": [deal(1, "alice"), deal(2, "bob")], "closed": [deal(3, "bob", "alice"), deal(4, "carol")], "page": 1}
+    body = {
+        "open": [deal(1, "alice"), deal(2, "bob")],
+        "closed": [deal(3, "bob", "alice"), deal(4, "carol")],
+        "page": 1,
+    }
     result = run(body, ep=endpoint(DEALS, ("open[]", "closed[]")), ob=OWN)
     out = orjson.loads(result.body)
     assert [d["id"] for d in out["open"]] == [1]
@@ -96,7 +103,11 @@ def test_single_record_out_of_scope_is_forbidden(resource, records, body):
 
 
 def test_single_record_in_scope_is_returned_and_masked():
-    result = run(customer(5, "alice"), ep=endpoint(CUSTOMERS, ("$",), action="view"), ob=obligations("own", Mask("phone", "redact", 4)))
+    result = run(
+        customer(5, "alice"),
+        ep=endpoint(CUSTOMERS, ("$",), action="view"),
+        ob=obligations("own", Mask("phone", "redact", 4)),
+    )
     out = orjson.loads(result.body)
     assert out["id"] == 5 and out["phone"] == "*************7 89"
     assert (result.records_seen, result.records_returned, result.record_ids) == (1, 1, ("5",))
@@ -163,9 +174,7 @@ def test_body_over_the_cap_is_unenforceable():
         run(raw, ob=OWN, max_bytes=len(raw) - 1)
 
 
-@pytest.mark.parametrize(
-    "content_type", [None, "text/html", "text/csv", "application/json; charset=latin-1"]
-)
+@pytest.mark.parametrize("content_type", [None, "text/html", "text/csv", "application/json; charset=latin-1"])
 def test_wrong_content_type_is_unenforceable(content_type):
     with pytest.raises(ObligationUnenforceable):
         run(customers_page("alice"), ob=OWN, content_type=content_type)
@@ -214,11 +223,11 @@ def test_output_is_reencoded_so_the_client_sees_what_was_filtered():
 
 
 CSV = (
-    "id,name,phone,owner_id,complaints\r\n"
-    "1,\"Smith, John\",0123456789,alice,late\r\n"
-    "2,Ann,0987654321,bob,\r\n"
-    "3,Zoe,0555555555,alice,rude\r\n"
-).encode()
+    b"id,name,phone,owner_id,complaints\r\n"
+    b'1,"Smith, John",0123456789,alice,late\r\n'
+    b"2,Ann,0987654321,bob,\r\n"
+    b"3,Zoe,0555555555,alice,rude\r\n"
+)
 CSV_EXPORT = endpoint(CUSTOMERS, ("$",), fmt="csv", action="export")
 
 
@@ -237,7 +246,10 @@ def test_csv_scope_and_masks():
 
 def test_csv_keeps_lf_line_terminator():
     result = run_csv(CSV.replace(b"\r\n", b"\n"), ob=OWN)
-    assert result.body == b'id,name,phone,owner_id,complaints\n1,"Smith, John",0123456789,alice,late\n3,Zoe,0555555555,alice,rude\n'
+    assert (
+        result.body
+        == b'id,name,phone,owner_id,complaints\n1,"Smith, John",0123456789,alice,late\n3,Zoe,0555555555,alice,rude\n'
+    )
 
 
 def test_gzipped_csv_gives_the_same_result():
@@ -265,8 +277,12 @@ def test_csv_in_another_charset_is_unenforceable():
 def test_count_records_counts_without_changing_the_body():
     raw = orjson.dumps(customers_page("alice", "bob"))
     result = count_records(
-        gzip.compress(raw), content_type="application/json", content_encoding="gzip",
-        endpoint=endpoint(), identity=identity(), max_bytes=1 << 20,
+        gzip.compress(raw),
+        content_type="application/json",
+        content_encoding="gzip",
+        endpoint=endpoint(),
+        identity=identity(),
+        max_bytes=1 << 20,
     )
     assert (result.body, result.records_seen, result.records_returned, result.record_ids) == (raw, 2, 2, ("1", "2"))
 

@@ -106,7 +106,7 @@ def test_empty_body_needs_no_decoding():
     [
         ("application/json", "json"),
         ("application/json; charset=utf-8", "json"),
-        ("Application/JSON;charset=\"UTF-8\"", "json"),
+        ('Application/JSON;charset="UTF-8"', "json"),
         ("application/vnd.api+json", "json"),
         ("text/csv", "csv"),
         ("text/csv; charset=utf-8; header=present", "csv"),
@@ -143,7 +143,7 @@ def test_bad_json_is_unenforceable(body):
 
 @pytest.mark.parametrize("newline", ["\r\n", "\n"])
 def test_csv_round_trip_keeps_line_terminator_and_quoting(newline):
-    text = newline.join(['id,name,notes', '1,"Smith, John","said ""hi""\nthen left"', "2,Ann,"]) + newline
+    text = newline.join(["id,name,notes", '1,"Smith, John","said ""hi""\nthen left"', "2,Ann,"]) + newline
     table = load_csv(text.encode())
     assert table.columns == ["id", "name", "notes"]
     assert table.rows[0] == {"id": "1", "name": "Smith, John", "notes": 'said "hi"\nthen left'}

@@ -114,41 +114,59 @@ def test_bad_scope_field_path_is_unenforceable():
 
 # --- any-of fields and membership (issue 10) -------------------------------------------------------
 
+
 def _directory():
     from gateway.identity.directory import Directory
     from gateway.model import User
 
-    people = [User(id=u, team=t, attributes={"crm_profile_id": f"P-{u}"}) for u, t in
-              (("alice", "east"), ("bob", "east"), ("carol", "west"))]
+    people = [
+        User(id=u, team=t, attributes={"crm_profile_id": f"P-{u}"})
+        for u, t in (("alice", "east"), ("bob", "east"), ("carol", "west"))
+    ]
     return Directory(users={u.id: u for u in people}, roles={}, api_keys={}, crm_tokens={})
 
 
-LEADS_ANY = Resource("leads", scope_fields={
-    "own": (ScopeField("created_by", "crm_profile_id"), ScopeField("assigned_to[].id", "crm_profile_id")),
-    "team": (ScopeField("teams[].name", "team"), ScopeField("assigned_to[].id", "crm_profile_id", member_of="team")),
-})
+LEADS_ANY = Resource(
+    "leads",
+    scope_fields={
+        "own": (ScopeField("created_by", "crm_profile_id"), ScopeField("assigned_to[].id", "crm_profile_id")),
+        "team": (
+            ScopeField("teams[].name", "team"),
+            ScopeField("assigned_to[].id", "crm_profile_id", member_of="team"),
+        ),
+    },
+)
 
 
 def _lead(created_by, *assignees, teams=()):
-    return {"created_by": created_by, "assigned_to": [{"id": a} for a in assignees],
-            "teams": [{"name": t} for t in teams]}
+    return {
+        "created_by": created_by,
+        "assigned_to": [{"id": a} for a in assignees],
+        "teams": [{"name": t} for t in teams],
+    }
 
 
-@pytest.mark.parametrize(("record", "expected"), [
-    (_lead("P-alice", "P-bob"), True),      # she created it
-    (_lead("P-bob", "P-carol", "P-alice"), True),  # it is assigned to her
-    (_lead("P-bob", "P-bob"), False),
-])
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (_lead("P-alice", "P-bob"), True),  # she created it
+        (_lead("P-bob", "P-carol", "P-alice"), True),  # it is assigned to her
+        (_lead("P-bob", "P-bob"), False),
+    ],
+)
 def test_own_is_any_of_several_fields(record, expected):
     who = identity("alice", attributes={"crm_profile_id": "P-alice"})
     assert scope_test(LEADS_ANY, "own", who)(record) is expected
 
 
-@pytest.mark.parametrize(("record", "expected"), [
-    (_lead("x", "P-bob"), True),                  # owned by a team member, no tag
-    (_lead("x", "P-carol", teams=("east",)), True),  # tagged
-    (_lead("x", "P-carol"), False),
-])
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (_lead("x", "P-bob"), True),  # owned by a team member, no tag
+        (_lead("x", "P-carol", teams=("east",)), True),  # tagged
+        (_lead("x", "P-carol"), False),
+    ],
+)
 def test_team_scope_by_membership_through_the_directory(record, expected):
     assert scope_test(LEADS_ANY, "team", identity("alice"), _directory())(record) is expected
 

@@ -30,7 +30,9 @@ async def make_stage(sink, signals_clock):
     """``await make_stage("redis", url, **config)`` -> a started SignalsStage, stopped at teardown."""
     stages = []
 
-    async def factory(backend: str = "memory", redis_url: str | None = None, *, alerts=sink, clock=signals_clock, **config):
+    async def factory(
+        backend: str = "memory", redis_url: str | None = None, *, alerts=sink, clock=signals_clock, **config
+    ):
         stage = build_signals(SignalsConfig(backend=backend, **config), redis_url=redis_url, alerts=alerts, clock=clock)
         await stage.start()
         stages.append(stage)
@@ -65,7 +67,9 @@ def gateway_with_signals(aiohttp_client, tmp_path, clock, crm, anomaly_rules):
         sink = CollectingSink()
         stage = build_signals(
             SignalsConfig(backend="redis" if redis_url else "memory", **config),
-            redis_url=redis_url, alerts=sink, clock=clock,
+            redis_url=redis_url,
+            alerts=sink,
+            clock=clock,
         )
         app = create_app(settings, store, clock=clock)
         app[GATEWAY].signals = stage

@@ -8,17 +8,23 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detectors.events import count_event
 from gateway.signals import AnomalyRules, load_anomalies
 from gateway.signals.counters import GroupQuery, count_request
-from detectors.events import count_event
 
 PARIS = ZoneInfo("Europe/Paris")
 # Tuesday 3 March 2026, 10:00 in Paris: working hours for alice (Europe/Paris).
 T0 = datetime(2026, 3, 3, 10, 0, tzinfo=PARIS)
 NIGHT = datetime(2026, 3, 3, 23, 30, tzinfo=PARIS)
 OPERATIONS = {
-    "customers.view", "customers.list", "customers.export", "customers.delete", "customers.update",
-    "contacts.view", "contacts.list", "deals.view",
+    "customers.view",
+    "customers.list",
+    "customers.export",
+    "customers.delete",
+    "customers.update",
+    "contacts.view",
+    "contacts.list",
+    "deals.view",
 }
 ROLES = {"sales_rep", "sales_manager", "admin", "reporting_service"}
 USERS = {"alice", "bob", "grace", "svc-reporting"}
@@ -47,12 +53,25 @@ def record(
         ids = [resource_id] if resource_id is not None else []
     n = next(_counter)
     return {
-        "time": when.isoformat(), "request_id": f"req{n:06d}", "decision_id": f"req{n:06d}",
-        "user": user, "roles": roles or ["sales_rep"], "timezone": tz, "client_ip": ip,
-        "country": country, "method": "GET", "path": f"/api/{operation}", "user_agent": user_agent,
-        "operation": operation, "resource_id": resource_id, "effect": effect, "status": status,
-        "records_returned": returned if returned is not None else len(ids), "record_ids": ids,
-        "targets": targets, "reason": "ok" if effect == "allow" else "role-unauthorized",
+        "time": when.isoformat(),
+        "request_id": f"req{n:06d}",
+        "decision_id": f"req{n:06d}",
+        "user": user,
+        "roles": roles or ["sales_rep"],
+        "timezone": tz,
+        "client_ip": ip,
+        "country": country,
+        "method": "GET",
+        "path": f"/api/{operation}",
+        "user_agent": user_agent,
+        "operation": operation,
+        "resource_id": resource_id,
+        "effect": effect,
+        "status": status,
+        "records_returned": returned if returned is not None else len(ids),
+        "record_ids": ids,
+        "targets": targets,
+        "reason": "ok" if effect == "allow" else "role-unauthorized",
     }
 
 
@@ -103,8 +122,19 @@ class CollectingSink:
         self.alerts: list[dict[str, Any]] = []
 
     async def raise_alert(self, *, user, type, level, score, summary, evidence, rule, window, source="threshold"):
-        self.alerts.append(dict(user=user, type=type, level=level, score=score, summary=summary,
-                                evidence=evidence, rule=rule, window=window, source=source))
+        self.alerts.append(
+            {
+                "user": user,
+                "type": type,
+                "level": level,
+                "score": score,
+                "summary": summary,
+                "evidence": evidence,
+                "rule": rule,
+                "window": window,
+                "source": source,
+            }
+        )
         return f"alert-{len(self.alerts)}"
 
     def rules(self) -> list[str]:

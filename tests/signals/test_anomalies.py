@@ -27,8 +27,11 @@ def test_shipped_rules_load_against_the_shipped_catalogue_and_directory():
     ruleset, errors = load_ruleset(RULES)
     assert ruleset is not None, errors
     rules, errors = load_anomalies(
-        RULES / "anomalies.yaml", "rules/anomalies.yaml", operations=set(ruleset.catalogue.operations),
-        roles=set(ruleset.directory.roles), users=set(ruleset.directory.users),
+        RULES / "anomalies.yaml",
+        "rules/anomalies.yaml",
+        operations=set(ruleset.catalogue.operations),
+        roles=set(ruleset.directory.roles),
+        users=set(ruleset.directory.users),
     )
     assert errors == []
     by_id = {r.id: r for r in rules.rules}
@@ -50,7 +53,13 @@ def test_a_good_rule_compiles(tmp_path):
     rules, errors = load(write_rules(tmp_path, GOOD))
     assert errors == []
     (rule,) = rules.rules
-    assert (rule.count, rule.timespan, rule.gt, rule.factor, rule.by_resource) == ("records_exported", "1h", 500, 3, False)
+    assert (rule.count, rule.timespan, rule.gt, rule.factor, rule.by_resource) == (
+        "records_exported",
+        "1h",
+        500,
+        3,
+        False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -61,7 +70,12 @@ def test_a_good_rule_compiles(tmp_path):
         (('["*.export"]', '["customers.exprot"]'), 6, 26, "unknown operation 'customers.exprot'"),
         (("timespan: 1h", "timespan: 2h"), 7, 15, "rules.0.timespan"),
         (("{gt: 500, and_gt_user_max_days: 3}", "{gt: 500, gte: 3}"), 8, 16, "exactly one of 'gt' or 'gte'"),
-        (("{gt: 500, and_gt_user_max_days: 3}", "{gt: yes}"), 8, 21, "rules.0.condition.gt: Input should be a valid number"),
+        (
+            ("{gt: 500, and_gt_user_max_days: 3}", "{gt: yes}"),
+            8,
+            21,
+            "rules.0.condition.gt: Input should be a valid number",
+        ),
         (("level: high", "level: severe"), 9, 12, "rules.0.level"),
         (('"{user} exported {value}"', '"{user} took {rows}"'), 10, 14, "unknown placeholder {rows}"),
         (("level: high", "level: high\n  colour: red"), 10, 5, "rules.0.colour: unknown key 'colour'"),
@@ -99,7 +113,9 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_duplicate_rule_ids_name_the_first_definition(tmp_path):
     rules, errors = load(write_rules(tmp_path, GOOD + GOOD))
     assert rules is None
-    assert [str(e) for e in errors] == ["anomalies.yaml:11:9: duplicate rule id 'bulk-export' (first defined at line 3)"]
+    assert [str(e) for e in errors] == [
+        "anomalies.yaml:11:9: duplicate rule id 'bulk-export' (first defined at line 3)"
+    ]
 
 
 def test_unknown_format_is_refused(tmp_path):
@@ -117,5 +133,7 @@ def test_disabled_rules_are_checked_but_not_loaded(tmp_path):
 
 
 def test_missing_file_is_an_error_not_an_exception(tmp_path):
-    rules, errors = load_anomalies(Path(tmp_path / "nope.yaml"), "nope.yaml", operations=set(), roles=set(), users=set())
+    rules, errors = load_anomalies(
+        Path(tmp_path / "nope.yaml"), "nope.yaml", operations=set(), roles=set(), users=set()
+    )
     assert rules is None and errors[0].file == "nope.yaml"

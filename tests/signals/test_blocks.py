@@ -40,8 +40,9 @@ async def test_a_lift_reaches_the_other_instance_at_once_and_is_logged(make_stag
     await a.drain()
     await until(lambda: b.check(alice, CTX) is not None)
     with caplog.at_level(logging.WARNING, logger="crmgw.blocks"):
-        (lifted,) = await blocks.lift(a.enforcement, None, user="alice", actor="heidi", note="month-end clean-up",
-                                      now=T0.timestamp())
+        (lifted,) = await blocks.lift(
+            a.enforcement, None, user="alice", actor="heidi", note="month-end clean-up", now=T0.timestamp()
+        )
     assert a.check(alice, CTX) is None  # the lifting instance: before any I/O completes
     await until(lambda: b.check(alice, CTX) is None, timeout=2.0)  # pub/sub, not the reload backstop
     assert lifted.measure.rule == "mass-delete" and lifted.recorded_in is None
@@ -61,17 +62,25 @@ async def test_lift_one_action_leaves_the_other(make_stage, redis_url):
     now = T0.timestamp()
     for action in ("block", "step_up"):
         await stage.enforcement.impose(Measure("bob", action, "manual", now + 600, since=now))
-    (lifted,) = await blocks.lift(stage.enforcement, None, user="bob", action="step_up", actor="heidi",
-                                  note="travelling", now=now)
+    (lifted,) = await blocks.lift(
+        stage.enforcement, None, user="bob", action="step_up", actor="heidi", note="travelling", now=now
+    )
     assert lifted.measure.action == "step_up"
     assert [m.action for m in await blocks.active(stage.enforcement, now)] == ["block"]
-    assert await blocks.lift(stage.enforcement, None, user="bob", action="step_up", actor="heidi", note="again",
-                             now=now) == []  # nothing left of that kind
+    assert (
+        await blocks.lift(stage.enforcement, None, user="bob", action="step_up", actor="heidi", note="again", now=now)
+        == []
+    )  # nothing left of that kind
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"note": "  "}, "needs a note"), ({"actor": ""}, "needs an actor"), ({"action": "ban"}, "action must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"note": "  "}, "needs a note"),
+        ({"actor": ""}, "needs an actor"),
+        ({"action": "ban"}, "action must be"),
+    ],
+)
 async def test_an_incomplete_lift_is_refused_and_lifts_nothing(make_stage, redis_url, kwargs, message):
     stage = await make_stage("redis", redis_url)
     now = T0.timestamp()

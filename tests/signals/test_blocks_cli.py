@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -29,7 +29,7 @@ async def cli(*argv: str) -> int:
 
 
 def real_now() -> datetime:
-    return datetime.now(timezone.utc)  # the CLI reads the wall clock: so does the gateway in production
+    return datetime.now(UTC)  # the CLI reads the wall clock: so does the gateway in production
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ async def alert_store(redis_url, tmp_path):
 
 
 async def test_list_then_lift_with_a_note_recorded_in_the_alert_and_effective_on_the_gateway(
-        make_stage, redis_url, shipped, alert_store, tmp_path, capsys):
+    make_stage, redis_url, shipped, alert_store, tmp_path, capsys
+):
     stage = await make_stage("redis", redis_url, alerts=alert_store, clock=real_now)
     stage.submit(FLOW, delete("grace", n=25, when=real_now()), shipped)
     await stage.drain()
@@ -51,12 +52,30 @@ async def test_list_then_lift_with_a_note_recorded_in_the_alert_and_effective_on
     assert await cli("blocks", "list", "--journal", cli_journal, "--redis-url", redis_url, "--json") == 0
     (listed,) = json.loads(capsys.readouterr().out)
     (alert,) = await alert_store.list(user="grace")
-    assert (listed["user"], listed["action"], listed["rule"], listed["alert"]) == ("grace", "block", "mass-delete",
-                                                                                   alert.id)
+    assert (listed["user"], listed["action"], listed["rule"], listed["alert"]) == (
+        "grace",
+        "block",
+        "mass-delete",
+        alert.id,
+    )
     assert listed["since"] < listed["until"]
 
-    assert await cli("blocks", "lift", "grace", "--journal", cli_journal, "--redis-url", redis_url,
-                     "--actor", "heidi", "--note", "planned purge, confirmed by phone") == 0
+    assert (
+        await cli(
+            "blocks",
+            "lift",
+            "grace",
+            "--journal",
+            cli_journal,
+            "--redis-url",
+            redis_url,
+            "--actor",
+            "heidi",
+            "--note",
+            "planned purge, confirmed by phone",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"lifted block of grace (rule mass-delete); recorded in alert {alert.id}" in out
     await until(lambda: stage.check(grace, CTX) is None)  # the running stage stops refusing (pub/sub)
@@ -69,8 +88,22 @@ async def test_list_then_lift_with_a_note_recorded_in_the_alert_and_effective_on
 
     assert await cli("blocks", "list", "--journal", cli_journal, "--redis-url", redis_url, "--json") == 0
     assert json.loads(capsys.readouterr().out) == []
-    assert await cli("blocks", "lift", "grace", "--journal", cli_journal, "--redis-url", redis_url,
-                     "--actor", "heidi", "--note", "again") == 1
+    assert (
+        await cli(
+            "blocks",
+            "lift",
+            "grace",
+            "--journal",
+            cli_journal,
+            "--redis-url",
+            redis_url,
+            "--actor",
+            "heidi",
+            "--note",
+            "again",
+        )
+        == 1
+    )
     assert "no block or step-up in force for grace" in capsys.readouterr().err
 
 
@@ -82,10 +115,30 @@ async def test_lift_needs_a_note_and_lifts_only_the_action_named(make_stage, red
     journal = str(tmp_path / "a.jsonl")
     with pytest.raises(SystemExit):  # argparse: --note is required
         crmgw("blocks", "lift", "bob", "--journal", journal, "--redis-url", redis_url, "--actor", "heidi")
-    assert await cli("blocks", "lift", "bob", "--journal", journal, "--redis-url", redis_url, "--actor", "heidi",
-                     "--note", " ") == 2
-    assert await cli("blocks", "lift", "bob", "--action", "step_up", "--journal", journal, "--redis-url", redis_url,
-                     "--actor", "heidi", "--note", "travelling this week") == 0
+    assert (
+        await cli(
+            "blocks", "lift", "bob", "--journal", journal, "--redis-url", redis_url, "--actor", "heidi", "--note", " "
+        )
+        == 2
+    )
+    assert (
+        await cli(
+            "blocks",
+            "lift",
+            "bob",
+            "--action",
+            "step_up",
+            "--journal",
+            journal,
+            "--redis-url",
+            redis_url,
+            "--actor",
+            "heidi",
+            "--note",
+            "travelling this week",
+        )
+        == 0
+    )
     assert "not recorded: the measure names no alert" in capsys.readouterr().out
     assert await cli("blocks", "list", "--journal", journal, "--redis-url", redis_url) == 0
     out = capsys.readouterr().out

@@ -26,7 +26,10 @@ def test_fail_mode_lookup(operation, mode):
 def test_default_fail_modes_close_exports_and_deletes():
     config = SignalsConfig()
     assert [config.fail_mode_for(op) for op in ("customers.export", "deals.delete", "deals.view")] == [
-        "closed", "closed", "open"]
+        "closed",
+        "closed",
+        "open",
+    ]
 
 
 def test_a_closed_default_closes_everything_not_listed():

@@ -36,7 +36,11 @@ async def test_flushall_is_noticed_on_the_next_request_of_a_user_counted_before(
     assert health["epoch"]["id"] != first_epoch and health["epoch"]["losses"] == "1"
     (alert,) = sink.alerts
     assert (alert["type"], alert["source"], alert["level"], alert["window"]) == (
-        "signals-data-lost", "signals", "high", health["epoch"]["id"])
+        "signals-data-lost",
+        "signals",
+        "high",
+        health["epoch"]["id"],
+    )
     assert alert["evidence"]["users"] == ["alice"] and "crmgw signals rebuild" in alert["summary"]
     await count(stage, record("alice", when=later(3)), record("bob", when=later(4)))
     assert len(sink.alerts) == 1 and stage.health()["losses_reported"] == 1  # told once

@@ -43,9 +43,7 @@ async def test_mass_delete_blocks_the_next_export_with_anomaly_block(gateway_wit
 
 
 async def test_two_gateways_sharing_redis_count_together_and_share_the_block(gateway_with_signals, redis_url):
-    (one, stage1, sink1), (two, stage2, sink2) = [
-        await gateway_with_signals(redis_url, name=n) for n in ("one", "two")
-    ]
+    (one, stage1, sink1), (two, stage2, sink2) = [await gateway_with_signals(redis_url, name=n) for n in ("one", "two")]
     resp = await one.post("/api/customers/bulk-delete", json={"ids": list(range(1, 13))}, headers=auth("grace"))
     assert resp.status == 200
     await stage1.drain()

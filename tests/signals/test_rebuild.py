@@ -46,11 +46,14 @@ def requests_for(rules, *records):
 def traffic():
     """Three days of alice: history for the relative rules, distinct records, deletes, a denial."""
     return [
-        export(n=300, when=T0 - 2 * DAY), export(n=120, when=T0 - DAY),
+        export(n=300, when=T0 - 2 * DAY),
+        export(n=120, when=T0 - DAY),
         record(operation="customers.list", ids=[str(i) for i in range(1, 40)], when=later(0)),
-        view(rid=7, when=later(10)), delete(n=6, when=later(20)),
+        view(rid=7, when=later(10)),
+        delete(n=6, when=later(20)),
         # the loss happens here; these two are counted live afterwards
-        export(n=250, when=later(30)), record(operation="contacts.view", effect="deny", status=403, when=later(40)),
+        export(n=250, when=later(30)),
+        record(operation="contacts.view", effect="deny", status=403, when=later(40)),
     ]
 
 
@@ -83,8 +86,12 @@ async def test_a_rebuild_restores_what_the_loss_took_and_counts_nothing_twice(re
 async def test_records_outside_since_and_without_a_user_are_not_replayed(redis_url, anomaly_rules):
     client = connect_redis(redis_url)
     try:
-        records = [export(when=T0 - 40 * DAY), record(when=later(0)), {**record(when=later(1)), "user": None},
-                   record(when=later(7200))]
+        records = [
+            export(when=T0 - 40 * DAY),
+            record(when=later(0)),
+            {**record(when=later(1)), "user": None},
+            record(when=later(7200)),
+        ]
         report = await rebuild(client, CONFIG, anomaly_rules, records, now=later(3600))  # default since: ~32 days
         assert (report.replayed, report.outside, report.uncountable) == (1, 2, 1)
     finally:
@@ -122,8 +129,13 @@ async def test_a_loss_during_the_rebuild_is_not_covered_by_it(redis_url, admin, 
 @pytest.fixture
 async def gateway(aiohttp_client, tmp_path, clock, crm, redis_url):
     """The gateway as deployed: its own signals stage on Redis, its own alert store (journal + Redis)."""
-    settings = gateway_settings(str(crm.make_url("")).rstrip("/"), tmp_path, RULES, redis_url=redis_url,
-                                signals={"reconnect_min": 0.05, "reconnect_max": 0.2})
+    settings = gateway_settings(
+        str(crm.make_url("")).rstrip("/"),
+        tmp_path,
+        RULES,
+        redis_url=redis_url,
+        signals={"reconnect_min": 0.05, "reconnect_max": 0.2},
+    )
     store, errors = RuleStore.open(RULES)
     assert store is not None, errors
     client = await aiohttp_client(create_app(settings, store, clock=clock))
@@ -132,8 +144,13 @@ async def gateway(aiohttp_client, tmp_path, clock, crm, redis_url):
 
 async def crmgw(*args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.cli", *args, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert not err or proc.returncode == 0, err.decode()
@@ -157,10 +174,26 @@ async def test_flushall_is_alerted_and_a_rebuild_from_the_audit_log_fires_the_th
     (lost,) = await gw.alerts.list(type="signals-data-lost")
     assert (lost.level, lost.source, lost.evidence["users"]) == ("high", "signals", ["grace"])
 
-    code, out = await crmgw("signals", "rebuild", "--redis-url", redis_url, "--rules", str(RULES),
-                            "--audit-log", str(audit_log), "--since", "2026-03-01T00:00:00+00:00", "--json")
+    code, out = await crmgw(
+        "signals",
+        "rebuild",
+        "--redis-url",
+        redis_url,
+        "--rules",
+        str(RULES),
+        "--audit-log",
+        str(audit_log),
+        "--since",
+        "2026-03-01T00:00:00+00:00",
+        "--json",
+    )
     report = json.loads(out)
-    assert (code, report["replayed"], report["skipped"], report["marked"]) == (0, 1, 1, True)  # the delete; the view was live
+    assert (code, report["replayed"], report["skipped"], report["marked"]) == (
+        0,
+        1,
+        1,
+        True,
+    )  # the delete; the view was live
     assert await gw.signals.probe()
     health = await (await client.get("/_gw/health")).json()
     assert "signals-data-lost" not in health["degraded"]
@@ -175,11 +208,14 @@ async def test_flushall_is_alerted_and_a_rebuild_from_the_audit_log_fires_the_th
     assert (resp.status, (await resp.json())["reason"]) == (403, "anomaly-block")
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["--since", "2026-03-01T00:00:00"], 2, "needs a UTC offset"),
-    (["--since", "yesterday"], 2, "--since"),
-    (["--audit-log", "/nonexistent/audit.log"], 1, "no audit log at /nonexistent/audit.log"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["--since", "2026-03-01T00:00:00"], 2, "needs a UTC offset"),
+        (["--since", "yesterday"], 2, "--since"),
+        (["--audit-log", "/nonexistent/audit.log"], 1, "no audit log at /nonexistent/audit.log"),
+    ],
+)
 def test_rebuild_usage_errors(args, code, message, tmp_path, capsys):
     base = ["signals", "rebuild", "--redis-url", "redis://127.0.0.1:1/0", "--rules", str(RULES)]
     if "--audit-log" not in args:
@@ -191,8 +227,9 @@ def test_rebuild_usage_errors(args, code, message, tmp_path, capsys):
 
 def test_rebuild_of_a_memory_backend_is_refused(tmp_path, capsys):
     config = tmp_path / "gateway.yaml"
-    settings = gateway_settings("http://127.0.0.1:1", tmp_path, RULES, redis_url="redis://127.0.0.1:1/0",
-                                signals={"backend": "memory"})
+    settings = gateway_settings(
+        "http://127.0.0.1:1", tmp_path, RULES, redis_url="redis://127.0.0.1:1/0", signals={"backend": "memory"}
+    )
     config.write_text(json.dumps(settings.model_dump(mode="json", by_alias=True, exclude_defaults=True)))
     (tmp_path / "audit.log").write_text("")
     assert main(["signals", "rebuild", "--config", str(config), "--audit-log", str(tmp_path / "audit.log")]) == 2

@@ -76,7 +76,9 @@ async def _commands_of(admin, url, action) -> list[str]:
 
 async def test_one_request_is_one_command_on_the_wire(redis_counters, admin, redis_url):
     await redis_counters.count([request_for(record())])  # first use loads the script
-    commands = await _commands_of(admin, redis_url, lambda: redis_counters.count([request_for(export(when=later(5)), ALL)]))
+    commands = await _commands_of(
+        admin, redis_url, lambda: redis_counters.count([request_for(export(when=later(5)), ALL)])
+    )
     assert commands == ["EVALSHA"]
 
 
@@ -90,7 +92,9 @@ async def test_a_batch_is_one_pipeline_of_evalsha_without_script_checks(redis_co
 async def test_a_flushed_script_cache_is_reloaded_in_a_batch(redis_counters, admin):
     await redis_counters.count([request_for(record())])
     await admin.script_flush()
-    results = await redis_counters.count([request_for(record(when=later(i)), GroupQuery("g:", ("1h",))) for i in range(3)])
+    results = await redis_counters.count(
+        [request_for(record(when=later(i)), GroupQuery("g:", ("1h",))) for i in range(3)]
+    )
     assert [r.groups["g:"].windows["1h"]["requests"] for r in results] == [2, 3, 4]
 
 

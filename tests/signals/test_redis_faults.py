@@ -43,8 +43,10 @@ async def test_a_full_redis_answers_ping_but_signals_stay_degraded_until_a_write
     assert "crmgw_redis_up 0.0" in exposed
     assert 'crmgw_signals_degraded_total{reason="redis-refusing-writes"} 1.0' in exposed
     alice = make_identity("alice")
-    assert (stage.check(alice, make_ctx("customers.export")).status,
-            stage.check(alice, make_ctx("customers.delete")).reason) == (503, "signals-unavailable")
+    assert (
+        stage.check(alice, make_ctx("customers.export")).status,
+        stage.check(alice, make_ctx("customers.delete")).reason,
+    ) == (503, "signals-unavailable")
     assert stage.check(alice, make_ctx("customers.view")) is None  # reads fail open
 
     await full_redis.relieve()
@@ -73,8 +75,9 @@ async def test_an_oom_refuses_the_whole_counting_script_so_nothing_is_half_count
 async def test_exports_are_refused_while_redis_refuses_writes_and_counted_again_after(
     gateway_with_signals, redis_url, full_redis, admin
 ):
-    client, stage, sink = await gateway_with_signals(redis_url, reload_interval=0.02, reconnect_min=0.02,
-                                                     reconnect_max=0.05)
+    client, stage, sink = await gateway_with_signals(
+        redis_url, reload_interval=0.02, reconnect_min=0.02, reconnect_max=0.05
+    )
     grace = auth("grace", mfa=True)
     resp = await client.get("/api/customers/export.csv", headers=grace)
     assert resp.status == 200

@@ -43,9 +43,20 @@ class RedisProcess:
         exe = shutil.which("redis-server")
         assert exe, "redis-server is not installed"
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *self.persistence,
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                *self.persistence,
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = aioredis.from_url(self.url)
         try:
@@ -83,7 +94,10 @@ def shipped():
 
 async def test_redis_killed_mid_run_degrades_and_recovers(make_stage, own_redis, shipped, sink):
     stage = await make_stage(
-        "redis", own_redis.url, reconnect_min=0.05, reconnect_max=0.2,
+        "redis",
+        own_redis.url,
+        reconnect_min=0.05,
+        reconnect_max=0.2,
         fail_mode={"default": "open", "export": "closed", "customers.delete": "closed"},
     )
     metrics = Metrics()

@@ -37,7 +37,12 @@ async def test_bulk_export_alerts_on_the_first_export_over_the_threshold(make_st
     await feed(stage, shipped, export(n=300, when=later(60)))
     (alert,) = sink.alerts
     assert (alert["rule"], alert["type"], alert["level"], alert["window"], alert["source"]) == (
-        "bulk-export", "bulk-export", "high", "1h", "threshold")
+        "bulk-export",
+        "bulk-export",
+        "high",
+        "1h",
+        "threshold",
+    )
     assert alert["summary"] == "alice exported 600 records in 1h (usual daily max 0)"
     assert alert["evidence"]["counters"]["records_exported"] == 600
     assert [r["operation"] for r in alert["evidence"]["recent_requests"]] == ["customers.export"] * 2
@@ -68,7 +73,10 @@ async def test_mass_delete_blocks_the_users_next_requests_until_the_ttl(make_sta
     await feed(stage, shipped, delete(n=1, when=later(10)))
     refusal = stage.check(alice, ctx)
     assert isinstance(refusal, Forbidden) and (refusal.status, refusal.reason, refusal.rule) == (
-        403, "anomaly-block", "mass-delete")
+        403,
+        "anomaly-block",
+        "mass-delete",
+    )
     assert sink.rules() == ["mass-delete"] and sink.alerts[0]["level"] == "critical"
     assert sink.alerts[0]["evidence"]["action"]["type"] == "block"
     assert stage.check(make_identity("bob"), ctx) is None
@@ -87,7 +95,10 @@ async def test_new_country_at_night_requires_step_up(make_stage, sink, shipped):
     assert sink.rules() == ["new-country-off-hours"] and sink.alerts[0]["level"] == "high"
     refusal = stage.check(make_identity("alice"), ctx)
     assert isinstance(refusal, Unauthenticated) and (refusal.status, refusal.reason, refusal.rule) == (
-        401, "step-up-required", "new-country-off-hours")
+        401,
+        "step-up-required",
+        "new-country-off-hours",
+    )
     assert stage.check(make_identity("alice", mfa=True), ctx) is None
 
 
@@ -175,9 +186,22 @@ async def test_a_failing_alert_sink_does_not_stop_counting(make_stage, shipped):
 async def test_health_of_the_memory_backend(make_stage):
     stage = await make_stage()
     assert stage.health() == {
-        "backend": "memory", "state": "ok", "connected": True, "degraded": False, "problems": [],
-        "last_error": None, "last_write": None, "data_lost": False, "epoch": None, "losses_reported": 0,
-        "queued": 0, "dropped": 0, "counted": 0, "findings": 0, "alerts_raised": 0, "alerts_failed": 0,
+        "backend": "memory",
+        "state": "ok",
+        "connected": True,
+        "degraded": False,
+        "problems": [],
+        "last_error": None,
+        "last_write": None,
+        "data_lost": False,
+        "epoch": None,
+        "losses_reported": 0,
+        "queued": 0,
+        "dropped": 0,
+        "counted": 0,
+        "findings": 0,
+        "alerts_raised": 0,
+        "alerts_failed": 0,
         "enforcement": {"block": 0, "step_up": 0},
     }
 

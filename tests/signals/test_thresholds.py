@@ -28,7 +28,8 @@ def make_rule(tmp_path, condition: str, extra: str = ""):
 
 def result(after: int, added: int, baseline: int = 0, prefix: str = "g:") -> CountResult:
     return CountResult(
-        flags={}, increments={"records_exported": added},
+        flags={},
+        increments={"records_exported": added},
         groups={prefix: GroupResult({"1h": {"records_exported": after}}, {}, {"records_exported": baseline})},
     )
 

@@ -33,8 +33,10 @@ def at(key: str, message: str) -> RuleError:
 
 
 def test_attribution_settings_load_with_their_defaults():
-    s = settings(on_behalf_of=[{"header": "X-Acting-User", "value": "email"}, {"header": "X-CRM-User-Id"}],
-                 user_credentials=CREDS)
+    s = settings(
+        on_behalf_of=[{"header": "X-Acting-User", "value": "email"}, {"header": "X-CRM-User-Id"}],
+        user_credentials=CREDS,
+    )
     first, second = s.upstream.on_behalf_of
     assert (first.header, first.value, first.missing) == ("X-Acting-User", "email", "refuse")
     assert (second.value, second.missing) == ("id", "refuse")
@@ -64,8 +66,14 @@ def test_headers_naming_the_acting_user_cannot_be_forwarded_from_clients(upstrea
         ({"on_behalf_of": [{"header": "X-Request-Id"}]}, "the gateway or HTTP already uses"),
         ({"on_behalf_of": [{"header": "User-Agent"}]}, "the gateway or HTTP already uses"),
         ({"on_behalf_of": [{"header": "Authorization"}]}, "the gateway or HTTP already uses"),
-        ({"on_behalf_of": [{"header": "X-CRM-User", "value": "email"}]}, "'X-CRM-User' is also set by identity_headers"),
-        ({"on_behalf_of": [{"header": "X-A"}, {"header": "x-a", "value": "email"}]}, "'x-a' is also set by on_behalf_of"),
+        (
+            {"on_behalf_of": [{"header": "X-CRM-User", "value": "email"}]},
+            "'X-CRM-User' is also set by identity_headers",
+        ),
+        (
+            {"on_behalf_of": [{"header": "X-A"}, {"header": "x-a", "value": "email"}]},
+            "'x-a' is also set by on_behalf_of",
+        ),
         ({"on_behalf_of": [{"header": "X-A", "missing": "omit"}]}, "'refuse' or 'omit_on_reads'"),
         ({"user_credentials": {}}, "give 'from_env', 'from_file' or both"),
         ({"user_credentials": {**CREDS, "format": "Bearer {token}"}}, "'{secret}' exactly once"),
@@ -78,8 +86,10 @@ def test_headers_naming_the_acting_user_cannot_be_forwarded_from_clients(upstrea
         ({"user_credentials": {**CREDS, "header": "Content-Type"}}, "the gateway or HTTP already uses"),
         ({"user_credentials": {**CREDS, "fallback": "maybe"}}, "'service' or 'refuse'"),
         ({"credential": None, "user_credentials": CREDS}, "fallback: service needs upstream.credential"),
-        ({"credential": {"value_env": "CRM_TOKEN_SERVICE"}, "user_credentials": CREDS},
-         r"would read the service credential \$CRM_TOKEN_SERVICE"),
+        (
+            {"credential": {"value_env": "CRM_TOKEN_SERVICE"}, "user_credentials": CREDS},
+            r"would read the service credential \$CRM_TOKEN_SERVICE",
+        ),
     ],
 )
 def test_ambiguous_or_unsafe_attribution_settings_are_refused(upstream, message):
@@ -129,7 +139,9 @@ def test_a_secrets_file_other_users_can_open_is_refused_at_load_with_file_and_li
     assert loaded is None and len(errors) == 1
     text = str(errors[0])
     assert text.startswith(f"{path}:{line_of(path, 'from_file')}:")
-    assert f"upstream.user_credentials.from_file: {tmp_path}/secrets/crm-tokens.yaml is accessible to every user" in text
+    assert (
+        f"upstream.user_credentials.from_file: {tmp_path}/secrets/crm-tokens.yaml is accessible to every user" in text
+    )
     assert f"(mode {mode:04o})" in text and "crmpat-carol" not in text
 
 
@@ -171,7 +183,7 @@ def test_environment_problems_name_the_variable_never_the_value(tmp_path, monkey
 
 
 def directory(*ids: str):
-    return SimpleNamespace(users={user: None for user in ids})
+    return SimpleNamespace(users=dict.fromkeys(ids))
 
 
 def test_env_key_spells_the_user_id_as_a_variable_name():
@@ -180,8 +192,9 @@ def test_env_key_spells_the_user_id_as_a_variable_name():
 
 def test_an_environment_variable_two_directory_users_would_read_is_refused():
     environ = {"CRM_TOKEN_SVC_A": "s3cret", "CRM_TOKEN_CAROL": "c4rol"}
-    secrets = UserSecrets(fmt="Bearer {secret}", from_env="CRM_TOKEN_{USER}", file=None, reload_interval=1,
-                          environ=environ)
+    secrets = UserSecrets(
+        fmt="Bearer {secret}", from_env="CRM_TOKEN_{USER}", file=None, reload_interval=1, environ=environ
+    )
     assert secrets.load(at) == []
     users = directory("svc-a", "svc_a", "carol", "dave")
     assert secrets.lookup("carol", users) == "Bearer c4rol" and secrets.lookup("dave", users) is None
@@ -194,8 +207,13 @@ def test_an_environment_variable_two_directory_users_would_read_is_refused():
 
 def test_a_user_given_in_both_sources_is_refused(tmp_path):
     file = secrets_file(tmp_path, "carol: from-file\n")
-    secrets = UserSecrets(fmt="{secret}", from_env="CRM_TOKEN_{USER}", file=file, reload_interval=1,
-                          environ={"CRM_TOKEN_CAROL": "from-env"})
+    secrets = UserSecrets(
+        fmt="{secret}",
+        from_env="CRM_TOKEN_{USER}",
+        file=file,
+        reload_interval=1,
+        environ={"CRM_TOKEN_CAROL": "from-env"},
+    )
     problems = secrets.load(at)
     assert len(problems) == 1 and "'carol' has a secret in" in problems[0].message
     assert "$CRM_TOKEN_CAROL: give it once" in problems[0].message and "from-" not in problems[0].message

@@ -26,13 +26,16 @@ def test_json_duplicate_keys_are_refused():
     assert caught.value.reason == "body-ambiguous"
 
 
-@pytest.mark.parametrize(("raw", "record"), [
-    (b"owner_id=bob&name=x", {"owner_id": "bob", "name": "x"}),
-    (b"assigned_to=a&assigned_to=b", {"assigned_to": ["a", "b"]}),
-    (b"assigned_to%5B%5D=a&assigned_to%5B%5D=b", {"assigned_to": ["a", "b"]}),
-    (b"owner%5Bemail%5D=b%40x", {"owner": {"email": "b@x"}}),
-    (b"assigned_to%5B0%5D%5Bid%5D=a", {"assigned_to": {"id": "a"}}),
-])
+@pytest.mark.parametrize(
+    ("raw", "record"),
+    [
+        (b"owner_id=bob&name=x", {"owner_id": "bob", "name": "x"}),
+        (b"assigned_to=a&assigned_to=b", {"assigned_to": ["a", "b"]}),
+        (b"assigned_to%5B%5D=a&assigned_to%5B%5D=b", {"assigned_to": ["a", "b"]}),
+        (b"owner%5Bemail%5D=b%40x", {"owner": {"email": "b@x"}}),
+        (b"assigned_to%5B0%5D%5Bid%5D=a", {"assigned_to": {"id": "a"}}),
+    ],
+)
 def test_form_bodies_become_one_record(raw, record):
     assert bodies.parse(raw, FORM, ALL) == ("form", record)
 
@@ -44,17 +47,22 @@ def test_form_method_override_is_refused():
 
 
 def test_multipart_fields_and_files():
-    raw, ctype = multipart('Content-Disposition: form-data; name="owner"\r\n\r\nbob',
-                           'Content-Disposition: form-data; name="doc"; filename="a.txt"\r\n\r\nhello')
+    raw, ctype = multipart(
+        'Content-Disposition: form-data; name="owner"\r\n\r\nbob',
+        'Content-Disposition: form-data; name="doc"; filename="a.txt"\r\n\r\nhello',
+    )
     media, record = bodies.parse(raw, ctype, ALL)
     assert media == "multipart" and record["owner"] == "bob" and record["doc"] is bodies.FILE
 
 
-@pytest.mark.parametrize("part", [
-    "Content-Disposition: form-data; name*=UTF-8''owner\r\n\r\nbob",
-    "Content-Disposition: form-data; name=owner\r\nContent-Transfer-Encoding: base64\r\n\r\nYm9i",
-    "Content-Disposition: form-data\r\n\r\nbob",
-])
+@pytest.mark.parametrize(
+    "part",
+    [
+        "Content-Disposition: form-data; name*=UTF-8''owner\r\n\r\nbob",
+        "Content-Disposition: form-data; name=owner\r\nContent-Transfer-Encoding: base64\r\n\r\nYm9i",
+        "Content-Disposition: form-data\r\n\r\nbob",
+    ],
+)
 def test_multipart_parts_read_differently_by_other_parsers_are_refused(part):
     raw, ctype = multipart(part)
     with pytest.raises(BadRequest) as caught:

@@ -33,15 +33,26 @@ def test_operator_headers_load():
 @pytest.mark.parametrize(
     ("name", "why"),
     [
-        ("Connection", "hop-by-hop"), ("Transfer-Encoding", "hop-by-hop"), ("te", "hop-by-hop"),
-        ("Upgrade", "hop-by-hop"), ("Proxy-Authorization", "hop-by-hop"),
-        ("Host", "framing"), ("Content-Length", "framing"), ("Expect", "framing"),
-        ("Authorization", "CRM's own login"), ("Cookie", "CRM's own login"),
-        ("X-Forwarded-For", "network position"), ("Forwarded", "network position"),
-        ("X-Real-IP", "network position"), ("X-Original-URL", "original request"),
-        ("Remote-User", "original request"), ("X-Request-Id", "request id"),
-        ("X-HTTP-Method-Override", "method override"), ("Range", "response filter"),
-        ("If-None-Match", "response filter"), ("Content-Encoding", "already decoded"),
+        ("Connection", "hop-by-hop"),
+        ("Transfer-Encoding", "hop-by-hop"),
+        ("te", "hop-by-hop"),
+        ("Upgrade", "hop-by-hop"),
+        ("Proxy-Authorization", "hop-by-hop"),
+        ("Host", "framing"),
+        ("Content-Length", "framing"),
+        ("Expect", "framing"),
+        ("Authorization", "CRM's own login"),
+        ("Cookie", "CRM's own login"),
+        ("X-Forwarded-For", "network position"),
+        ("Forwarded", "network position"),
+        ("X-Real-IP", "network position"),
+        ("X-Original-URL", "original request"),
+        ("Remote-User", "original request"),
+        ("X-Request-Id", "request id"),
+        ("X-HTTP-Method-Override", "method override"),
+        ("Range", "response filter"),
+        ("If-None-Match", "response filter"),
+        ("Content-Encoding", "already decoded"),
     ],
 )
 def test_names_the_gateway_never_forwards_are_refused(name, why):
@@ -69,8 +80,15 @@ def test_credentials_the_gateway_reads_cannot_be_forwarded(name):
         settings(forward=[name])
 
 
-@pytest.mark.parametrize(("name", "message"), [("X Tenant", "not a header name"), ("X-Tenant:", "not a header name"),
-                                               ("", "not a header name"), ("X_Tenant", "spell it with '-'")])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("X Tenant", "not a header name"),
+        ("X-Tenant:", "not a header name"),
+        ("", "not a header name"),
+        ("X_Tenant", "spell it with '-'"),
+    ],
+)
 def test_forward_headers_must_be_header_names(name, message):
     with pytest.raises(ValidationError, match=message):
         settings(forward=[name])
@@ -81,8 +99,10 @@ def test_client_address_header_takes_any_header_name(name):
     assert settings(client_address_header=name).client_address_header == name
 
 
-@pytest.mark.parametrize(("name", "message"), [("Connection", "hop-by-hop"), ("X_Real_IP", "spell it with '-'"),
-                                               ("X Real IP", "not a header name")])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("Connection", "hop-by-hop"), ("X_Real_IP", "spell it with '-'"), ("X Real IP", "not a header name")],
+)
 def test_client_address_header_refuses_what_a_proxy_cannot_write(name, message):
     with pytest.raises(ValidationError, match=message):
         settings(client_address_header=name)
@@ -102,8 +122,7 @@ def test_load_settings_reports_every_problem_with_file_and_line(tmp_path):
         "  forward_headers: [X-Tenant, X-Forwarded-Host, Connection]\n"  # line 3
         f"rules_dir: {RULES}\n"
         f"audit: {{path: {tmp_path / 'audit.log'}}}\n"
-        "client_address_header: X_Real_IP\n"  # line 6
-        + identity
+        "client_address_header: X_Real_IP\n" + identity  # line 6
     )
     loaded, errors = load_settings(path)
     assert loaded is None

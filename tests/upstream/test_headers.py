@@ -18,8 +18,11 @@ GATEWAY_READS = ("x-authenticated-user", "authorization", "x-api-key")
 
 def out(client, *, keep_credential=False, strip=GATEWAY_READS, forward=(), add=None):
     return upstream_request_headers(
-        CIMultiDict(client), strip=strip, keep_credential=keep_credential,
-        add={"X-CRM-User": "alice"} if add is None else add, forward=forward,
+        CIMultiDict(client),
+        strip=strip,
+        keep_credential=keep_credential,
+        add={"X-CRM-User": "alice"} if add is None else add,
+        forward=forward,
     )
 
 
@@ -30,12 +33,41 @@ def client_names(headers) -> set[str]:
 
 # Headers some CRM or framework acts on: none of them is standard, so none is on the allow-list.
 NOT_ALLOWED = [
-    "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Prefix", "X-Forwarded-Uri",
-    "Forwarded", "X-Real-IP", "Client-IP", "X-Cluster-Client-IP", "True-Client-IP", "CF-Connecting-IP",
-    "X-Original-URL", "X-Rewrite-URL", "X-Envoy-Original-Path", "X-User", "Remote-User", "X-Remote-User",
-    "X-HTTP-Method-Override", "Transfer-Encoding", "Proxy-Authorization", "Upgrade", "TE", "Keep-Alive",
-    "X-Authenticated-User", "X-API-Key", "Authorization", "Cookie", "Host", "Content-Length", "Expect",
-    "X-Request-Id", "X-Whatever", "Origin", "Referer", "Date",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Uri",
+    "Forwarded",
+    "X-Real-IP",
+    "Client-IP",
+    "X-Cluster-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-Envoy-Original-Path",
+    "X-User",
+    "Remote-User",
+    "X-Remote-User",
+    "X-HTTP-Method-Override",
+    "Transfer-Encoding",
+    "Proxy-Authorization",
+    "Upgrade",
+    "TE",
+    "Keep-Alive",
+    "X-Authenticated-User",
+    "X-API-Key",
+    "Authorization",
+    "Cookie",
+    "Host",
+    "Content-Length",
+    "Expect",
+    "X-Request-Id",
+    "X-Whatever",
+    "Origin",
+    "Referer",
+    "Date",
 ]
 
 
@@ -50,7 +82,8 @@ def test_standard_negotiation_and_entity_headers_are_forwarded(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "Range", "If-Range", "Content-Encoding"]
+    "name",
+    ["If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "Range", "If-Range", "Content-Encoding"],
 )
 def test_headers_that_let_the_crm_answer_without_a_checkable_record_are_dropped(name):
     """A 304/412 or a partial body carries no record the filter can check (and 304 vs 404 is an
@@ -65,7 +98,12 @@ def test_operator_named_headers_are_forwarded():
 
 def test_operator_list_cannot_forward_a_never_forwarded_header_even_unvalidated():
     """Settings refuse these names; the header code refuses them again (defence in depth)."""
-    client = {"X-Forwarded-Host": "evil", "Authorization": "Bearer x", "Range": "bytes=1-", "Transfer-Encoding": "chunked"}
+    client = {
+        "X-Forwarded-Host": "evil",
+        "Authorization": "Bearer x",
+        "Range": "bytes=1-",
+        "Transfer-Encoding": "chunked",
+    }
     assert client_names(out(client, forward=tuple(client))) == set()
     assert {"x-forwarded-host", "authorization", "range", "transfer-encoding"} <= NEVER_FORWARDED.keys()
 
@@ -77,14 +115,21 @@ def test_operator_list_cannot_forward_what_the_gateway_reads_or_writes():
 
 def test_operator_headers_pass_only_when_named():
     client = CIMultiDict({"X-Tenant": "emea"})
-    kwargs = dict(strip=(), keep_credential=False, add={})
+    kwargs = {"strip": (), "keep_credential": False, "add": {}}
     assert "X-Tenant" not in upstream_request_headers(client, **kwargs)  # fail closed by default
     assert upstream_request_headers(client, forward=("X-Tenant",), **kwargs)["X-Tenant"] == "emea"
 
 
 def test_headers_named_in_connection_are_dropped_even_when_allowed():
-    headers = out({"Connection": "keep-alive, X-Tenant, accept_language", "X-Tenant": "1", "Accept-Language": "fr",
-                   "Accept": "text/csv"}, forward=("X-Tenant",))
+    headers = out(
+        {
+            "Connection": "keep-alive, X-Tenant, accept_language",
+            "X-Tenant": "1",
+            "Accept-Language": "fr",
+            "Accept": "text/csv",
+        },
+        forward=("X-Tenant",),
+    )
     assert client_names(headers) == {"accept"}
 
 
@@ -118,15 +163,30 @@ def test_accept_encoding_is_limited_to_what_the_filter_decodes(client, upstream)
 
 
 def test_response_headers_lose_encoding_and_length_when_rewritten():
-    up = CIMultiDict({"Content-Encoding": "gzip", "Content-Length": "10", "ETag": "x", "Set-Cookie": "a=1", "Connection": "close"})
+    up = CIMultiDict(
+        {"Content-Encoding": "gzip", "Content-Length": "10", "ETag": "x", "Set-Cookie": "a=1", "Connection": "close"}
+    )
     rewritten = client_response_headers(up, body_rewritten=True)
     assert set(rewritten) == {"Set-Cookie"}
     streamed = client_response_headers(up, body_rewritten=False)
     assert streamed["Content-Encoding"] == "gzip" and "Content-Length" not in streamed
 
 
-@pytest.mark.parametrize("name", ["X_CRM_User", "x_crm_user", "X-CRM_User", "X_Authenticated_User", "X_Forwarded_For",
-                                  "Transfer_Encoding", "X_Real_IP", "Accept_Language", "Content_Type", "X_Tenant"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X_CRM_User",
+        "x_crm_user",
+        "X-CRM_User",
+        "X_Authenticated_User",
+        "X_Forwarded_For",
+        "Transfer_Encoding",
+        "X_Real_IP",
+        "Accept_Language",
+        "Content_Type",
+        "X_Tenant",
+    ],
+)
 def test_a_header_name_with_an_underscore_is_never_forwarded(name):
     """To a CGI/WSGI CRM ``Accept_Language`` is a second ``Accept-Language``: it would pick one."""
     headers = out({name: "grace", "Accept-Language": "fr"}, forward=("X-Tenant",))

@@ -50,12 +50,26 @@ endpoints:
 
 
 def person(uid: str, team: str, region: str, roles=("rep",)) -> User:
-    return User(id=uid, email=f"{uid}@x.test", roles=frozenset(roles), effective_roles=frozenset(roles),
-                team=team, region=region, attributes={"crm_profile_id": f"P-{uid}"})
+    return User(
+        id=uid,
+        email=f"{uid}@x.test",
+        roles=frozenset(roles),
+        effective_roles=frozenset(roles),
+        team=team,
+        region=region,
+        attributes={"crm_profile_id": f"P-{uid}"},
+    )
 
 
-USERS = {u.id: u for u in (person("ann", "east", "emea"), person("ben", "east", "apac"),
-                           person("cat", "west", "emea"), person("ida", "east", "emea", roles=("intern",)))}
+USERS = {
+    u.id: u
+    for u in (
+        person("ann", "east", "emea"),
+        person("ben", "east", "apac"),
+        person("cat", "west", "emea"),
+        person("ida", "east", "emea", roles=("intern",)),
+    )
+}
 DIRECTORY = Directory(users=USERS, roles={}, api_keys={}, crm_tokens={})
 
 
@@ -71,8 +85,9 @@ def catalogue(tmp_path_factory):
 def decide(catalogue, method: str, path: str, body, *, who="ann", scope="own", ctype="application/json"):
     endpoint, _ = catalogue.match(method, path)
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    check_request_body(endpoint, method, scope, Identity(USERS[who], "jwt"), DIRECTORY, catalogue.references,
-                       raw, ctype)
+    check_request_body(
+        endpoint, method, scope, Identity(USERS[who], "jwt"), DIRECTORY, catalogue.references, raw, ctype
+    )
 
 
 def refusal(catalogue, *args, **kwargs) -> str:
@@ -81,41 +96,47 @@ def refusal(catalogue, *args, **kwargs) -> str:
     return caught.value.reason
 
 
-@pytest.mark.parametrize("body", [
-    {"title": "t"},
-    {"title": "t", "assigned_to": ["P-ann"]},
-    {"assigned_to": "P-ann"},
-    {"assigned_to": [{"id": "P-ann"}]},
-    {"assigned_to": [{"email": "ann@x.test", "id": "P-ann"}]},
-    {"owner": "ann@x.test"},
-    {"teams": ["T-EAST"], "region": "emea"},
-    {"teams": [{"id": "T-EAST", "name": "east"}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "t"},
+        {"title": "t", "assigned_to": ["P-ann"]},
+        {"assigned_to": "P-ann"},
+        {"assigned_to": [{"id": "P-ann"}]},
+        {"assigned_to": [{"email": "ann@x.test", "id": "P-ann"}]},
+        {"owner": "ann@x.test"},
+        {"teams": ["T-EAST"], "region": "emea"},
+        {"teams": [{"id": "T-EAST", "name": "east"}]},
+    ],
+)
 def test_writes_that_stay_in_own_scope_pass(catalogue, body):
     decide(catalogue, "POST", "/leads/", body)
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ({"assigned_to": ["P-ben"]}, "write-out-of-scope"),
-    ({"assigned_to": ["P-ann", "P-ben"]}, "write-out-of-scope"),
-    ({"assigned_to": [{"id": "P-ben"}]}, "write-out-of-scope"),
-    ({"owner": "ben@x.test"}, "write-out-of-scope"),
-    ({"owner": {"email": "ben@x.test"}}, "write-out-of-scope"),
-    ({"teams": ["T-WEST"]}, "write-out-of-scope"),
-    ({"teams": [{"name": "west"}]}, "write-out-of-scope"),
-    ({"region": "apac"}, "write-out-of-scope"),
-    ({"assigned_to": ["P-nobody"]}, "owner-unresolvable"),
-    ({"assigned_to": []}, "owner-unresolvable"),
-    ({"assigned_to": None}, "owner-unresolvable"),
-    ({"assigned_to": [["P-ann"]]}, "owner-unresolvable"),
-    ({"assigned_to": [{"id": "P-ann", "name": "Ann"}]}, "owner-unresolvable"),
-    ({"assigned_to": [{"id": "P-ann", "email": "ben@x.test"}]}, "owner-unresolvable"),
-    ({"assigned_to": [True]}, "owner-unresolvable"),
-    ({"teams": ["T-NOWHERE"]}, "owner-unresolvable"),
-    ({"teams": [{"id": "T-EAST", "name": "west"}]}, "owner-unresolvable"),
-    ({"title": "t", "created_by": "P-ben"}, "field-not-writable"),
-    ({"Assigned_To": ["P-ben"]}, "field-not-writable"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"assigned_to": ["P-ben"]}, "write-out-of-scope"),
+        ({"assigned_to": ["P-ann", "P-ben"]}, "write-out-of-scope"),
+        ({"assigned_to": [{"id": "P-ben"}]}, "write-out-of-scope"),
+        ({"owner": "ben@x.test"}, "write-out-of-scope"),
+        ({"owner": {"email": "ben@x.test"}}, "write-out-of-scope"),
+        ({"teams": ["T-WEST"]}, "write-out-of-scope"),
+        ({"teams": [{"name": "west"}]}, "write-out-of-scope"),
+        ({"region": "apac"}, "write-out-of-scope"),
+        ({"assigned_to": ["P-nobody"]}, "owner-unresolvable"),
+        ({"assigned_to": []}, "owner-unresolvable"),
+        ({"assigned_to": None}, "owner-unresolvable"),
+        ({"assigned_to": [["P-ann"]]}, "owner-unresolvable"),
+        ({"assigned_to": [{"id": "P-ann", "name": "Ann"}]}, "owner-unresolvable"),
+        ({"assigned_to": [{"id": "P-ann", "email": "ben@x.test"}]}, "owner-unresolvable"),
+        ({"assigned_to": [True]}, "owner-unresolvable"),
+        ({"teams": ["T-NOWHERE"]}, "owner-unresolvable"),
+        ({"teams": [{"id": "T-EAST", "name": "west"}]}, "owner-unresolvable"),
+        ({"title": "t", "created_by": "P-ben"}, "field-not-writable"),
+        ({"Assigned_To": ["P-ben"]}, "field-not-writable"),
+    ],
+)
 def test_writes_that_leave_own_scope_are_refused(catalogue, body, reason):
     assert refusal(catalogue, "POST", "/leads/", body) == reason
 
@@ -130,14 +151,19 @@ def test_region_scope_reaches_the_teams_of_the_region(catalogue):
     assert refusal(catalogue, "POST", "/leads/", {"assigned_to": ["P-ben"]}, scope="region") == "write-out-of-scope"
 
 
-@pytest.mark.parametrize(("raw", "ctype"), [
-    (b"assigned_to=P-ben", "application/x-www-form-urlencoded"),
-    (b"assigned_to=P-ann&assigned_to=P-ben", "application/x-www-form-urlencoded"),
-    (b"assigned_to%5B%5D=P-ben", "application/x-www-form-urlencoded"),
-    (b"owner%5Bemail%5D=ben%40x.test", "application/x-www-form-urlencoded"),
-    (b'--b\r\nContent-Disposition: form-data; name="assigned_to"\r\n\r\nP-ben\r\n--b--\r\n',
-     "multipart/form-data; boundary=b"),
-])
+@pytest.mark.parametrize(
+    ("raw", "ctype"),
+    [
+        (b"assigned_to=P-ben", "application/x-www-form-urlencoded"),
+        (b"assigned_to=P-ann&assigned_to=P-ben", "application/x-www-form-urlencoded"),
+        (b"assigned_to%5B%5D=P-ben", "application/x-www-form-urlencoded"),
+        (b"owner%5Bemail%5D=ben%40x.test", "application/x-www-form-urlencoded"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="assigned_to"\r\n\r\nP-ben\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+)
 def test_form_and_multipart_spellings_are_decided_alike(catalogue, raw, ctype):
     assert refusal(catalogue, "POST", "/leads/", raw, ctype=ctype) == "write-out-of-scope"
 
@@ -149,8 +175,10 @@ def test_a_file_where_an_owner_belongs_is_refused(catalogue):
 
 def test_field_level_edit_permission_per_role(catalogue):
     decide(catalogue, "POST", "/leads/", {"title": "t"}, who="ida")
-    assert refusal(catalogue, "POST", "/leads/", {"title": "t", "assigned_to": ["P-ida"]}, who="ida") == \
-        "field-not-writable"
+    assert (
+        refusal(catalogue, "POST", "/leads/", {"title": "t", "assigned_to": ["P-ida"]}, who="ida")
+        == "field-not-writable"
+    )
 
 
 def test_a_create_without_owner_needs_the_crm_to_assign_the_caller(catalogue):
@@ -160,8 +188,10 @@ def test_a_create_without_owner_needs_the_crm_to_assign_the_caller(catalogue):
 
 
 def test_media_types_are_per_endpoint(catalogue):
-    assert refusal(catalogue, "PATCH", "/leads/1/", b"title=x", ctype="application/x-www-form-urlencoded") == \
-        "body-media-undeclared"
+    assert (
+        refusal(catalogue, "PATCH", "/leads/1/", b"title=x", ctype="application/x-www-form-urlencoded")
+        == "body-media-undeclared"
+    )
 
 
 def test_a_body_on_an_endpoint_that_declares_none(catalogue):

@@ -31,8 +31,13 @@ endpoints:
     body: {media: [xml], records: [Envelope.Body.GetLeads], writable: [page, limit, assigned_to]}
 """
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-ANN = User(id="ann", roles=frozenset({"rep"}), effective_roles=frozenset({"rep"}), team="east",
-           attributes={"crm_profile_id": "P-ann"})
+ANN = User(
+    id="ann",
+    roles=frozenset({"rep"}),
+    effective_roles=frozenset({"rep"}),
+    team="east",
+    attributes={"crm_profile_id": "P-ann"},
+)
 BEN = User(id="ben", team="east", attributes={"crm_profile_id": "P-ben"})
 DIRECTORY = Directory(users={"ann": ANN, "ben": BEN}, roles={}, api_keys={}, crm_tokens={})
 
@@ -47,8 +52,9 @@ def endpoint(tmp_path_factory):
 
 
 def envelope(body: str, header: str = "") -> bytes:
-    return (f'<soap:Envelope xmlns:soap="{SOAP}" xmlns:c="urn:crm">{header}<soap:Body>{body}</soap:Body>'
-            f"</soap:Envelope>").encode()
+    return (
+        f'<soap:Envelope xmlns:soap="{SOAP}" xmlns:c="urn:crm">{header}<soap:Body>{body}</soap:Body></soap:Envelope>'
+    ).encode()
 
 
 def decide(endpoint, body: bytes, *, scope="own", ctype="text/xml; charset=utf-8") -> None:
@@ -56,42 +62,53 @@ def decide(endpoint, body: bytes, *, scope="own", ctype="text/xml; charset=utf-8
 
 
 @pytest.mark.parametrize("scope", ["own", "all"])
-@pytest.mark.parametrize("body", [
-    envelope("<c:GetLeads/>"),
-    envelope("<c:GetLeads><c:page>2</c:page><c:limit>50</c:limit></c:GetLeads>"),
-    envelope("<GetLeads><assigned_to>P-ann</assigned_to></GetLeads>"),
-    b'<?xml version="1.0" encoding="utf-8"?>\n' + envelope("\n  <c:GetLeads>\n  </c:GetLeads>\n"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        envelope("<c:GetLeads/>"),
+        envelope("<c:GetLeads><c:page>2</c:page><c:limit>50</c:limit></c:GetLeads>"),
+        envelope("<GetLeads><assigned_to>P-ann</assigned_to></GetLeads>"),
+        b'<?xml version="1.0" encoding="utf-8"?>\n' + envelope("\n  <c:GetLeads>\n  </c:GetLeads>\n"),
+    ],
+)
 def test_the_declared_call_passes(endpoint, body, scope):
     decide(endpoint, body, scope=scope)
 
 
 @pytest.mark.parametrize("scope", ["own", "all"])
-@pytest.mark.parametrize(("body", "reason"), [
-    (envelope("<c:DeleteLead><c:id>1</c:id></c:DeleteLead>"), "body-undeclared"),
-    (envelope("<c:GetLeads/><c:DeleteLead><c:id>1</c:id></c:DeleteLead>"), "body-undeclared"),
-    (envelope("<c:GetLeads/><c:GetLeads/>"), "body-undeclared"),
-    (envelope("<c:GetLeads/>", header="<soap:Header><c:RunAs>admin</c:RunAs></soap:Header>"), "body-undeclared"),
-    (envelope("<c:GetLeads/>").replace(b"<soap:Body>", b'<soap:Body c:op="DeleteLead">'), "body-undeclared"),
-    (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + envelope("<c:GetLeads/>"),
-     "body-unreadable"),
-    (envelope("<c:GetLeads>1<c:page>2</c:page></c:GetLeads>"), "body-unreadable"),
-    (envelope("<c:GetLeads/>").replace(b"soap:Body", b"soap:Bdy"), "body-undeclared"),
-    (envelope("<c:GetLeads>all</c:GetLeads>"), "body-unreadable"),
-    (b"GetLeads", "body-unreadable"),
-])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (envelope("<c:DeleteLead><c:id>1</c:id></c:DeleteLead>"), "body-undeclared"),
+        (envelope("<c:GetLeads/><c:DeleteLead><c:id>1</c:id></c:DeleteLead>"), "body-undeclared"),
+        (envelope("<c:GetLeads/><c:GetLeads/>"), "body-undeclared"),
+        (envelope("<c:GetLeads/>", header="<soap:Header><c:RunAs>admin</c:RunAs></soap:Header>"), "body-undeclared"),
+        (envelope("<c:GetLeads/>").replace(b"<soap:Body>", b'<soap:Body c:op="DeleteLead">'), "body-undeclared"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + envelope("<c:GetLeads/>"),
+            "body-unreadable",
+        ),
+        (envelope("<c:GetLeads>1<c:page>2</c:page></c:GetLeads>"), "body-unreadable"),
+        (envelope("<c:GetLeads/>").replace(b"soap:Body", b"soap:Bdy"), "body-undeclared"),
+        (envelope("<c:GetLeads>all</c:GetLeads>"), "body-unreadable"),
+        (b"GetLeads", "body-unreadable"),
+    ],
+)
 def test_anything_but_the_declared_call_is_refused_for_everyone(endpoint, body, reason, scope):
     with pytest.raises(GatewayError) as caught:
         decide(endpoint, body, scope=scope)
     assert caught.value.reason == reason
 
 
-@pytest.mark.parametrize(("ctype", "reason"), [
-    ("application/json", "body-media-undeclared"),
-    ("text/xml; charset=iso-8859-1", "body-unreadable"),
-    ('application/soap+xml; charset=utf-8; action="urn:crm/DeleteLead"', "body-undeclared"),
-    ('application/soap+xml; action="urn:crm/NotGetLeads"', "body-undeclared"),
-])
+@pytest.mark.parametrize(
+    ("ctype", "reason"),
+    [
+        ("application/json", "body-media-undeclared"),
+        ("text/xml; charset=iso-8859-1", "body-unreadable"),
+        ('application/soap+xml; charset=utf-8; action="urn:crm/DeleteLead"', "body-undeclared"),
+        ('application/soap+xml; action="urn:crm/NotGetLeads"', "body-undeclared"),
+    ],
+)
 def test_the_content_type_must_be_xml_and_name_the_same_call(endpoint, ctype, reason):
     with pytest.raises(GatewayError) as caught:
         decide(endpoint, envelope("<c:GetLeads/>"), scope="all", ctype=ctype)
@@ -99,11 +116,14 @@ def test_the_content_type_must_be_xml_and_name_the_same_call(endpoint, ctype, re
     decide(endpoint, envelope("<c:GetLeads/>"), ctype='application/soap+xml; action="urn:crm/GetLeads"')
 
 
-@pytest.mark.parametrize(("call", "reason"), [
-    ("<c:GetLeads><c:includeAll>true</c:includeAll></c:GetLeads>", "field-not-writable"),
-    ('<c:GetLeads as="admin"/>', "field-not-writable"),
-    ("<c:GetLeads><c:assigned_to>P-ben</c:assigned_to></c:GetLeads>", "write-out-of-scope"),
-])
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        ("<c:GetLeads><c:includeAll>true</c:includeAll></c:GetLeads>", "field-not-writable"),
+        ('<c:GetLeads as="admin"/>', "field-not-writable"),
+        ("<c:GetLeads><c:assigned_to>P-ben</c:assigned_to></c:GetLeads>", "write-out-of-scope"),
+    ],
+)
 def test_a_restricted_caller_sends_only_the_declared_parameters(endpoint, call, reason):
     with pytest.raises(GatewayError) as caught:
         decide(endpoint, envelope(call))
@@ -111,11 +131,14 @@ def test_a_restricted_caller_sends_only_the_declared_parameters(endpoint, call, 
     decide(endpoint, envelope(call), scope="all")  # the call is the declared one: unrestricted callers pass
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("{media: [xml, json], records: [Envelope.Body.GetLeads]}", "media [xml] alone"),
-    ('{media: [xml], records: ["$"]}', "media [xml] alone"),
-    ('{media: [xml], records: ["Envelope.Body.calls[]"]}', "media [xml] alone"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{media: [xml, json], records: [Envelope.Body.GetLeads]}", "media [xml] alone"),
+        ('{media: [xml], records: ["$"]}', "media [xml] alone"),
+        ('{media: [xml], records: ["Envelope.Body.calls[]"]}', "media [xml] alone"),
+    ],
+)
 def test_the_catalogue_refuses_xml_bodies_that_are_not_one_call(tmp_path, body, message):
     path = tmp_path / "operations.yaml"
     declared = "{media: [xml], records: [Envelope.Body.GetLeads], writable: [page, limit, assigned_to]}"

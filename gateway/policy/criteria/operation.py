@@ -6,8 +6,9 @@ matches nothing is reported instead of silently never applying.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import Any, Iterable
+from typing import Any
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register

@@ -36,9 +36,7 @@ class SourceIpCriterion(Criterion):
     def __init__(self, negated: bool, networks: frozenset[Network]):
         self.negated = negated
         # (version, network bits as int, netmask as int): one AND and compare per network.
-        self.nets = tuple(
-            sorted((n.version, int(n.network_address), int(n.netmask)) for n in networks)
-        )
+        self.nets = tuple(sorted((n.version, int(n.network_address), int(n.netmask)) for n in networks))
 
     @classmethod
     def compile(cls, raw: Any, env: CompileEnv) -> Criterion | None:

@@ -9,8 +9,18 @@ BOUNDS = "query: {param: page_size, gte: 1, lte: 200}"
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1", True), ("200", True), ("201", False), ("0", False), ("-5", False),
-     ("abc", False), ("1e3", False), ("1_000", False), (" 50", False), (None, False)],
+    [
+        ("1", True),
+        ("200", True),
+        ("201", False),
+        ("0", False),
+        ("-5", False),
+        ("abc", False),
+        ("1e3", False),
+        ("1_000", False),
+        (" 50", False),
+        (None, False),
+    ],
 )
 def test_bounds(value, expected):
     query = {"page_size": value} if value is not None else {}

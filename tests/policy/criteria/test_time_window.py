@@ -6,9 +6,7 @@ import pytest
 
 from ..factories import make_criterion, make_ctx, make_identity, try_criterion
 
-PARIS_OFFICE = (
-    "time_window: {timezone: Europe/Paris, days: [mon, tue, wed, thu, fri], from: '08:00', to: '18:00'}"
-)
+PARIS_OFFICE = "time_window: {timezone: Europe/Paris, days: [mon, tue, wed, thu, fri], from: '08:00', to: '18:00'}"
 
 
 @pytest.mark.parametrize(
