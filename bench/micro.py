@@ -58,7 +58,7 @@ class Scene:
         self.ip = ip_address("10.1.2.3")
 
     def context(self, target: str):
-        from gateway.pipeline import build_context
+        from gateway.context.build import build_context
 
         ctx, _ = build_context(
             self.ruleset,
@@ -77,8 +77,8 @@ class Scene:
 def run_micro(seconds: float = 2.0, user: str = "frank") -> dict[str, float]:
     """Each micro-benchmark's µs per call; ``seconds`` is the total budget for all of them."""
     from gateway.audit.events import audit_record
+    from gateway.context.build import build_context
     from gateway.model import Flow
-    from gateway.pipeline import build_context
     from gateway.response import apply_obligations
 
     scene = Scene(user)

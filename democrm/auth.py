@@ -83,7 +83,7 @@ def authenticate(
     if not token.isascii():  # no valid token of ours has other characters (and PyJWT would choke)
         return None
     if token.startswith(PAT_PREFIX):
-        user = token[len(PAT_PREFIX) :]
-        return Caller("pat", user) if user in DIRECTORY else None
-    user = _jwt_user(token, jwt_secret)
-    return Caller("jwt", user) if user is not None else None
+        pat_user = token[len(PAT_PREFIX) :]
+        return Caller("pat", pat_user) if pat_user in DIRECTORY else None
+    jwt_user = _jwt_user(token, jwt_secret)
+    return Caller("jwt", jwt_user) if jwt_user is not None else None

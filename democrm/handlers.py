@@ -26,7 +26,7 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; a larger id simply does not exist
 
-ListShape = Callable[[list[dict], int, int, int], Any]  # (items, total, page, page_size) -> body
+ListShape = Callable[[list[dict[str, Any]], int, int, int], Any]  # (items, total, page, page_size) -> body
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -78,17 +78,17 @@ async def json_object(request: web.Request) -> dict[str, Any]:
 # -- list and single-record shapes per resource -------------------------------------------------
 
 
-def _customers_page(items: list[dict], total: int, number: int, size: int) -> Any:
+def _customers_page(items: list[dict[str, Any]], total: int, number: int, size: int) -> Any:
     return {"data": items, "page": number, "page_size": size, "total": total}
 
 
-def _contacts_page(items: list[dict], total: int, number: int, size: int) -> Any:
+def _contacts_page(items: list[dict[str, Any]], total: int, number: int, size: int) -> Any:
     more = number * size < total
     following = f"/api/contacts?page={number + 1}&page_size={size}" if more else None
     return {"results": {"items": items, "count": total}, "next": following}
 
 
-def _deals_page(items: list[dict], total: int, number: int, size: int) -> Any:
+def _deals_page(items: list[dict[str, Any]], total: int, number: int, size: int) -> Any:
     closed = [deal for deal in items if deal["stage"].startswith("closed")]
     return {
         "open": [deal for deal in items if not deal["stage"].startswith("closed")],
@@ -98,7 +98,7 @@ def _deals_page(items: list[dict], total: int, number: int, size: int) -> Any:
 
 
 LIST_SHAPES: dict[str, ListShape] = {"customers": _customers_page, "contacts": _contacts_page, "deals": _deals_page}
-ONE_SHAPES: dict[str, Callable[[dict], Any]] = {
+ONE_SHAPES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "customers": lambda record: record,
     "contacts": lambda record: {"contact": record},
     "deals": lambda record: record,
@@ -137,7 +137,10 @@ def resource_routes(table: str) -> list[web.RouteDef]:
             changes = records.for_update(table, body)
         except records.InvalidRecord as problem:
             raise CrmError(400, str(problem)) from None
-        return json_response(one(request.app[STORE].update(table, wanted, changes)))
+        updated = request.app[STORE].update(table, wanted, changes)
+        if updated is None:  # deleted by another request while this one's body was being read
+            raise CrmError(404, "not found")
+        return json_response(one(updated))
 
     async def delete(request: web.Request) -> web.Response:
         if not request.app[STORE].delete(table, record_id(request)):

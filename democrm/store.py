@@ -122,7 +122,8 @@ class Store:
 
     def count(self, table: str, filters: Mapping[str, Any] | None = None) -> int:
         where, params = self._where(table, filters)
-        return self._db.execute(f"SELECT COUNT(*) FROM {table}{where}", params).fetchone()[0]
+        (total,) = self._db.execute(f"SELECT COUNT(*) FROM {table}{where}", params).fetchone()
+        return int(total)
 
     def page(self, table: str, *, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """One page of records in id order, and the total number of records."""
@@ -142,17 +143,25 @@ class Store:
 
     # -- changes ---------------------------------------------------------------------------------
 
+    def _written(self, table: str, record_id: int) -> dict[str, Any]:
+        """A record this store has just written; it cannot be missing (one connection, no race)."""
+        record = self.get(table, record_id)
+        if record is None:
+            raise LookupError(f"{table} {record_id} is missing right after it was written")
+        return record
+
     def insert_many(self, table: str, records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Insert all records in one transaction (all or nothing); return them with their ids."""
-        ids = []
+        ids: list[int] = []
         with self._db:
             for record in records:
                 values = self._encode(table, {k: v for k, v in record.items() if k != "id"})
                 names = ", ".join(values)
                 marks = ", ".join("?" for _ in values)
                 cursor = self._db.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(values.values()))
+                assert cursor.lastrowid is not None  # sqlite3 sets it after every INSERT
                 ids.append(cursor.lastrowid)
-        return [self.get(table, record_id) for record_id in ids]  # type: ignore[misc]
+        return [self._written(table, record_id) for record_id in ids]
 
     def insert(self, table: str, record: Mapping[str, Any]) -> dict[str, Any]:
         return self.insert_many(table, [record])[0]

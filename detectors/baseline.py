@@ -18,26 +18,32 @@ median and robust spread (1.4826*MAD, upper quartile, floor) are kept for explan
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 RARITY_MAX = 15.0
 MIN_ROLE_ROWS = 30
 GLOBAL = "*"
 LOG10_E = math.log10(math.e)
 
+FloatArray = NDArray[np.float64]
+IndexArray = NDArray[np.intp]
+
 
 class RoleBaseline:
-    def __init__(self, floors: np.ndarray, min_rows: int = MIN_ROLE_ROWS):
-        self.floors = np.asarray(floors, dtype=float)
+    def __init__(self, floors: ArrayLike, min_rows: int = MIN_ROLE_ROWS) -> None:
+        self.floors = np.asarray(floors, dtype=np.float64)
         self.min_rows = min_rows
         self.roles: list[str] = []  # group names; index 0 is everybody
         self.medians = np.zeros((0, len(self.floors)))
         self.scales = np.zeros((0, len(self.floors)))
-        self.sorted: list[np.ndarray] = []  # per group: training values, each column sorted
+        self.sorted: list[FloatArray] = []  # per group: training values, each column sorted
         self.rows: list[int] = []
 
-    def _add(self, name: str, X: np.ndarray, meds: list, scales: list) -> None:
+    def _add(self, name: str, X: FloatArray, meds: list[FloatArray], scales: list[FloatArray]) -> None:
         med = np.median(X, axis=0)
         mad = 1.4826 * np.median(np.abs(X - med), axis=0)
         iqr = (np.quantile(X, 0.75, axis=0) - med) / 0.6745
@@ -47,10 +53,10 @@ class RoleBaseline:
         self.sorted.append(np.sort(X, axis=0))
         self.rows.append(len(X))
 
-    def fit(self, X: np.ndarray, groups: list[str]) -> RoleBaseline:
+    def fit(self, X: FloatArray, groups: list[str]) -> RoleBaseline:
         self.roles, self.sorted, self.rows = [], [], []
-        meds: list = []
-        scales: list = []
+        meds: list[FloatArray] = []
+        scales: list[FloatArray] = []
         self._add(GLOBAL, X, meds, scales)
         arr = np.asarray(groups)
         for group in sorted(set(groups)):
@@ -60,14 +66,14 @@ class RoleBaseline:
         self.medians, self.scales = np.array(meds), np.array(scales)
         return self
 
-    def index(self, groups: list[str]) -> np.ndarray:
+    def index(self, groups: list[str]) -> IndexArray:
         """Row -> baseline: its role's own, else everybody's."""
         pos = {r: i for i, r in enumerate(self.roles)}
         return np.array([pos.get(g, 0) for g in groups], dtype=int)
 
-    def rarity(self, X: np.ndarray, groups: list[str]) -> np.ndarray:
+    def rarity(self, X: ArrayLike, groups: list[str]) -> FloatArray:
         """(rows, features) -> -log10 of the tail probability, 0 for ordinary values."""
-        X = np.asarray(X, dtype=float)
+        X = np.asarray(X, dtype=np.float64)
         idx = self.index(groups)
         out = np.zeros_like(X)
         for b in np.unique(idx):
@@ -80,9 +86,10 @@ class RoleBaseline:
                 r = -np.log10((ge + 1.0) / (n + 1.0))
                 beyond = np.maximum(0.0, x - ref[-1, j]) / self.floors[j]
                 out[rows, j] = r + 0.5 * beyond * beyond * LOG10_E
-        return np.clip(out, 0.0, RARITY_MAX)
+        clipped: FloatArray = np.clip(out, 0.0, RARITY_MAX)  # numpy's stubs type clip's result as Any
+        return clipped
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
         return {
             "roles": list(self.roles),
             "medians": self.medians,
@@ -94,7 +101,7 @@ class RoleBaseline:
         }
 
     @classmethod
-    def from_params(cls, p: dict) -> RoleBaseline:
+    def from_params(cls, p: Mapping[str, Any]) -> RoleBaseline:
         b = cls(np.asarray(p["floors"]), int(p["min_rows"]))
         b.roles, b.rows = list(p["roles"]), list(p["rows"])
         b.medians, b.scales = np.asarray(p["medians"]), np.asarray(p["scales"])

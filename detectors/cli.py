@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("crmgw.detectors")
@@ -23,7 +24,7 @@ def _positive_int(value: str) -> int:
     return n
 
 
-def cmd_simulate(args) -> int:
+def cmd_simulate(args: argparse.Namespace) -> int:
     from detectors.simulate import simulate
 
     started = time.perf_counter()
@@ -37,7 +38,7 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from detectors.train import TrainingError, train
 
     missing = [p for p in args.audit_log if not Path(p).exists()]
@@ -68,7 +69,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from detectors.evaluate import EvaluationError, evaluate
     from detectors.store import ModelError
 
@@ -95,7 +96,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = subparsers.add_parser("simulate", help="generate labelled CRM traffic as audit logs")
     sim.add_argument("--users", type=_positive_int, default=200)
     sim.add_argument("--days", type=_positive_int, default=60)
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    command: Callable[[argparse.Namespace], int] = args.func  # set by register's set_defaults
+    return command(args)
 
 
 if __name__ == "__main__":

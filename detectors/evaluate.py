@@ -19,9 +19,11 @@ Metrics:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from statistics import median
+from typing import Any, TypedDict
 
 import numpy as np
 from sklearn.metrics import average_precision_score
@@ -35,11 +37,20 @@ class EvaluationError(Exception):
     pass
 
 
+class _Outcomes(TypedDict):
+    """One scenario's incidents: whether each was detected, and the delays of those that were."""
+
+    hit: list[bool]
+    delay: list[float]  # minutes
+
+
 def _epoch(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def evaluate(model_dir: Path, paths, labels_path, *, all_days: bool = False) -> dict:
+def evaluate(
+    model_dir: Path, paths: Iterable[str | Path], labels_path: str | Path, *, all_days: bool = False
+) -> dict[str, Any]:
     loaded = store.load(Path(model_dir))
     model, card = loaded.model, loaded.card
     labels, errors = read_jsonl(labels_path, Label)
@@ -76,7 +87,7 @@ def evaluate(model_dir: Path, paths, labels_path, *, all_days: bool = False) -> 
     incidents: dict[str, list[Label]] = defaultdict(list)
     for x in labels:
         incidents[x.incident_id].append(x)
-    per: dict[str, dict[str, list]] = defaultdict(lambda: {"hit": [], "delay": []})
+    per: dict[str, _Outcomes] = defaultdict(lambda: {"hit": [], "delay": []})
     for parts in incidents.values():
         first = min(parts, key=lambda x: x.start)
         if start is not None and first.day < start:

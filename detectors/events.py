@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Counter names, stable: they are Redis hash fields, feature names and rule-file vocabulary.
@@ -75,7 +77,7 @@ def parse_time(value: str | datetime) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def count_event(record: dict) -> Increments | None:
+def count_event(record: Mapping[str, Any]) -> Increments | None:
     """The increments one audit record contributes; None for records without a user."""
     user = record.get("user")
     if not user:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -31,7 +32,7 @@ class Feature:
     description: str
 
 
-def _f(name, family, scale, floor, description):
+def _f(name: str, family: str, scale: str, floor: float, description: str) -> Feature:
     return Feature(name, family, scale, floor, description)
 
 
@@ -86,13 +87,13 @@ def natural(name: str, value: float) -> float:
     return round(value, 2)
 
 
-def echo_days(user_days) -> set[tuple[str, str]]:
+def echo_days(user_days: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
     """The 6 days after each given user-day, when its exports still show in the 7-day features.
 
     An incident's echo is neither a new incident nor a benign day: training, calibration and the
     false-alert count leave these days out.
     """
-    out = set()
+    out: set[tuple[str, str]] = set()
     for user, day in user_days:
         d = date.fromisoformat(day)
         out.update((user, (d + timedelta(days=k)).isoformat()) for k in range(1, 7))

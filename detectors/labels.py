@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -56,20 +56,25 @@ class Verdict(_Strict):
     source: str | None = None
     level: str | None = None
     score: float | None = None
-    evidence: dict | None = None
+    evidence: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _has_day(self):
-        if self.the_day is None:
+    def _has_day(self) -> Self:
+        if self._day_or_none() is None:
             raise ValueError("a verdict needs 'day' (YYYY-MM-DD) or a 'window' that is a day")
         return self
 
-    @property
-    def the_day(self) -> str | None:
+    def _day_or_none(self) -> str | None:
         for v in (self.day, self.window):
             if v and DAY.match(v[:10]):
                 return v[:10]
         return None
+
+    @property
+    def the_day(self) -> str:
+        day = self._day_or_none()
+        assert day is not None, "validation (_has_day) refuses verdicts without a day"
+        return day
 
     @property
     def benign(self) -> bool:

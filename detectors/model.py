@@ -17,10 +17,12 @@ anything larger still does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from detectors.baseline import RoleBaseline
+from detectors.baseline import FloatArray, RoleBaseline
 from detectors.features import FAMILIES, FEATURE_NAMES, FEATURES, natural
 
 TOP_K = 3
@@ -37,7 +39,7 @@ class DetectorModel:
         if_center: float,
         *,
         threshold: float = float("inf"),
-        allowances: dict | None = None,
+        allowances: dict[str, dict[str, float]] | None = None,
         feature_names: tuple[str, ...] = FEATURE_NAMES,
     ):
         self.baseline = baseline
@@ -49,7 +51,7 @@ class DetectorModel:
         self._pos = {n: i for i, n in enumerate(self.feature_names)}
 
     @classmethod
-    def fit(cls, X: np.ndarray, roles: list[str], *, seed: int = 0) -> DetectorModel:
+    def fit(cls, X: FloatArray, roles: list[str], *, seed: int = 0) -> DetectorModel:
         baseline = RoleBaseline(np.array([f.floor for f in FEATURES])).fit(X, roles)
         F = family_max(baseline.rarity(X, roles))
         iforest = IsolationForest(n_estimators=200, max_samples=min(512, len(X)), random_state=seed).fit(F)
@@ -57,7 +59,7 @@ class DetectorModel:
         return cls(baseline, iforest, center)
 
     # --- scoring ---------------------------------------------------------------------------
-    def deviations(self, X: np.ndarray, roles: list[str], users: list[str]) -> np.ndarray:
+    def deviations(self, X: FloatArray, roles: list[str], users: list[str]) -> FloatArray:
         Z = self.baseline.rarity(X, roles)
         if self.allowances:
             for i, user in enumerate(users):
@@ -69,19 +71,19 @@ class DetectorModel:
                             Z[i, j] = 0.0
         return Z
 
-    def _combine(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _combine(self, Z: FloatArray) -> tuple[FloatArray, FloatArray]:
         F = family_max(Z)
         rarity = np.sort(F, axis=1)[:, -TOP_K:].sum(axis=1)
         isolation = IF_WEIGHT * (-self.iforest.score_samples(F) - self.if_center)
         return rarity, isolation
 
-    def score(self, X: np.ndarray, roles: list[str], users: list[str]) -> np.ndarray:
+    def score(self, X: FloatArray, roles: list[str], users: list[str]) -> FloatArray:
         if len(X) == 0:
             return np.zeros(0)
         rarity, isolation = self._combine(self.deviations(X, roles, users))
         return rarity + isolation
 
-    def explain(self, x: np.ndarray, role: str, user: str, top: int = 5) -> dict:
+    def explain(self, x: FloatArray, role: str, user: str, top: int = 5) -> dict[str, Any]:
         """Score of one row and the features that drove it, in the analyst's units."""
         X = x.reshape(1, -1)
         Z = self.deviations(X, [role], [user])
@@ -117,7 +119,7 @@ class DetectorModel:
             "features": features,
         }
 
-    def allow(self, user: str, x: np.ndarray, role: str) -> dict[str, float]:
+    def allow(self, user: str, x: FloatArray, role: str) -> dict[str, float]:
         """Accept this user's row as benign: its deviating features become allowances."""
         Z = self.baseline.rarity(x.reshape(1, -1), [role])[0]
         accepted = self.allowances.setdefault(user, {})
@@ -127,7 +129,7 @@ class DetectorModel:
         return accepted
 
     # --- persistence: only plain containers, numpy arrays and one sklearn estimator -----------
-    def to_payload(self) -> dict:
+    def to_payload(self) -> dict[str, Any]:
         return {
             "format": PAYLOAD_FORMAT,
             "feature_names": list(self.feature_names),
@@ -139,7 +141,7 @@ class DetectorModel:
         }
 
     @classmethod
-    def from_payload(cls, p: dict) -> DetectorModel:
+    def from_payload(cls, p: object) -> DetectorModel:
         if not isinstance(p, dict) or p.get("format") != PAYLOAD_FORMAT:
             raise ValueError("not a crmgw detector payload (unknown format)")
         if not isinstance(p.get("iforest"), IsolationForest):
@@ -159,12 +161,12 @@ class DetectorModel:
 _FAMILY_INDEX = [np.array([j for j, f in enumerate(FEATURES) if f.family == fam]) for fam in FAMILIES]
 
 
-def family_max(Z: np.ndarray) -> np.ndarray:
+def family_max(Z: FloatArray) -> FloatArray:
     """(rows, features) deviations -> (rows, families): each family's largest."""
     return np.column_stack([Z[:, idx].max(axis=1) for idx in _FAMILY_INDEX])
 
 
-def calibrate(day_scores: np.ndarray, budget_per_1000: float) -> tuple[float, float]:
+def calibrate(day_scores: FloatArray, budget_per_1000: float) -> tuple[float, float]:
     """The lowest threshold whose false alerts on these benign user-days stay within budget.
 
     Returns (threshold, realised false alerts per 1,000 user-days). A day alerts when its score

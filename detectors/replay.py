@@ -15,14 +15,15 @@ A listener, if given, sees a snapshot of a window whenever the user moves into a
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import orjson
 
-from detectors.events import count_event, zone_of  # one time-zone cache for both
+from detectors.events import Increments, count_event, zone_of  # one time-zone cache for both
 from detectors.travel import speed_kmh
 
 HISTORY_DAYS = 35  # relative features compare with the user's last five weeks (last month-end)
@@ -78,7 +79,8 @@ class Window:
         self.last_place: tuple[float, str] | None = None
         self.max_speed = 0.0
         self.impossible = 0
-        self.first = self.last = None
+        self.first: float | None = None  # epoch seconds of the window's first and last record
+        self.last: float | None = None
         self.slot = -1
 
 
@@ -87,7 +89,7 @@ class History:
 
     __slots__ = ("agents", "countries", "days", "networks", "stats")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.days: dict[str, dict[str, int]] = {}  # day -> totals of HISTORY_METRICS
         self.countries: set[str] = set()
         self.networks: set[str] = set()
@@ -125,7 +127,7 @@ class Aggregator:
         self.exported_by_day: dict[str, dict[str, int]] = {}  # user -> day -> records exported
         self.records = 0
 
-    def add(self, record: dict) -> str | None:
+    def add(self, record: Mapping[str, Any]) -> str | None:
         """Counts one audit record; returns the user it was about (None if none)."""
         inc = count_event(record)
         if inc is None:
@@ -150,7 +152,7 @@ class Aggregator:
         self._count(w, hist, inc, record, ts)
         return user
 
-    def _count(self, w: Window, hist: History, inc, record: dict, ts: float) -> None:
+    def _count(self, w: Window, hist: History, inc: Increments, record: Mapping[str, Any], ts: float) -> None:
         counts = w.counts
         for k, v in inc.counts.items():
             if v:
@@ -228,7 +230,7 @@ class Aggregator:
             self.close(user)
 
     # --- the live scorer keeps history across restarts in the model directory ----------------
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return {
             "history": {
                 u: {
@@ -242,7 +244,7 @@ class Aggregator:
             "exported_by_day": self.exported_by_day,
         }
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: Mapping[str, Any]) -> None:
         for user, h in state.get("history", {}).items():
             hist = History()
             hist.days = {d: dict(t) for d, t in h["days"].items()}
@@ -252,13 +254,13 @@ class Aggregator:
         self.exported_by_day = {u: dict(d) for u, d in state.get("exported_by_day", {}).items()}
 
 
-def read_audit_logs(paths: Iterable[str | Path]) -> Iterator[dict]:
+def read_audit_logs(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
     """Records of several audit files in time order (each file is already in order).
 
     Blank and unparsable lines are skipped: a torn last line after a crash must not stop training.
     """
 
-    def one(path: Path) -> Iterator[tuple[str, int, dict]]:
+    def one(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
         with open(path, "rb") as fh:
             for n, line in enumerate(fh):
                 try:

@@ -8,10 +8,11 @@ incident; PR-AUC and false alerts per user-day.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from detectors.simtraffic import _action, delete_events, export_event
-from detectors.simulate import Event, SimUser, _ip, local_epoch
+from detectors.simulate import Event, Simulation, SimUser, _ip, local_epoch
 
 SCENARIOS = ("burst_export", "slow_export", "mass_delete", "enumeration", "offhours_new_country", "impossible_travel")
 # far-away countries a stolen session or a hired hand might come from, with an address octet
@@ -30,7 +31,7 @@ ELSEWHERE = (
 TOOLS = ("python-requests/2.31.0", "curl/8.5.0", "Go-http-client/1.1")
 
 
-def _work_time(sim, user: SimUser, day: int) -> float:
+def _work_time(sim: Simulation, user: SimUser, day: int) -> float:
     h = sim.rng.uniform(user.start_hour + 1.0, user.start_hour + user.hours - 1.5)
     return local_epoch(sim.date(day), h, user.site.tz)
 
@@ -39,7 +40,7 @@ def _home(user: SimUser) -> tuple[str, str]:
     return user.office_ip, user.site.country
 
 
-def burst_export(sim, user, day):
+def burst_export(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     rng, t = sim.rng, _work_time(sim, user, day)
     total, calls = rng.randint(2000, 6000), rng.randint(3, 8)
     return [
@@ -48,7 +49,7 @@ def burst_export(sim, user, day):
     ]
 
 
-def slow_export(sim, user, day):
+def slow_export(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     rng, out, d = sim.rng, [], day
     per_day = {"sales_rep": (120, 300), "support_agent": (100, 250)}.get(user.role, (250, 600))
     for _ in range(rng.randint(4, 7)):
@@ -65,7 +66,7 @@ def slow_export(sim, user, day):
     return out
 
 
-def mass_delete(sim, user, day):
+def mass_delete(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     rng, t = sim.rng, _work_time(sim, user, day)
     ua, where = user.user_agent(day), _home(user)
     if rng.random() < 0.6:
@@ -76,7 +77,7 @@ def mass_delete(sim, user, day):
     return delete_events(sim, user, t, where, ua, rng.randint(40, 150), False)
 
 
-def enumeration(sim, user, day):
+def enumeration(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     rng, t = sim.rng, _work_time(sim, user, day)
     resource = "customers" if rng.random() < 0.7 else "contacts"
     rid, out = rng.randint(1, sim.n_customers), []
@@ -102,13 +103,13 @@ def enumeration(sim, user, day):
     return out
 
 
-def _foreign(sim, user: SimUser) -> tuple[str, str]:
+def _foreign(sim: Simulation, user: SimUser) -> tuple[str, str]:
     seen = {user.site.country} | {trip[2] for trip in user.trips}
     country, octet = sim.rng.choice([c for c in ELSEWHERE if c[0] not in seen])
     return _ip(sim.rng, octet), country
 
 
-def offhours_new_country(sim, user, day):
+def offhours_new_country(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     rng = sim.rng
     t = local_epoch(sim.date(day), rng.uniform(0.5, 4.5), user.site.tz)
     where = _foreign(sim, user)
@@ -123,7 +124,7 @@ def offhours_new_country(sim, user, day):
     return out
 
 
-def impossible_travel(sim, user, day):
+def impossible_travel(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     rng, t = sim.rng, _work_time(sim, user, day)
     ua = user.user_agent(day)
     out = [_action(sim, user, "view_customer", t - 1800 + i * 300, _home(user), ua) for i in range(3)]
@@ -135,10 +136,11 @@ def impossible_travel(sim, user, day):
     return out
 
 
-INJECTORS = {name: globals()[name] for name in SCENARIOS}
+Injector = Callable[[Simulation, SimUser, int], list[Event]]  # (sim, victim, day) -> the attack's requests
+INJECTORS: dict[str, Injector] = {name: globals()[name] for name in SCENARIOS}
 
 
-def _eligible(sim, user: SimUser, day: int) -> bool:
+def _eligible(sim: Simulation, user: SimUser, day: int) -> bool:
     return (
         user.role != "reporting_service"
         and day >= user.first_day + 7
@@ -147,8 +149,11 @@ def _eligible(sim, user: SimUser, day: int) -> bool:
     )
 
 
-def inject_all(sim) -> tuple[list[Event], list[dict]]:
-    rng, events, labels, used = sim.rng, [], [], set()
+def inject_all(sim: Simulation) -> tuple[list[Event], list[dict[str, str]]]:
+    rng = sim.rng
+    events: list[Event] = []
+    labels: list[dict[str, str]] = []
+    used: set[tuple[str, int]] = set()
     humans = [u for u in sim.users if u.role != "reporting_service"]
     if sim.days < 8 or not humans:
         return [], []

@@ -8,9 +8,27 @@ remote days, mobile networks, trips, month-end exports, occasional deletes and c
 from __future__ import annotations
 
 import calendar
+import random
 from datetime import date
+from typing import TypedDict
 
-from detectors.simulate import Event, SimUser, _ip, local_epoch
+from detectors.simulate import Event, Simulation, SimUser, _ip, local_epoch
+
+Place = tuple[str, str]  # (client ip, country) a request comes from
+
+
+class _Sender(TypedDict):
+    """The Event fields every request of one user from one place shares."""
+
+    user: SimUser
+    ip: str
+    country: str
+    ua: str
+
+
+class _TimedSender(_Sender):
+    ts: float
+
 
 # (action, weight) per role; see _action for what each does
 MIX = {
@@ -52,7 +70,7 @@ def is_month_end(day: date) -> bool:
     return day.day in weekdays
 
 
-def _where(sim, user: SimUser, day: int) -> tuple[str, str, str, bool]:
+def _where(sim: Simulation, user: SimUser, day: int) -> tuple[str, str, str, bool]:
     """(ip, country, time zone of the working day, abroad) for the user on that day."""
     for first, length, country, tz, ip in user.trips:
         if first <= day < first + length:
@@ -65,16 +83,16 @@ def _where(sim, user: SimUser, day: int) -> tuple[str, str, str, bool]:
     return user.office_ip, user.site.country, user.site.tz, False
 
 
-def _page(rng, user: SimUser, sim, size: int) -> tuple[int, ...]:
+def _page(rng: random.Random, user: SimUser, sim: Simulation, size: int) -> tuple[int, ...]:
     if user.visible:
         return tuple(rng.sample(user.visible, min(size, len(user.visible))))
     return tuple(rng.sample(range(1, sim.n_customers + 1), size))
 
 
-def _action(sim, user: SimUser, name: str, ts: float, where, ua: str) -> Event:
+def _action(sim: Simulation, user: SimUser, name: str, ts: float, where: Place, ua: str) -> Event:
     rng = sim.rng
     ip, country = where[0], where[1]
-    base = {"ts": ts, "user": user, "ip": ip, "country": country, "ua": ua}
+    base: _TimedSender = {"ts": ts, "user": user, "ip": ip, "country": country, "ua": ua}
     if name.startswith("list_"):
         resource = name[5:]
         n = rng.randint(5, 50)
@@ -133,13 +151,14 @@ def _action(sim, user: SimUser, name: str, ts: float, where, ua: str) -> Event:
     return Event(method="GET", path="/api/admin/users", operation="admin.admin", **base)
 
 
-def _batch_walk(sim, user: SimUser, ts: float, where, ua: str) -> list[Event]:
+def _batch_walk(sim: Simulation, user: SimUser, ts: float, where: Place, ua: str) -> list[Event]:
     """Walking through a freshly imported batch: a few consecutive ids, benign."""
     visible = set(user.visible)
     starts = [v for v in user.visible if v + 1 in visible and v - 1 not in visible]
     if not starts:
         return []
-    rid, out = sim.rng.choice(starts), []
+    rid = sim.rng.choice(starts)
+    out: list[Event] = []
     while rid in visible and len(out) < 12:
         out.append(
             Event(
@@ -160,7 +179,7 @@ def _batch_walk(sim, user: SimUser, ts: float, where, ua: str) -> list[Event]:
     return out
 
 
-def export_event(sim, user: SimUser, ts: float, where, ua: str, n: int) -> Event:
+def export_event(sim: Simulation, user: SimUser, ts: float, where: Place, ua: str, n: int) -> Event:
     ids = _page(sim.rng, user, sim, min(n, 200))
     return Event(
         ts=ts,
@@ -176,9 +195,9 @@ def export_event(sim, user: SimUser, ts: float, where, ua: str, n: int) -> Event
     )
 
 
-def delete_events(sim, user: SimUser, ts: float, where, ua: str, n: int, bulk: bool) -> list[Event]:
+def delete_events(sim: Simulation, user: SimUser, ts: float, where: Place, ua: str, n: int, bulk: bool) -> list[Event]:
     rng = sim.rng
-    base = {"user": user, "ip": where[0], "country": where[1], "ua": ua}
+    base: _Sender = {"user": user, "ip": where[0], "country": where[1], "ua": ua}
     if bulk:
         return [
             Event(
@@ -203,7 +222,7 @@ def delete_events(sim, user: SimUser, ts: float, where, ua: str, n: int, bulk: b
     return out
 
 
-def _reporting(sim, user: SimUser, day: int) -> list[Event]:
+def _reporting(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     rng, when = sim.rng, sim.date(day)
     where = (user.office_ip, "FR")
     t0 = local_epoch(when, rng.uniform(1.0, 2.5), "UTC")
@@ -215,7 +234,7 @@ def _reporting(sim, user: SimUser, day: int) -> list[Event]:
     return out
 
 
-def day_traffic(sim, user: SimUser, day: int) -> list[Event]:
+def day_traffic(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     if day < user.first_day or day in user.leave:
         return []
     if user.role == "reporting_service":
@@ -224,8 +243,8 @@ def day_traffic(sim, user: SimUser, day: int) -> list[Event]:
     weekend = when.weekday() >= 5
     if weekend and rng.random() > 0.07:
         return []
-    where = _where(sim, user, day)
-    tz = where[2]
+    ip, country, tz, _abroad = _where(sim, user, day)
+    where = (ip, country)
     ua = user.user_agent(day)
     if user.mobile and rng.random() < 0.15:
         ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) CRMMobile/4.2"

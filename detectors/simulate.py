@@ -19,6 +19,7 @@ import dataclasses
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -127,10 +128,10 @@ class Event:
     ua: str
     status: int = 200
     returned: int = 0
-    ids: tuple = ()
+    ids: tuple[int, ...] = ()
     targets: int | None = None
     resource_id: str | None = None
-    query: dict | None = None
+    query: dict[str, str] | None = None
 
 
 def _ua(rng: random.Random) -> str:
@@ -200,7 +201,7 @@ def local_epoch(day: date, hour: float, tz: str) -> float:
     return midnight.timestamp() + hour * 3600.0
 
 
-def to_record(ev: Event, rng: random.Random) -> dict:
+def to_record(ev: Event, rng: random.Random) -> dict[str, Any]:
     """The event as the gateway's audit line (gateway/audit/events.py keys)."""
     allowed = ev.status < 400
     rid = f"{rng.getrandbits(64):016x}"
@@ -257,7 +258,7 @@ class Simulation:
     def date(self, day: int) -> date:
         return self.start + timedelta(days=day)
 
-    def run(self) -> tuple[list[Event], list[dict]]:
+    def run(self) -> tuple[list[Event], list[dict[str, str]]]:
         from detectors.scenarios import inject_all
         from detectors.simtraffic import day_traffic
 
@@ -270,7 +271,7 @@ class Simulation:
         events.sort(key=lambda e: (e.ts, e.user.id))
         return events, labels
 
-    def write(self, out: Path) -> dict:
+    def write(self, out: Path) -> dict[str, Any]:
         """Writes audit-YYYY-MM-DD.log (UTC days) and labels.jsonl; returns a summary."""
         events, labels = self.run()
         out.mkdir(parents=True, exist_ok=True)
@@ -295,5 +296,5 @@ class Simulation:
 
 def simulate(
     n_users: int, days: int, seed: int, out: Path, *, start: date = DEFAULT_START, incidents: int | None = None
-) -> dict:
+) -> dict[str, Any]:
     return Simulation(n_users, days, seed, start, incidents).write(Path(out))

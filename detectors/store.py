@@ -24,7 +24,7 @@ import hashlib
 import json
 import platform
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -106,10 +106,10 @@ def sha256_of(path: Path) -> str:
 class LoadedModel:
     model: DetectorModel
     card: Card
-    history: dict  # detectors.replay.Aggregator.state() at the end of the training data
+    history: dict[str, Any]  # detectors.replay.Aggregator.state() at the end of the training data
 
 
-def save(out: Path, model: DetectorModel, history: dict, card_fields: dict) -> Card:
+def save(out: Path, model: DetectorModel, history: dict[str, Any], card_fields: dict[str, Any]) -> Card:
     out = Path(out)
     import skops.io as sio
 

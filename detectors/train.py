@@ -17,6 +17,7 @@ stay within the budget.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -36,9 +37,9 @@ class TrainingError(Exception):
     """Training cannot produce a sound model from these inputs (message says why)."""
 
 
-def log_day_range(paths) -> tuple[date, date]:
+def log_day_range(paths: Iterable[str | Path]) -> tuple[date, date]:
     """First and last UTC day in the audit files, from each file's first and last line."""
-    days = []
+    days: list[date] = []
     for path in expand_paths(paths):
         with open(path, "rb") as fh:
             head = fh.read(65536).split(b"\n")
@@ -75,8 +76,10 @@ def split_days(first: date, last: date, holdout: float, calibration: float) -> t
     return train, cal, (first + timedelta(days=n - n_hold)).isoformat()
 
 
-def load_inputs(labels_path, verdicts_path) -> tuple[list[Label], list[Verdict]]:
-    labels, verdicts, errors = [], [], []
+def load_inputs(labels_path: str | Path | None, verdicts_path: str | Path | None) -> tuple[list[Label], list[Verdict]]:
+    labels: list[Label] = []
+    verdicts: list[Verdict] = []
+    errors: list[str] = []
     if labels_path:
         labels, errs = read_jsonl(labels_path, Label)
         errors += errs
@@ -98,11 +101,11 @@ def day_max(ds: dataset.Dataset, scores: np.ndarray) -> dict[tuple[str, str], fl
 
 
 def train(
-    paths,
+    paths: Collection[str | Path],  # read twice: once for the day range, once for the replay
     out: Path,
     *,
-    labels_path=None,
-    verdicts_path=None,
+    labels_path: str | Path | None = None,
+    verdicts_path: str | Path | None = None,
     budget: float = 5.0,
     holdout: float = 0.2,
     calibration: float = 0.2,

@@ -23,18 +23,26 @@ been served.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
+
+from gateway.ruleset import RuleSet
 
 ROBOTS_TXT = "User-agent: *\nDisallow: /\n"
 PATHS = ("/favicon.ico", "/robots.txt")
 
 
-def register_browser_files(app: web.Application, gw) -> None:
-    """Add the two routes; call before the catch-all proxy route. ``gw``: gateway.app.Gateway."""
+def register_browser_files(
+    app: web.Application,
+    rules: Callable[[], RuleSet],
+    proxy: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> None:
+    """Add the two routes; call before the catch-all ``proxy`` route (the pipeline's handler)."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
-        if gw.store.current.catalogue.match("GET", request.path) is not None:
-            return await gw.pipeline.handle(request)  # the admins catalogued the CRM's own file
+        if rules().catalogue.match("GET", request.path) is not None:
+            return await proxy(request)  # the admins catalogued the CRM's own file
         if request.path == "/robots.txt":
             return web.Response(text=ROBOTS_TXT, headers={"Cache-Control": "public, max-age=86400"})
         return web.Response(status=204, headers={"Cache-Control": "public, max-age=86400"})

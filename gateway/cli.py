@@ -11,7 +11,13 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # building the parser imports nothing of the rules engine
+    from gateway.policy.compiled import CompiledGrant
+    from gateway.ruleset import RuleSet
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules"
 
@@ -20,7 +26,7 @@ def _rules_dir(value: str | None) -> Path:
     return Path(value) if value else (Path("rules") if Path("rules").is_dir() else DEFAULT_RULES)
 
 
-def _load_rules(value: str | None):
+def _load_rules(value: str | None) -> RuleSet | None:
     """The rule set, or None after printing every problem to stderr."""
     from gateway.ruleset import load_ruleset
 
@@ -30,7 +36,7 @@ def _load_rules(value: str | None):
     return ruleset
 
 
-def cmd_rules_check(args) -> int:
+def cmd_rules_check(args: argparse.Namespace) -> int:
     from gateway.ruleset import load_ruleset
 
     root = _rules_dir(args.dir)
@@ -49,7 +55,7 @@ def cmd_rules_check(args) -> int:
     return 0
 
 
-def cmd_rules_test(args) -> int:
+def cmd_rules_test(args: argparse.Namespace) -> int:
     from gateway.ruleset import load_ruleset
     from gateway.ruletests import run_all
 
@@ -76,7 +82,7 @@ def cmd_rules_test(args) -> int:
     return 1 if failed or errors else 0
 
 
-def cmd_explain(args) -> int:
+def cmd_explain(args: argparse.Namespace) -> int:
     from gateway.explain import decision_dict, explain, parse_time, render
 
     settings = None
@@ -94,7 +100,7 @@ def cmd_explain(args) -> int:
     except ValueError as exc:
         print(f"--at: {exc}", file=sys.stderr)
         return 2
-    grants = ()
+    grants: tuple[CompiledGrant, ...] = ()
     if settings is not None:
         from gateway.access.cli import grants_for_user
 
@@ -143,7 +149,7 @@ DEV_KEY_NOTICE = (
 )
 
 
-def cmd_token(args) -> int:
+def cmd_token(args: argparse.Namespace) -> int:
     if args.config:
         return _token_for_settings(args)
     from gateway.identity.devkeys import mint_token
@@ -162,7 +168,7 @@ def cmd_token(args) -> int:
     return 0
 
 
-def _token_for_settings(args) -> int:
+def _token_for_settings(args: argparse.Namespace) -> int:
     from gateway.identity.minting import SECTION, MintError, mint_configured
     from gateway.settings import load_settings
 
@@ -197,7 +203,7 @@ def _token_for_settings(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
     rules = _rules_dir(args.rules) if args.rules or args.profile == "classic" else None
@@ -314,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 ENV = "CRMGW_CONFIG"
 LOCAL = "gateway.yaml"
@@ -24,7 +29,9 @@ NOT_FOUND = (
 )
 
 
-def find_config(given: str | None, environ=None, cwd: Path | None = None) -> tuple[Path, str] | None:
+def find_config(
+    given: str | None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> tuple[Path, str] | None:
     """(path, how it was found) or None; does not check that the file can be read."""
     environ = os.environ if environ is None else environ
     if given:
@@ -37,7 +44,7 @@ def find_config(given: str | None, environ=None, cwd: Path | None = None) -> tup
     return None
 
 
-def settings_for(given: str | None, command: str = "crmgw"):
+def settings_for(given: str | None, command: str = "crmgw") -> Settings | None:
     """The loaded settings for a command (gateway.settings.Settings), or None after printing why:
     no file found, or every problem in it (``file:line:col`` or the environment variable)."""
     from gateway.settings import load_settings

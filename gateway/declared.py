@@ -62,7 +62,8 @@ class WriteContract:
     missing_owner_via: str | None = None
 
     def kind_of(self, key: str) -> PeopleField | OrgField | None:
-        for spec in (*self.people, *self.org):
+        specs: tuple[PeopleField | OrgField, ...] = (*self.people, *self.org)
+        for spec in specs:
             if key in spec.fields:
                 return spec
         return None

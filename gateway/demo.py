@@ -18,14 +18,14 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from gateway.identity.devkeys import DEV_IDENTITY_CONFIG, mint_token
-from gateway.settings import Audit, Settings, Upstream, UpstreamCredential
+from gateway.settings import Audit, Listen, Settings, Upstream, UpstreamCredential
 
 DEMO_CRM_TOKEN = "demo-crm-service-token"
 
 
 def demo_settings(*, port: int, crm_port: int, rules: Path, audit_path: Path) -> Settings:
     return Settings(
-        listen={"host": "127.0.0.1", "port": port},
+        listen=Listen(host="127.0.0.1", port=port),
         upstream=Upstream(
             url=f"http://127.0.0.1:{crm_port}",
             credential=UpstreamCredential(value=f"Bearer {DEMO_CRM_TOKEN}"),
@@ -115,17 +115,18 @@ curl -s {base}/_gw/health
 REALISTIC_RULES = Path(__file__).resolve().parent.parent / "examples" / "realistic"
 
 
-def escalation_candidate(crm_app) -> str:
+def escalation_candidate(crm_app: web.Application) -> str:
     """A lead assigned to carol alone that someone else created: once the CRM re-assigns it, it is no
     longer hers in any way (her own leads are those she created or is assigned to)."""
     from democrm.realistic import PROFILES, REALISTIC_STORE
 
     carol = PROFILES["carol"]
-    return next(
+    lead_id: str = next(
         lead["id"]
         for lead in crm_app[REALISTIC_STORE].all("leads")
         if [p["id"] for p in lead["assigned_to"]] == [carol] and lead["created_by"] != carol
     )
+    return lead_id
 
 
 def realistic_instructions(port: int, crm_port: int, audit_path: Path, lead: str) -> str:

@@ -38,7 +38,7 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -47,6 +47,9 @@ PREFIX = "CRMGW_"
 # Variables under the prefix that configure something else than gateway.yaml's keys.
 RESERVED = frozenset({"CRMGW_CONFIG"})
 RESERVED_PREFIXES = ("CRMGW_TEST_",)  # the test harness's (./run test)
+
+# One override: (variable, the key path it sets, its parsed value).
+Override = tuple[str, tuple[str, ...], Any]
 
 
 class EnvOverrideError(ValueError):
@@ -99,10 +102,11 @@ def declared_keys(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[
     return out
 
 
-def split_environ(environ: Mapping[str, str], model: type[BaseModel]):
+def split_environ(environ: Mapping[str, str], model: type[BaseModel]) -> tuple[list[Override], list[str]]:
     """(overrides [(variable, key path, value)], other CRMGW_* variable names), in a stable order."""
     declared = declared_keys(model)
-    overrides, others = [], []
+    overrides: list[Override] = []
+    others: list[str] = []
     for name in sorted(environ):
         if not name.startswith(PREFIX) or name in RESERVED or name.startswith(RESERVED_PREFIXES):
             continue
@@ -113,7 +117,9 @@ def split_environ(environ: Mapping[str, str], model: type[BaseModel]):
     return overrides, others
 
 
-def apply_overrides(data: dict, overrides) -> tuple[dict, dict[tuple[str, ...], str]]:
+def apply_overrides(
+    data: dict[str, Any], overrides: Iterable[Override]
+) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
     """A copy of ``data`` with the overrides applied, and which variable set which key path.
 
     Shorter paths are applied first, so ``CRMGW_LISTEN='{"port": 1}'`` plus ``CRMGW_LISTEN__HOST=x``
@@ -138,12 +144,12 @@ def apply_overrides(data: dict, overrides) -> tuple[dict, dict[tuple[str, ...], 
     return out, origins
 
 
-def apply_env(data: dict, environ: Mapping[str, str], model: type[BaseModel]) -> dict:
+def apply_env(data: dict[str, Any], environ: Mapping[str, str], model: type[BaseModel]) -> dict[str, Any]:
     """``data`` with the environment's overrides of ``model``'s declared keys applied."""
     return apply_overrides(data, split_environ(environ, model)[0])[0]
 
 
-def origin_of(loc: tuple, origins: Mapping[tuple[str, ...], str]) -> str | None:
+def origin_of(loc: tuple[str | int, ...], origins: Mapping[tuple[str, ...], str]) -> str | None:
     """The variable that set the value at a validation error's location (or one of its parents)."""
     parts = tuple(str(p) for p in loc)
     for n in range(len(parts), 0, -1):

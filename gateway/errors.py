@@ -16,15 +16,36 @@ to the log and the audit line, never to the client.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class GatewayError(Exception):
-    status = 500
-    error = "internal-error"
+    """A refusal. Built complete and never changed after it is raised: a different answer is a
+    different error (``status``/``error`` override the class's for answers decided by data, such
+    as a rule's denial status)."""
 
-    def __init__(self, reason: str | None = None, detail: str = "", rule: str | None = None):
+    status: int = 500
+    error: str = "internal-error"
+
+    def __init__(
+        self,
+        reason: str | None = None,
+        detail: str = "",
+        rule: str | None = None,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+    ):
+        if status is not None:
+            self.status = status
+        if error is not None:
+            self.error = error
         self.reason = reason or self.error
         self.detail = detail
         self.rule = rule
+        self.payload: Mapping[str, Any] = payload or {}  # named fields the client needs (approval_id)
         super().__init__(f"{self.reason}: {detail}" if detail else self.reason)
 
 
@@ -70,3 +91,16 @@ class ObligationUnenforceable(GatewayError):
 class Unavailable(GatewayError):
     status = 503
     error = "unavailable"
+
+
+class Denied(Forbidden):
+    """The rules said no: 403 with the deciding rule, or 401 when the rule asks for a login."""
+
+    @classmethod
+    def from_decision(cls, reason: str, status: int, rules: tuple[str, ...] | list[str]) -> Denied:
+        return cls(
+            reason,
+            rule=rules[0] if rules else None,
+            status=status,
+            error="unauthenticated" if status == 401 else None,
+        )

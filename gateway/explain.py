@@ -14,14 +14,22 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from gateway.context.build import build_context
 from gateway.context.geo import GeoResolver
 from gateway.errors import GatewayError
-from gateway.model import Decision, Identity, RequestContext
-from gateway.pipeline import build_context
+from gateway.model import Decision, Identity, IPAddress, RequestContext, RuleTrace
+from gateway.policy.compiled import CompiledGrant, CompiledRule
+from gateway.response.request_contract import check_request
 from gateway.ruleset import RuleSet
-from gateway.upstream.contract import check_request
+from gateway.upstream.bodies import RequestBody
+
+
+class CountryLookup(Protocol):
+    """Where a described request's country comes from: a GeoResolver, or (replay) what was recorded."""
+
+    def country(self, ip: IPAddress) -> str | None: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -31,7 +39,8 @@ class Explained:
 
 
 # Defined in a module that imports nothing, so crmgw's parser can show them cheaply.
-from gateway.explain_defaults import DEFAULT_IP, DEFAULT_METHOD  # noqa: E402,F401
+from gateway.explain_defaults import DEFAULT_IP as DEFAULT_IP  # noqa: E402 (re-exported)
+from gateway.explain_defaults import DEFAULT_METHOD as DEFAULT_METHOD  # noqa: E402 (re-exported)
 
 
 def default_time(clock: Callable[[], datetime] | None = None) -> datetime:
@@ -59,11 +68,11 @@ def explain(
     ip: str | None = DEFAULT_IP,
     mfa: bool = False,
     country: str | None = None,
-    geo: GeoResolver | None = None,
+    geo: CountryLookup | None = None,
     body: bytes = b"",
     content_type: str | None = None,
     auth_method: str = "explain",
-    grants: tuple = (),
+    grants: tuple[CompiledGrant, ...] = (),
 ) -> Explained:
     """Decide one described request; refusals before the rules become deny decisions too, and so do
     the refusals the gateway makes before forwarding (query parameters, the body of a write).
@@ -100,7 +109,7 @@ def explain(
     decision = ruleset.engine.decide(ctx, tuple(g for g in grants if g.user == user and op in g.operations))
     if decision.allowed:
         try:
-            check_request(ruleset, ctx, decision.obligations, method.upper(), body, content_type)
+            check_request(ruleset, ctx, decision.obligations, method.upper(), RequestBody(body, content_type))
         except GatewayError as exc:
             refused = _deny(exc.reason, ruleset, exc.status)
             return Explained(dataclasses.replace(refused, rules=decision.rules, trace=decision.trace), ctx)
@@ -111,11 +120,11 @@ def _deny(reason: str, ruleset: RuleSet, status: int = 403) -> Decision:
     return Decision(effect="deny", reason=reason, reasons=(reason,), revision=ruleset.revision, status=status)
 
 
-def decision_dict(d: Decision, ctx: RequestContext | None = None, ruleset: RuleSet | None = None) -> dict:
+def decision_dict(d: Decision, ctx: RequestContext | None = None, ruleset: RuleSet | None = None) -> dict[str, Any]:
     """The decision with the same field names as the audit line. Given the rule set that decided,
     each rule's trace also carries ``condition``: its and/or/not tree with every node's value."""
     rules = ruleset.engine.policy.rules if ruleset is not None and ruleset.revision == d.revision else {}
-    out = {
+    out: dict[str, Any] = {
         "effect": d.effect,
         "reason": d.reason,
         "status": None if d.allowed else d.status,
@@ -145,8 +154,8 @@ def decision_dict(d: Decision, ctx: RequestContext | None = None, ruleset: RuleS
     return out
 
 
-def _rule_trace(t, rule) -> dict:
-    entry = {
+def _rule_trace(t: RuleTrace, rule: CompiledRule | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
         "rule": t.rule,
         "kind": t.kind,
         "mode": t.mode,
@@ -162,7 +171,7 @@ def _rule_trace(t, rule) -> dict:
 VALUE = {True: "true", False: "false", None: "unknown"}
 
 
-def trace_rows(entry: dict) -> list[dict[str, Any]]:
+def trace_rows(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """One rule's trace as indented rows ``{depth, label, result, reason}``: its condition tree when
     known (a ``not`` around a single criterion shares its row: ``not source_ip``), then the criteria
     outside the block (``data_scope``, a grant's), else the flat criteria."""
@@ -176,7 +185,7 @@ def trace_rows(entry: dict) -> list[dict[str, Any]]:
     return rows
 
 
-def _tree_rows(node: dict, depth: int, rows: list) -> None:
+def _tree_rows(node: dict[str, Any], depth: int, rows: list[dict[str, Any]]) -> None:
     if "criterion" in node:
         rows.append(
             {

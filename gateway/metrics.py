@@ -28,9 +28,8 @@ aggregates all of them. Without that variable each process has a private registr
 
 from __future__ import annotations
 
-import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -43,13 +42,18 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from gateway.audit.log import AuditLog
+    from gateway.model import Flow
+    from gateway.services import Services
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Gateway-added latency is sub-millisecond; the CRM's answers take tens to hundreds of ms.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 UPSTREAM_REASONS = frozenset({"upstream-unavailable", "upstream-timeout", "obligation-unenforceable"})
 SYNC_INTERVAL = 1.0
-METRICS_KEY = web.AppKey("crmgw.metrics", object)
 
 
 def multiprocess_dir() -> str | None:
@@ -64,8 +68,9 @@ class Metrics:
         self.multiprocess = multiprocess_dir() is not None
         if self.multiprocess:
             # prometheus-client picks its value class when first imported; the supervisor may have
-            # set the variable after that, so pick again before any metric is created.
-            values.ValueClass = values.get_value_class()
+            # set the variable after that, so pick again before any metric is created
+            # (get_value_class is unannotated in prometheus-client).
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "crmgw_requests",
@@ -109,39 +114,51 @@ class Metrics:
         self.connections_refused = Counter(
             "crmgw_connections_refused", "Connections refused over limits.max_connections.", registry=r
         )
+        self.observer_errors = Counter(
+            "crmgw_observer_errors",
+            "Finished requests an observer (metrics, signals, scoring) failed on, by observer.",
+            ["observer"],
+            registry=r,
+        )
         self.in_flight = Gauge(
             "crmgw_in_flight_requests", "Requests being handled.", registry=r, multiprocess_mode="livesum"
         )
-        self._request_children: dict[tuple[str, str, str], Any] = {}
-        self._latency_children: dict[str, Any] = {}
+        self._request_children: dict[tuple[str, str, str], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
         self._seen: dict[str, int] = {"written": 0, "dropped": 0, "reloads": 0, "failures": 0}
-        self._collectors: list = []  # custom collectors read at scrape time (add_collector)
+        self._collectors: list[Collector] = []  # custom collectors read at scrape time (add_collector)
 
-    def add_collector(self, collector) -> None:
+    def add_collector(self, collector: Collector) -> None:
         """A collector computed at scrape time (not in the multi-process files), e.g. the audit chain head."""
         self._collectors.append(collector)
         self.registry.register(collector)
 
     # --- the request path (no I/O) --------------------------------------------------------
-    def observe(self, flow, record: dict) -> None:
-        """Count one finished request from its audit record; never raises into the pipeline."""
-        try:
-            operation = record.get("operation") or "none"  # refused before the operation was known
-            key = (operation, record.get("effect") or "deny", str(record.get("status") or 0))
-            child = self._request_children.get(key)
-            if child is None:
-                child = self._request_children[key] = self.requests.labels(*key)
-            child.inc()
-            hist = self._latency_children.get(operation)
-            if hist is None:
-                hist = self._latency_children[operation] = self.latency.labels(operation)
-            hist.observe(flow.elapsed_ms() / 1000.0)
-            if flow.error in UPSTREAM_REASONS:
-                self.upstream_errors.labels(flow.error).inc()
-        except Exception:  # metrics must never turn a served request into an error
-            pass
+    def observe(self, flow: Flow, record: dict[str, Any]) -> None:
+        """Count one finished request from its audit record (gateway.services.Services.finish logs
+        and counts a failure here like any observer's)."""
+        operation = record.get("operation") or "none"  # refused before the operation was known
+        key = (operation, record.get("effect") or "deny", str(record.get("status") or 0))
+        child = self._request_children.get(key)
+        if child is None:
+            child = self._request_children[key] = self.requests.labels(*key)
+        child.inc()
+        hist = self._latency_children.get(operation)
+        if hist is None:
+            hist = self._latency_children[operation] = self.latency.labels(operation)
+        hist.observe(flow.elapsed_ms() / 1000.0)
+        if flow.error in UPSTREAM_REASONS:
+            self.upstream_errors.labels(flow.error).inc()
 
-    def track_audit(self, audit) -> None:
+    def submit(self, flow: Flow, record: dict[str, Any], ruleset: object) -> None:
+        """gateway.services.Observer: the metrics observe every finished request first."""
+        self.observe(flow, record)
+
+    def observer_failed(self, name: str) -> None:
+        """An observer (signals, scoring) raised on a finished request; the log has the traceback."""
+        self.observer_errors.labels(name).inc()
+
+    def track_audit(self, audit: AuditLog) -> None:
         """Copy the audit log's written/dropped counters in (as deltas)."""
         self._delta("written", audit.written, self.audit_written)
         self._delta("dropped", audit.dropped, self.audit_dropped)
@@ -162,14 +179,14 @@ class Metrics:
         self.connections_refused.inc()
 
     # --- periodic copy of state owned elsewhere -------------------------------------------
-    def sync(self, gw) -> None:
-        self.track_audit(gw.audit)
-        status = gw.store.status
+    def sync(self, services: Services) -> None:
+        self.track_audit(services.audit)
+        status = services.store.status
         self._delta("reloads", status.reloads, self.rule_reloads.labels("ok"))
         self._delta("failures", status.failures, self.rule_reloads.labels("failed"))
         self.rules_failing.set(1 if status.last_error else 0)
 
-    def _delta(self, name: str, current: int, counter) -> None:
+    def _delta(self, name: str, current: int, counter: Counter) -> None:
         seen = self._seen[name]
         if current > seen:
             counter.inc(current - seen)
@@ -178,56 +195,39 @@ class Metrics:
     def render(self) -> bytes:
         if self.multiprocess:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            # unannotated in prometheus-client; it registers itself on ``registry``
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             for collector in self._collectors:
                 registry.register(collector)
             return generate_latest(registry)
         return generate_latest(self.registry)
 
 
-def register_metrics_route(app: web.Application, gw, path: str = "/metrics") -> Metrics:
-    """Add ``GET /metrics`` (admin networks only) and the periodic sync; sets ``gw.metrics``.
+def register_metrics_route(app: web.Application, services: Services, path: str = "/metrics") -> None:
+    """Add ``GET /metrics`` (admin networks only) and the periodic sync of ``services.metrics``.
 
     Call before the catch-all proxy route is added, so ``/metrics`` is not forwarded to the CRM.
     """
     import ipaddress
 
-    from gateway.context.client_ip import peer_in
-
-    metrics = Metrics()
-    gw.metrics = metrics
     from gateway.audit.heads import ChainHeadCollector
+    from gateway.background import Periodic, periodic_ctx
+    from gateway.context.client_ip import peer_in
+    from gateway.errors import Forbidden
 
-    metrics.add_collector(ChainHeadCollector(gw.audit))
-    app[METRICS_KEY] = metrics
-    networks = [ipaddress.ip_network(n, strict=False) for n in gw.settings.admin.allow_networks]
+    metrics = services.metrics
+    metrics.add_collector(ChainHeadCollector(services.audit))
+    networks = [ipaddress.ip_network(n, strict=False) for n in services.settings.admin.allow_networks]
+
+    def sync() -> None:
+        metrics.sync(services)
 
     async def scrape(request: web.Request) -> web.Response:
         if not peer_in(request.remote, networks):
-            return web.json_response({"error": "forbidden", "reason": "admin-network-only"}, status=403)
-        metrics.sync(gw)
+            raise Forbidden("admin-network-only")
+        sync()
         return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def syncing(app: web.Application):
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(SYNC_INTERVAL)
-                try:
-                    metrics.sync(gw)
-                except Exception:  # a metrics hiccup must not stop the worker
-                    pass
-
-        task = asyncio.create_task(loop(), name="metrics-sync")
-        try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            metrics.sync(gw)  # last audit lines of a draining worker
-
-    app.cleanup_ctx.append(syncing)
+    # the last sync at stop counts the last audit lines of a draining worker
+    app.cleanup_ctx.append(periodic_ctx(Periodic("metrics-sync", SYNC_INTERVAL, sync), final=sync))
     app.router.add_get(path, scrape)
-    return metrics

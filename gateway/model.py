@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -57,7 +57,8 @@ class User:
         if name in ("user", "id"):
             return self.id
         if name in ("email", "team", "department", "region", "branch", "timezone", "status", "name", "manager"):
-            return getattr(self, name)
+            value: str | None = getattr(self, name)
+            return value
         return self.attributes.get(name)
 
 
@@ -109,7 +110,8 @@ class Resource:
     writes: WriteContract = WriteContract()  # noqa: RUF009 (frozen, shared safely); how written records name owners and teams
 
     def __post_init__(self) -> None:
-        fields = {level: (f,) if isinstance(f, ScopeField) else tuple(f) for level, f in self.scope_fields.items()}
+        given: Mapping[str, ScopeField | Iterable[ScopeField]] = self.scope_fields  # a lone ScopeField too
+        fields = {level: (f,) if isinstance(f, ScopeField) else tuple(f) for level, f in given.items()}
         object.__setattr__(self, "scope_fields", fields)
 
 

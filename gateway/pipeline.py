@@ -3,9 +3,15 @@
     1 identity   who is calling                      gateway.identity  -> Identity
     2 context    where from, when, which operation   gateway.context   -> RequestContext
     3 decision   the rules                           gateway.policy    -> Decision
-    4 upstream   forward (records checked first for update/delete)   gateway.upstream
-    5 response   obligations: scope, masks, counts   gateway.response
-    6 audit      one line per decision, whatever happened            gateway.audit
+    4 upstream   the request checked against the obligations before anything is sent (body,
+                 query, write targets: gateway.response.request_contract / writes /
+                 write_targets; the body parsed once), then forwarded            gateway.upstream
+    5 response   obligations on the answer: scope, masks, counts              gateway.response
+    6 audit      one line per decision, whatever happened, then the observers (metrics, signals,
+                 scoring)                                       gateway.services.Services.finish
+
+The long-lived parts come from gateway.services (typed; built by gateway.app.create_app); the
+signals stage is the guard asked between the decision and the upstream.
 
 Every stage records what it did on the request's Flow; the audit line is written from the Flow in a
 ``finally`` so no outcome, not even a client hang-up, goes unrecorded.
@@ -15,98 +21,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import secrets
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 import orjson
 from aiohttp import web
 
+from gateway.answers import REQUEST_TIMED_OUT, error_response, request_id_of
 from gateway.approvals import gate as approvals_gate
-from gateway.context.catalogue import Catalogue
+from gateway.context.build import build_context
 from gateway.context.client_ip import ip_text
-from gateway.context.normalise import normalise_target, parse_query
-from gateway.errors import (
-    BadRequest,
-    Forbidden,
-    GatewayError,
-    RecordNotFound,
-    Unavailable,
-)
-from gateway.model import Flow, Identity, IPAddress, RequestContext
+from gateway.errors import BadRequest, Denied, Forbidden, GatewayError, RecordNotFound, Unavailable
+from gateway.model import Endpoint, Flow, RequestContext
+from gateway.response.request_contract import check_request
 from gateway.response.stage import respond, upstream_method
-from gateway.ruleset import RuleSet
-from gateway.upstream.contract import check_request
+from gateway.response.write_targets import check_target_records, count_targets
+from gateway.services import Services
+from gateway.settings import Settings
+from gateway.upstream.bodies import RequestBody
 from gateway.upstream.forward import send, upstream_url
 from gateway.upstream.headers import upstream_request_headers
-from gateway.upstream.records import check_target_records, count_targets
 
 log = logging.getLogger("crmgw.pipeline")
-# Request keys (aiohttp 3.14 warns on plain string keys).
-REQUEST_TIMED_OUT = web.RequestKey("crmgw.request_timed_out", bool)  # set by gateway.server's timeout
-REQUEST_ID = web.RequestKey("crmgw.request_id", str)  # set by Pipeline.handle, quoted by that 504
 
-METHOD_TOKEN = re.compile(r"^[A-Z]+$")
 OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_request_id() -> str:
-    return secrets.token_hex(8)
-
-
-def build_context(
-    ruleset: RuleSet,
-    *,
-    request_id: str,
-    method: str,
-    raw_target: str,
-    client_ip: IPAddress | None,
-    country: str | None,
-    now: datetime,
-    identity: Identity | None,
-    user_agent: str = "",
-) -> tuple[RequestContext, str]:
-    """Stage 2, shared with ``crmgw explain`` and the policy tests so all three decide alike."""
-    if not METHOD_TOKEN.match(method):
-        raise BadRequest("method-invalid", detail=f"method {method[:20]!r}")
-    path, raw_query = normalise_target(raw_target)
-    query = parse_query(raw_query)
-    if "_method" in query:
-        raise BadRequest("method-override-refused", detail="_method query parameter")
-    catalogue: Catalogue = ruleset.catalogue
-    matched = catalogue.match(method, path)
-    endpoint, params = matched if matched else (None, {})
-    return RequestContext(
-        request_id=request_id,
-        method="GET" if method == "HEAD" else method,
-        path=path,
-        query=query,
-        client_ip=client_ip,
-        country=country,
-        now=now,
-        identity=identity,
-        endpoint=endpoint,
-        path_params=params,
-        user_agent=user_agent,
-    ), raw_query
 
 
 class Pipeline:
     """Runs one request through the stages. Holds references, no per-request state."""
 
-    def __init__(self, gw) -> None:
-        self.gw = gw  # gateway.app.Gateway: settings, store, identity, resolvers, session, audit
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        flow = Flow(request_id=new_request_id(), method=request.method, raw_target=request.raw_path)
-        flow.received_at = self.gw.clock().timestamp()  # the gateway's clock: tests and audit agree
-        request[REQUEST_ID] = flow.request_id
+        flow = Flow(request_id=request_id_of(request), method=request.method, raw_target=request.raw_path)
+        flow.received_at = self.services.clock().timestamp()  # the gateway's clock: tests and audit agree
         response: web.StreamResponse | None = None
         try:
             response = await self._run(request, flow)
@@ -114,16 +61,13 @@ class Pipeline:
         except GatewayError as exc:
             flow.error = flow.error or exc.reason  # the real reason, even when the client sees 404
             flow.identity = flow.identity or getattr(exc, "identity", None)  # e.g. an off-boarded user
-            exc = client_view(exc, self.gw.settings.out_of_scope_answer)
-            if exc.status == 403 and exc.rule is None and flow.decision is not None and flow.decision.rules:
-                exc.rule = flow.decision.rules[0]  # e.g. the allowing rule whose scope excluded a record
-            response = error_response(flow, exc)
+            response = error_response(flow.request_id, client_view(exc, flow, self.services.settings))
             return response
         except asyncio.CancelledError:
             timed_out = request.get(REQUEST_TIMED_OUT)
             flow.error = flow.error or ("request-timeout" if timed_out else "client-disconnected")
             if timed_out and not request.writer.output_size:
-                flow.status = 504  # what gateway.server's timeout answers when nothing was sent yet
+                flow.status = 504  # what gateway.middleware's timeout answers when nothing was sent yet
             raise
         except ClientDisconnected:
             # Nobody is left to answer: the line says why, with no status. The response returned is
@@ -133,15 +77,15 @@ class Pipeline:
         except Exception:
             log.exception("request %s failed", flow.request_id)
             flow.error = "internal-error"
-            response = error_response(flow, GatewayError())
+            response = error_response(flow.request_id, GatewayError())
             return response
         finally:
             if response is not None:
                 flow.status = response.status
-            self.gw.finish(flow)  # audit line, metrics, signals and scoring hooks
+            self.services.finish(flow)  # audit line, then the observers: metrics, signals, scoring
 
     async def _run(self, request: web.Request, flow: Flow) -> web.StreamResponse:
-        gw = self.gw
+        gw = self.services
         if not gw.audit_ok():
             raise Unavailable("audit-unavailable", detail="audit log cannot be written")
         for name in OVERRIDE_HEADERS:
@@ -171,19 +115,13 @@ class Pipeline:
         flow.ctx = ctx
 
         # 3 decision (the caller's approved access requests apply like grants: gateway.access)
-        access = getattr(gw, "access", None)
-        decision = ruleset.engine.decide(ctx, await access.grants_for(ctx) if access is not None else ())
+        decision = ruleset.engine.decide(ctx, await gw.access.grants_for(ctx))
         flow.decision = decision
-        if decision.allowed and gw.signals is not None:
-            refusal = gw.signals.check(identity, ctx)  # anomaly block / step-up / fail-closed; no I/O
-            if refusal is not None:
-                raise refusal
         if not decision.allowed:
-            err = Forbidden(decision.reason, rule=decision.rules[0] if decision.rules else None)
-            err.status = decision.status
-            if decision.status == 401:
-                err.error = "unauthenticated"
-            raise err
+            raise Denied.from_decision(decision.reason, decision.status, decision.rules)
+        refusal = gw.signals.check(identity, ctx)  # the guard: anomaly block / step-up / fail-closed; no I/O
+        if refusal is not None:
+            raise refusal
 
         # 4 upstream: the body is read (bounded) because update/delete/create are checked first
         if request.headers.get("Expect", "").lower() == "100-continue":
@@ -192,6 +130,8 @@ class Pipeline:
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = await read_request_body(request, gw.settings.limits.max_request_body_bytes)
         endpoint, obligations = ctx.endpoint, decision.obligations
+        if endpoint is None:  # never allowed: an unmapped route is a default deny (gateway.policy)
+            raise GatewayError("endpoint-unmapped", detail="allowed without a catalogued endpoint")
         ours, credential = gw.upstream_identity_headers(identity, ctx, client_ip)
         headers = upstream_request_headers(
             request.headers,
@@ -200,13 +140,14 @@ class Pipeline:
             add=ours,
             forward=gw.forward_headers,
         )
-        content_type = request.headers.get("Content-Type")
-        check_request(ruleset, ctx, obligations, request.method, body, content_type)  # nothing sent yet
-        flow.targets = count_targets(ctx, body, content_type or "")
+        # One value for every check below, so the body is parsed at most once (gateway.upstream.bodies).
+        request_body = RequestBody(body, request.headers.get("Content-Type"))
+        check_request(ruleset, ctx, obligations, request.method, request_body)  # nothing sent yet
+        flow.targets = count_targets(ctx, request_body)
         if obligations.scope != "all":
-            await check_target_records(gw, ruleset, ctx, obligations.scope, headers, body)
+            await check_target_records(gw, ruleset, ctx, obligations.scope, headers, request_body)
         if obligations.approval is not None:  # four-eyes, after every other check: refused or used up once
-            await approvals_gate.check(gw, flow, ctx, obligations.approval, body)
+            await approvals_gate.check(gw, flow, ctx, obligations.approval, request_body)
         url = upstream_url(gw.settings.upstream.url, ctx.path, raw_query)
         flow.upstream_credential = credential  # what the CRM is told about who acts (never the secret)
         resp = await send(gw.session, upstream_method(request.method, endpoint), url, headers, body)
@@ -241,7 +182,7 @@ class Pipeline:
         flow.committed_out_of_scope = True
         user = ctx.identity.user.id if ctx.identity else "?"
         try:
-            await self.gw.alerts.raise_alert(
+            await self.services.alerts.raise_alert(
                 user=user,
                 type="write-committed-out-of-scope",
                 level="high",
@@ -267,7 +208,7 @@ class Pipeline:
 WRITE_ACTIONS = ("create", "update", "import")
 
 
-def committed_write(endpoint, status: int) -> bool:
+def committed_write(endpoint: Endpoint | None, status: int) -> bool:
     return endpoint is not None and endpoint.action in WRITE_ACTIONS and 200 <= status < 300
 
 
@@ -282,17 +223,17 @@ def committed_answer(flow: Flow, status: int) -> web.Response:
     )
 
 
-def client_view(exc: GatewayError, out_of_scope_answer: str) -> GatewayError:
+def client_view(exc: GatewayError, flow: Flow, settings: Settings) -> GatewayError:
     """What the client is told. An out-of-scope record answers exactly like a missing one (same
-    status, same body) unless the operator chose ``out_of_scope_answer: forbidden``."""
-    if exc.reason == "record-out-of-scope" and out_of_scope_answer == "not_found":
+    status, same body) unless the operator chose ``out_of_scope_answer: forbidden``; a 403 with no
+    rule of its own names the allowing rule whose scope excluded the record."""
+    if exc.reason == "record-out-of-scope" and settings.out_of_scope_answer == "not_found":
         return RecordNotFound("record-not-found")
+    if exc.status == 403 and exc.rule is None and flow.decision is not None and flow.decision.rules:
+        return GatewayError(
+            exc.reason, rule=flow.decision.rules[0], status=exc.status, error=exc.error, payload=exc.payload
+        )
     return exc
-
-
-def ruleset_of(flow: Flow, gw) -> RuleSet:
-    """The rule set the request was decided with (the current one if it never got that far)."""
-    return flow.ruleset or gw.store.current
 
 
 async def read_request_body(request: web.Request, max_bytes: int) -> bytes:
@@ -321,17 +262,3 @@ class ClientDisconnected(Exception):
 class _TooLarge(BadRequest):
     status = 413
     error = "payload-too-large"
-
-
-def error_response(flow: Flow, exc: GatewayError) -> web.Response:
-    """The client's view of a refusal: stable codes, the deciding rule, the request id; no detail."""
-    if exc.detail:
-        log.info("request %s refused: %s (%s)", flow.request_id, exc.reason, exc.detail)
-    payload = {"error": exc.error, "reason": exc.reason, "request_id": flow.request_id}
-    if exc.rule:
-        payload["rule"] = exc.rule
-    payload.update(getattr(exc, "payload", None) or {})  # e.g. approval_id (gateway.approvals.gate)
-    headers = {"X-Request-Id": flow.request_id}
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = f'Bearer error="{exc.reason}"'
-    return web.Response(status=exc.status, body=orjson.dumps(payload), content_type="application/json", headers=headers)

@@ -33,6 +33,7 @@ llhttp drops that body without telling the reader, which waits until ``limits.re
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -41,7 +42,12 @@ from aiohttp.http import HttpVersion10, HttpVersion11
 from gateway.context.client_ip import ip_text
 from gateway.errors import BadRequest
 from gateway.model import Flow
-from gateway.pipeline import error_response, new_request_id
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler, Middleware
+
+    from gateway.services import Services
+from gateway.answers import error_response, request_id_of
 
 # Set by protocol_guard on every request the router handed over: the access logger skips those,
 # the pipeline (or the gateway's own pages) answered them.
@@ -80,15 +86,17 @@ def parser_reason(answer_text: str) -> str:
     return "request-malformed"
 
 
-def refuse(gw, request: web.BaseRequest, reason: str, *, status: int = 400, method: str = "", target: str = "") -> Flow:
+def refuse(
+    services: Services, request: web.BaseRequest, reason: str, *, status: int = 400, method: str = "", target: str = ""
+) -> Flow:
     """Audit one request the pipeline never saw, as refused with ``reason``; returns its Flow."""
-    flow = Flow(request_id=new_request_id(), method=method, raw_target=target)
-    flow.received_at = gw.clock().timestamp()
-    client_ip, _ = gw.client_ip.resolve(request.remote, request.headers)
+    flow = Flow(request_id=request_id_of(request), method=method, raw_target=target)
+    flow.received_at = services.clock().timestamp()
+    client_ip, _ = services.client_ip.resolve(request.remote, request.headers)
     flow.client_ip = ip_text(client_ip) if client_ip else None
     flow.error = reason
     flow.status = status
-    gw.finish(flow)
+    services.finish(flow)
     return flow
 
 
@@ -100,11 +108,11 @@ def _target_reason(request: web.Request) -> str:
     return "target-not-a-path"
 
 
-def protocol_guard(gw):
-    """The first middleware: refuse what aiohttp lets through but the gateway must not serve."""
+def protocol_guard(services: Services) -> Middleware:
+    """The middleware after the request id: refuse what aiohttp lets through but the gateway must not serve."""
 
     @web.middleware
-    async def guard(request: web.Request, handler):
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[ROUTED] = True
         if request.version not in SUPPORTED_VERSIONS:
             reason = "http-version-unsupported"
@@ -112,15 +120,15 @@ def protocol_guard(gw):
             reason = _target_reason(request)
         else:
             return await handler(request)
-        flow = refuse(gw, request, reason, method=request.method, target=request.raw_path)
-        response = error_response(flow, BadRequest(reason))
+        flow = refuse(services, request, reason, method=request.method, target=request.raw_path)
+        response = error_response(flow.request_id, BadRequest(reason))
         response.force_close()
         return response
 
     return guard
 
 
-def own_answers_logger(gw) -> type[AbstractAccessLogger]:
+def own_answers_logger(services: Services) -> type[AbstractAccessLogger]:
     """An access-logger class (aiohttp instantiates it) that audits aiohttp's own answers."""
 
     class OwnAnswers(AbstractAccessLogger):
@@ -129,7 +137,7 @@ def own_answers_logger(gw) -> type[AbstractAccessLogger]:
                 return
             try:
                 text = response.text if isinstance(response, web.Response) else ""
-                refuse(gw, request, parser_reason(text or ""), status=response.status)
+                refuse(services, request, parser_reason(text or ""), status=response.status)
             except Exception:  # the answer is already sent: a failure here must not reach aiohttp
                 self.logger.exception("could not audit a request refused by the HTTP parser")
 

@@ -10,6 +10,7 @@ about a second instead of hanging requests (the caller decides what "degraded" m
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -18,16 +19,19 @@ from redis.asyncio.sentinel import Sentinel
 
 TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "health_check_interval": 10}
 
+# What connect_redis returns: a server's (or Sentinel's current master's) client, or a cluster's.
+RedisClient = aioredis.Redis | RedisCluster
+
 
 def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
-    hosts = []
+    hosts: list[tuple[str, int]] = []
     for part in netloc.rsplit("@", 1)[-1].split(","):
         host, _, port = part.rpartition(":") if part.count(":") == 1 else (part, "", "")
         hosts.append((host or part, int(port) if port else default_port))
     return hosts
 
 
-def connect_redis(url: str, **overrides):
+def connect_redis(url: str, **overrides: Any) -> RedisClient:
     """A redis.asyncio client (or cluster client) for ``url``; raises ValueError for bad URLs."""
     options = {**TIMEOUTS, **overrides}
     parts = urlsplit(url)
@@ -44,7 +48,8 @@ def connect_redis(url: str, **overrides):
             password=parts.password,
             **{k: v for k, v in options.items() if k != "health_check_interval"},
         )
-        return sentinel.master_for(service, db=db)
+        master: aioredis.Redis = sentinel.master_for(service, db=db)  # redis_class=Redis, the default
+        return master
     if parts.scheme == "redis+cluster":
         nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc, 6379)]
         return RedisCluster(

@@ -41,7 +41,7 @@ import orjson
 
 from gateway.audit.search import parse_time
 from gateway.explain import explain
-from gateway.model import Decision
+from gateway.model import Decision, IPAddress
 from gateway.ruleset import RuleSet
 
 EXAMPLES = 3  # examples kept per group (the CLI has its own default, gateway.replay_cli)
@@ -61,7 +61,7 @@ class _RecordedCountry:
     def __init__(self, country: str | None):
         self._country = country
 
-    def country(self, ip) -> str | None:  # the signature of GeoResolver.country
+    def country(self, ip: IPAddress | str | None) -> str | None:  # the signature of GeoResolver.country
         return self._country
 
 
@@ -104,7 +104,8 @@ def change_kind(a: dict[str, Any], b: dict[str, Any], changed: list[str]) -> str
 def target_of(record: dict[str, Any]) -> str:
     """The recorded path with its (decoded, single-valued) query encoded again."""
     query = record.get("query")
-    return record["path"] + ("?" + urlencode(query) if isinstance(query, dict) and query else "")
+    path: str = record["path"]
+    return path + ("?" + urlencode(query) if isinstance(query, dict) and query else "")
 
 
 def replayable(record: dict[str, Any]) -> str | None:
@@ -118,7 +119,7 @@ def replayable(record: dict[str, Any]) -> str | None:
     return None
 
 
-def _example(record: dict[str, Any], current: dict, draft: dict) -> dict[str, Any]:
+def _example(record: dict[str, Any], current: dict[str, Any], draft: dict[str, Any]) -> dict[str, Any]:
     return {
         "decision_id": record.get("decision_id"),
         "time": record.get("time"),
@@ -152,13 +153,13 @@ class Replayer:
         self.examples = examples
         self.lines = 0
         self.replayed = 0
-        self.skipped: Counter = Counter()
+        self.skipped: Counter[str] = Counter()
         self.bad_lines = 0
         self.changed = 0
-        self.kinds: Counter = Counter()
-        self.by_rule: Counter = Counter()
-        self.by_user: Counter = Counter()
-        self.by_operation: Counter = Counter()
+        self.kinds: Counter[str] = Counter()
+        self.by_rule: Counter[str] = Counter()
+        self.by_user: Counter[str] = Counter()
+        self.by_operation: Counter[str] = Counter()
         self.groups: dict[tuple[str, str, str, str], Group] = {}
         self.recorded_differs = {"other_revision": 0, "same_revision": 0}
         self.recorded_examples: list[dict[str, Any]] = []
@@ -172,12 +173,15 @@ class Replayer:
     # --- one record --------------------------------------------------------------------------------
     def decide(self, ruleset: RuleSet, record: dict[str, Any]) -> Decision:
         auth = record.get("auth")
+        at = parse_time(record["time"])
+        if at is None:  # feed() replays only lines with a time (replayable)
+            raise ValueError(f"no time in the audit line: {record['time']!r}")
         return explain(
             ruleset,
             user=record["user"],
             method=record["method"],
             path=target_of(record),
-            at=parse_time(record["time"]),
+            at=at,
             ip=record.get("client_ip") or None,
             mfa=bool(record.get("mfa")),
             country=record.get("country"),
@@ -224,7 +228,9 @@ class Replayer:
         recorded_scope = record.get("scope") if record.get("effect") == "allow" else None
         if record.get("effect") == now["effect"] and recorded_scope == now["scope"]:
             return
-        labels = record.get("labels") if isinstance(record.get("labels"), dict) else {}
+        labels = record.get("labels")
+        if not isinstance(labels, dict):
+            labels = {}
         other = labels.get("revision") != self.current.revision
         self.recorded_differs["other_revision" if other else "same_revision"] += 1
         if other and len(self.recorded_examples) < self.examples:

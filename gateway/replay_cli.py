@@ -6,6 +6,7 @@ imports nothing of the rules engine).
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 EXAMPLES = 3
@@ -23,10 +24,8 @@ Exit codes: 0 nothing changes, 1 something changes, 2 bad usage or rules that do
 """
 
 
-def register(rules_subparsers) -> None:
+def register(rules_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``crmgw rules replay`` (the parser is cheap: nothing is imported until it runs)."""
-    import argparse
-
     s = rules_subparsers.add_parser(
         "replay",
         help="re-decide an audit log with a draft rules folder; exit 1 on change",
@@ -47,7 +46,7 @@ def register(rules_subparsers) -> None:
     s.set_defaults(func=cmd_replay)
 
 
-def cmd_replay(args) -> int:
+def cmd_replay(args: argparse.Namespace) -> int:
     import json
     import sys
 

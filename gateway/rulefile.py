@@ -5,6 +5,10 @@ anchors/aliases and unknown format versions, and it remembers where every value 
 schema errors can be reported as ``file:line:col: message`` (pySigma's loader is the model; Casbin's
 silent skip of a bad line is the counter-example). Problems are collected, never raised one at a time,
 so ``crmgw rules check`` can show all of them at once.
+
+The schema side lives here too: :class:`StrictModel` is the base of every rule-file model, and
+:func:`validation_errors` is the one place pydantic's errors become ``file:line:col`` errors, so an
+unknown key, a missing field and a bad value are reported at the same kind of position in every file.
 """
 
 from __future__ import annotations
@@ -12,14 +16,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 FORMAT = "crmgw.rules/v1"
 
 Loc = tuple[int, int]  # 1-based line, 1-based column
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
+
+
+class StrictModel(BaseModel):
+    """The base of every rule-file model: an unknown key is an error, and a loaded value never changes.
+
+    ``populate_by_name`` is deliberately not here: the few models with an aliased field (``in``,
+    ``from``) turn it on themselves.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, order=True)
@@ -55,17 +72,24 @@ class Document:
     def key_loc(self, path: Iterable[Any]) -> Loc:
         """Location of the *key* that names ``path`` (for unknown-key errors), else of its value."""
         path = tuple(path)
-        return self.key_locations.get(path) or self.loc(path)
+        found = self.key_locations.get(self.resolve(path[:-1]) + path[-1:]) if path else None
+        return found or self.loc(path)
 
     def loc(self, path: Iterable[Any]) -> Loc:
         """Location of the deepest known node along ``path`` (a pydantic ``loc`` works)."""
-        key: tuple[Any, ...] = ()
-        best = self.locations.get((), (1, 1))
+        return self.locations.get(self.resolve(path), self.locations.get((), (1, 1)))
+
+    def resolve(self, path: Iterable[Any]) -> tuple[Any, ...]:
+        """The deepest node of this document that ``path`` leads to.
+
+        Parts naming no node are skipped: pydantic puts the union member it tried into ``loc``
+        (``approvers.ApproversSpec.roles``), and a missing field has no node of its own.
+        """
+        found: tuple[Any, ...] = ()
         for part in path:
-            key = key + (part,)
-            if key in self.locations:
-                best = self.locations[key]
-        return best
+            if found + (part,) in self.locations:
+                found = found + (part,)
+        return found
 
     def error(self, path: Iterable[Any], message: str) -> RuleError:
         line, col = self.loc(path)
@@ -116,7 +140,7 @@ class _Builder:
         # Timestamps stay strings: rule files name times with explicit offsets, parsed later.
         if node.tag == "tag:yaml.org,2002:timestamp":
             return node.value
-        if node.tag.endswith(":str"):
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":str"):
             return yaml.SafeLoader.construct_scalar(_SCALAR_LOADER, node)
         try:
             return _SCALAR_LOADER.construct_object(node, deep=True)
@@ -172,19 +196,60 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[Document | None, 
     return doc, errors
 
 
-def validate(doc: Document, model: type[BaseModel], context: dict[str, Any] | None = None):
+def validation_errors(doc: Document, exc: ValidationError, at: tuple[Any, ...] = ()) -> list[RuleError]:
+    """Pydantic's errors about the part of ``doc`` found at ``at``, as ``file:line:col: path: message``.
+
+    An unknown key (or a key a mapping does not accept) points at the key, since its value may be
+    a whole block; a missing field points at the mapping that lacks it; anything else at the value.
+    """
+    errors = []
+    for item in exc.errors(include_url=False):
+        loc = at + tuple(item["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+            line, col = doc.key_loc(loc)
+        elif loc[-1:] == ("[key]",):  # pydantic's marker for a dict key that failed validation
+            line, col = doc.key_loc(loc[:-1])
+        else:
+            line, col = doc.loc(loc)
+        errors.append(RuleError(doc.file, line, col, f"{where}: {message}"))
+    return errors
+
+
+@overload
+def validate_at(
+    doc: Document, at: tuple[Any, ...], data: Any, model: type[ModelT], errors: list[RuleError]
+) -> ModelT | None: ...
+@overload
+def validate_at(
+    doc: Document, at: tuple[Any, ...], data: Any, model: TypeAdapter[T], errors: list[RuleError]
+) -> T | None: ...
+def validate_at(
+    doc: Document,
+    at: tuple[Any, ...],
+    data: Any,
+    model: type[BaseModel] | TypeAdapter[Any],
+    errors: list[RuleError],
+) -> Any:
+    """Validate the part of ``doc`` found at ``at`` (a model or a TypeAdapter); None after adding
+    its problems to ``errors``. Files are validated piece by piece so one bad rule does not hide the
+    problems of the next."""
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors.extend(validation_errors(doc, exc, at))
+        return None
+
+
+def validate(
+    doc: Document, model: type[ModelT], context: dict[str, Any] | None = None
+) -> tuple[ModelT | None, list[RuleError]]:
     """Validate ``doc.data`` with a pydantic model; returns (instance or None, errors with file:line)."""
     try:
         return model.model_validate(doc.data, context=context), []
     except ValidationError as exc:
-        errors = []
-        for item in exc.errors(include_url=False):
-            loc = tuple(item["loc"])
-            where = ".".join(str(p) for p in loc) or "(top level)"
-            msg = item["msg"]
-            line, col = doc.loc(loc)
-            if item["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
-                line, col = doc.key_loc(loc)
-            errors.append(RuleError(doc.file, line, col, f"{where}: {msg}"))
-        return None, errors
+        return None, validation_errors(doc, exc)

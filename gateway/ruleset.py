@@ -48,7 +48,7 @@ def rule_files(root: Path) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def signature(root: Path) -> tuple:
+def signature(root: Path) -> tuple[tuple[str, int, int], ...]:
     """Cheap change detector for the watcher: names, sizes and mtimes of the rule files."""
     out = []
     for f in rule_files(root):

@@ -41,7 +41,9 @@ import dataclasses
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from gateway.rulefile import RuleError
 from gateway.ruleset import RuleSet, load_ruleset, revision_of, signature
@@ -98,9 +100,9 @@ class RuleStore:
         self._attempted: tuple[str, str | None] = (ruleset.revision, read_marker(self.root))
         # a change seen, waiting to settle: (content revision, marker), first seen (monotonic, wall)
         self._pending: tuple[tuple[str, str | None], float, float] | None = None
-        self._waiting: dict | None = None  # what health shows under rules.pending
+        self._waiting: dict[str, Any] | None = None  # what health shows under rules.pending
         self.status = ReloadStatus()
-        self._listeners: list = []
+        self._listeners: list[Callable[[RuleSet], object]] = []
 
     @classmethod
     def open(cls, root: Path) -> tuple[RuleStore | None, list[RuleError]]:
@@ -122,7 +124,7 @@ class RuleStore:
     def current(self) -> RuleSet:
         return self._current
 
-    def on_swap(self, callback) -> None:
+    def on_swap(self, callback: Callable[[RuleSet], object]) -> None:
         """Call ``callback(ruleset)`` after every successful swap (e.g. to clear caches)."""
         self._listeners.append(callback)
 
@@ -212,7 +214,7 @@ class RuleStore:
             except Exception:  # never let the watcher die: a dead watcher means stale rules
                 log.exception("rules watcher error")
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         rs = self._current
         return {
             "revision": rs.revision,

@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from gateway.explain import decision_dict, explain, parse_time
 from gateway.explain_defaults import DEFAULT_IP, DEFAULT_METHOD
-from gateway.rulefile import RuleError, load_yaml, validate
+from gateway.rulefile import RuleError, StrictModel, load_yaml, validate
 from gateway.ruleset import RuleSet
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Expect(_Strict):
+class Expect(StrictModel):
     effect: Literal["allow", "deny"]
     reason: str | None = None
     rule: str | None = None
@@ -32,7 +28,7 @@ class Expect(_Strict):
     status: int | None = None
 
 
-class Case(_Strict):
+class Case(StrictModel):
     name: str = Field(min_length=1)
     user: str
     method: str = DEFAULT_METHOD
@@ -49,7 +45,7 @@ class Case(_Strict):
     expect: Expect
 
 
-class CaseFile(_Strict):
+class CaseFile(StrictModel):
     format: str
     tests: list[Case] = Field(min_length=1)
 

@@ -10,6 +10,7 @@ variable, so the file can be committed as it is. Nothing is overwritten.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -69,7 +70,7 @@ def init(directory: Path, crm_url: str, *, port: int = 8080) -> list[Path]:
     return [config, rules]
 
 
-def cmd_init(args) -> int:
+def cmd_init(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     try:
         written = init(directory, args.crm_url, port=args.port)
@@ -89,7 +90,7 @@ The rules' catalogue (rules/operations.yaml) describes the demo CRM: replace it 
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = subparsers.add_parser("init", help="write a starting gateway.yaml and rules/ for your CRM")
     s.add_argument("dir", help="the folder to write into (created if missing)")
     s.add_argument("--crm-url", required=True, help="your CRM's base URL, e.g. https://crm.internal:8443")

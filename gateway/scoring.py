@@ -1,12 +1,14 @@
 """Live scoring with the trained detector, off the request hot path.
 
-The pipeline hands every audit record to :meth:`Scorer.submit` (no I/O, never raises: one append to
-a bounded deque; when it is full the record is dropped and counted, so the proxy is never slowed).
-A background task wakes every ``batch_interval`` seconds, feeds the queued records through the same
-aggregator the trainer replays audit logs with (detectors.replay), computes the features of every
-user-day window that saw new records, scores them, and raises a ``detector-anomaly`` alert for a
-score over the calibrated threshold — with the features that drove it, their values, baselines and
-shares. CPU work runs in a worker thread; alerts are awaited on the loop.
+The pipeline hands every audit record to :meth:`Scorer.submit` (no I/O: one append to a bounded
+deque; when it is full the record is dropped and counted, so the proxy is never slowed; anything
+unexpected is caught, logged and counted by gateway.services.Services.finish). A background job
+(gateway.background.Periodic) runs every ``batch_interval`` seconds, feeds the queued records
+through the same aggregator the trainer replays audit logs with (detectors.replay), computes the
+features of every user-day window that saw new records, scores them, and raises a
+``detector-anomaly`` alert for a score over the calibrated threshold — with the features that drove
+it, their values, baselines and shares. CPU work runs in a worker thread; alerts are awaited on the
+loop.
 
 A missing, refused (tampered, untrusted types, other scikit-learn) or stale model is a health
 state, never a crash: without a usable model ``submit`` does nothing. Exceptions while scoring are
@@ -21,19 +23,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from detectors import store
 from detectors.features import BY_NAME, compute
-from detectors.replay import Aggregator
+from detectors.replay import Aggregator, Window
+from gateway.background import Periodic
+from gateway.clock import Clock, utc_now
+from gateway.rulefile import StrictModel
 
 if TYPE_CHECKING:
-    import numpy as np
+    from detectors.baseline import FloatArray
+    from gateway.model import Flow
+    from gateway.ruleset import RuleSet
+    from gateway.services import AuditRecord
+    from gateway.signals.sink import AlertArgs, AlertSink
 
 log = logging.getLogger("crmgw.scoring")
 ALERT_TYPE = "detector-anomaly"
@@ -41,10 +49,8 @@ RECENT_REQUESTS = 10
 RESCORE_FACTOR = 1.2  # an open alert is updated when the day's score grows by this much
 
 
-class ScoringConfig(BaseModel):
+class ScoringConfig(StrictModel):
     """``scoring:`` in gateway.yaml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_dir: str | None = None  # a `crmgw detector train --out` directory; None = no detector
     batch_interval: float = Field(5.0, gt=0, le=3600)
@@ -60,7 +66,7 @@ def level_for(score: float, threshold: float) -> str:
     return "medium"
 
 
-def summary_for(user: str, day: str, explanation: dict) -> str:
+def summary_for(user: str, day: str, explanation: dict[str, Any]) -> str:
     parts = []
     for name, f in list(explanation["features"].items())[:3]:
         if f["contribution"] > 0:
@@ -70,7 +76,9 @@ def summary_for(user: str, day: str, explanation: dict) -> str:
 
 
 class Scorer:
-    def __init__(self, config: ScoringConfig, *, alerts, clock: Callable[[], datetime], base_dir: Path | None = None):
+    """The Observer of the trained detector (gateway.services.ScoringPart)."""
+
+    def __init__(self, config: ScoringConfig, *, alerts: AlertSink, clock: Clock, base_dir: Path | None = None):
         self.config = config
         self.alerts = alerts
         self.clock = clock
@@ -78,40 +86,30 @@ class Scorer:
         self.loaded: store.LoadedModel | None = None
         self.status = "missing"
         self.problem: str | None = None
-        self.queue: collections.deque[dict] = collections.deque()
+        self.queue: collections.deque[AuditRecord] = collections.deque()
         self.aggregator = Aggregator()
-        self.recent: dict[str, collections.deque] = {}
+        self.recent: dict[str, collections.deque[dict[str, Any]]] = {}
         self.alerted: dict[tuple[str, str], float] = {}
         self.scored = self.errors = self.dropped = self.raised = 0
-        self._task: asyncio.Task | None = None
+        self._batches = Periodic("detector-scoring", config.batch_interval, self.drain)
         self._lock = asyncio.Lock()
 
     # --- the hot path ----------------------------------------------------------------------
-    def submit(self, flow, record: dict, ruleset=None) -> None:
-        try:
-            if self.loaded is None or not record.get("user"):
-                return
-            if len(self.queue) >= self.config.max_queue:
-                self.dropped += 1
-                return
-            self.queue.append(record)
-        except Exception:  # the request must never notice the scorer
-            self.errors += 1
+    def submit(self, flow: Flow, record: AuditRecord, ruleset: RuleSet | None = None) -> None:
+        if self.loaded is None or not record.get("user"):
+            return
+        if len(self.queue) >= self.config.max_queue:
+            self.dropped += 1
+            return
+        self.queue.append(record)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         await self.load()
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="detector-scoring")
+        self._batches.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await self._batches.stop()
         await self.drain()
 
     async def load(self) -> None:
@@ -144,22 +142,18 @@ class Scorer:
             return True
         return (self.clock() - trained).days >= self.config.stale_after_days
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.batch_interval)
-            await self.drain()
-
     # --- the batch ---------------------------------------------------------------------------
     async def drain(self) -> None:
         """Scores everything queued so far and raises the alerts; never raises."""
         async with self._lock:
-            if self.loaded is None or not self.queue:
+            loaded = self.loaded
+            if loaded is None or not self.queue:
                 return
             batch = []
             while self.queue:
                 batch.append(self.queue.popleft())
             try:
-                findings = await asyncio.to_thread(self._score, batch)
+                findings = await asyncio.to_thread(self._score, batch, loaded)
             except Exception:
                 self.errors += 1
                 log.exception("detector scoring failed for a batch of %d records", len(batch))
@@ -172,12 +166,12 @@ class Scorer:
                     self.errors += 1
                     log.exception("detector alert for %s could not be raised", finding["user"])
 
-    def _score(self, batch: list[dict]) -> list[dict[str, Any]]:
+    def _score(self, batch: list[AuditRecord], loaded: store.LoadedModel) -> list[AlertArgs]:
         # Here, not at module level: settings import this module for every crmgw command, and
         # numpy is only needed once a model is loaded (detectors.store imports it then anyway).
         import numpy as np
 
-        agg, loaded = self.aggregator, self.loaded
+        agg = self.aggregator
         active: dict[str, None] = {}
         for record in batch:
             try:
@@ -198,20 +192,22 @@ class Scorer:
         scores = loaded.model.score(X, roles, users)
         self.scored += len(users)
         threshold = loaded.model.threshold
-        findings = []
+        findings: list[AlertArgs] = []
         for i in np.flatnonzero(scores > threshold):
             user, day, score = users[i], windows[i].day, float(scores[i])
             last = self.alerted.get((user, day))
             if last is not None and score < last * RESCORE_FACTOR:
                 continue
             self.alerted[(user, day)] = score
-            findings.append(self._finding(user, windows[i], X[i], score, threshold))
+            findings.append(self._finding(loaded, user, windows[i], X[i], score, threshold))
         self._forget_old_days()
         return findings
 
-    def _finding(self, user: str, window, x: np.ndarray, score: float, threshold: float) -> dict:
-        card = self.loaded.card
-        explanation = self.loaded.model.explain(x, window.role, user)
+    def _finding(
+        self, loaded: store.LoadedModel, user: str, window: Window, x: FloatArray, score: float, threshold: float
+    ) -> AlertArgs:
+        card = loaded.card
+        explanation = loaded.model.explain(x, window.role, user)
         evidence = {
             "day": window.day,
             "features": explanation["features"],
@@ -241,7 +237,7 @@ class Scorer:
             newest = max(day for _, day in self.alerted)
             self.alerted = {k: v for k, v in self.alerted.items() if k[1] == newest}
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         card = self.loaded.card if self.loaded else None
         return {
             "model": self.status,
@@ -266,7 +262,7 @@ class Scorer:
         }
 
 
-def _request_summary(record: dict) -> dict:
+def _request_summary(record: AuditRecord) -> dict[str, Any]:
     return {
         k: record.get(k)
         for k in ("time", "method", "path", "operation", "status", "records_returned", "client_ip", "country")
@@ -274,6 +270,6 @@ def _request_summary(record: dict) -> dict:
 
 
 def build_scorer(
-    config: ScoringConfig, *, alerts, clock: Callable[[], datetime] | None = None, base_dir: Path | None = None
+    config: ScoringConfig, *, alerts: AlertSink, clock: Clock | None = None, base_dir: Path | None = None
 ) -> Scorer:
-    return Scorer(config, alerts=alerts, clock=clock or (lambda: datetime.now(UTC)), base_dir=base_dir)
+    return Scorer(config, alerts=alerts, clock=clock or utc_now, base_dir=base_dir)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+# For the help text only (this module must not import the settings); the defaults that apply are
+# gateway.settings.Limits' (tests/ops/test_server.py checks the two agree).
 DEFAULT_DRAIN_TIMEOUT = 30.0
 DEFAULT_REQUEST_TIMEOUT = 60.0
 DEFAULT_MAX_CONNECTIONS = 1024

@@ -30,37 +30,34 @@ import os
 import secrets
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-import orjson
 from aiohttp import web
 
 from gateway.context.geo import GeoConfigError
 from gateway.identity.keys import IdentityConfigError
 
 # The command line lives in gateway.serve_args (light, for crmgw's parser); re-exported here.
-from gateway.serve_args import (
-    DEFAULT_DRAIN_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_REQUEST_TIMEOUT,
-    add_serve_arguments,
-    run_from_args,
-)
+from gateway.serve_args import add_serve_arguments, run_from_args
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.metrics import Metrics
+    from gateway.rulestore import RuleStore
 
 log = logging.getLogger("crmgw")
 
 BACKLOG = 1024
-# Set on the aiohttp request when the per-request timeout fired, so the audit line can say why;
-# REQUEST_ID is the pipeline's, so the 504 names the request id of the line it audited.
-from gateway.pipeline import REQUEST_ID, REQUEST_TIMED_OUT  # noqa: E402  (one definition, shared)
 
 
 @dataclasses.dataclass(frozen=True)
 class ServeOptions:
-    workers: int = 1
-    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT
-    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """How this process serves; the defaults are the settings' (``limits.*``), written once there."""
+
+    workers: int
+    drain_timeout: float
+    request_timeout: float | None  # None: no per-request timeout
+    max_connections: int
 
     @classmethod
     def resolve(
@@ -71,17 +68,13 @@ class ServeOptions:
         max_connections: int | None = None,
         request_timeout: float | None = None,
     ) -> ServeOptions:
-        """Command line first, then the settings (``limits.*``), then the defaults."""
+        """Command line first, then the settings (``limits.*``)."""
         limits = settings.limits
-
-        def pick(given, name, default):
-            return given if given is not None else getattr(limits, name, default)
-
         return cls(
             workers=max(1, workers or 1),
-            drain_timeout=pick(drain_timeout, "drain_timeout", DEFAULT_DRAIN_TIMEOUT),
-            request_timeout=pick(request_timeout, "request_timeout", DEFAULT_REQUEST_TIMEOUT) or None,
-            max_connections=pick(max_connections, "max_connections", DEFAULT_MAX_CONNECTIONS),
+            drain_timeout=limits.drain_timeout if drain_timeout is None else drain_timeout,
+            request_timeout=(limits.request_timeout if request_timeout is None else request_timeout) or None,
+            max_connections=limits.max_connections if max_connections is None else max_connections,
         )
 
 
@@ -163,7 +156,7 @@ def run_worker(settings: Settings, opts: ServeOptions) -> int:
     return 0
 
 
-def gateway_app(settings: Settings, store, opts: ServeOptions) -> web.Application:
+def gateway_app(settings: Settings, store: RuleStore, opts: ServeOptions) -> web.Application:
     from gateway.app import create_app
     from gateway.response.mask import use_key_from_env
 
@@ -171,10 +164,7 @@ def gateway_app(settings: Settings, store, opts: ServeOptions) -> web.Applicatio
         log.warning(
             "$%s is not set: `hash` mask pseudonyms change at every start (mask_key_env)", settings.mask_key_env
         )
-    app = create_app(settings, store)
-    if opts.request_timeout:
-        app.middlewares.append(request_timeout_middleware(opts.request_timeout))
-    return app
+    return create_app(settings, store, request_timeout=opts.request_timeout or 0)
 
 
 async def start(settings: Settings, opts: ServeOptions | None = None) -> web.AppRunner:
@@ -209,44 +199,6 @@ async def start(settings: Settings, opts: ServeOptions | None = None) -> web.App
     return runner
 
 
-# --- per-request timeout -------------------------------------------------------------------------
-def request_timeout_middleware(seconds: float):
-    """End a request that takes longer than ``seconds``: 504 when nothing was sent yet, else cut.
-
-    The pipeline's ``finally`` still writes the audit line (the handler is cancelled, not dropped);
-    ``request[REQUEST_TIMED_OUT]`` tells it why, and it records 504 by the same rule as below (nothing
-    sent yet: 504; else the connection is cut).
-    """
-
-    @web.middleware
-    async def request_timeout(request: web.Request, handler):
-        task = asyncio.current_task()
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            request[REQUEST_TIMED_OUT] = True
-            task.cancel()
-
-        timer = asyncio.get_running_loop().call_later(seconds, expire)
-        try:
-            return await handler(request)
-        except asyncio.CancelledError:
-            if not expired or task.uncancel() > 0:
-                raise  # a real cancellation (client gone, shutdown): let it through
-            if getattr(request.writer, "output_size", 1):
-                raise  # the response has started: the connection is cut, nothing else is possible
-            request_id = request.get(REQUEST_ID)
-            body = {"error": "gateway-timeout", "reason": "request-timeout", "request_id": request_id}
-            headers = {"X-Request-Id": request_id} if request_id else None
-            return web.Response(status=504, body=orjson.dumps(body), content_type="application/json", headers=headers)
-        finally:
-            timer.cancel()
-
-    return request_timeout
-
-
 # --- connection limit ----------------------------------------------------------------------------
 _REFUSAL_BODY = b'{"error": "unavailable", "reason": "too-many-connections"}'
 REFUSAL = (
@@ -258,8 +210,9 @@ REFUSAL = (
 class _Refuse(asyncio.Protocol):
     """Answers a connection over the limit with a 503 and closes it (cheaper than parsing HTTP)."""
 
-    def connection_made(self, transport) -> None:
-        transport.write(REFUSAL)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.WriteTransport subclasses; both have write()
+        transport.write(REFUSAL)  # type: ignore[attr-defined]
         transport.close()
 
 
@@ -277,10 +230,11 @@ class LimitedSite(web.BaseSite):
     async def start(self) -> None:
         await super().start()
         server = self._runner.server
+        assert server is not None  # BaseSite.start set it up
         limit = self._max
         app = getattr(self._runner, "app", None)
 
-        def factory():
+        def factory() -> asyncio.Protocol:
             if limit and len(server.connections) >= limit:
                 metrics = _metrics_of(app)
                 if metrics is not None:
@@ -294,10 +248,11 @@ class LimitedSite(web.BaseSite):
         )
 
 
-def _metrics_of(app):
-    from gateway.metrics import METRICS_KEY
+def _metrics_of(app: web.Application | None) -> Metrics | None:
+    from gateway.app import GATEWAY
 
-    return app.get(METRICS_KEY) if app is not None else None
+    services = app.get(GATEWAY) if app is not None else None
+    return services.metrics if services is not None else None
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m gateway.server` == `crmgw serve`

@@ -11,21 +11,21 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.alerts.config import AlertsConfig
 from gateway.console.config import ConsoleConfig
 from gateway.envconfig import EnvError, EnvOverrideError, apply_overrides, origin_of, secret_names, split_environ
 from gateway.identity.config import IdentityConfig
-from gateway.rulefile import RuleError, parse_yaml, validate
+from gateway.rulefile import RuleError, StrictModel, parse_yaml, validate
 from gateway.scoring import ScoringConfig
 from gateway.signals.config import SignalsConfig
 from gateway.upstream.attribution import OnBehalfOf, UserCredentials, load_problems, upstream_problems, written_headers
-from gateway.upstream.headers import HOP_BY_HOP, NEVER_FORWARDED, folded
+from gateway.upstream.headers import HOP_BY_HOP, NEVER_FORWARDED, check_header_name, folded
 
 log = logging.getLogger("crmgw.settings")
 
@@ -40,18 +40,7 @@ def check_networks(value: list[str]) -> list[str]:
 
 
 # RFC 9110 token characters; '_' is refused on its own below (CGI servers read it as '-').
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def check_header_name(value: str) -> str:
-    if not _TOKEN.fullmatch(value):
-        raise ValueError(f"not a header name: {value!r}")
-    if "_" in value:
-        raise ValueError(
-            f"{value!r}: spell it with '-' (a header name with '_' is never forwarded: CGI/WSGI "
-            "servers read it as the '-' spelling)"
-        )
-    return value
+# check_header_name: one definition, in gateway.upstream.headers (the attribution uses it too)
 
 
 def check_forwardable(value: str) -> str:
@@ -63,16 +52,12 @@ def check_forwardable(value: str) -> str:
     return value
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Listen(_Strict):
+class Listen(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
 
 
-class UpstreamCredential(_Strict):
+class UpstreamCredential(StrictModel):
     """A credential the gateway injects towards the CRM when the caller did not use the CRM's own."""
 
     header: str = "Authorization"
@@ -80,7 +65,7 @@ class UpstreamCredential(_Strict):
     value_env: str | None = None
 
     @model_validator(mode="after")
-    def _one_source(self):
+    def _one_source(self) -> UpstreamCredential:
         if (self.value is None) == (self.value_env is None):
             raise ValueError("give exactly one of 'value' or 'value_env'")
         return self
@@ -94,7 +79,7 @@ class UpstreamCredential(_Strict):
         return value
 
 
-class IdentityHeaders(_Strict):
+class IdentityHeaders(StrictModel):
     """Headers carrying the verified identity to the CRM (client copies are always stripped)."""
 
     user: str = "X-CRM-User"
@@ -102,7 +87,7 @@ class IdentityHeaders(_Strict):
     email: str | None = None
 
 
-class Upstream(_Strict):
+class Upstream(StrictModel):
     url: str
     connect_timeout: float = Field(5.0, gt=0)
     total_timeout: float = Field(30.0, gt=0)
@@ -112,15 +97,15 @@ class Upstream(_Strict):
     identity_headers: IdentityHeaders = IdentityHeaders()
     # Who acted, for the CRM's own records (gateway.upstream.attribution): headers naming the user,
     # and personal CRM credentials injected instead of the service one.
-    on_behalf_of: list[OnBehalfOf] = []
+    on_behalf_of: list[OnBehalfOf] = Field(default_factory=list)
     user_credentials: UserCredentials | None = None
     # Client request headers forwarded to the CRM besides the standard ones
     # (gateway.upstream.headers.FORWARDED_BY_DEFAULT), e.g. [X-Tenant, X-CSRF-Token].
-    forward_headers: list[str] = []
+    forward_headers: list[str] = Field(default_factory=list)
 
     @field_validator("forward_headers")
     @classmethod
-    def _forwardable(cls, value: list[str], info) -> list[str]:
+    def _forwardable(cls, value: list[str], info: ValidationInfo) -> list[str]:
         problems = []
         for name in value:
             try:
@@ -128,7 +113,7 @@ class Upstream(_Strict):
             except ValueError as exc:
                 problems.append(str(exc))
         # The headers this section makes the gateway write itself (a client copy is never passed on).
-        own = {}
+        own: dict[str, str] = {}  # folded header -> why the gateway sets it
         ids = info.data.get("identity_headers")
         for header in (ids.user, ids.roles, ids.email) if ids is not None else ():
             if header:
@@ -145,7 +130,7 @@ class Upstream(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _attribution_headers(self):
+    def _attribution_headers(self) -> Upstream:
         problems = upstream_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
@@ -159,7 +144,7 @@ class Upstream(_Strict):
         return value.rstrip("/")
 
 
-class Audit(_Strict):
+class Audit(StrictModel):
     path: str = "var/audit.log"
     max_bytes: int = Field(50 * 1024 * 1024, ge=1024)
     backups: int = Field(5, ge=0)
@@ -174,7 +159,7 @@ class Audit(_Strict):
     head_interval: float = Field(60.0, gt=0)
 
 
-class Limits(_Strict):
+class Limits(StrictModel):
     max_request_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     # the largest response body the filter buffers; larger bodies on record endpoints -> 502
     max_response_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
@@ -186,15 +171,15 @@ class Limits(_Strict):
     header_timeout: float = Field(15.0, gt=0)
 
 
-class Geo(_Strict):
+class Geo(StrictModel):
     mmdb: str | None = None
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str] = Field(default_factory=dict)
 
 
-class Admin(_Strict):
+class Admin(StrictModel):
     prefix: str = "/_gw"
     # Peers allowed to read the detailed health (rule file errors, paths); others get 403.
-    allow_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+    allow_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
 
     _networks = field_validator("allow_networks")(classmethod(lambda cls, v: check_networks(v)))
 
@@ -206,7 +191,7 @@ class Admin(_Strict):
         return value
 
 
-class Settings(_Strict):
+class Settings(StrictModel):
     listen: Listen = Listen()
     upstream: Upstream
     rules_dir: str = "rules"
@@ -215,7 +200,7 @@ class Settings(_Strict):
     # stayed the same this long (gateway.rulestore).
     reload_settle: float = Field(2.0, ge=0)
     redis_url: str | None = None
-    trusted_proxies: list[str] = []
+    trusted_proxies: list[str] = Field(default_factory=list)
     # The ONE header the trusted proxies write the client's address into: X-Forwarded-For,
     # Forwarded (RFC 7239), X-Real-IP or any header name. No other forwarding header is read.
     client_address_header: str = "X-Forwarded-For"
@@ -245,7 +230,7 @@ class Settings(_Strict):
 
     @field_validator("client_address_header")
     @classmethod
-    def _address_header(cls, value: str, info) -> str:
+    def _address_header(cls, value: str, info: ValidationInfo) -> str:
         check_header_name(value)
         if value.lower() in HOP_BY_HOP:
             raise ValueError(f"{value!r} is a hop-by-hop header")
@@ -259,11 +244,11 @@ class Settings(_Strict):
 
     @field_validator("identity")
     @classmethod
-    def _identity_headers_not_forwarded(cls, value: IdentityConfig, info) -> IdentityConfig:
+    def _identity_headers_not_forwarded(cls, value: IdentityConfig, info: ValidationInfo) -> IdentityConfig:
         upstream = info.data.get("upstream")
         if upstream is None:
             return value
-        read = {}
+        read: dict[str, str] = {}  # folded header -> the setting that names it
         if value.api_key is not None:
             read[folded(value.api_key.header)] = "identity.api_key.header"
         if value.trusted_header is not None:
@@ -292,8 +277,11 @@ class Settings(_Strict):
         return self.data_root() / value  # an absolute value stays as it is
 
 
-def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
-    """Load gateway.yaml; returns (settings, []) or (None, every problem found)."""
+def load_settings(path: Path) -> tuple[Settings | None, Sequence[RuleError | EnvError]]:
+    """Load gateway.yaml; returns (settings, []) or (None, every problem found).
+
+    A problem is a ``file:line:col`` RuleError, or an EnvError naming the variable that caused it.
+    """
     display = str(path)
     try:
         text = path.read_text("utf-8")
@@ -315,13 +303,13 @@ def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
     if settings is None:
         return None, [_blame_variable(e, origins) for e in errors]
     secrets = secret_names(settings)
-    for name in overrides:
-        if name[0] in secrets:
+    for variable, key_path, _ in overrides:
+        if variable in secrets:
             return None, [
                 EnvError(
-                    name[0],
-                    f"named by {secrets[name[0]]} as a secret, and also the override of "
-                    f"{'.'.join(name[1])}: give the secret another name",
+                    variable,
+                    f"named by {secrets[variable]} as a secret, and also the override of "
+                    f"{'.'.join(key_path)}: give the secret another name",
                 )
             ]
     for name in others:
@@ -337,7 +325,7 @@ def load_settings(path: Path) -> tuple[Settings | None, list[RuleError]]:
     return (None, problems) if problems else (settings, [])
 
 
-def _blame_variable(error: RuleError, origins) -> RuleError | EnvError:
+def _blame_variable(error: RuleError, origins: Mapping[tuple[str, ...], str]) -> RuleError | EnvError:
     """A validation error about a value the environment set names the variable, not a file line."""
     where = error.message.split(":", 1)[0]
     variable = origin_of(tuple(where.split(".")), origins) if where != "(top level)" else None

@@ -32,9 +32,15 @@ import signal
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.server import ServeOptions
 
 log = logging.getLogger("crmgw.supervisor")
 
@@ -43,12 +49,12 @@ CRASH_WINDOW = 10.0
 KILL_GRACE = 10.0
 
 
-def _exit_cleanly(signum, frame) -> None:
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, opts, run_worker):
+    def __init__(self, settings: Settings, opts: ServeOptions, run_worker: Callable[[Settings, ServeOptions], int]):
         self.settings = settings
         self.opts = opts
         self.run_worker = run_worker  # (settings, opts) -> exit code; runs in the forked child
@@ -133,7 +139,7 @@ class Supervisor:
         self.children[pid] = slot
         log.info("worker %d started (slot %d)", pid, slot)
 
-    def _on_stop(self, signum, frame) -> None:
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
             log.info("supervisor: %s, stopping %d workers", signal.Signals(signum).name, len(self.children))
         self.stopping = True
@@ -187,7 +193,7 @@ class Supervisor:
         try:
             from prometheus_client import multiprocess
 
-            multiprocess.mark_process_dead(pid)
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # unannotated upstream
         except Exception:  # metrics bookkeeping must not stop the supervisor
             pass
 

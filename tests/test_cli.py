@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from gateway.cli import build_parser, main
 from gateway.explain import DEFAULT_IP, DEFAULT_METHOD
 from tests.conftest import RULES
@@ -196,6 +198,7 @@ def test_explain_defaults_are_the_shared_ones(capsys):
     assert (data["effect"], data["client_ip"]) == ("deny", None) and "source-ip-unknown" in data["reasons"]
 
 
+@pytest.mark.slow
 def test_console_script_is_installed_and_exits_nonzero_on_bad_settings(tmp_path):
     bad = tmp_path / "gateway.yaml"
     bad.write_text("upstream: {url: ftp://x}\nlisten: {port: 99999}\nnope: 1\n")

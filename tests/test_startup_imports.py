@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import REPO, RULES
 from tests.ops.conftest import free_port, write_config
 
+pytestmark = pytest.mark.slow
+
 HEAVY = ("sklearn", "scipy", "numpy", "skops")
 REPORT = f"""
 import json, sys

@@ -55,8 +55,9 @@ def _multipart_pairs(raw: bytes, content_type: str) -> list[tuple[str, str]]:
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str) or part.get_filename():  # files are not fields; ignored here
             continue
-        payload = part.get_payload(decode=True) or b""
-        pairs.append((name, payload.decode(part.get_content_charset() or "utf-8", "replace")))
+        payload = part.get_payload(decode=True)  # bytes; None for a nested multipart part
+        text = payload.decode(part.get_content_charset() or "utf-8", "replace") if isinstance(payload, bytes) else ""
+        pairs.append((name, text))
     return pairs
 
 

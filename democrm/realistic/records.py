@@ -116,7 +116,7 @@ def _number(value: Any) -> float:
 
 
 def _status(value: Any) -> str:
-    if value not in LEAD_STATUSES:
+    if not isinstance(value, str) or value not in LEAD_STATUSES:
         raise ValueError(f'"{_shown(value)}" is not a valid choice.')
     return value
 

@@ -26,7 +26,10 @@ def document_text() -> str:
 
 @functools.cache
 def document() -> dict[str, Any]:
-    return yaml.safe_load(document_text())
+    loaded = yaml.safe_load(document_text())
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{DOCUMENT} is not an OpenAPI document (a YAML mapping)")
+    return loaded
 
 
 async def schema(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +24,7 @@ RESOURCES: tuple[str, ...] = ("leads", "accounts")
 class RealisticStore:
     """The leads and accounts of one realistic CRM. Unknown resource names raise KeyError."""
 
-    def __init__(self, seed: int, records: dict[str, Iterable[dict[str, Any]]] | None = None) -> None:
+    def __init__(self, seed: int, records: Mapping[str, Iterable[dict[str, Any]]] | None = None) -> None:
         self._tables: dict[str, dict[str, dict[str, Any]]] = {resource: {} for resource in RESOURCES}
         self._ids = random.Random(f"democrm/realistic/new-ids/{seed}")
         for resource, rows in (records or {}).items():

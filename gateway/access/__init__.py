@@ -24,24 +24,30 @@ from typing import TYPE_CHECKING, Any
 from gateway.alerts.model import iso
 
 if TYPE_CHECKING:
+    from gateway.access.model import AccessRequest
     from gateway.access.store import AccessStore
+    from gateway.settings import Settings
 
 APPROVER_ROLES = ("admin",)  # besides the user's manager
 
 
-def access_journal(settings) -> Path:
+def access_journal(settings: Settings) -> Path:
     from gateway.approvals import approvals_journal
 
     return approvals_journal(settings).with_name("access_requests.jsonl")
 
 
-def approver_roles(settings) -> list[str]:
+def approver_roles(settings: Settings) -> list[str]:
     """The roles that may decide any access request (a setting could replace this constant)."""
     return list(APPROVER_ROLES)
 
 
 async def open_access_store(
-    settings, *, clock: Callable[[], datetime] | None = None, background: bool = True, redis_url: str | None = None
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    background: bool = True,
+    redis_url: str | None = None,
 ) -> AccessStore:
     from gateway.access.store import AccessStore
     from gateway.approvals import open_shared_store
@@ -51,7 +57,9 @@ async def open_access_store(
     )
 
 
-def access_record(req, *, event: str, actor: str, via: str, now: datetime | None = None) -> dict[str, Any]:
+def access_record(
+    req: AccessRequest, *, event: str, actor: str, via: str, now: datetime | None = None
+) -> dict[str, Any]:
     """The audit line of a change of an access request."""
     return {
         "time": iso(now or datetime.now(UTC)),

@@ -18,21 +18,29 @@ Exit codes: 0 done, 1 refused or unknown request (or the store unavailable), 2 b
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
 import os
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from gateway.alerts.cli import _clean, _login
-from gateway.approvals.cli import _options, settings_and_rules, write_audit
+from gateway.alerts.cli import _clean, _login, print_record, print_records
+from gateway.approvals.cli import _options, attempt, settings_and_rules, write_audit
+
+if TYPE_CHECKING:
+    from gateway.access.model import AccessRequest
+    from gateway.alerts.cli import Subparsers
+    from gateway.policy.compiled import CompiledGrant
+    from gateway.ruleset import RuleSet
+    from gateway.settings import Settings
 
 
-def register(subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     access = subparsers.add_parser(
         "access", help="access requests: request, list, approve, reject, revoke"
     ).add_subparsers(dest="access_cmd", required=True)
-    actor = {"default": os.environ.get("USER") or _login(), "help": "who acts (default $USER)"}
+    actor: dict[str, Any] = {"default": os.environ.get("USER") or _login(), "help": "who acts (default $USER)"}
     s = access.add_parser("request", help="ask for a time-boxed grant (for yourself or someone you manage)")
     _options(s)
     s.add_argument("--user", help="who gets the grant (default: the actor)")
@@ -67,7 +75,7 @@ def register(subparsers) -> None:
         s.set_defaults(func=cmd_access)
 
 
-def cmd_access(args) -> int:
+def cmd_access(args: argparse.Namespace) -> int:
     loaded = settings_and_rules(args.config, f"crmgw access {args.access_cmd}")
     if loaded is None:
         return 2
@@ -77,14 +85,20 @@ def cmd_access(args) -> int:
     return asyncio.run(_run(args, *loaded))
 
 
-async def _run(args, settings, ruleset) -> int:
+async def _run(args: argparse.Namespace, settings: Settings, ruleset: RuleSet) -> int:
     from gateway.access import access_record, approver_roles, open_access_store
-    from gateway.access.model import AccessError, may_decide, new_request
-    from gateway.access.store import AccessUnavailable
+    from gateway.access.model import may_decide, new_request
 
     store = await open_access_store(settings, background=False, redis_url=args.redis_url)
     directory = ruleset.directory
     now = datetime.now(UTC)
+
+    def view(r: AccessRequest) -> dict[str, Any]:
+        return r.to_view(now)
+
+    def row(r: AccessRequest) -> str:
+        return _row(r, now)
+
     try:
         if args.access_cmd == "list":
             found = [
@@ -96,20 +110,19 @@ async def _run(args, settings, ruleset) -> int:
                 found = [
                     r for r in found if r.shown_status(now) == "pending" and may_decide(r, args.for_user, directory)
                 ]
-            if args.json:
-                print(json.dumps([r.to_view(now) for r in found], indent=2))
-            else:
-                for r in found:
-                    print(_row(r, now))
-                print(
-                    f"{len(found)} access request(s) in {store.journal.path}"
-                    + (" and Redis" if store.redis_up else ""),
-                    file=sys.stderr,
-                )
+            print_records(
+                found,
+                as_json=args.json,
+                view=view,
+                row=row,
+                noun="access request",
+                journal=store.journal.path,
+                shared=store.redis_up,
+            )
             return 0
-        try:
-            if args.access_cmd == "request":
-                req = await store.request(
+        if args.access_cmd == "request":
+            req = await attempt(
+                lambda: store.request(
                     new_request(
                         ruleset=ruleset,
                         user=args.user or args.actor,
@@ -122,29 +135,26 @@ async def _run(args, settings, ruleset) -> int:
                         now=now,
                     )
                 )
-                event = "requested"
-            elif args.access_cmd == "revoke":
-                req = await store.revoke(args.id, actor=args.actor, note=args.note, directory=directory)
-                event = "revoked"
-            else:
-                req = await store.decide(
+            )
+        elif args.access_cmd == "revoke":
+            req = await attempt(lambda: store.revoke(args.id, actor=args.actor, note=args.note, directory=directory))
+        else:
+            req = await attempt(
+                lambda: store.decide(
                     args.id, approve=args.access_cmd == "approve", actor=args.actor, note=args.note, directory=directory
                 )
-                event = req.status
-        except AccessError as exc:
-            print(f"refused ({exc.reason}): {exc.message}", file=sys.stderr)
+            )
+        if req is None:
             return 1
-        except AccessUnavailable as exc:
-            print(f"not done: {exc}", file=sys.stderr)
-            return 1
+        event = {"request": "requested", "revoke": "revoked"}.get(args.access_cmd, req.status)
         write_audit(settings, access_record(req, event=event, actor=args.actor, via="cli"))
-        print(json.dumps(req.to_view(now), indent=2) if args.json else _row(req, now))
+        print_record(req, as_json=args.json, view=view, row=row)
         return 0
     finally:
         await store.close()
 
 
-def _row(r, now: datetime) -> str:
+def _row(r: AccessRequest, now: datetime) -> str:
     by = f" by {_clean(r.decided_by or r.revoked_by)}" if (r.decided_by or r.revoked_by) else ""
     return (
         f"{r.id}  {r.created_at[:19]}  {r.shown_status(now):<9}{by:<10} {_clean(r.user):<10} "
@@ -153,7 +163,7 @@ def _row(r, now: datetime) -> str:
     )
 
 
-def load_settings_or_none(config: str):
+def load_settings_or_none(config: str) -> Settings | None:
     """The settings of ``crmgw explain --config``, or None after printing the problems."""
     from pathlib import Path
 
@@ -165,12 +175,12 @@ def load_settings_or_none(config: str):
     return settings
 
 
-def grants_for_user(settings, user: str) -> tuple:
+def grants_for_user(settings: Settings, user: str) -> tuple[CompiledGrant, ...]:
     """``crmgw explain --config``: the user's approved access requests (revoked ones are not),
     as grants; the engine says whether each is active at ``--at`` (from its approval to its end)."""
     from gateway.access import open_access_store
 
-    async def read():
+    async def read() -> list[CompiledGrant]:
         store = await open_access_store(settings, background=False)
         try:
             return [r.grant() for r in await store.list(status={"approved"}, limit=10000) if r.user == user]

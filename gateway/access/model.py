@@ -16,13 +16,17 @@ rules/grants.yaml (``CompiledGrant``: deny rules still win), its id is the rule 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.alerts.model import iso, new_alert_id, parse_time
-from gateway.approvals.model import MAX_NOTE, SUBJECT_FIELDS, Step, subject_of  # noqa: F401 - re-exported
+from gateway.approvals.model import MAX_NOTE, Refusal, Step, subject_of
 from gateway.policy.compiled import CompiledGrant
+
+if TYPE_CHECKING:
+    from gateway.identity.directory import Directory
+    from gateway.ruleset import RuleSet
 
 Status = Literal["pending", "approved", "rejected", "revoked"]
 STANDING = ("pending", "approved")
@@ -30,12 +34,8 @@ ID_PREFIX = "access-"
 MAX_DURATION = timedelta(days=90)
 
 
-class AccessError(Exception):
-    """A refused request or decision: ``reason`` a stable code, ``status`` an HTTP status."""
-
-    def __init__(self, reason: str, message: str, status: int = 409):
-        super().__init__(message)
-        self.reason, self.message, self.status = reason, message, status
+class AccessError(Refusal):
+    """A refused access request or decision: ``reason`` a stable code, ``status`` an HTTP status."""
 
 
 class AccessRequest(BaseModel):
@@ -113,11 +113,15 @@ class AccessRequest(BaseModel):
         return {**self.to_dict(), "status": self.shown_status(now)}
 
     # --- next copies --------------------------------------------------------------------------
-    def _next(self, now: datetime, actor: str, action: str, step_note: str | None = None, **changes) -> AccessRequest:
+    def _next(
+        self, now: datetime, actor: str, action: str, step_note: str | None = None, **changes: Any
+    ) -> AccessRequest:
         step = Step(time=iso(now), actor=actor, action=action, note=step_note)
         return self.model_copy(update={"rev": self.rev + 1, "history": [*self.history, step], **changes})
 
-    def decided(self, *, approve: bool, actor: str, note: str | None, now: datetime, subject: dict) -> AccessRequest:
+    def decided(
+        self, *, approve: bool, actor: str, note: str | None, now: datetime, subject: dict[str, Any]
+    ) -> AccessRequest:
         action = "approved" if approve else "rejected"
         return self._next(
             now, actor, action, note, status=action, decided_by=actor, decided_at=iso(now), note=note, subject=subject
@@ -136,7 +140,12 @@ class AccessRequest(BaseModel):
         )
 
 
+@overload
+def clean_text(text: str | None, what: str, *, required: Literal[True]) -> str: ...
+@overload
+def clean_text(text: str | None, what: str, *, required: bool = False) -> str | None: ...
 def clean_text(text: str | None, what: str, *, required: bool = False) -> str | None:
+    """``text`` stripped, None when empty (AccessError when too long, or empty and ``required``)."""
     value = (text or "").strip()
     if len(value) > MAX_NOTE:
         raise AccessError(f"{what}-too-long", f"the {what} is longer than {MAX_NOTE} characters", status=400)
@@ -161,7 +170,7 @@ def parse_until(text: str, now: datetime) -> datetime:
 
 def new_request(
     *,
-    ruleset,
+    ruleset: RuleSet,
     user: str,
     requested_by: str,
     operations: list[str],
@@ -218,7 +227,7 @@ def new_request(
     )
 
 
-def may_decide(req: AccessRequest, actor: str, directory) -> bool:
+def may_decide(req: AccessRequest, actor: str, directory: Directory | None) -> bool:
     """An active user other than the user and the asker: the user's manager now, or an approver role."""
     if actor in (req.user, req.requested_by) or directory is None:
         return False
@@ -231,6 +240,6 @@ def may_decide(req: AccessRequest, actor: str, directory) -> bool:
     return user is not None and user.manager == actor
 
 
-def may_revoke(req: AccessRequest, actor: str, directory) -> bool:
+def may_revoke(req: AccessRequest, actor: str, directory: Directory | None) -> bool:
     """The user (giving it up), the asker, or anyone who may decide it."""
     return actor in (req.user, req.requested_by) or may_decide(req, actor, directory)

@@ -18,17 +18,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from gateway.access import access_record
-from gateway.access.model import SUBJECT_FIELDS, AccessError, subject_of
+from gateway.access.model import AccessError
+from gateway.approvals.model import SUBJECT_FIELDS, Approval, subject_of
 from gateway.approvals.store import StoreUnavailable
+from gateway.background import Periodic, cancel_and_wait, spawn
+
+if TYPE_CHECKING:
+    from gateway.approvals.store import ApprovalStore
+    from gateway.identity.directory import Directory
+    from gateway.model import User
+    from gateway.ruleset import RuleSet
+    from gateway.services import Services
 
 log = logging.getLogger("crmgw.access")
 SCAN = 10000
 PERIOD = 60.0  # seconds between two runs without a reload
 
 
-def misfit(subject: dict, user) -> str | None:
+def misfit(subject: dict[str, Any], user: User | None) -> str | None:
     """Why a decision taken for ``subject`` no longer fits the directory entry ``user`` (None: it fits)."""
     if user is None:
         return "user-removed"
@@ -41,41 +52,39 @@ def misfit(subject: dict, user) -> str | None:
     return "directory-changed: " + ", ".join(changed) if changed else None
 
 
-async def reconcile(gw, directory) -> list[tuple[str, str, str]]:
+async def reconcile(services: Services, directory: Directory) -> list[tuple[str, str, str]]:
     """Revoke what no longer fits ``directory``; returns (kind, id, why) of each revocation made here."""
     done: list[tuple[str, str, str]] = []
-    now = gw.clock()
-    access = getattr(gw, "access", None)
-    if access is not None:
-        for req in await access.list(status={"pending", "approved"}, limit=SCAN):
-            why = None if req.expired(now) else misfit(req.subject, directory.get(req.user))
-            if why is None:
-                continue
-            try:
-                revoked = await access.revoke(req.id, actor="gateway", note=why, system=True)
-            except AccessError:
-                continue  # ended or revoked meanwhile (another replica)
-            gw.audit.write(access_record(revoked, event="revoked", actor="gateway", via="directory", now=now))
-            done.append(("access", req.id, why))
-    approvals = getattr(gw, "approvals", None)
-    if approvals is not None:
-        for a in await approvals.list(status={"pending", "approved"}, limit=SCAN):
-            why = None if a.expired(now) else misfit(a.subject, directory.get(a.requester))
-            if why is None:
-                continue
-            revoked = await _revoke_approval(approvals, a.id, why)
-            if revoked is not None:
-                from gateway.approvals.gate import decision_record
+    now = services.clock()
+    access = services.access
+    for req in await access.list(status={"pending", "approved"}, limit=SCAN):
+        why = None if req.expired(now) else misfit(req.subject, directory.get(req.user))
+        if why is None:
+            continue
+        try:
+            revoked = await access.revoke(req.id, actor="gateway", note=why, system=True)
+        except AccessError:
+            continue  # ended or revoked meanwhile (another replica)
+        services.audit.write(access_record(revoked, event="revoked", actor="gateway", via="directory", now=now))
+        done.append(("access", req.id, why))
+    approvals = services.approvals
+    for a in await approvals.list(status={"pending", "approved"}, limit=SCAN):
+        why = None if a.expired(now) else misfit(a.subject, directory.get(a.requester))
+        if why is None:
+            continue
+        revoked_approval = await _revoke_approval(approvals, a.id, why)
+        if revoked_approval is not None:
+            from gateway.approvals.gate import decision_record
 
-                gw.audit.write(decision_record(revoked, actor="gateway", via="directory", now=now))
-                done.append(("approval", a.id, why))
+            services.audit.write(decision_record(revoked_approval, actor="gateway", via="directory", now=now))
+            done.append(("approval", a.id, why))
     for kind, ident, why in done:
         log.warning("directory change: %s %s revoked (%s)", kind, ident, why)
     return done
 
 
-async def _revoke_approval(store, approval_id: str, why: str):
-    def compute(current, now):
+async def _revoke_approval(store: ApprovalStore, approval_id: str, why: str) -> Approval | None:
+    def compute(current: Approval, now: datetime) -> Approval | None:
         if current.status not in ("pending", "approved") or current.expired(now):
             return None
         return current.revoked(actor="gateway", note=why, now=now)
@@ -92,37 +101,33 @@ class DirectoryWatch:
     watcher's thread: the work is handed to the event loop). One run at a time; a swap during a run
     queues one more run with the newest directory."""
 
-    def __init__(self, gw):
-        self.gw = gw
+    def __init__(self, services: Services):
+        self.services = services
         self.loop = asyncio.get_running_loop()
         self.closed = False
         self._lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task] = set()
-        gw.store.on_swap(self._swapped)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        services.store.on_swap(self._swapped)
         self.schedule()
-        self._periodic = asyncio.create_task(self._every(PERIOD), name="access-reconcile-periodic")
+        # Also now and then: a run that found the store unavailable is made up for.
+        self._periodic = Periodic("access-reconcile-periodic", PERIOD, self.schedule)
+        self._periodic.start()
 
-    async def _every(self, seconds: float) -> None:
-        """Also now and then: a run that found the store unavailable is made up for."""
-        while not self.closed:
-            await asyncio.sleep(seconds)
-            self.schedule()
-
-    def _swapped(self, ruleset) -> None:
+    def _swapped(self, ruleset: RuleSet) -> None:
         if not self.closed:
             self.loop.call_soon_threadsafe(self.schedule)
 
     def schedule(self) -> None:
         if self.closed:
             return
-        task = asyncio.create_task(self._run(), name="access-reconcile")
+        task = spawn("access-reconcile", self._run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self) -> None:
         async with self._lock:
             try:
-                await reconcile(self.gw, self.gw.store.current.directory)
+                await reconcile(self.services, self.services.store.current.directory)
             except StoreUnavailable as exc:
                 log.error("directory change: revocations not done now (%s); retried at the next reload", exc)
             except Exception:
@@ -130,15 +135,5 @@ class DirectoryWatch:
 
     async def close(self) -> None:
         self.closed = True
-        self._periodic.cancel()
-        try:
-            await self._periodic
-        except asyncio.CancelledError:
-            pass
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await self._periodic.stop()
+        await asyncio.gather(*(cancel_and_wait(task) for task in list(self._tasks)))

@@ -13,13 +13,22 @@ no access-request grant applies (fail closed; rules/grants.yaml keeps working).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from gateway.access.model import AccessError, AccessRequest, clean_text, may_decide, may_revoke, subject_of
-from gateway.approvals.store import REDIS_ERRORS, SharedStore, StoreUnavailable
+from gateway.access.model import AccessError, AccessRequest, clean_text, may_decide, may_revoke
+from gateway.approvals.model import subject_of
+from gateway.approvals.store import REDIS_ERRORS, Compute, SharedStore, StoreUnavailable
+from gateway.background import Periodic
+from gateway.policy.compiled import CompiledGrant
+
+if TYPE_CHECKING:
+    from gateway.alerts.journal import Journal
+    from gateway.identity.directory import Directory
+    from gateway.model import RequestContext
+    from gateway.redisconn import RedisClient
 
 log = logging.getLogger("crmgw.access")
 MAX_ACTIVE = 10000
@@ -29,40 +38,36 @@ class AccessUnavailable(StoreUnavailable):
     """The access requests' journal or shared store cannot be used (503 access-requests-unavailable)."""
 
 
-class AccessStore(SharedStore):
+class AccessStore(SharedStore[AccessRequest]):
     model = AccessRequest
     key = "access_request"
     prefix = "crmgw:access:"
     unavailable = AccessUnavailable
 
-    def __init__(self, *args, refresh_interval: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        redis: RedisClient | None = None,
+        writer: str = "local",
+        clock: Callable[[], datetime] | None = None,
+        check_interval: float = 2.0,
+        refresh_interval: float = 1.0,
+    ):
+        super().__init__(journal, redis=redis, writer=writer, clock=clock, check_interval=check_interval)
         self.refresh_interval = refresh_interval
         self.active: dict[str, tuple[AccessRequest, ...]] = {}  # user -> approved, unexpired
-        self._refresher: asyncio.Task | None = None
+        self._refresher = Periodic("access-requests-refresh", refresh_interval, self.refresh_active)
 
     async def start(self, *, background: bool = True) -> None:
         await super().start(background=background)
         await self.refresh_active()
         if background:
-            self._refresher = asyncio.create_task(self._refresh_loop(), name="access-requests-refresh")
+            self._refresher.start()
 
     async def close(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
-            try:
-                await self._refresher
-            except asyncio.CancelledError:
-                pass
+        await self._refresher.stop()
         await super().close()
-
-    async def _refresh_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_interval)
-            try:
-                await self.refresh_active()
-            except Exception:
-                log.exception("access requests: refresh failed")
 
     async def refresh_active(self) -> None:
         now = self.clock()
@@ -74,7 +79,7 @@ class AccessStore(SharedStore):
         self.active = {user: tuple(reqs) for user, reqs in by_user.items()}
 
     # --- the pipeline and explain -------------------------------------------------------------
-    async def grants_for(self, ctx) -> tuple:
+    async def grants_for(self, ctx: RequestContext) -> tuple[CompiledGrant, ...]:
         """The caller's approved access requests for this operation, as CompiledGrants, each re-read
         from the shared store (a revocation anywhere ends it at once)."""
         identity = ctx.identity
@@ -86,7 +91,7 @@ class AccessStore(SharedStore):
             return ()
         if self.mirror is not None and not self.redis_up:
             return ()  # fail closed: a revocation elsewhere could not be seen
-        out = []
+        out: list[CompiledGrant] = []
         for cached in candidates:
             try:
                 fresh = await self._get(cached.id)
@@ -101,7 +106,9 @@ class AccessStore(SharedStore):
     async def request(self, req: AccessRequest) -> AccessRequest:
         return await self.create(req)
 
-    async def decide(self, request_id: str, *, approve: bool, actor: str, note: str | None, directory) -> AccessRequest:
+    async def decide(
+        self, request_id: str, *, approve: bool, actor: str, note: str | None, directory: Directory
+    ) -> AccessRequest:
         note = clean_text(note, "note")
 
         def compute(current: AccessRequest, now: datetime) -> AccessRequest:
@@ -137,7 +144,7 @@ class AccessStore(SharedStore):
         return await self._changed(request_id, compute)
 
     async def revoke(
-        self, request_id: str, *, actor: str, note: str | None, directory=None, system: bool = False
+        self, request_id: str, *, actor: str, note: str | None, directory: Directory | None = None, system: bool = False
     ) -> AccessRequest:
         """Revoke a pending or approved request (``system``: the gateway itself, no permission check)."""
         note = clean_text(note, "note")
@@ -156,7 +163,7 @@ class AccessStore(SharedStore):
 
         return await self._changed(request_id, compute)
 
-    async def _changed(self, request_id: str, compute: Callable) -> AccessRequest:
+    async def _changed(self, request_id: str, compute: Compute[AccessRequest]) -> AccessRequest:
         try:
             updated = await self.change(request_id, compute)
         except LookupError:

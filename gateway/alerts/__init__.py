@@ -16,7 +16,7 @@ import socket
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.alerts.config import AlertsConfig
 from gateway.alerts.model import Alert, AlertNotFound, InvalidTransition
@@ -36,15 +36,22 @@ __all__ = [
     "JournalUnavailable",
     "journal_path",
     "open_alert_store",
+    "writer_id",
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def writer_id(journal: Path) -> str:
+    """The id that names a journal in Redis (its replay marker), stable across restarts: this host
+    and the journal's path (alerts; approvals and access requests too)."""
+    return hashlib.sha256(f"{socket.gethostname()}:{journal}".encode()).hexdigest()[:16]
 
 
 def journal_path(config: AlertsConfig, base_dir: str | Path) -> Path:
@@ -68,23 +75,21 @@ async def open_alert_store(
     ``with_sinks=False`` (the CLI) sends no notifications.
     """
     from gateway.alerts.journal import Journal
-    from gateway.alerts.sinks import SyslogSink, WebhookSink
+    from gateway.alerts.sinks import AlertSink, SyslogSink, WebhookSink
     from gateway.alerts.store import AlertStore
     from gateway.redisconn import connect_redis
 
     path = journal_path(config, base_dir).resolve()
     url = config.redis_url or redis_url
-    sinks = []
+    sinks: list[AlertSink] = []
     if with_sinks and config.webhook is not None:
         sinks.append(WebhookSink(config.webhook))
     if with_sinks and config.syslog is not None:
         sinks.append(SyslogSink(config.syslog))
-    # The writer id names this journal in Redis (its replay marker): stable across restarts.
-    writer = hashlib.sha256(f"{socket.gethostname()}:{path}".encode()).hexdigest()[:16]
     store = AlertStore(
         Journal(path),
         redis=connect_redis(url) if url else None,
-        writer=writer,
+        writer=writer_id(path),
         clock=clock,
         sinks=sinks,
         max_occurrences=config.max_occurrences,

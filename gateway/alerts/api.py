@@ -9,14 +9,14 @@
 Every request is authorised by the ``authorize`` callable the gateway passes (its admin roles);
 the actor of an action is the authenticated user id, recorded in the alert's history. State changes
 are POST only and must carry a JSON content type: a cross-site HTML form cannot send one without a
-CORS preflight, which this API never grants. Errors answer ``{error, reason, request_id}``.
+CORS preflight, which this API never grants. Errors answer ``{error, reason, request_id}``
+(gateway.answers) with fixed codes: what exactly was wrong is logged, never echoed.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,12 +25,15 @@ from aiohttp import web
 
 from gateway.alerts.model import LEVELS, STATUSES, AlertNotFound, InvalidTransition, parse_time
 from gateway.alerts.store import AlertStore, JournalUnavailable
+from gateway.answers import refusal
 from gateway.errors import GatewayError
+from gateway.model import Identity
 
 log = logging.getLogger("crmgw.alerts.api")
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 1000
-ACTIONS = {
+Handler = Callable[[web.Request, Identity, AlertStore], Awaitable[web.Response]]
+ACTIONS: dict[str, dict[str, str]] = {
     "ack": {"status": "acknowledged"},
     "resolve": {"status": "resolved"},
     "false-positive": {"status": "false_positive"},
@@ -40,12 +43,15 @@ ACTIONS = {
 
 
 def _error(request: web.Request, status: int, error: str, reason: str) -> web.Response:
-    request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
-    return web.json_response(
-        {"error": error, "reason": reason, "request_id": request_id},
-        status=status,
-        headers={"X-Request-Id": request_id, "Cache-Control": "no-store"},
-    )
+    return refusal(request, status, error, reason)
+
+
+class QueryInvalid(ValueError):
+    """A bad filter: answered 400 ``query-invalid``; the message goes to the log, not the client."""
+
+
+class BodyInvalid(ValueError):
+    """A bad action body: answered 400 ``body-invalid``; the message goes to the log, not the client."""
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -58,16 +64,16 @@ def _query(request: web.Request) -> dict[str, Any]:
     q = request.query
     unknown = set(q) - {"status", "level", "type", "user", "since", "until", "limit"}
     if unknown:
-        raise ValueError(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+        raise QueryInvalid(f"unknown query parameter(s): {', '.join(sorted(unknown))}")
     out: dict[str, Any] = {}
     if q.get("status"):
         statuses = set(q["status"].split(","))
         if statuses - set(STATUSES):
-            raise ValueError(f"status must be among {', '.join(STATUSES)}")
+            raise QueryInvalid(f"status must be among {', '.join(STATUSES)}")
         out["status"] = statuses
     if q.get("level"):
         if q["level"] not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+            raise QueryInvalid(f"level must be one of {', '.join(LEVELS)}")
         out["level"] = q["level"]
     for name in ("type", "user"):
         if q.get(name):
@@ -77,34 +83,34 @@ def _query(request: web.Request) -> dict[str, Any]:
             try:
                 out[name] = parse_time(q[name])
             except ValueError:
-                raise ValueError(f"{name} must be an ISO time with a UTC offset") from None
+                raise QueryInvalid(f"{name} must be an ISO time with a UTC offset") from None
     try:
         limit = int(q.get("limit", "100"))
     except ValueError:
-        raise ValueError("limit must be an integer") from None
+        raise QueryInvalid("limit must be an integer") from None
     if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+        raise QueryInvalid(f"limit must be between 1 and {MAX_LIMIT}")
     out["limit"] = limit
     return out
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
-        raise ValueError("send a JSON object with Content-Type: application/json")
+        raise BodyInvalid("send a JSON object with Content-Type: application/json")
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ValueError("body too large")
+        raise BodyInvalid("body too large")
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
-        raise ValueError("body too large")
+        raise BodyInvalid("body too large")
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
-        raise ValueError("body is not valid JSON") from None
+        raise BodyInvalid("body is not valid JSON") from None
     if not isinstance(data, dict) or set(data) - {"note", "assignee"}:
-        raise ValueError("body must be a JSON object with only 'note' and 'assignee'")
+        raise BodyInvalid("body must be a JSON object with only 'note' and 'assignee'")
     for key, value in data.items():
         if value is not None and not isinstance(value, str):
-            raise ValueError(f"{key} must be a string")
+            raise BodyInvalid(f"{key} must be a string")
     return data
 
 
@@ -113,17 +119,17 @@ def register_alert_routes(
     *,
     prefix: str,
     store_getter: Callable[[], AlertStore | None],
-    authorize: Callable[[web.Request], Any | Awaitable[Any]],
+    authorize: Callable[[web.Request], Identity | Awaitable[Identity]],
 ) -> None:
     base = prefix.rstrip("/") + "/api/alerts"
 
-    async def identify(request: web.Request):
+    async def identify(request: web.Request) -> Identity:
         identity = authorize(request)
         if inspect.isawaitable(identity):
-            identity = await identity
+            return await identity
         return identity
 
-    def guarded(handler):
+    def guarded(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def wrapper(request: web.Request) -> web.Response:
             try:
                 identity = await identify(request)
@@ -135,10 +141,14 @@ def register_alert_routes(
                 return _error(request, 503, "unavailable", "alerts-unavailable")
             try:
                 return await handler(request, identity, store)
+            # Fixed codes for the client; what was wrong (our own words or a lower layer's) is logged.
             except InvalidTransition as exc:  # before ValueError: it is one
-                return _error(request, 409, "conflict", f"transition-invalid: {exc}")
+                log.info("alerts API %s %s: %s", request.method, request.path, exc)
+                return _error(request, 409, "conflict", "transition-invalid")
             except ValueError as exc:
-                return _error(request, 400, "bad-request", str(exc))
+                log.info("alerts API %s %s: %s", request.method, request.path, exc)
+                reason = {QueryInvalid: "query-invalid", BodyInvalid: "body-invalid"}.get(type(exc), "action-invalid")
+                return _error(request, 400, "bad-request", reason)
             except AlertNotFound:
                 return _error(request, 404, "not-found", "alert-unknown")
             except JournalUnavailable as exc:
@@ -147,31 +157,31 @@ def register_alert_routes(
 
         return wrapper
 
-    async def list_alerts(request, identity, store: AlertStore):
+    async def list_alerts(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
         alerts = await store.list(**_query(request))
         return _json(
             {"alerts": [a.to_dict() for a in alerts], "count": len(alerts), "degraded": store.health()["degraded"]}
         )
 
-    async def counts(request, identity, store: AlertStore):
+    async def counts(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
         return _json(await store.counts())
 
-    async def get_alert(request, identity, store: AlertStore):
+    async def get_alert(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
         alert = await store.get(request.match_info["id"])
         if alert is None:
             raise AlertNotFound(request.match_info["id"])
         return _json(alert.to_dict())
 
-    async def act(request, identity, store: AlertStore):
+    async def act(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
         action = request.match_info["action"]
         if action not in ACTIONS:
             return _error(request, 404, "not-found", "action-unknown")
         body = await _body(request)
         kwargs = dict(ACTIONS[action])
         if action == "assign" and body.get("assignee") is None:
-            raise ValueError("assign needs an 'assignee' (\"\" to unassign)")
+            raise BodyInvalid("assign needs an 'assignee' (\"\" to unassign)")
         if action == "note" and not body.get("note"):
-            raise ValueError("note needs a 'note'")
+            raise BodyInvalid("note needs a 'note'")
         alert = await store.transition(
             request.match_info["id"],
             actor=identity.user.id,

@@ -15,20 +15,34 @@ Exit codes: 0 done, 1 unknown alert or refused transition, 2 bad usage or config
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import getpass
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.alerts.config import AlertsConfig
 from gateway.alerts.model import Alert, AlertNotFound, InvalidTransition
 
+if TYPE_CHECKING:
+    from gateway.alerts.store import AlertStore
+
+# `crmgw`'s subcommands, as every command module's ``register`` receives them (argparse's class is
+# generic for type checkers only)
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    Subparsers = argparse._SubParsersAction
+
+T = TypeVar("T")
 ACTIONS = {"ack": "acknowledged", "resolve": "resolved", "false-positive": "false_positive"}
 
 
-def _store_options(p) -> None:
+def _store_options(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--config", help="gateway.yaml: its alerts: section and redis_url (default: $CRMGW_CONFIG, else ./gateway.yaml)"
@@ -38,7 +52,7 @@ def _store_options(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def register(subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     alerts = subparsers.add_parser("alerts", help="list and triage alerts").add_subparsers(
         dest="alerts_cmd", required=True
     )
@@ -83,14 +97,14 @@ def _login() -> str | None:
         return None
 
 
-def _config(args) -> tuple[AlertsConfig, str | None, Path] | None:
+def _config(args: argparse.Namespace) -> tuple[AlertsConfig, str | None, Path] | None:
     if not args.journal:
         from gateway.configfile import settings_for
 
         settings = settings_for(args.config, f"crmgw alerts {args.alerts_cmd}")
         if settings is None:
             return None
-        config = getattr(settings, "alerts", None) or AlertsConfig()
+        config = settings.alerts
         return (
             config,
             args.redis_url or config.redis_url or settings.redis_url,
@@ -99,7 +113,7 @@ def _config(args) -> tuple[AlertsConfig, str | None, Path] | None:
     return AlertsConfig(journal=str(Path(args.journal).resolve())), args.redis_url, Path.cwd()
 
 
-def cmd_alerts(args) -> int:
+def cmd_alerts(args: argparse.Namespace) -> int:
     found = _config(args)
     if found is None:
         return 2
@@ -109,7 +123,7 @@ def cmd_alerts(args) -> int:
     return asyncio.run(_run(args, config, base_dir))
 
 
-async def _run(args, config: AlertsConfig, base_dir: Path) -> int:
+async def _run(args: argparse.Namespace, config: AlertsConfig, base_dir: Path) -> int:
     from gateway.alerts import open_alert_store
 
     store = await open_alert_store(config, redis_url=None, base_dir=base_dir, background=False, with_sinks=False)
@@ -123,23 +137,22 @@ async def _run(args, config: AlertsConfig, base_dir: Path) -> int:
         await store.close()
 
 
-async def _dispatch(args, store) -> int:
+async def _dispatch(args: argparse.Namespace, store: AlertStore) -> int:
     cmd = args.alerts_cmd
     if cmd == "list":
         status = set(args.status.split(",")) if args.status else None
         alerts = await store.list(
             status=status, level=args.level, user=args.user, type=args.type, since=args.since, limit=args.limit
         )
-        if args.json:
-            print(json.dumps([a.to_dict() for a in alerts], indent=2))
-        else:
-            for a in alerts:
-                print(_row(a))
-            print(
-                f"{len(alerts)} alert(s) in {store.journal.path}"
-                + (" and Redis" if store.mirror is not None and store.redis_up else ""),
-                file=sys.stderr,
-            )
+        print_records(
+            alerts,
+            as_json=args.json,
+            view=Alert.to_dict,
+            row=_row,
+            noun="alert",
+            journal=store.journal.path,
+            shared=store.mirror is not None and store.redis_up,
+        )
         return 0
     if cmd == "verdicts":
         from gateway.alerts.verdicts import write_verdicts
@@ -168,8 +181,35 @@ async def _dispatch(args, store) -> int:
     except (InvalidTransition, ValueError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(alert.to_dict(), indent=2) if args.json else _row(alert))
+    print_record(alert, as_json=args.json, view=Alert.to_dict, row=_row)
     return 0
+
+
+# --- shared with the other store CLIs (crmgw approvals, access, blocks) -------------------------------
+
+
+def print_records(
+    records: Sequence[T],
+    *,
+    as_json: bool,
+    view: Callable[[T], dict[str, Any]],
+    row: Callable[[T], str],
+    noun: str,
+    journal: Path,
+    shared: bool,
+) -> None:
+    """A listing: JSON (``view`` of each), or one ``row`` a record and the count on stderr."""
+    if as_json:
+        print(json.dumps([view(r) for r in records], indent=2))
+        return
+    for r in records:
+        print(row(r))
+    print(f"{len(records)} {noun}(s) in {journal}" + (" and Redis" if shared else ""), file=sys.stderr)
+
+
+def print_record(record: T, *, as_json: bool, view: Callable[[T], dict[str, Any]], row: Callable[[T], str]) -> None:
+    """One record after a change: its JSON ``view`` or its ``row``."""
+    print(json.dumps(view(record), indent=2) if as_json else row(record))
 
 
 def _clean(text: str | None) -> str:

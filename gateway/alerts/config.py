@@ -20,14 +20,12 @@ from __future__ import annotations
 import os
 from logging.handlers import SysLogHandler
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from gateway.rulefile import StrictModel
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WebhookConfig(_Strict):
+class WebhookConfig(StrictModel):
     url: str
     timeout: float = Field(5.0, gt=0)
     retries: int = Field(5, ge=0, le=20)
@@ -36,8 +34,8 @@ class WebhookConfig(_Strict):
     # Deliveries that failed every retry are kept (bounded) and tried again this often.
     retry_failed_interval: float = Field(60.0, gt=0)
     queue_size: int = Field(1000, ge=1)
-    headers: dict[str, str] = {}
-    headers_env: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
+    headers_env: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
@@ -56,7 +54,7 @@ class WebhookConfig(_Strict):
         return headers
 
 
-class SyslogConfig(_Strict):
+class SyslogConfig(StrictModel):
     address: str = "127.0.0.1:514"  # host:port (UDP) or a unix socket path such as /dev/log
     facility: str = "local0"
 
@@ -76,10 +74,10 @@ class SyslogConfig(_Strict):
         return host.strip("[]"), int(port)
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(StrictModel):
     journal: str = "var/alerts.jsonl"
     # Roles that may use the alerts API (the gateway's admin authenticators identify the caller).
-    api_roles: list[str] = ["security_analyst", "admin"]
+    api_roles: list[str] = Field(default_factory=lambda: ["security_analyst", "admin"])
     redis_url: str | None = None
     # How often a running gateway checks Redis: a Redis that came back, or came back empty, is
     # refilled from the journal on the next check.

@@ -17,8 +17,10 @@ from gateway.alerts.model import (
     Alert,
     HistoryEntry,
     InvalidTransition,
+    Level,
     Note,
     Occurrence,
+    is_level,
     level_max,
 )
 
@@ -53,7 +55,7 @@ def repeat(
     alert: Alert,
     *,
     stamp: str,
-    level: str,
+    level: Level,
     score: float,
     summary: str,
     evidence: dict[str, Any] | None,
@@ -100,7 +102,7 @@ def apply_action(
     history = list(alert.history)
     notes = list(alert.notes)
     update: dict[str, Any] = {}
-    new_status = alert.status
+    new_status: str = alert.status
     if status is not None:
         if status not in TRANSITIONS:
             raise ValueError(f"unknown status {status!r}")
@@ -132,8 +134,8 @@ def apply_action(
     )
 
 
-def check_level(level: str) -> str:
-    if level not in LEVELS:
+def check_level(level: str) -> Level:
+    if not is_level(level):
         raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
     return level
 

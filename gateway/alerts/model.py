@@ -22,12 +22,16 @@ from __future__ import annotations
 import os
 import time as _time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Level = Literal["low", "medium", "high", "critical"]
 Status = Literal["open", "acknowledged", "resolved", "false_positive"]
+# threshold: a declared anomaly rule; detector: the trained model; enforcement: the gateway saw
+# something it could not prevent (a write the CRM committed outside the caller's scope);
+# signals: the behaviour counters themselves were lost (gateway/signals/epoch.py)
+Source = Literal["threshold", "detector", "enforcement", "signals"]
 LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")
 STATUSES: tuple[str, ...] = ("open", "acknowledged", "resolved", "false_positive")
 OPEN_STATUSES = frozenset({"open", "acknowledged"})
@@ -91,10 +95,7 @@ class Alert(BaseModel):
     evidence: dict[str, Any] = {}
     rule: str | None = None
     window: str = ""
-    # threshold: a declared anomaly rule; detector: the trained model; enforcement: the gateway saw
-    # something it could not prevent (a write the CRM committed outside the caller's scope);
-    # signals: the behaviour counters themselves were lost (gateway/signals/epoch.py)
-    source: Literal["threshold", "detector", "enforcement", "signals"] = "threshold"
+    source: Source = "threshold"  # see Source
     status: Status = "open"
     assignee: str | None = None
     notes: list[Note] = []
@@ -157,5 +158,9 @@ def new_alert_id(now: datetime | None = None) -> str:
     return "".join(reversed(chars))
 
 
-def level_max(a: str, b: str) -> str:
+def is_level(value: str) -> TypeGuard[Level]:
+    return value in LEVELS
+
+
+def level_max(a: Level, b: Level) -> Level:
     return a if LEVELS.index(a) >= LEVELS.index(b) else b

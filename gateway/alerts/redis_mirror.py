@@ -19,12 +19,16 @@ The script builds key names itself, so alerts need a single Redis (or Sentinel),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gateway.alerts.model import LEVELS, STATUSES, Alert
+
+if TYPE_CHECKING:
+    from gateway.redisconn import RedisClient
 
 PREFIX = "crmgw:alerts:"
 STREAM = PREFIX + "events"
@@ -71,10 +75,31 @@ return {'ok', rev}
 """
 
 
-class RedisMirror:
-    def __init__(self, client, writer: str):
+class Replayed:
+    """The replay bookkeeping of a journal mirrored in Redis under ``prefix`` (alerts; approvals and
+    access requests: gateway.approvals.mirror): a marker key says this writer's journal is in Redis."""
+
+    def __init__(self, client: RedisClient, writer: str, prefix: str):
         self.client = client
         self.writer = writer
+        self.prefix = prefix
+
+    @property
+    def marker(self) -> str:
+        return self.prefix + "replayed:" + self.writer
+
+    async def probe(self) -> bool:
+        """Ping; True when this writer's journal is known to be in Redis (marker present)."""
+        await self.client.ping()
+        return bool(await self.client.exists(self.marker))
+
+    async def set_marker(self, when: str) -> None:
+        await self.client.set(self.marker, when)
+
+
+class RedisMirror(Replayed):
+    def __init__(self, client: RedisClient, writer: str):
+        super().__init__(client, writer, PREFIX)
         self._put = client.register_script(PUT)
 
     async def put(self, alert: Alert, *, mode: str, op: str, actor: str, expected_rev: int = 0) -> tuple[str, str]:
@@ -98,7 +123,7 @@ class RedisMirror:
                 STREAM_MAXLEN,
             ]
         )
-        return _text(result[0]), _text(result[1])
+        return text(result[0]), text(result[1])
 
     async def get(self, alert_id: str) -> Alert | None:
         raw = await self.client.hget(PREFIX + "a:" + alert_id, "json")
@@ -108,11 +133,20 @@ class RedisMirror:
         alert_id = await self.client.hget(PREFIX + "open", key)
         if not alert_id:
             return None
-        alert = await self.get(_text(alert_id))
+        alert = await self.get(text(alert_id))
         return alert if alert is not None and alert.is_open else None
 
     async def list(
-        self, *, statuses, level, type, user, since: datetime | None, until: datetime | None, limit: int, matches
+        self,
+        *,
+        statuses: set[str] | None,
+        level: str | None,
+        type: str | None,
+        user: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        matches: Callable[[Alert], bool],
     ) -> list[Alert]:
         """Newest first: walk the most selective index, filter the rest in Python."""
         if user is not None:
@@ -125,8 +159,8 @@ class RedisMirror:
             index = "idx:status:" + next(iter(statuses))
         else:
             index = "idx:all"
-        hi = until.timestamp() if until else "+inf"
-        lo = since.timestamp() if since else "-inf"
+        hi: float | str = until.timestamp() if until else "+inf"
+        lo: float | str = since.timestamp() if since else "-inf"
         out: list[Alert] = []
         offset, batch = 0, max(limit, 100)
         while len(out) < limit:
@@ -136,7 +170,7 @@ class RedisMirror:
             offset += len(ids)
             pipe = self.client.pipeline(transaction=False)
             for i in ids:
-                pipe.hget(PREFIX + "a:" + _text(i), "json")
+                pipe.hget(PREFIX + "a:" + text(i), "json")
             for raw in await pipe.execute():
                 if raw:
                     alert = Alert.model_validate_json(raw)
@@ -163,19 +197,7 @@ class RedisMirror:
             "open_by_level": open_by_level,
         }
 
-    # --- replay bookkeeping -------------------------------------------------------------------
-    @property
-    def marker(self) -> str:
-        return PREFIX + "replayed:" + self.writer
 
-    async def probe(self) -> bool:
-        """Ping; True when this writer's journal is known to be in Redis (marker present)."""
-        await self.client.ping()
-        return bool(await self.client.exists(self.marker))
-
-    async def set_marker(self, when: str) -> None:
-        await self.client.set(self.marker, when)
-
-
-def _text(value) -> str:
+def text(value: object) -> str:
+    """A Redis reply (bytes, or str with decode_responses) as str."""
     return value.decode() if isinstance(value, bytes) else str(value)

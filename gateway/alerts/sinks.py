@@ -25,8 +25,10 @@ import aiohttp
 import orjson
 
 from gateway.alerts.config import SyslogConfig, WebhookConfig
+from gateway.background import cancel_and_wait, spawn
 
 log = logging.getLogger("crmgw.alerts.sinks")
+Delivery = tuple[str, dict[str, Any]]  # (event, alert)
 
 
 class AlertSink(Protocol):
@@ -48,10 +50,10 @@ class WebhookSink:
         self.headers = {"Content-Type": "application/json", **config.resolved_headers()}
         self._sleep = sleep
         self._jitter = jitter
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=config.queue_size)
-        self._failed: collections.deque = collections.deque(maxlen=config.queue_size)
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=config.queue_size)
+        self._failed: collections.deque[Delivery] = collections.deque(maxlen=config.queue_size)
         self._session: aiohttp.ClientSession | None = None
-        self._worker: asyncio.Task | None = None
+        self._worker: asyncio.Task[None] | None = None
         self.delivered = 0
         self.attempts = 0
         self.failed_deliveries = 0  # deliveries that exhausted their retries (each time)
@@ -68,11 +70,11 @@ class WebhookSink:
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         self._session = aiohttp.ClientSession(timeout=timeout)
-        self._worker = asyncio.create_task(self._run(), name="alerts-webhook")
+        self._worker = spawn("alerts-webhook", self._run())
 
     def delay(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (0-based): exponential, capped, jittered 50-150%."""
-        base = min(self.config.max_backoff, self.config.backoff * (2**retry))
+        base: float = min(self.config.max_backoff, self.config.backoff * (2**retry))
         return base * (0.5 + self._jitter())
 
     async def _run(self) -> None:
@@ -95,7 +97,7 @@ class WebhookSink:
                 await self._sleep(self.delay(attempt - 1))
             self.attempts += 1
             try:
-                async with self._session.post(self.config.url, data=body, headers=headers) as resp:
+                async with self.session.post(self.config.url, data=body, headers=headers) as resp:
                     await resp.read()
                     if 200 <= resp.status < 300:
                         self.delivered += 1
@@ -133,16 +135,18 @@ class WebhookSink:
                 await asyncio.wait_for(self.drain(), self.config.timeout)
             except TimeoutError:
                 pass
-            self._worker.cancel()
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._worker)
         left = self._queue.qsize() + len(self._failed)
         if left:
             log.error("webhook: %d alert notification(s) not delivered at shutdown", left)
         if self._session is not None:
             await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the webhook sink delivers once started")
+        return self._session
 
     def health(self) -> dict[str, Any]:
         return {
@@ -179,7 +183,13 @@ class SyslogSink:
         }
         message = "crmgw-alert " + orjson.dumps({"event": event, **summary}).decode()
         record = logging.LogRecord(
-            "crmgw.alerts", _SYSLOG_LEVELS.get(alert.get("level"), logging.WARNING), __file__, 0, message, None, None
+            "crmgw.alerts",
+            _SYSLOG_LEVELS.get(str(alert.get("level")), logging.WARNING),
+            __file__,
+            0,
+            message,
+            None,
+            None,
         )
         self.handler.emit(record)  # UDP send; errors go to logging's handleError, never to the caller
         self.sent += 1

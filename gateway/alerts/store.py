@@ -21,6 +21,7 @@ alert goes to stderr (``ALERT-UNJOURNALLED {json}``) and is counted; analyst act
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import math
 import sys
@@ -28,17 +29,32 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from redis.exceptions import RedisError
 
 from gateway.alerts import lifecycle
 from gateway.alerts.journal import Journal
-from gateway.alerts.model import Alert, AlertNotFound, HistoryEntry, InvalidTransition, dedupe_key, iso, new_alert_id
+from gateway.alerts.model import (
+    Alert,
+    AlertNotFound,
+    HistoryEntry,
+    InvalidTransition,
+    Source,
+    dedupe_key,
+    iso,
+    level_max,
+    new_alert_id,
+)
 from gateway.alerts.redis_mirror import RedisMirror
 from gateway.alerts.verdicts import verdict_of
 from gateway.alerts.view import LocalView, alert_filter
+from gateway.background import Periodic
+
+if TYPE_CHECKING:
+    from gateway.alerts.sinks import AlertSink
+    from gateway.redisconn import RedisClient
 
 log = logging.getLogger("crmgw.alerts")
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -54,17 +70,17 @@ class AlertStore:
         self,
         journal: Journal,
         *,
-        redis=None,
+        redis: RedisClient | None = None,
         writer: str = "local",
         clock: Callable[[], datetime] | None = None,
-        sinks: Iterable = (),
+        sinks: Iterable[AlertSink] = (),
         max_occurrences: int = 20,
         check_interval: float = 2.0,
         repeat_min_interval: float = 0.0,
     ):
         self.journal = journal
         self.writer = writer
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.sinks = list(sinks)
         self.max_occurrences = max_occurrences
         self.check_interval = check_interval
@@ -76,7 +92,7 @@ class AlertStore:
         self._last_repeat: dict[str, float] = {}
         self._pending: dict[str, int] = {}  # coalesced repeats not yet written
         self._lock = asyncio.Lock()
-        self._checker: asyncio.Task | None = None
+        self._checker = Periodic("alerts-redis-check", check_interval, self._check)
         self._closing = False
         self.unjournalled = 0
         self.lost = 0
@@ -92,16 +108,11 @@ class AlertStore:
         for sink in self.sinks:
             await sink.start()
         if background and self.mirror is not None:
-            self._checker = asyncio.create_task(self._check_loop(), name="alerts-redis-check")
+            self._checker.start()
 
     async def close(self) -> None:
         self._closing = True  # redis-py may turn a cancellation into a ConnectionError: stop by flag too
-        if self._checker is not None:
-            self._checker.cancel()
-            try:
-                await self._checker
-            except asyncio.CancelledError:
-                pass
+        await self._checker.stop()
         await self.flush_pending()
         for sink in self.sinks:
             await sink.close()
@@ -109,14 +120,12 @@ class AlertStore:
             await self._redis.aclose()
         self.journal.close()
 
-    async def _check_loop(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self.check_interval)
-            try:
-                await self.check_redis()
-                await self.flush_pending()
-            except Exception:  # the loop must outlive any one failure
-                log.exception("alerts: Redis check failed")
+    async def _check(self) -> None:
+        """One tick of the periodic check (gateway.background logs a failure and runs it again)."""
+        await self.check_redis()
+        await self.flush_pending()
+        if self._closing:  # the cancellation may have been turned into a ConnectionError: end here
+            raise asyncio.CancelledError
 
     async def check_redis(self) -> bool:
         """Is Redis usable? Replays the journal when Redis came back or lost this writer's data."""
@@ -125,7 +134,7 @@ class AlertStore:
         try:
             in_redis = await self.mirror.probe()
             if not self.redis_up or not in_redis:
-                await self._replay()
+                await self._replay(self.mirror)
                 await self.mirror.set_marker(iso(self.clock()))
         except REDIS_ERRORS as exc:
             self._redis_down(exc)
@@ -135,11 +144,11 @@ class AlertStore:
         self.redis_up = True
         return True
 
-    async def _replay(self) -> None:
+    async def _replay(self, mirror: RedisMirror) -> None:
         self.view.refresh()
         written = 0
         for alert in list(self.view.all()):
-            status, _ = await self.mirror.put(alert, mode="replay", op="replayed", actor="journal")
+            status, _ = await mirror.put(alert, mode="replay", op="replayed", actor="journal")
             written += status == "ok"
         self.replays += 1
         self.last_replay = f"{iso(self.clock())}: {written} alert copies written"
@@ -166,7 +175,7 @@ class AlertStore:
         source: str = "threshold",
     ) -> str | None:
         """Record an alert, or add to the open one for (user, type, window); returns its id."""
-        lifecycle.check_level(level)
+        checked = lifecycle.check_level(level)
         if not math.isfinite(score):  # NaN/inf do not survive JSON; the alert itself must
             log.warning("alert %s/%s: score %r recorded as 0", user, type, score)
             score = 0.0
@@ -178,7 +187,7 @@ class AlertStore:
             for _ in range(MAX_ATTEMPTS):
                 existing = await self._find_open(key)
                 if existing is not None:
-                    escalates = lifecycle.level_max(existing.level, level) != existing.level
+                    escalates = level_max(existing.level, checked) != existing.level
                     if (
                         not escalates
                         and time.monotonic() - self._last_repeat.get(existing.id, -1e9) < self.repeat_min_interval
@@ -189,7 +198,7 @@ class AlertStore:
                     updated = lifecycle.repeat(
                         existing,
                         stamp=stamp,
-                        level=level,
+                        level=checked,
                         score=score,
                         summary=summary,
                         evidence=evidence,
@@ -208,13 +217,13 @@ class AlertStore:
                     time=stamp,
                     user=user,
                     type=type,
-                    level=level,
+                    level=checked,
                     score=score,
                     summary=summary,
                     evidence=evidence,
                     rule=rule,
                     window=window,
-                    source=source,
+                    source=cast(Source, source),  # checked by the model: a bad source raises ValidationError
                     history=[HistoryEntry(time=stamp, actor=source, action="raised", to="open")],
                     last_seen=stamp,
                     updated_at=stamp,
@@ -302,20 +311,29 @@ class AlertStore:
         return await self._current(alert_id)
 
     async def list(
-        self, *, status=None, level=None, type=None, user=None, since=None, until=None, limit: int = 100
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        level: str | None = None,
+        type: str | None = None,
+        user: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        limit: int = 100,
     ) -> list[Alert]:
-        statuses, since, until, matches = alert_filter(
+        statuses, after, before, matches = alert_filter(
             status=status, level=level, type=type, user=user, since=since, until=until
         )
-        if self.redis_up:
+        mirror = self._shared()
+        if mirror is not None:
             try:
-                return await self.mirror.list(
+                return await mirror.list(
                     statuses=statuses,
                     level=level,
                     type=type,
                     user=user,
-                    since=since,
-                    until=until,
+                    since=after,
+                    until=before,
                     limit=limit,
                     matches=matches,
                 )
@@ -326,15 +344,16 @@ class AlertStore:
         return found[:limit]
 
     async def counts(self) -> dict[str, Any]:
-        if self.redis_up:
+        mirror = self._shared()
+        if mirror is not None:
             try:
-                return await self.mirror.counts()
+                return await mirror.counts()
             except REDIS_ERRORS as exc:
                 self._redis_down(exc)
         self.view.refresh()
         return self.view.counts()
 
-    async def export_verdicts(self) -> list[dict[str, Any]]:
+    async def export_verdicts(self) -> builtins.list[dict[str, Any]]:
         """Analyst verdicts on closed alerts, for the next training run (see verdicts.py)."""
         alerts = await self.list(status={"resolved", "false_positive"}, limit=1_000_000)
         return [v for v in (verdict_of(a.to_dict()) for a in alerts) if v is not None]
@@ -367,19 +386,24 @@ class AlertStore:
         }
 
     # --- internals ----------------------------------------------------------------------------
+    def _shared(self) -> RedisMirror | None:
+        """The Redis mirror while Redis is usable; None: the journal and memory serve."""
+        return self.mirror if self.redis_up else None
+
     async def _find_open(self, key: str) -> Alert | None:
-        if self.redis_up:
+        mirror = self._shared()
+        if mirror is not None:
             try:
-                alert = await self.mirror.open_alert(key)
+                alert = await mirror.open_alert(key)
                 if alert is not None:
                     self.view.remember(alert, None)
                     return alert
                 local_id = self.view.open.get(key)
                 if local_id is None:
                     return None
-                if await self.mirror.get(local_id) is None:  # Redis lost it (restart/flush): refill first
-                    await self._replay()
-                    return await self.mirror.open_alert(key)
+                if await mirror.get(local_id) is None:  # Redis lost it (restart/flush): refill first
+                    await self._replay(mirror)
+                    return await mirror.open_alert(key)
                 return None
             except REDIS_ERRORS as exc:
                 self._redis_down(exc)
@@ -387,12 +411,13 @@ class AlertStore:
         return self.view.open_alert(key)
 
     async def _current(self, alert_id: str) -> Alert | None:
-        if self.redis_up:
+        mirror = self._shared()
+        if mirror is not None:
             try:
-                alert = await self.mirror.get(alert_id)
+                alert = await mirror.get(alert_id)
                 if alert is None and self.view.latest(alert_id) is not None:
-                    await self._replay()
-                    alert = await self.mirror.get(alert_id)
+                    await self._replay(mirror)
+                    alert = await mirror.get(alert_id)
                 if alert is not None:
                     self.view.remember(alert, None)
                 return alert
@@ -406,7 +431,7 @@ class AlertStore:
     ) -> bool:
         """Journal then Redis; False when Redis refused (a race: the caller recomputes and retries)."""
         event = uuid.uuid4().hex
-        record = {"op": "put", "event": event, "writer": self.writer, "alert": alert.to_dict()}
+        record: dict[str, Any] = {"op": "put", "event": event, "writer": self.writer, "alert": alert.to_dict()}
         try:
             await asyncio.to_thread(self.journal.append, record)
         except OSError as exc:
@@ -415,9 +440,10 @@ class AlertStore:
             self.unjournalled += 1
             log.error("alerts journal not writable (%s): alert %s kept on stderr", exc, alert.id)
             _stderr("ALERT-UNJOURNALLED", record)
-        if self.redis_up:
+        mirror = self._shared()
+        if mirror is not None:
             try:
-                status, _ = await self.mirror.put(alert, mode=mode, op=op, actor=actor, expected_rev=expected)
+                status, _ = await mirror.put(alert, mode=mode, op=op, actor=actor, expected_rev=expected)
             except REDIS_ERRORS as exc:
                 self._redis_down(exc)
             else:

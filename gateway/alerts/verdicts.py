@@ -31,7 +31,7 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def verdict_of(alert: dict[str, Any]) -> dict[str, Any] | None:
-    verdict = VERDICTS.get(alert.get("status"))
+    verdict = VERDICTS.get(str(alert.get("status")))
     if verdict is None:
         return None
     evidence = alert.get("evidence") or {}

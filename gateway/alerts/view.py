@@ -9,7 +9,8 @@ the id of the open alert, for de-duplication without Redis.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,7 +35,7 @@ class LocalView:
         """Apply whatever was appended to the journal since the last call (by any process)."""
         for record in self.journal.read_new():
             if record["op"] == "void":
-                copies = self._copies.get(record.get("id"), [])
+                copies = self._copies.get(str(record.get("id")), [])
                 copies[:] = [c for c in copies if c[0] != record.get("event")]
                 if copies:
                     self._index(copies[-1][1])
@@ -87,11 +88,19 @@ class LocalView:
         }
 
 
-def alert_filter(*, status, level, type, user, since, until) -> tuple[set | None, Any, Any, Callable[[Alert], bool]]:
+def alert_filter(
+    *,
+    status: str | Iterable[str] | None,
+    level: str | None,
+    type: str | None,
+    user: str | None,
+    since: str | datetime | None,
+    until: str | datetime | None,
+) -> tuple[set[str] | None, datetime | None, datetime | None, Callable[[Alert], bool]]:
     """Normalised filters (status: one or several; times: ISO strings or datetimes) and a predicate."""
     statuses = {status} if isinstance(status, str) else set(status) if status else None
-    since = parse_time(since) if since is not None else None
-    until = parse_time(until) if until is not None else None
+    after = parse_time(since) if since is not None else None
+    before = parse_time(until) if until is not None else None
 
     def matches(a: Alert) -> bool:
         return (
@@ -99,8 +108,8 @@ def alert_filter(*, status, level, type, user, since, until) -> tuple[set | None
             and (level is None or a.level == level)
             and (type is None or a.type == type)
             and (user is None or a.user == user)
-            and (since is None or a.epoch >= since.timestamp())
-            and (until is None or a.epoch <= until.timestamp())
+            and (after is None or a.epoch >= after.timestamp())
+            and (before is None or a.epoch <= before.timestamp())
         )
 
-    return statuses, since, until, matches
+    return statuses, after, before, matches

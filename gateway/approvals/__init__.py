@@ -15,29 +15,34 @@ Where: the journal is ``approvals.jsonl`` beside the alerts journal (``alerts.jo
 
 from __future__ import annotations
 
-import hashlib
-import socket
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from gateway.approvals.store import ApprovalStore
+    from gateway.approvals.store import ApprovalStore, SharedStore
+    from gateway.settings import Settings
+
+    S = TypeVar("S", bound=SharedStore[Any])
 
 
-def approvals_journal(settings) -> Path:
+def approvals_journal(settings: Settings) -> Path:
     from gateway.alerts import journal_path
 
     return journal_path(settings.alerts, settings.data_root()).resolve().with_name("approvals.jsonl")
 
 
-def approvals_redis_url(settings) -> str | None:
+def approvals_redis_url(settings: Settings) -> str | None:
     return settings.alerts.redis_url or settings.redis_url
 
 
 async def open_approval_store(
-    settings, *, clock: Callable[[], datetime] | None = None, background: bool = True, redis_url: str | None = None
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    background: bool = True,
+    redis_url: str | None = None,
 ) -> ApprovalStore:
     """A started ApprovalStore for these settings (call ``await store.close()`` at shutdown)."""
     from gateway.approvals.store import ApprovalStore
@@ -48,21 +53,21 @@ async def open_approval_store(
 
 
 async def open_shared_store(
-    cls,
+    cls: type[S],
     path: Path,
-    settings,
+    settings: Settings,
     *,
     clock: Callable[[], datetime] | None = None,
     background: bool = True,
     redis_url: str | None = None,
-):
+) -> S:
     """A started ``cls`` (a gateway.approvals.store.SharedStore) journalling to ``path``, mirrored in
     the approvals' Redis (``redis_url`` overrides it)."""
+    from gateway.alerts import writer_id
     from gateway.alerts.journal import Journal
     from gateway.redisconn import connect_redis
 
     url = redis_url or approvals_redis_url(settings)
-    writer = hashlib.sha256(f"{socket.gethostname()}:{path}".encode()).hexdigest()[:16]
-    store = cls(Journal(path), redis=connect_redis(url) if url else None, writer=writer, clock=clock)
+    store = cls(Journal(path), redis=connect_redis(url) if url else None, writer=writer_id(path), clock=clock)
     await store.start(background=background)
     return store

@@ -18,16 +18,27 @@ log to the operators. Exit codes: 0 done, 1 refused or unknown approval (or the 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.alerts.cli import _clean, _login
+from gateway.alerts.cli import _clean, _login, print_record, print_records
+
+if TYPE_CHECKING:
+    from gateway.alerts.cli import Subparsers
+    from gateway.approvals.model import Approval
+    from gateway.identity.directory import Directory
+    from gateway.ruleset import RuleSet
+    from gateway.settings import Settings
+
+T = TypeVar("T")
 
 
-def register(subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     approvals = subparsers.add_parser("approvals", help="four-eyes approvals: list, approve, reject").add_subparsers(
         dest="approvals_cmd", required=True
     )
@@ -51,7 +62,7 @@ def register(subparsers) -> None:
         s.set_defaults(func=cmd_approvals)
 
 
-def _options(p) -> None:
+def _options(p: argparse.ArgumentParser) -> None:
     from gateway.configfile import CONFIG_HELP
 
     p.add_argument("--config", help=CONFIG_HELP)
@@ -59,7 +70,7 @@ def _options(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def settings_and_rules(config: str | None, command: str):
+def settings_and_rules(config: str | None, command: str) -> tuple[Settings, RuleSet] | None:
     """(settings, rule set) of the settings file, or None after printing every problem (exit 2).
     Shared with ``crmgw access`` (gateway.access.cli)."""
     from gateway.configfile import settings_for
@@ -76,7 +87,22 @@ def settings_and_rules(config: str | None, command: str):
     return settings, ruleset
 
 
-def cmd_approvals(args) -> int:
+async def attempt(change: Callable[[], Awaitable[T]]) -> T | None:
+    """One change of a store from a terminal (shared with ``crmgw access``): its result, or None once
+    stderr says why it was refused (an ApprovalError / AccessError) or not done (the store unavailable)."""
+    from gateway.approvals.model import Refusal
+    from gateway.approvals.store import StoreUnavailable
+
+    try:
+        return await change()
+    except Refusal as exc:
+        print(f"refused ({exc.reason}): {exc.message}", file=sys.stderr)
+    except StoreUnavailable as exc:
+        print(f"not done: {exc}", file=sys.stderr)
+    return None
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
     loaded = settings_and_rules(args.config, f"crmgw approvals {args.approvals_cmd}")
     if loaded is None:
         return 2
@@ -87,10 +113,9 @@ def cmd_approvals(args) -> int:
     return asyncio.run(_run(args, settings, ruleset.directory))
 
 
-async def _run(args, settings, directory) -> int:
+async def _run(args: argparse.Namespace, settings: Settings, directory: Directory) -> int:
     from gateway.approvals import open_approval_store
-    from gateway.approvals.model import ApprovalError, may_approve
-    from gateway.approvals.store import ApprovalsUnavailable
+    from gateway.approvals.model import Approval, may_approve
 
     store = await open_approval_store(settings, background=False, redis_url=args.redis_url)
     try:
@@ -106,40 +131,37 @@ async def _run(args, settings, directory) -> int:
             found = await store.list(status=status, limit=args.limit)
             if args.for_user:
                 found = [a for a in found if may_approve(a, args.for_user, directory) and not a.expired(now)]
-            if args.json:
-                print(json.dumps([a.to_dict() for a in found], indent=2))
-            else:
-                for a in found:
-                    print(_row(a, now))
-                print(
-                    f"{len(found)} approval(s) in {store.journal.path}" + (" and Redis" if store.redis_up else ""),
-                    file=sys.stderr,
-                )
+            print_records(
+                found,
+                as_json=args.json,
+                view=Approval.to_dict,
+                row=lambda a: _row(a, now),
+                noun="approval",
+                journal=store.journal.path,
+                shared=store.redis_up,
+            )
             return 0
-        try:
-            approval = await store.decide(
+        approval = await attempt(
+            lambda: store.decide(
                 args.id, approve=args.approvals_cmd == "approve", actor=args.actor, note=args.note, directory=directory
             )
-        except ApprovalError as exc:
-            print(f"refused ({exc.reason}): {exc.message}", file=sys.stderr)
-            return 1
-        except ApprovalsUnavailable as exc:
-            print(f"not done: {exc}", file=sys.stderr)
+        )
+        if approval is None:
             return 1
         _audit(settings, approval, args.actor)
-        print(json.dumps(approval.to_dict(), indent=2) if args.json else _row(approval, datetime.now(UTC)))
+        print_record(approval, as_json=args.json, view=Approval.to_dict, row=lambda a: _row(a, datetime.now(UTC)))
         return 0
     finally:
         await store.close()
 
 
-def _audit(settings, approval, actor: str) -> None:
+def _audit(settings: Settings, approval: Approval, actor: str) -> None:
     from gateway.approvals.gate import decision_record
 
     write_audit(settings, decision_record(approval, actor=actor, via="cli"))
 
 
-def write_audit(settings, record: dict) -> None:
+def write_audit(settings: Settings, record: dict[str, Any]) -> None:
     """One audit line to the settings' audit log (shared with ``crmgw access``)."""
     from gateway.audit.log import AuditLog
 
@@ -151,7 +173,7 @@ def write_audit(settings, record: dict) -> None:
         log.close()
 
 
-def _row(a, now: datetime) -> str:
+def _row(a: Approval, now: datetime) -> str:
     status = "expired" if a.status in ("pending", "approved") and a.expired(now) else a.status
     query = "?" + "&".join(f"{k}={v}" for k, v in sorted(a.query.items())) if a.query else ""
     by = f" by {_clean(a.decided_by)}" if a.decided_by else ""

@@ -21,11 +21,16 @@ behaviour counters and detectors do not count them as requests).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.alerts.model import iso
 from gateway.approvals.model import Approval, fingerprint, new_approval, subject_of
 from gateway.errors import Forbidden, Unavailable
+from gateway.upstream.bodies import RequestBody
+
+if TYPE_CHECKING:
+    from gateway.model import ApprovalRequirement, Flow, RequestContext
+    from gateway.services import Services
 
 REASONS = {
     "required": "approval-required",
@@ -43,16 +48,18 @@ class ApprovalRefused(Forbidden):
         self.payload = {"approval_id": approval_id}
 
 
-async def check(gw, flow, ctx, requirement, body: bytes) -> None:
+async def check(
+    gw: Services, flow: Flow, ctx: RequestContext, requirement: ApprovalRequirement, body: RequestBody
+) -> None:
     """Raises ApprovalRefused (403) or Unavailable (503 approvals-unavailable); returns when the
-    request used up an approval and may go on."""
+    request used up an approval and may go on. ``body``: the pipeline's one request body; an approval
+    is for its exact bytes, so it is hashed, never parsed."""
     from gateway.approvals.store import ApprovalsUnavailable
 
-    store = getattr(gw, "approvals", None)
-    if store is None:
-        raise Unavailable("approvals-unavailable", detail="no approval store", rule=requirement.rule)
+    store = gw.approvals
+    assert ctx.identity is not None, "the pipeline asks for an approval once the caller is identified"
     user = ctx.identity.user
-    fp, body_sha = fingerprint(user.id, ctx.method, ctx.path, ctx.query, body)
+    fp, body_sha = fingerprint(user.id, ctx.method, ctx.path, ctx.query, body.raw)
     directory = flow.ruleset.directory if flow.ruleset is not None else None
     entry = directory.get(user.id) if directory is not None else None
     request = {
@@ -60,7 +67,7 @@ async def check(gw, flow, ctx, requirement, body: bytes) -> None:
         "path": ctx.path,
         "query": dict(ctx.query),
         "body_sha256": body_sha,
-        "body_bytes": len(body),
+        "body_bytes": len(body.raw),
         "operation": ctx.operation,
         "subject": subject_of(entry) if entry is not None else {},
     }

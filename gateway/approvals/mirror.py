@@ -17,10 +17,18 @@ Every write is one Lua script, so the checks and the write are atomic across ins
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Generic, TypeVar
+
 import orjson
 
-from gateway.approvals.model import Approval
+from gateway.alerts.model import parse_time
+from gateway.alerts.redis_mirror import Replayed, text
+from gateway.approvals.model import Versioned
 
+if TYPE_CHECKING:
+    from gateway.redisconn import RedisClient
+
+R = TypeVar("R", bound=Versioned)
 PREFIX = "crmgw:approvals:"
 
 PUT = """
@@ -52,18 +60,16 @@ return {'ok', rev}
 """
 
 
-class ApprovalMirror:
-    """Also the mirror of other versioned records (gateway.access) under their own ``prefix``."""
+class ApprovalMirror(Replayed, Generic[R]):
+    """The mirror of approvals, and of other versioned records (gateway.access) under their own
+    ``prefix``: ``model`` is the record's class (gateway.approvals.model.Versioned)."""
 
-    def __init__(self, client, writer: str, *, prefix: str = PREFIX, model=Approval):
-        self.client = client
-        self.writer = writer
-        self.prefix, self.model = prefix, model
+    def __init__(self, client: RedisClient, writer: str, *, model: type[R], prefix: str = PREFIX):
+        super().__init__(client, writer, prefix)
+        self.model = model
         self._put = client.register_script(PUT)
 
-    async def put(self, a: Approval, *, mode: str, expected_rev: int = 0, now: float = 0.0) -> tuple[str, str]:
-        from gateway.alerts.model import parse_time
-
+    async def put(self, a: R, *, mode: str, expected_rev: int = 0, now: float = 0.0) -> tuple[str, str]:
         result = await self._put(
             args=[
                 self.prefix,
@@ -79,37 +85,21 @@ class ApprovalMirror:
                 now,
             ]
         )
-        return _text(result[0]), _text(result[1])
+        return text(result[0]), text(result[1])
 
-    async def get(self, approval_id: str) -> Approval | None:
+    async def get(self, approval_id: str) -> R | None:
         raw = await self.client.hget(self.prefix + "a:" + approval_id, "json")
         return self.model.model_validate_json(raw) if raw else None
 
-    async def for_fingerprint(self, fp: str) -> Approval | None:
+    async def for_fingerprint(self, fp: str) -> R | None:
         approval_id = await self.client.get(self.prefix + "fp:" + fp)
-        return await self.get(_text(approval_id)) if approval_id else None
+        return await self.get(text(approval_id)) if approval_id else None
 
-    async def newest(self, limit: int) -> list[Approval]:
+    async def newest(self, limit: int) -> list[R]:
         ids = await self.client.zrevrange(self.prefix + "idx", 0, limit - 1)
         if not ids:
             return []
         pipe = self.client.pipeline(transaction=False)
         for i in ids:
-            pipe.hget(self.prefix + "a:" + _text(i), "json")
+            pipe.hget(self.prefix + "a:" + text(i), "json")
         return [self.model.model_validate_json(raw) for raw in await pipe.execute() if raw]
-
-    @property
-    def marker(self) -> str:
-        return self.prefix + "replayed:" + self.writer
-
-    async def probe(self) -> bool:
-        """Ping; True when this writer's journal is known to be in Redis (marker present)."""
-        await self.client.ping()
-        return bool(await self.client.exists(self.marker))
-
-    async def set_marker(self, when: str) -> None:
-        await self.client.set(self.marker, when)
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

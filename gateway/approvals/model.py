@@ -15,12 +15,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.alerts.model import iso, new_alert_id, parse_time
+
+if TYPE_CHECKING:
+    from gateway.identity.directory import Directory
+    from gateway.model import ApprovalRequirement, User
 
 Status = Literal["pending", "approved", "rejected", "consumed", "expired", "revoked"]
 STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "consumed", "expired", "revoked")
@@ -29,12 +33,42 @@ STANDING = ("pending", "approved", "rejected")
 MAX_NOTE = 2000
 
 
-class ApprovalError(Exception):
-    """A refused decision: ``reason`` is a stable code (console, CLI, API), ``status`` an HTTP status."""
+class Versioned(Protocol):
+    """What gateway.approvals.store.SharedStore and its Redis mirror need of a record: an Approval or
+    a gateway.access AccessRequest (a frozen pydantic model, one new copy per change)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def rev(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...  # one standing record per fingerprint (an approval: its request)
+    @property
+    def expires_at(self) -> str: ...
+    @property
+    def epoch(self) -> float: ...  # created, for the newest-first listing
+    def expired(self, now: datetime) -> bool: ...
+    def standing(self, now: datetime) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
+    @classmethod
+    def model_validate(cls, obj: Any) -> Self: ...
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray) -> Self: ...
+
+
+class Refusal(Exception):
+    """A refused decision or request: ``reason`` is a stable code (console, CLI, API), ``status`` an
+    HTTP status. ApprovalError here, AccessError in gateway.access."""
 
     def __init__(self, reason: str, message: str, status: int = 409):
         super().__init__(message)
         self.reason, self.message, self.status = reason, message, status
+
+
+class ApprovalError(Refusal):
+    """A refused decision on a four-eyes approval."""
 
 
 class Step(BaseModel):
@@ -107,7 +141,7 @@ class Approval(BaseModel):
         action: str,
         step_note: str | None = None,
         request_id: str | None = None,
-        **changes,
+        **changes: Any,
     ) -> Approval:
         step = Step(time=stamp, actor=actor, action=action, note=step_note, request_id=request_id)
         return self.model_copy(update={"rev": self.rev + 1, "history": [*self.history, step], **changes})
@@ -149,7 +183,7 @@ def new_approval(
     manager: str | None,
     fingerprint: str,
     request: Mapping[str, Any],
-    requirement,
+    requirement: ApprovalRequirement,
     request_id: str,
     now: datetime,
 ) -> Approval:
@@ -178,7 +212,7 @@ def fingerprint(user: str, method: str, path: str, query: Mapping[str, str], bod
     return hashlib.sha256(canonical).hexdigest(), body_sha
 
 
-def check_decision(approval: Approval, actor: str, directory, now: datetime) -> None:
+def check_decision(approval: Approval, actor: str, directory: Directory | None, now: datetime) -> None:
     """Raise ApprovalError unless ``actor`` may approve or reject ``approval`` now."""
     if approval.status != "pending":
         raise ApprovalError(f"approval-{approval.status}", f"approval {approval.id} is {approval.status}, not pending")
@@ -196,7 +230,7 @@ def check_decision(approval: Approval, actor: str, directory, now: datetime) -> 
         )
 
 
-def may_approve(approval: Approval, actor: str, directory) -> bool:
+def may_approve(approval: Approval, actor: str, directory: Directory | None) -> bool:
     """An active directory user other than the requester, holding an approver role, or (when the rule
     says so) the requester's manager as the directory says *now*."""
     if actor == approval.requester or directory is None:
@@ -222,6 +256,6 @@ def clean_note(note: str | None) -> str | None:
 SUBJECT_FIELDS = ("roles", "team", "department", "status")
 
 
-def subject_of(user) -> dict[str, Any]:
+def subject_of(user: User) -> dict[str, Any]:
     """The directory facts a request was decided on (see SUBJECT_FIELDS)."""
     return {"roles": sorted(user.roles), "team": user.team, "department": user.department, "status": user.status}

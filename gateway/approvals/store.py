@@ -27,15 +27,25 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from gateway.alerts.journal import Journal
 from gateway.alerts.model import iso
-from gateway.approvals.model import Approval, ApprovalError, check_decision, clean_note
+from gateway.approvals.mirror import ApprovalMirror
+from gateway.approvals.model import Approval, ApprovalError, Versioned, check_decision, clean_note
+from gateway.background import Periodic
+
+if TYPE_CHECKING:
+    from gateway.identity.directory import Directory
+    from gateway.redisconn import RedisClient
 
 log = logging.getLogger("crmgw.approvals")
+R = TypeVar("R", bound=Versioned)
+# compute(current, now) -> the next copy, or None when there is nothing to do (SharedStore.change)
+Compute = Callable[[R, datetime], R | None]
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 MAX_ATTEMPTS = 8
 
@@ -48,19 +58,19 @@ class ApprovalsUnavailable(StoreUnavailable):
     """The shared store or the journal cannot be used: refuse rather than risk a second use (503)."""
 
 
-class LocalView:
+class LocalView(Generic[R]):
     """The newest copy of every record this process knows, built from the journal."""
 
-    def __init__(self, journal: Journal, model=Approval, key: str = "approval"):
+    def __init__(self, journal: Journal, model: type[R], key: str):
         self.journal = journal
         self.model, self.key = model, key
-        self.copies: dict[str, list[tuple[str | None, Approval]]] = {}
+        self.copies: dict[str, list[tuple[str | None, R]]] = {}
         self.by_fp: dict[str, str] = {}
 
     def refresh(self) -> None:
         for record in self.journal.read_new():
             if record["op"] == "void":
-                copies = self.copies.get(record.get("id"), [])
+                copies = self.copies.get(str(record.get("id")), [])
                 copies[:] = [c for c in copies if c[0] != record.get("event")]
                 continue
             try:
@@ -71,7 +81,7 @@ class LocalView:
                 continue
             self.remember(approval, record.get("event"))
 
-    def remember(self, approval: Approval, event: str | None) -> None:
+    def remember(self, approval: R, event: str | None) -> None:
         copies = self.copies.setdefault(approval.id, [])
         if event is not None and any(e == event for e, _ in copies):
             return
@@ -81,46 +91,46 @@ class LocalView:
         if approval.rev == 1 or approval.fingerprint not in self.by_fp:  # journal order: the newest asked
             self.by_fp[approval.fingerprint] = approval.id
 
-    def latest(self, approval_id: str) -> Approval | None:
+    def latest(self, approval_id: str) -> R | None:
         copies = self.copies.get(approval_id)
         return copies[-1][1] if copies else None
 
-    def all(self) -> list[Approval]:
+    def all(self) -> list[R]:
         return [c[-1][1] for c in self.copies.values() if c]
 
 
-class SharedStore:
-    """Versioned records (a pydantic model with ``id``, ``rev``, ``status``, ``fingerprint``,
-    ``epoch``, ``expires_at``, ``to_dict()``), journal first then Redis: the mechanism behind
-    approvals and access requests (gateway.access). Subclasses set the class attributes and add
-    their own operations on top of ``_commit`` / ``change``."""
+class SharedStore(Generic[R]):
+    """Versioned records (gateway.approvals.model.Versioned: a pydantic model with ``id``, ``rev``,
+    ``status``, ``fingerprint``, ``epoch``, ``expires_at``, ``to_dict()``), journal first then Redis:
+    the mechanism behind approvals and access requests (gateway.access). Subclasses set the class
+    attributes and add their own operations on top of ``_commit`` / ``change``."""
 
-    model = Approval
-    key = "approval"  # the journal record's key and the name in messages
-    prefix = "crmgw:approvals:"  # the Redis keys (gateway.approvals.mirror)
-    unavailable: type[StoreUnavailable] = ApprovalsUnavailable
+    model: type[R]
+    key: str  # the journal record's key and the name in messages
+    prefix: str  # the Redis keys (gateway.approvals.mirror)
+    unavailable: type[StoreUnavailable]
 
     def __init__(
         self,
         journal: Journal,
         *,
-        redis=None,
+        redis: RedisClient | None = None,
         writer: str = "local",
         clock: Callable[[], datetime] | None = None,
         check_interval: float = 2.0,
     ):
-        from gateway.approvals.mirror import ApprovalMirror
-
         self.journal = journal
         self.writer = writer
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.check_interval = check_interval
         self._redis = redis
-        self.mirror = ApprovalMirror(redis, writer, prefix=self.prefix, model=self.model) if redis is not None else None
+        self.mirror: ApprovalMirror[R] | None = (
+            ApprovalMirror(redis, writer, prefix=self.prefix, model=self.model) if redis is not None else None
+        )
         self.redis_up = False
-        self.view = LocalView(journal, self.model, self.key)
+        self.view: LocalView[R] = LocalView(journal, self.model, self.key)
         self._lock = asyncio.Lock()
-        self._checker: asyncio.Task | None = None
+        self._checker = Periodic(f"{self.key}-redis-check", check_interval, self._check)
         self._closing = False
         self.last_redis_error: str | None = None
 
@@ -129,27 +139,20 @@ class SharedStore:
         self.view.refresh()
         await self.check_redis()
         if background and self.mirror is not None:
-            self._checker = asyncio.create_task(self._check_loop(), name=f"{self.key}-redis-check")
+            self._checker.start()
 
     async def close(self) -> None:
         self._closing = True
-        if self._checker is not None:
-            self._checker.cancel()
-            try:
-                await self._checker
-            except asyncio.CancelledError:
-                pass
+        await self._checker.stop()
         if self._redis is not None:
             await self._redis.aclose()
         self.journal.close()
 
-    async def _check_loop(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self.check_interval)
-            try:
-                await self.check_redis()
-            except Exception:
-                log.exception("%s: Redis check failed", self.key)
+    async def _check(self) -> None:
+        """One tick of the periodic check (gateway.background logs a failure and runs it again)."""
+        await self.check_redis()
+        if self._closing:  # redis-py may turn the cancellation into a ConnectionError: the flag ends it too
+            raise asyncio.CancelledError
 
     async def check_redis(self) -> bool:
         """Is Redis usable? Replays the journal when Redis came back or lost this writer's data."""
@@ -158,8 +161,8 @@ class SharedStore:
         try:
             if not await self.mirror.probe() or not self.redis_up:
                 self.view.refresh()
-                for approval in self.view.all():
-                    await self.mirror.put(approval, mode="replay")
+                for record in self.view.all():
+                    await self.mirror.put(record, mode="replay")
                 await self.mirror.set_marker(iso(self.clock()))
         except REDIS_ERRORS as exc:
             self._down(exc)
@@ -178,7 +181,7 @@ class SharedStore:
         if self.mirror is not None and not await self.check_redis():
             raise self.unavailable(f"{self.key}: the shared store (Redis) is unavailable: {self.last_redis_error}")
 
-    async def change(self, record_id: str, compute: Callable) -> Approval:
+    async def change(self, record_id: str, compute: Compute[R]) -> R:
         """Apply ``compute(current, now) -> next copy`` (it raises to refuse; None: nothing to do,
         the current copy is returned) with a compare-and-set, re-reading on a lost race. Raises
         LookupError for an unknown id, or ``self.unavailable``."""
@@ -196,7 +199,7 @@ class SharedStore:
                     return updated
         raise self.unavailable(f"{self.key} {record_id} kept changing; try again")
 
-    async def create(self, record) -> Approval:
+    async def create(self, record: R) -> R:
         async with self._lock:
             await self._shared()
             if not await self._commit(record, mode="create", now=self.clock()):
@@ -204,7 +207,7 @@ class SharedStore:
             return record
 
     # --- reading --------------------------------------------------------------------------------
-    async def get(self, approval_id: str) -> Approval | None:
+    async def get(self, approval_id: str) -> R | None:
         if self.mirror is not None and self.redis_up:
             try:
                 return await self._get(approval_id)
@@ -213,9 +216,9 @@ class SharedStore:
         self.view.refresh()
         return self.view.latest(approval_id)
 
-    async def list(self, *, status: set[str] | None = None, limit: int = 200) -> list[Approval]:
+    async def list(self, *, status: set[str] | None = None, limit: int = 200) -> list[R]:
         """Newest first (``status`` filters on the stored status; lapsed ones show via ``expired(now)``)."""
-        found: list[Approval] | None = None
+        found: list[R] | None = None
         if self.mirror is not None and self.redis_up:
             try:
                 found = await self.mirror.newest(max(limit * 4, 1000))
@@ -227,20 +230,20 @@ class SharedStore:
         return [a for a in found if not status or a.status in status][:limit]
 
     # --- internals ----------------------------------------------------------------------------
-    async def _get(self, approval_id: str) -> Approval | None:
+    async def _get(self, approval_id: str) -> R | None:
         if self.mirror is not None:
             return await self.mirror.get(approval_id)
         self.view.refresh()
         return self.view.latest(approval_id)
 
-    async def _for_fp(self, fp: str) -> Approval | None:
+    async def _for_fp(self, fp: str) -> R | None:
         if self.mirror is not None:
             return await self.mirror.for_fingerprint(fp)
         self.view.refresh()
         found = self.view.by_fp.get(fp)
         return self.view.latest(found) if found else None
 
-    async def _commit(self, approval: Approval, *, mode: str = "cas", expected: int = 0, now: datetime) -> bool:
+    async def _commit(self, approval: R, *, mode: str = "cas", expected: int = 0, now: datetime) -> bool:
         """Journal (fsync) then Redis; False when Redis refused (a race: the caller re-reads).
 
         A Redis failure during the write keeps the journalled copy (a replay writes it later): for a
@@ -248,7 +251,7 @@ class SharedStore:
         if self.mirror is None and not self._local_ok(approval, mode, expected, now):
             return False
         event = uuid.uuid4().hex
-        record = {"op": "put", "event": event, "writer": self.writer, self.key: approval.to_dict()}
+        record: dict[str, Any] = {"op": "put", "event": event, "writer": self.writer, self.key: approval.to_dict()}
         try:
             await asyncio.to_thread(self.journal.append, record)
         except OSError as exc:
@@ -265,7 +268,7 @@ class SharedStore:
         self.view.remember(approval, event)
         return True
 
-    def _local_ok(self, approval: Approval, mode: str, expected: int, now: datetime) -> bool:
+    def _local_ok(self, approval: R, mode: str, expected: int, now: datetime) -> bool:
         """Without Redis (one process, or the CLI on the same journal): the same checks as the script."""
         self.view.refresh()
         if mode == "create":
@@ -284,7 +287,12 @@ class SharedStore:
             log.error("%s journal: could not void a superseded copy of %s: %s", self.key, approval_id, exc)
 
 
-class ApprovalStore(SharedStore):
+class ApprovalStore(SharedStore[Approval]):
+    model = Approval
+    key = "approval"
+    prefix = "crmgw:approvals:"
+    unavailable = ApprovalsUnavailable
+
     # --- the gate (the pipeline) --------------------------------------------------------------
     async def gate(self, *, fp: str, make: Callable[[], Approval], request_id: str) -> tuple[str, Approval]:
         """What the request with fingerprint ``fp`` may do now:
@@ -316,7 +324,9 @@ class ApprovalStore(SharedStore):
         raise ApprovalsUnavailable(f"approvals: request {fp[:12]} kept changing under this instance")
 
     # --- decisions (console, CLI) ---------------------------------------------------------------
-    async def decide(self, approval_id: str, *, approve: bool, actor: str, note: str | None, directory) -> Approval:
+    async def decide(
+        self, approval_id: str, *, approve: bool, actor: str, note: str | None, directory: Directory | None
+    ) -> Approval:
         """Approve or reject as ``actor``; raises ApprovalError (not found, not pending, expired,
         own request, not an approver) or ApprovalsUnavailable."""
         note = clean_note(note)

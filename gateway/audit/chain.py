@@ -202,7 +202,7 @@ def verify(files: list[Path]) -> Report:
             continue
         assert previous is not None
         if line.prev != previous.hash:
-            report.problems.append(_broken_link(previous, line, where_hash))
+            report.problems.append(_broken_link(previous, line, line.seq, where_hash))
         elif previous.seq is not None and line.seq != previous.seq + 1:
             report.problems.append(
                 f"{line.where}: seq {line.seq} follows seq {previous.seq} although prev matches (seq edited)"
@@ -214,20 +214,21 @@ def verify(files: list[Path]) -> Report:
     return report
 
 
-def _broken_link(previous: Line, line: Line, where_hash: dict[str, Line]) -> str:
+def _broken_link(previous: Line, line: Line, seq: int, where_hash: dict[str, Line]) -> str:
+    """Why the link from ``previous`` to ``line`` (a chained line: ``seq`` is its ``line.seq``) breaks."""
     expected = where_hash.get(line.prev or "")
     if expected is not None and expected is not previous:
         return (
             f"{line.where}: out of order: seq {line.seq} chains to {expected.where} (seq {expected.seq}), "
             f"not to the line before it, {previous.where} (seq {previous.seq}) (lines reordered)"
         )
-    if previous.seq is not None and line.seq > previous.seq + 1:
-        missing = line.seq - previous.seq - 1
+    if previous.seq is not None and seq > previous.seq + 1:
+        missing = seq - previous.seq - 1
         return (
             f"{line.where}: {missing} line(s) missing before it: seq jumps from {previous.seq} "
             f"({previous.where}) to {line.seq} (lines removed)"
         )
-    if previous.seq is not None and line.seq <= previous.seq:
+    if previous.seq is not None and seq <= previous.seq:
         return (
             f"{line.where}: out of order: seq {line.seq} after seq {previous.seq} ({previous.where}) "
             f"(lines reordered or duplicated)"

@@ -31,7 +31,7 @@ def _files(paths: list[str]) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def cmd_verify(args) -> int:
+def cmd_verify(args: argparse.Namespace) -> int:
     from gateway.audit.chain import verify
 
     files = _files(args.files)
@@ -81,7 +81,7 @@ def cmd_verify(args) -> int:
     return 0 if report.ok else 1
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="the audit log: verify its hash chain").add_subparsers(
         dest="audit_cmd", required=True
     )

@@ -23,19 +23,25 @@ A hash chain shows a line removed, edited or moved in the middle, but not lines 
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import hashlib
 import hmac
 import logging
 import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 import orjson
-from prometheus_client.core import GaugeMetricFamily
+from aiohttp import web
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from gateway.audit.chain import Head, Report, last_line, seq_of
+from gateway.background import Periodic, periodic_ctx
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger("crmgw.audit")
 MIN_KEY_LENGTH = 16
@@ -45,16 +51,31 @@ class HeadKeyError(ValueError):
     pass
 
 
+class HeadSource(Protocol):
+    """What the collector and the signer read the head from (gateway.audit.log.AuditLog)."""
+
+    def head(self) -> Head: ...
+
+
+class SignedHead(TypedDict):
+    """One line of ``audit.heads_path``."""
+
+    time: str
+    seq: int
+    head: str
+    hmac: str
+
+
 class ChainHeadCollector:
     """prometheus-client collector: the chain head of the audit file at scrape time."""
 
-    def __init__(self, audit):
+    def __init__(self, audit: HeadSource):
         self.audit = audit
 
-    def describe(self):
+    def describe(self) -> list[Metric]:
         return []  # computed at scrape time; nothing to describe up front
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         try:
             head = self.audit.head()
         except Exception:  # an unreadable file must not break the scrape; health says unwritable
@@ -89,15 +110,15 @@ def key_from_env(name: str) -> bytes:
 class HeadSigner:
     """Appends a signed head to ``path`` when the audit chain moved (one worker's view)."""
 
-    def __init__(self, audit, path: Path, key: bytes, clock=None):
+    def __init__(self, audit: HeadSource, path: Path, key: bytes, clock: Callable[[], datetime] | None = None):
         self.audit = audit
         self.path = Path(path)
         self.key = key
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.signed = 0
         self._last_seq = -1
 
-    def sign_once(self) -> dict | None:
+    def sign_once(self) -> SignedHead | None:
         """Sign the head now if it is newer than the last signed one; the record written, or None."""
         head: Head = self.audit.head()
         if head.seq == 0 or head.seq <= self._last_seq:
@@ -112,7 +133,7 @@ class HeadSigner:
             if head.seq <= last_seq:  # another worker signed this head (or a newer one) already
                 return None
             when = self.clock().isoformat(timespec="seconds")
-            record = {
+            record: SignedHead = {
                 "time": when,
                 "seq": head.seq,
                 "head": head.hash,
@@ -132,46 +153,29 @@ def _seq(line: bytes) -> int:
     return value if isinstance(value, int) else 0
 
 
-def head_signing(gw):
+def head_signing(settings: Settings, audit: HeadSource) -> Callable[[web.Application], AsyncIterator[None]]:
     """cleanup_ctx for create_app: the periodic signer when ``audit.head_key_env`` is set.
 
     The key is read now: a named variable that is unset or short stops start-up (HeadKeyError).
     """
-    settings = gw.settings.audit
-    name = getattr(settings, "head_key_env", None)
-    signer = None
-    if name:
-        signer = HeadSigner(gw.audit, gw.settings.data_path(settings.heads_path), key_from_env(name))
-    gw.head_signer = signer
+    config = settings.audit
+    name = config.head_key_env
+    if not name:
+        return _nothing
+    signer = HeadSigner(audit, settings.data_path(config.heads_path), key_from_env(name))
 
-    async def ctx(app):
-        if signer is None:
-            yield
-            return
-
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(settings.head_interval)
-                try:
-                    signer.sign_once()
-                except OSError as exc:
-                    log.error("audit head not signed (%s)", exc)
-
-        task = asyncio.create_task(loop(), name="audit-head-signer")
+    def sign() -> None:
         try:
-            yield
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            try:
-                signer.sign_once()  # the last head of a stopping worker
-            except OSError as exc:
-                log.error("audit head not signed (%s)", exc)
+            signer.sign_once()
+        except OSError as exc:
+            log.error("audit head not signed (%s)", exc)
 
-    return ctx
+    # the last head of a stopping worker is signed too
+    return periodic_ctx(Periodic("audit-head-signer", config.head_interval, sign), final=sign)
+
+
+async def _nothing(app: web.Application) -> AsyncIterator[None]:
+    yield
 
 
 def check_heads(path: Path, files: list[Path], report: Report, *, key_env: str) -> tuple[int, list[str]]:

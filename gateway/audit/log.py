@@ -14,6 +14,7 @@ rotate, so the chain follows the physical order of the file, across rotations.
 from __future__ import annotations
 
 import fcntl
+import io
 import logging
 import os
 import sys
@@ -38,23 +39,31 @@ class AuditLog:
         self.dropped = 0
         self.healthy = True
         self._lock = threading.Lock()  # rotation and writes from the CLI's threads stay ordered
-        self._file = None
-        self._lockfile = None  # <path>.lock, held open: flock'ed around every append (the chain)
+        self._file: io.FileIO | None = None
+        # <path>.lock, held open: flock'ed around every append (the chain)
+        self._lockfile: io.BufferedWriter | None = None
         # (inode, size, head) after our last append: while the file still ends there, the last
         # line is ours and its hash is known without reading it back
         self._mine: tuple[int, int, Head] | None = None
         self._open()
 
-    def _open(self) -> None:
+    def _open(self) -> io.FileIO:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # O_APPEND: one write() per line, never torn; readable too: the chain reads the last line
-        self._file = open(self.path, "a+b", buffering=0)  # noqa: SIM115 (held open for the log's life)
+        self._file = f = open(self.path, "a+b", buffering=0)  # noqa: SIM115 (held open for the log's life)
+        return f
+
+    def _held(self) -> io.FileIO:
+        """The open log file: ``__init__`` opens it and head()/write() reopen it before any use."""
+        assert self._file is not None, "audit log used before _open()"
+        return self._file
 
     def _flock(self) -> int:
         """Take the exclusive cross-process lock on ``<path>.lock`` (created on first use)."""
-        if self._lockfile is None or self._lockfile.closed:
-            self._lockfile = open(self.path.with_name(self.path.name + ".lock"), "ab")  # noqa: SIM115 (kept)
-        fd = self._lockfile.fileno()
+        lockfile = self._lockfile
+        if lockfile is None or lockfile.closed:
+            lockfile = self._lockfile = open(self.path.with_name(self.path.name + ".lock"), "ab")  # noqa: SIM115 (kept)
+        fd = lockfile.fileno()
         fcntl.flock(fd, fcntl.LOCK_EX)
         return fd
 
@@ -66,11 +75,11 @@ class AuditLog:
             current = os.stat(self._path_text).st_ino
         except FileNotFoundError:
             current = None
-        st = os.fstat(self._file.fileno())
+        held = self._held()
+        st = os.fstat(held.fileno())
         if current != st.st_ino:
-            self._file.close()
-            self._open()
-            st = os.fstat(self._file.fileno())
+            held.close()
+            st = os.fstat(self._open().fileno())
         return st
 
     def _head_locked(self, st: os.stat_result) -> tuple[Head, bytes]:
@@ -83,11 +92,11 @@ class AuditLog:
         if size == 0:
             # a new file: chain to the last line of the one rotated before it
             return Head.of_line(last_line_of(self.path.with_name(self.path.name + ".1"))), b""
-        line, terminated = last_line(self._file.fileno(), size)
+        line, terminated = last_line(self._held().fileno(), size)
         return Head.of_line(line), b"" if terminated else b"\n"
 
     def _shift_backups(self) -> None:
-        self._file.close()
+        self._held().close()
         for i in range(self.backups, 0, -1):
             src = self.path if i == 1 else self.path.with_name(f"{self.path.name}.{i - 1}")
             dst = self.path.with_name(f"{self.path.name}.{i}")
@@ -130,9 +139,9 @@ class AuditLog:
                     line = sep + seal(body, head.seq + 1, head.hash)
                     if st.st_size + len(line) > self.max_bytes and st.st_size > 0:
                         self._shift_backups()  # once: the others follow under this same lock
-                        st, sep = os.fstat(self._file.fileno()), b""
+                        st, sep = os.fstat(self._held().fileno()), b""
                         line = seal(body, head.seq + 1, head.hash)
-                    self._file.write(line)
+                    self._held().write(line)
                     self._mine = (
                         st.st_ino,
                         st.st_size + len(line),

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ def metric_of(evidence: dict[str, Any]) -> str:
     return counted if isinstance(counted, str) and counted in COUNTERS else "requests"
 
 
-def add_to_totals(totals: Counter, record: dict[str, Any], metric: str, tz: ZoneInfo) -> None:
+def add_to_totals(totals: Counter[date], record: dict[str, Any], metric: str, tz: ZoneInfo) -> None:
     """Add one audit record to per-day totals of ``metric`` (days in ``tz``)."""
     try:
         inc = count_event(record)
@@ -38,18 +38,18 @@ def add_to_totals(totals: Counter, record: dict[str, Any], metric: str, tz: Zone
         totals[inc.time.astimezone(tz).date()] += inc.counts.get(metric, 0)
 
 
-def daily_totals(records: Iterable[dict[str, Any]], metric: str, tz: ZoneInfo) -> Counter:
-    totals: Counter = Counter()
+def daily_totals(records: Iterable[dict[str, Any]], metric: str, tz: ZoneInfo) -> Counter[date]:
+    totals: Counter[date] = Counter()
     for record in records:
         add_to_totals(totals, record, metric, tz)
     return totals
 
 
-def day_series(totals: Counter, end: date, days: int) -> list[tuple[date, int]]:
+def day_series(totals: Counter[date], end: date, days: int) -> list[tuple[date, int]]:
     return [(end - timedelta(days=i), totals.get(end - timedelta(days=i), 0)) for i in range(days - 1, -1, -1)]
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
         return 0.0
@@ -79,9 +79,9 @@ def activity_bars(series: list[tuple[date, int]], metric: str) -> list[Bar]:
     ]
 
 
-def hours_and_countries(records: Iterable[dict[str, Any]], tz: ZoneInfo) -> tuple[list[int], Counter]:
+def hours_and_countries(records: Iterable[dict[str, Any]], tz: ZoneInfo) -> tuple[list[int], Counter[str]]:
     hours = [0] * 24
-    countries: Counter = Counter()
+    countries: Counter[str] = Counter()
     for record in records:
         when = parse_time(record.get("time"))
         if when is not None:
@@ -112,9 +112,9 @@ def hour_bars(hours: list[int]) -> list[Bar]:
     ]
 
 
-def shadow_counts(records: Iterable[dict[str, Any]]) -> dict[str, Counter]:
+def shadow_counts(records: Iterable[dict[str, Any]]) -> dict[str, Counter[str]]:
     """rule id -> Counter of what it would have done (``deny``/``allow``)."""
-    out: dict[str, Counter] = {}
+    out: dict[str, Counter[str]] = {}
     for record in records:
         for s in record.get("shadow") or ():
             if isinstance(s, dict) and s.get("rule"):

@@ -30,7 +30,7 @@ def nice_max(value: float) -> float:
     """A round axis maximum >= value (1, 2, 2.5, 5 x 10^n)."""
     if value <= 0:
         return 1.0
-    exp = 10 ** math.floor(math.log10(value))
+    exp = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * exp:
             return step * exp

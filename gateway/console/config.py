@@ -23,14 +23,14 @@ from __future__ import annotations
 import os
 import secrets
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from gateway.rulefile import StrictModel
 
 MIN_SECRET = 32
 
 
-class ConsoleConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ConsoleConfig(StrictModel):
     enabled: bool = True
     roles: list[str] = Field(default_factory=lambda: ["security_analyst", "admin"], min_length=1)
     session_secret_env: str = "CRMGW_CONSOLE_SECRET"
@@ -41,7 +41,7 @@ class ConsoleConfig(BaseModel):
     # The most audit-log bytes one page reads (newest first); older records are then not shown.
     audit_scan_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
     page_size: int = Field(100, ge=10, le=1000)
-    allowed_origins: list[str] = []
+    allowed_origins: list[str] = Field(default_factory=list)
     # Who may lift an anomaly block / step-up from the console (gateway/console/pages_blocks.py);
     # everyone with a console role sees them.
     lift_roles: list[str] = Field(default_factory=lambda: ["security_analyst"], min_length=1)

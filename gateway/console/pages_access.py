@@ -30,6 +30,7 @@ from gateway.access import access_record, approver_roles
 from gateway.access.api import visible
 from gateway.access.model import AccessError, may_decide, may_revoke, new_request
 from gateway.access.store import AccessUnavailable
+from gateway.console import pages_approvals
 from gateway.console.routes import Console, redirect
 from gateway.console.session import Viewer
 
@@ -40,28 +41,18 @@ def page_roles(console: Console) -> frozenset[str]:
     """Who may open the page: those of the approvals page (console roles, managers' roles, approver
     roles) and the access requests' approver roles. Others (a sales rep) ask with the API or the CLI:
     the console stays closed to them."""
-    from gateway.console.pages_approvals import approver_roles as approvals_page_roles
-
-    return approvals_page_roles(console) | frozenset(approver_roles(console.gw.settings))
-
-
-def _store(console: Console):
-    return getattr(console.gw, "access", None)
+    return pages_approvals.approver_roles(console) | frozenset(approver_roles(console.services.settings))
 
 
 async def listing(
     console: Console, request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
 ) -> web.Response:
-    store = _store(console)
-    if store is None:
-        return console.error_page(
-            request, 503, "Access requests unavailable", "access-requests-unavailable", viewer=viewer
-        )
-    ruleset = console.gw.store.current
+    services = console.services
+    ruleset = services.store.current
     directory = ruleset.directory
-    now = console.gw.clock()
+    now = services.clock()
     see_all = bool(viewer.identity.roles & frozenset(console.roles))
-    found = [r for r in await store.list(limit=500) if visible(r, viewer.user, directory, see_all)]
+    found = [r for r in await services.access.list(limit=500) if visible(r, viewer.user, directory, see_all)]
     to_decide = [r for r in found if r.shown_status(now) == "pending" and may_decide(r, viewer.user, directory)]
     active = [r for r in found if r.active(now)]
     others = [r for r in found if r not in to_decide and r not in active]
@@ -87,23 +78,22 @@ async def listing(
 
 
 async def ask(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
-    store = _store(console)
     form = await console.form(request)
-    gw = console.gw
+    services = console.services
     try:
         ops = [o.strip() for o in form.get("operations", "").replace(",", " ").split() if o.strip()]
         req = new_request(
-            ruleset=gw.store.current,
+            ruleset=services.store.current,
             user=form.get("user") or viewer.user,
             requested_by=viewer.user,
             operations=ops,
             data_scope=form.get("data_scope") or "own",
             until=form.get("until", ""),
             reason=form.get("reason", ""),
-            approver_roles=approver_roles(gw.settings),
-            now=gw.clock(),
+            approver_roles=approver_roles(services.settings),
+            now=services.clock(),
         )
-        req = await store.request(req)
+        req = await services.access.request(req)
     except AccessError as exc:
         return await listing(
             console, request, viewer, error=f"Not done ({exc.reason}): {exc.message}.", status=exc.status
@@ -111,21 +101,22 @@ async def ask(console: Console, request: web.Request, viewer: Viewer) -> web.Res
     except AccessUnavailable as exc:
         log.error("console: %s", exc)
         return await listing(console, request, viewer, error="Not done: the access store is unavailable.", status=503)
-    gw.audit.write(access_record(req, event="requested", actor=viewer.user, via="console", now=gw.clock()))
+    services.audit.write(access_record(req, event="requested", actor=viewer.user, via="console", now=services.clock()))
     return redirect(f"{console.base}/access?done=requested&id={quote(req.id, safe='')}")
 
 
 async def act(console: Console, request: web.Request, viewer: Viewer, *, verb: str) -> web.Response:
-    store = _store(console)
-    gw = console.gw
+    services = console.services
     request_id = request.match_info["id"][:64]
     form = await console.form(request)
-    directory = gw.store.current.directory
+    directory = services.store.current.directory
     try:
         if verb == "revoke":
-            req = await store.revoke(request_id, actor=viewer.user, note=form.get("note"), directory=directory)
+            req = await services.access.revoke(
+                request_id, actor=viewer.user, note=form.get("note"), directory=directory
+            )
         else:
-            req = await store.decide(
+            req = await services.access.decide(
                 request_id, approve=verb == "approve", actor=viewer.user, note=form.get("note"), directory=directory
             )
     except AccessError as exc:
@@ -136,12 +127,12 @@ async def act(console: Console, request: web.Request, viewer: Viewer, *, verb: s
     except AccessUnavailable as exc:
         log.error("console: %s", exc)
         return await listing(console, request, viewer, error="Not done: the access store is unavailable.", status=503)
-    gw.audit.write(access_record(req, event=req.status, actor=viewer.user, via="console", now=gw.clock()))
+    services.audit.write(access_record(req, event=req.status, actor=viewer.user, via="console", now=services.clock()))
     return redirect(f"{console.base}/access?done={req.status}&id={quote(req.id, safe='')}")
 
 
 def register(console: Console, router: web.UrlDispatcher) -> None:
-    console.extra_login_roles.append(lambda: frozenset(approver_roles(console.gw.settings)))
+    console.extra_login_roles.append(lambda: frozenset(approver_roles(console.services.settings)))
     roles = lambda: page_roles(console)  # noqa: E731  (evaluated per request: rules reload)
     router.add_get(console.base + "/access", console.page(listing, roles))
     router.add_post(console.base + "/access", console.page(ask, roles))

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from gateway.approvals.gate import decision_record
 from gateway.approvals.model import ApprovalError, may_approve
+from gateway.approvals.store import ApprovalsUnavailable
 from gateway.console.routes import Console, redirect
 from gateway.console.session import Viewer
 
@@ -36,7 +37,7 @@ log = logging.getLogger("crmgw.console")
 
 def approver_roles(console: Console) -> frozenset[str]:
     """Who may open the approvals page: console roles, approver roles, managers' roles."""
-    ruleset = console.gw.store.current
+    ruleset = console.services.store.current
     roles = set(console.roles)
     for rule in ruleset.engine.policy.rules.values():
         if rule.approval is not None:
@@ -49,19 +50,13 @@ def approver_roles(console: Console) -> frozenset[str]:
     return frozenset(roles)
 
 
-def _store(console: Console):
-    return getattr(console.gw, "approvals", None)
-
-
 async def listing(
     console: Console, request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
 ) -> web.Response:
-    store = _store(console)
-    if store is None:
-        return console.error_page(request, 503, "Approvals unavailable", "approvals-unavailable", viewer=viewer)
-    directory = console.gw.store.current.directory
-    now: datetime = console.gw.clock()
-    found = await store.list(limit=500)
+    services = console.services
+    directory = services.store.current.directory
+    now: datetime = services.clock()
+    found = await services.approvals.list(limit=500)
     mine_to_decide = [
         a for a in found if a.status == "pending" and not a.expired(now) and may_approve(a, viewer.user, directory)
     ]
@@ -89,20 +84,16 @@ async def listing(
 
 
 async def decide(console: Console, request: web.Request, viewer: Viewer, *, verb: str) -> web.Response:
-    store = _store(console)
-    if store is None:
-        return console.error_page(request, 503, "Approvals unavailable", "approvals-unavailable", viewer=viewer)
-    from gateway.approvals.store import ApprovalsUnavailable
-
+    services = console.services
     approval_id = request.match_info["id"][:64]
     form = await console.form(request)
     try:
-        approval = await store.decide(
+        approval = await services.approvals.decide(
             approval_id,
             approve=verb == "approve",
             actor=viewer.user,
             note=form.get("note"),
-            directory=console.gw.store.current.directory,
+            directory=services.store.current.directory,
         )
     except ApprovalError as exc:
         log.info("console: %s could not %s approval %s: %s", viewer.user, verb, approval_id, exc.reason)
@@ -114,7 +105,7 @@ async def decide(console: Console, request: web.Request, viewer: Viewer, *, verb
         return await listing(
             console, request, viewer, error="Not done: the approvals store is unavailable.", status=503
         )
-    console.gw.audit.write(decision_record(approval, actor=viewer.user, via="console", now=console.gw.clock()))
+    services.audit.write(decision_record(approval, actor=viewer.user, via="console", now=services.clock()))
     log.info("console: %s %s approval %s of %s", viewer.user, approval.status, approval.id, approval.requester)
     return redirect(f"{console.base}/approvals?done={approval.status}&id={quote(approval.id, safe='')}")
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from gateway.audit.search import AuditQuery, find_decision, parse_time, search
+from gateway.audit.search import AuditQuery, SearchResult, find_decision, parse_time, search
 from gateway.console import activity, pages_blocks, pages_replay
 from gateway.console.chart import bar_chart
 from gateway.console.filters import FilterError, local_datetime, text_param, to_local_input
@@ -25,6 +27,7 @@ from gateway.console.session import Viewer, zone_named
 from gateway.explain import DEFAULT_IP, DEFAULT_METHOD, decision_dict, default_time, explain, trace_rows
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+Record = dict[str, Any]  # one audit line
 
 
 def _query(request: web.Request, viewer: Viewer) -> AuditQuery:
@@ -43,7 +46,9 @@ def _query(request: web.Request, viewer: Viewer) -> AuditQuery:
     )
 
 
-async def _search(console: Console, query: AuditQuery, limit: int | None = None, keep=None):
+async def _search(
+    console: Console, query: AuditQuery, limit: int | None = None, keep: Callable[[Record], bool] | None = None
+) -> SearchResult:
     return await asyncio.to_thread(
         search,
         console.audit_path,
@@ -86,13 +91,13 @@ async def decisions_api(console: Console, request: web.Request, viewer: Viewer) 
     )
 
 
-def reevaluate(console: Console, record: dict[str, Any]) -> tuple[dict | None, str]:
+def reevaluate(console: Console, record: Record) -> tuple[dict[str, Any] | None, str]:
     """The recorded request decided again by the current rules: (decision_dict, problem)."""
     when = parse_time(record.get("time"))
     if not record.get("user") or when is None or not record.get("method") or not record.get("path"):
         return None, "the record lacks the user, time, method or path needed to re-evaluate it"
     target = record["path"] + ("?" + urlencode(record["query"]) if record.get("query") else "")
-    ruleset = console.gw.store.current  # one snapshot: the trace's condition trees come from its rules
+    ruleset = console.services.store.current  # one snapshot: the trace's condition trees come from its rules
     try:
         result = explain(
             ruleset,
@@ -103,14 +108,14 @@ def reevaluate(console: Console, record: dict[str, Any]) -> tuple[dict | None, s
             ip=record.get("client_ip"),
             mfa=bool(record.get("mfa")),
             country=record.get("country"),
-            geo=console.gw.geo,
+            geo=console.services.geo,
         )
     except ValueError as exc:
         return None, f"cannot re-evaluate: {exc}"
     return decision_dict(result.decision, result.ctx, ruleset), ""
 
 
-async def _decision(console: Console, request: web.Request):
+async def _decision(console: Console, request: web.Request) -> tuple[Record | None, dict[str, Any] | None, str]:
     record = await asyncio.to_thread(
         find_decision, console.audit_path, request.match_info["id"][:100], max_bytes=console.config.audit_scan_bytes
     )
@@ -132,7 +137,7 @@ async def decision(console: Console, request: web.Request, viewer: Viewer) -> we
             "record": record,
             "trace": trace,
             "problem": problem,
-            "current": console.gw.store.current.revision,
+            "current": console.services.store.current.revision,
             "trace_rows": trace_rows,
         },
     )
@@ -148,15 +153,15 @@ async def decision_api(console: Console, request: web.Request, viewer: Viewer) -
 class UserActivity:
     """One pass over a user's audit records: recent decisions and denials, hours and countries."""
 
-    def __init__(self, user_tz):
-        self.recent: list[dict] = []
-        self.denials: list[dict] = []
+    def __init__(self, user_tz: ZoneInfo):
+        self.recent: list[Record] = []
+        self.denials: list[Record] = []
         self.hours = [0] * 24
-        self.countries: Counter = Counter()
+        self.countries: Counter[str] = Counter()
         self.tz = user_tz
         self.total = 0
 
-    def __call__(self, record: dict) -> bool:
+    def __call__(self, record: Record) -> bool:
         self.total += 1
         when = parse_time(record.get("time"))
         if when is not None:
@@ -171,12 +176,12 @@ class UserActivity:
 
 async def user_page(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
     user_id = request.match_info["user"][:200]
-    person = console.gw.store.current.directory.get(user_id)
+    person = console.services.store.current.directory.get(user_id)
     user_tz = zone_named(person.timezone) if person is not None else viewer.tz
-    since = console.gw.clock() - timedelta(days=console.config.history_days)
+    since = console.services.clock() - timedelta(days=console.config.history_days)
     seen = UserActivity(user_tz)
     found = await _search(console, AuditQuery(user=user_id, since=since), limit=1, keep=seen)
-    alerts = await console.alerts.list(user=user_id, limit=50) if console.alerts is not None else None
+    alerts = await console.alerts.list(user=user_id, limit=50)
     measures, measures_problem = await pages_blocks.in_force(console, user=user_id)
     hours_chart = bar_chart(
         activity.hour_bars(seen.hours),
@@ -209,13 +214,13 @@ async def user_page(console: Console, request: web.Request, viewer: Viewer) -> w
 
 
 async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
-    store = console.gw.store
+    store = console.services.store
     ruleset = store.current
     shadows = [r for r in ruleset.engine.policy.rules.values() if r.mode == "shadow"]
-    since = console.gw.clock() - timedelta(days=console.config.history_days)
-    records: list[dict] = []
+    since = console.services.clock() - timedelta(days=console.config.history_days)
+    records: list[Record] = []
 
-    def keep(record: dict) -> bool:
+    def keep(record: Record) -> bool:
         records.append({"shadow": record.get("shadow")})
         return False
 
@@ -225,7 +230,7 @@ async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> 
     if request.query.get("user"):
         try:
             # Not form["at"]: that is "now" cut to the minute for display; the CLI's default is now.
-            at = local_datetime(request.query.get("at"), viewer.tz, "time") or default_time(console.gw.clock)
+            at = local_datetime(request.query.get("at"), viewer.tz, "time") or default_time(console.services.clock)
             if form["method"] not in METHODS:
                 raise FilterError(f"method must be one of {', '.join(METHODS)}")
             if not form["path"].startswith("/"):
@@ -238,7 +243,7 @@ async def rules_page(console: Console, request: web.Request, viewer: Viewer) -> 
                 at=at,
                 ip=form["ip"] or None,
                 mfa=form["mfa"],
-                geo=console.gw.geo,
+                geo=console.services.geo,
             )
             explained = decision_dict(result.decision, result.ctx, ruleset)
         except ValueError as exc:  # FilterError, a bad IP address
@@ -269,7 +274,7 @@ def _explain_form(request: web.Request, viewer: Viewer, console: Console) -> dic
     """The form's values; what is not given takes the defaults ``crmgw explain`` uses. An IP field
     sent empty means "unknown", like ``--ip ''`` (a missing one is the default address)."""
     q = request.query
-    now: datetime = default_time(console.gw.clock)
+    now: datetime = default_time(console.services.clock)
     return {
         "user": (q.get("user") or "")[:200],
         "method": (q.get("method") or DEFAULT_METHOD).upper(),

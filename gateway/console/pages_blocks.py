@@ -18,10 +18,12 @@ from urllib.parse import quote
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from gateway.alerts.model import Alert
 from gateway.console.routes import Console, redirect
 from gateway.console.session import Viewer
 from gateway.signals import blocks
 from gateway.signals.enforcement import ACTIONS, Measure
+from gateway.signals.stage import SignalsStage
 
 log = logging.getLogger("crmgw.console")
 STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -37,8 +39,11 @@ def can_lift(console: Console, viewer: Viewer) -> bool:
     return bool(viewer.identity.roles & frozenset(console.config.lift_roles))
 
 
-def _signals(console: Console):
-    return getattr(console.gw, "signals", None)
+def _signals(console: Console) -> SignalsStage | None:
+    """The signals stage, when the gateway runs one: until the app has started (or with a test's
+    own stand-in) ``services.signals`` is a part without blocks to show or lift."""
+    stage = console.services.signals
+    return stage if isinstance(stage, SignalsStage) else None
 
 
 def row(m: Measure) -> dict[str, Any]:
@@ -65,7 +70,7 @@ async def in_force(console: Console, user: str | None = None) -> tuple[list[dict
     return [row(m) for m in found], ""
 
 
-def of_alert(rows: list[dict[str, Any]] | None, alert) -> list[dict[str, Any]]:
+def of_alert(rows: list[dict[str, Any]] | None, alert: Alert) -> list[dict[str, Any]]:
     """The measures ``alert`` caused: those naming it, or (not named yet) its user's by its rule."""
     return [
         r

@@ -19,9 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.answers import error_response, request_id_of
 from gateway.audit.search import AuditQuery, search
 from gateway.console.routes import Console
 from gateway.console.session import Viewer
+from gateway.errors import BadRequest
 from gateway.replay import Replayer
 from gateway.ruleset import load_ruleset
 
@@ -45,14 +47,14 @@ def _run(console: Console, root: Path) -> DraftDiff:
         diff.error = f"the draft rules in {root} do not load ({len(errors)} problem(s))"
         diff.errors = [str(e) for e in errors[:MAX_ERRORS]]
         return diff
-    current = console.gw.store.current
+    current = console.services.store.current
     replayer = Replayer(current, draft, current_dir="rules in force", draft_dir=str(root))
 
-    def keep(record: dict) -> bool:
+    def keep(record: dict[str, Any]) -> bool:
         replayer.feed(record)
         return replayer.lines >= MAX_REPLAYED  # True ends the search (limit=1)
 
-    since = console.gw.clock() - timedelta(days=console.config.history_days)
+    since = console.services.clock() - timedelta(days=console.config.history_days)
     found = search(
         console.audit_path, AuditQuery(since=since), limit=1, max_bytes=console.config.audit_scan_bytes, keep=keep
     )
@@ -85,8 +87,8 @@ async def replay_api(console: Console, request: web.Request, viewer: Viewer) -> 
     diff = await draft_diff(console, request)
     if diff is None:
         raise ValueError("give draft=/absolute/path/of/a/rules/folder")
-    if diff.error:
-        return console.json({"error": "bad-request", "reason": diff.error, "problems": diff.errors}, status=400)
+    if diff.error:  # the gateway's one error body, plus the draft's problems for its author
+        return error_response(request_id_of(request), BadRequest(diff.error, payload={"problems": diff.errors}))
     return console.json(diff.report)
 
 

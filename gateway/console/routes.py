@@ -1,4 +1,5 @@
-"""The console's wiring: routes, the role guard, CSRF, security headers, login/logout, static files.
+"""The console's guard and public endpoints: :class:`Console`, CSRF, security headers, login/logout,
+static files. (gateway.console.register_console adds these and the pages, which import this module.)
 
 Every page and API handler is wrapped by :meth:`Console.page` / :meth:`Console.api`, which
 authenticate first (the gateway's identity stage, the configured roles: 401/403 otherwise), then
@@ -14,10 +15,9 @@ pages and APIs, ``Cache-Control: no-store``.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp_jinja2
@@ -25,10 +25,15 @@ import jinja2
 import orjson
 from aiohttp import web
 
+from gateway.answers import refusal
 from gateway.console.config import ConsoleConfig
 from gateway.console.session import LOGIN_COOKIE, MAX_TOKEN, Sessions, Viewer, with_bearer
 from gateway.console.templating import setup_filters
 from gateway.errors import Forbidden, GatewayError, Unauthenticated
+
+if TYPE_CHECKING:  # gateway.services -> gateway.settings -> gateway.console: annotations only
+    from gateway.alerts.store import AlertStore
+    from gateway.services import Services
 
 log = logging.getLogger("crmgw.console")
 HERE = Path(__file__).parent
@@ -49,21 +54,26 @@ MAX_FORM = 64 * 1024
 ROUTE_NAME = "console-login"  # ``ROUTE_NAME in app.router``: the console is registered
 
 Handler = Callable[["Console", web.Request, Viewer], Awaitable[web.StreamResponse]]
+PublicHandler = Callable[["Console", web.Request], Awaitable[web.StreamResponse]]
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+R = TypeVar("R", bound=web.StreamResponse)
 
 
 class Console:
-    def __init__(self, app: web.Application, gw, config: ConsoleConfig):
-        self.gw = gw
+    """One registered console: its settings, sessions and templates, and the gateway's services."""
+
+    def __init__(self, app: web.Application, services: Services, config: ConsoleConfig):
+        self.services = services
         self.config = config
         self.roles = frozenset(config.roles)
-        self.prefix = gw.settings.admin.prefix.rstrip("/")
+        self.prefix = services.settings.admin.prefix.rstrip("/")
         self.base = self.prefix + "/console"
         self.sessions = Sessions(
             config.secret(),
             max_age=config.session_max_age,
             allowed_origins=config.allowed_origins,
             path=self.base,
-            proxy_trusted=lambda peer: gw.client_ip.resolve(peer, None)[1],
+            proxy_trusted=lambda peer: services.client_ip.resolve(peer, None)[1],
         )
         env = aiohttp_jinja2.setup(
             app, app_key=JINJA, autoescape=True, loader=jinja2.FileSystemLoader(str(HERE / "templates"))
@@ -74,17 +84,18 @@ class Console:
         self.extra_login_roles: list[Callable[[], frozenset[str]]] = []
 
     @property
-    def alerts(self):
-        return getattr(self.gw, "alerts", None)
+    def alerts(self) -> AlertStore:
+        """The gateway's alert store (opened when the app starts; pages are served only after)."""
+        return self.services.alerts
 
     @property
     def audit_path(self) -> Path:
-        return Path(self.gw.audit.path)
+        return Path(self.services.audit.path)
 
     # --- identification -------------------------------------------------------------------------
     def identify(self, request: web.Request, roles: frozenset[str] | None = None) -> Viewer:
         presented, fingerprint = self.sessions.credential(request)
-        identity = self.gw.authenticate_admin(presented, roles or self.roles)
+        identity = self.services.authenticate_admin(presented, roles or self.roles)
         return self.sessions.viewer(identity, fingerprint)
 
     def login_roles(self) -> frozenset[str]:
@@ -100,9 +111,15 @@ class Console:
         form = await request.post()
         return {k: v for k, v in form.items() if isinstance(v, str)}
 
-    def page(
-        self, handler: Handler, roles: Callable[[], frozenset[str]] | None = None
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def public(self, handler: PublicHandler) -> Route:
+        """An endpoint anyone may reach (login, logout, static files): no guard, just this console."""
+
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            return await handler(self, request)
+
+        return wrapper
+
+    def page(self, handler: Handler, roles: Callable[[], frozenset[str]] | None = None) -> Route:
         """An HTML page: 401 sends a browser to the login page, 403 shows why, POST needs CSRF.
         ``roles``: who may open it, when not the console roles (evaluated per request)."""
 
@@ -126,7 +143,7 @@ class Console:
 
         return wrapper
 
-    def api(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    def api(self, handler: Handler) -> Route:
         async def wrapper(request: web.Request) -> web.StreamResponse:
             try:
                 viewer = self.identify(request)
@@ -168,15 +185,14 @@ class Console:
         return web.Response(body=orjson.dumps(data, default=str), status=status, content_type="application/json")
 
     def json_error(self, request: web.Request, status: int, error: str, reason: str) -> web.Response:
-        request_id = secrets.token_hex(8)
-        return secure(self.json({"error": error, "reason": reason, "request_id": request_id}, status), store=True)
+        return secure(refusal(request, status, error, reason), store=True)
 
 
 def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-def secure(response: web.StreamResponse, *, store: bool = False) -> web.StreamResponse:
+def secure(response: R, *, store: bool = False) -> R:
     response.headers.update(SECURITY_HEADERS)
     if store:
         response.headers["Cache-Control"] = "no-store"
@@ -222,7 +238,7 @@ async def login_submit(console: Console, request: web.Request) -> web.StreamResp
     if not token or len(token) > MAX_TOKEN or any(c.isspace() for c in token):
         return await login_form(console, request, error="Paste one token.", status=400)
     try:
-        identity = console.gw.authenticate_admin(with_bearer(request, token), console.login_roles())
+        identity = console.services.authenticate_admin(with_bearer(request, token), console.login_roles())
     except Unauthenticated as exc:
         return await login_form(console, request, error=f"The token was not accepted ({exc.reason}).", status=401)
     except Forbidden as exc:
@@ -269,38 +285,18 @@ async def not_found(console: Console, request: web.Request, viewer: Viewer) -> w
 CONSOLE = web.AppKey("console", Console)
 
 
-def register_console(app: web.Application, gw, config: ConsoleConfig | None = None) -> Console | None:
-    """Add the console under ``{admin prefix}/console``; call before the app starts.
-
-    Pages read ``gw.alerts`` (an AlertStore, or None: the alert pages say alerts are unavailable).
-    Routes resolve most-specific-first, so registering after the proxy's catch-all route is fine.
-    """
-    config = config or ConsoleConfig()
-    if not config.enabled:
-        return None
-    from gateway.console import pages_access, pages_alerts, pages_approvals, pages_audit, pages_blocks
-
-    console = Console(app, gw, config)
-    app[CONSOLE] = console
+def register(console: Console, router: web.UrlDispatcher) -> None:
+    """The public endpoints (login, logout, static files) and the home page."""
     base = console.base
-    r = app.router
+    router.add_get(base + "/login", console.public(login_form), name=ROUTE_NAME)
+    router.add_post(base + "/login", console.public(login_submit))
+    router.add_post(base + "/logout", console.public(logout))
+    router.add_get(base + "/static/{name}", console.public(static))
+    router.add_get(base + "/", console.page(home))
 
-    def bind(fn):
-        async def handler(request: web.Request):
-            return await fn(console, request)
 
-        return handler
-
-    r.add_get(base + "/login", bind(login_form), name=ROUTE_NAME)
-    r.add_post(base + "/login", bind(login_submit))
-    r.add_post(base + "/logout", bind(logout))
-    r.add_get(base + "/static/{name}", bind(static))
-    r.add_get(base + "/", console.page(home))
-    pages_alerts.register(console, r)
-    pages_audit.register(console, r)
-    pages_blocks.register(console, r)  # POST .../users/{user}/lift
-    pages_approvals.register(console, r)  # four-eyes approvals: also open to approvers
-    pages_access.register(console, r)  # access requests: managers and approvers too
-    r.add_route("*", base + "/{tail:.*}", console.page(not_found))
-    r.add_route("*", base, console.page(not_found))
-    return console
+def register_fallback(console: Console, router: web.UrlDispatcher) -> None:
+    """Anything else under the console: the guard answers first (403 before 404). Added after the
+    pages: among routes under one path prefix the router tries them in the order they were added."""
+    router.add_route("*", console.base + "/{tail:.*}", console.page(not_found))
+    router.add_route("*", console.base, console.page(not_found))

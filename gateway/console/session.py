@@ -3,7 +3,7 @@
 Browsers cannot send a bearer header, so the login page takes the analyst's token and keeps it in
 an HttpOnly, SameSite=Strict cookie, signed with the console secret (a cookie the gateway did not
 issue is ignored). On every request the token is presented to the gateway's own identity stage as
-``Authorization: Bearer ...`` (``Gateway.authenticate_admin``), so an expired token, an off-boarded
+``Authorization: Bearer ...`` (``Services.authenticate_admin``), so an expired token, an off-boarded
 user or a role removed from the directory take effect at once. A client that sends its own
 ``Authorization`` header, or a trusted SSO header from a trusted proxy, is identified the same way.
 
@@ -32,6 +32,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -202,7 +203,7 @@ class _WithBearer:
         self.headers = CIMultiDictProxy(headers)
         self._request = request
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._request, name)
 
 

@@ -6,22 +6,23 @@ Templates are rendered with autoescape on; nothing here returns Markup built fro
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import jinja2
 import orjson
 
 from gateway.audit.search import parse_time
+from gateway.console.session import Viewer
 
 
-def _zone(ctx):
-    viewer = ctx.get("viewer")
+def _zone(ctx: jinja2.runtime.Context) -> tzinfo:
+    viewer: Viewer | None = ctx.get("viewer")
     return viewer.tz if viewer is not None else UTC
 
 
 @jinja2.pass_context
-def localtime(ctx, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+def localtime(ctx: jinja2.runtime.Context, value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """An ISO time (or epoch seconds) in the analyst's zone, with the zone's abbreviation."""
     if value is None or value == "":
         return "-"

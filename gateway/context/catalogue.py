@@ -31,11 +31,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from gateway.context import contracts
-from gateway.context.catalogue_loader import METHODS, FileSpec, Loader, pydantic_errors
+from gateway.context.catalogue_loader import METHODS, FileSpec, Loader
 from gateway.context.routes import Router, Template, TemplateError
 from gateway.context.todos import find_todos
 from gateway.model import Endpoint, Resource
-from gateway.rulefile import RuleError, load_yaml
+from gateway.rulefile import RuleError, load_yaml, validation_errors
 
 __all__ = ["METHODS", "Catalogue", "Reference", "load_catalogue"]
 
@@ -55,7 +55,7 @@ class Catalogue:
         self,
         resources: Mapping[str, Resource],
         endpoints: tuple[Endpoint, ...],
-        router: Router,
+        router: Router[Endpoint],
         references: Mapping[str, Reference] | None = None,
     ):
         self.resources: dict[str, Resource] = dict(resources)
@@ -107,8 +107,8 @@ def load_catalogue(path: Path, display: str | None = None) -> tuple[Catalogue | 
     try:
         top = FileSpec.model_validate(doc.data)
     except ValidationError as exc:
-        return None, errors + pydantic_errors(doc, (), exc)
-    problems = []
+        return None, errors + validation_errors(doc, exc)
+    problems: list[contracts.Problem] = []
     patterns = contracts.patterns(top.patterns, problems)
     router: Router[Endpoint] = Router(patterns, top.trailing_slash)
     loader = Loader(doc, set(top.references), router)

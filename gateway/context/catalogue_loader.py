@@ -11,13 +11,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from gateway import fieldpath
 from gateway.context import contracts
 from gateway.context.routes import ANY, Router, Template, TemplateError
+from gateway.declared import BodyContract
 from gateway.model import ACTIONS, Endpoint, Resource, ScopeField
-from gateway.rulefile import Document, RuleError
+from gateway.rulefile import Document, RuleError, StrictModel, validation_errors
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -26,30 +27,26 @@ _OPERATION = re.compile(r"^([a-z][a-z0-9_]*)\.([a-z][a-z0-9_]*)$")
 _NEEDS_LOOKUP = ("update", "delete")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _ScopeSpec(_Strict):
+class _ScopeSpec(StrictModel):
     field: str
     identity: str
     member_of: Literal["team", "department", "region", "branch"] | None = None
 
 
-class _AnyOfSpec(_Strict):
+class _AnyOfSpec(StrictModel):
     any_of: list[_ScopeSpec] = Field(min_length=1)
 
 
-class _ResourceSpec(_Strict):
+class _ResourceSpec(StrictModel):
     id_field: str = "id"
-    scope: dict[Literal["own", "team", "department", "region", "branch"], _ScopeSpec | _AnyOfSpec] = {}
+    scope: dict[contracts.ScopedLevel, _ScopeSpec | _AnyOfSpec] = Field(default_factory=dict)
     fields: list[str] | None = None
-    aliases: dict[str, list[str]] = {}
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
     case_insensitive: bool = False
     writes: contracts.WritesSpec = contracts.WritesSpec()
 
 
-class _EndpointSpec(_Strict):
+class _EndpointSpec(StrictModel):
     method: str
     path: str
     operation: str
@@ -59,20 +56,22 @@ class _EndpointSpec(_Strict):
     ids_from_body: str | None = None
     body: contracts.BodySpec | None = None
     query: dict[str, contracts.QuerySpec] | None = None
-    related: list[contracts.RelatedSpec] = []
-    aggregates: dict[str, Literal["count", "withhold"] | contracts.SumSpec] = {}
-    metadata: list[str] = []
+    related: list[contracts.RelatedSpec] = Field(default_factory=list)
+    aggregates: dict[str, Literal["count", "withhold"] | contracts.SumSpec] = Field(default_factory=dict)
+    metadata: list[str] = Field(default_factory=list)
     undeclared: Literal["drop", "refuse"] = "drop"
     max_records: contracts.MaxRecordsSpec | None = None
-    columns: dict[str, contracts.ColumnSpec | str] = {}
-    csv_scope: dict[Literal["own", "team", "department", "region", "branch"], contracts.CsvScopeSpec] = {}
+    columns: dict[str, contracts.ColumnSpec | str] = Field(default_factory=dict)
+    csv_scope: dict[contracts.ScopedLevel, contracts.CsvScopeSpec] = Field(default_factory=dict)
 
 
-class FileSpec(_Strict):
+class FileSpec(StrictModel):
     format: str
-    patterns: dict[str, str] = {}  # name -> regular expression a path parameter may be typed with
+    patterns: dict[str, str] = Field(
+        default_factory=dict
+    )  # name -> regular expression a path parameter may be typed with
     trailing_slash: Literal["exact", "either"] = "exact"
-    references: dict[str, contracts.ReferencesSpec] = {}
+    references: dict[str, contracts.ReferencesSpec] = Field(default_factory=dict)
     resources: dict[str, Any]
     endpoints: list[Any]
 
@@ -82,18 +81,8 @@ def _loose(template: Template) -> tuple[str, ...]:
     return tuple(value if kind == "lit" else "{}" for kind, value in template.segments)
 
 
-def pydantic_errors(doc: Document, prefix: tuple[Any, ...], exc: ValidationError) -> list[RuleError]:
-    errors = []
-    for item in exc.errors(include_url=False):
-        loc = prefix + tuple(item["loc"])
-        where = ".".join(str(p) for p in loc) or "(top level)"
-        msg = f"unknown key {loc[-1]!r}" if item["type"] == "extra_forbidden" else item["msg"]
-        errors.append(doc.error(loc, f"{where}: {msg}"))
-    return errors
-
-
 class Loader:
-    def __init__(self, doc: Document, references: set[str], router: Router):
+    def __init__(self, doc: Document, references: set[str], router: Router[Endpoint]):
         self.doc = doc
         self.router = router
         self.errors: list[RuleError] = []
@@ -125,10 +114,10 @@ class Loader:
         try:
             spec = _ResourceSpec.model_validate(raw)
         except ValidationError as exc:
-            self.errors += pydantic_errors(self.doc, where, exc)
+            self.errors += validation_errors(self.doc, exc, where)
             return None
         self._field_path(where + ("id_field",), spec.id_field, "id_field")
-        fields = {}
+        fields: dict[str, tuple[ScopeField, ...]] = {}
         for level, scope in spec.scope.items():
             alternatives = scope.any_of if isinstance(scope, _AnyOfSpec) else [scope]
             fields[level] = tuple(
@@ -163,7 +152,7 @@ class Loader:
         try:
             spec = _EndpointSpec.model_validate(raw)
         except ValidationError as exc:
-            self.errors += pydantic_errors(self.doc, where, exc)
+            self.errors += validation_errors(self.doc, exc, where)
             return None
         before = len(self.errors)
         if spec.method == "HEAD":
@@ -240,7 +229,7 @@ class Loader:
         )
         return endpoint, template
 
-    def _check_scope_keys(self, where: tuple[Any, ...], body, resource: Resource) -> None:
+    def _check_scope_keys(self, where: tuple[Any, ...], body: BodyContract, resource: Resource) -> None:
         """A writable key that decides a scope level must be declared as people or org: a body key
         the gateway does not resolve could move a record out of the writer's scope unseen."""
         keys = set(body.writable).union(*body.writable_by_role.values())

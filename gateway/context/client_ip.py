@@ -31,6 +31,8 @@ from typing import Any
 
 from gateway.model import IPAddress
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 _MAX_HOPS = 64  # a longer chain is not a real proxy chain; refuse to spend time on it
 
 
@@ -79,7 +81,7 @@ def _parse_ip(text: str) -> IPAddress | None:
     return ip
 
 
-def peer_in(remote: str | None, networks) -> bool:
+def peer_in(remote: str | None, networks: Iterable[IPNetwork]) -> bool:
     """Is the TCP peer (never a forwarded header) inside one of ``networks``? For admin endpoints."""
     peer = parse_ip(remote)
     return peer is not None and any(peer in net for net in networks)

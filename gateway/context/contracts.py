@@ -32,9 +32,10 @@ pairs for the catalogue loader to turn into ``file:line:col`` errors.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from gateway import fieldpath
 from gateway.context.routes import PARAM_TYPES
@@ -52,78 +53,79 @@ from gateway.declared import (
     WriteContract,
 )
 from gateway.model import ScopeField
+from gateway.rulefile import StrictModel
 
 Problem = tuple[tuple[Any, ...], str]
+# The scope levels a record field decides (``all`` needs none).
+ScopedLevel = Literal["own", "team", "department", "region", "branch"]
+Media = Literal["json", "form", "multipart", "xml"]  # as gateway.declared.MEDIA
+_JSON: list[Media] = ["json"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PeopleSpec(_Strict):
+class PeopleSpec(StrictModel):
     fields: list[str] = Field(min_length=1)
-    ids: list[str] = []
-    objects: dict[str, str] = {}
+    ids: list[str] = Field(default_factory=list)
+    objects: dict[str, str] = Field(default_factory=dict)
 
 
-class OrgSpec(_Strict):
+class OrgSpec(StrictModel):
     fields: list[str] = Field(min_length=1)
     level: Literal["team", "department", "region", "branch"]
     references: str | None = None
 
 
-class MissingOwnerSpec(_Strict):
+class MissingOwnerSpec(StrictModel):
     crm_assigns: Literal["caller"]
     via: Literal["identity_header"]
 
 
-class WritesSpec(_Strict):
-    people: list[PeopleSpec] = []
-    org: list[OrgSpec] = []
+class WritesSpec(StrictModel):
+    people: list[PeopleSpec] = Field(default_factory=list)
+    org: list[OrgSpec] = Field(default_factory=list)
     missing_owner: MissingOwnerSpec | None = None
 
 
-class BodySpec(_Strict):
-    media: list[Literal["json", "form", "multipart", "xml"]] = ["json"]
-    records: list[str] = ["$"]
-    writable: list[str] = []
-    writable_by_role: dict[str, list[str]] = {}
+class BodySpec(StrictModel):
+    media: list[Media] = Field(default_factory=lambda: _JSON.copy())
+    records: list[str] = Field(default_factory=lambda: ["$"])
+    writable: list[str] = Field(default_factory=list)
+    writable_by_role: dict[str, list[str]] = Field(default_factory=dict)
 
 
-class QuerySpec(_Strict):
+class QuerySpec(StrictModel):
     type: Literal["int", "string", "bool", "enum"] = "string"
     min: int | None = None
     max: int | None = None
     max_length: int = Field(200, ge=1, le=8192)
-    values: list[str] = []
+    values: list[str] = Field(default_factory=list)
 
 
-class RelatedSpec(_Strict):
+class RelatedSpec(StrictModel):
     path: str
     resource: str
 
 
-class SumSpec(_Strict):
+class SumSpec(StrictModel):
     sum: str
 
 
-class MaxRecordsSpec(_Strict):
+class MaxRecordsSpec(StrictModel):
     limit: int = Field(ge=1)
     over: Literal["refuse", "truncate"] = "refuse"
 
 
-class ColumnSpec(_Strict):
+class ColumnSpec(StrictModel):
     field: str
     split: str | None = None
 
 
-class CsvScopeSpec(_Strict):
+class CsvScopeSpec(StrictModel):
     column: str
     identity: str
     split: str | None = None
 
 
-class ReferencesSpec(_Strict):
+class ReferencesSpec(StrictModel):
     level: Literal["team", "department", "region", "branch"]
     ids: dict[str, str]
 
@@ -165,7 +167,7 @@ def writes(spec: WritesSpec, where: tuple[Any, ...], references: set[str], probl
 def body(spec: BodySpec, where: tuple[Any, ...], problems: list[Problem]) -> BodyContract:
     for j, text in enumerate(spec.records):
         _path_ok(where + ("records", j), text, problems, "records")
-    if "xml" in spec.media:  # a call (SOAP): gateway.upstream.xmlcall
+    if "xml" in spec.media:  # a call (SOAP): gateway.response.xmlcall
         if spec.media != ["xml"] or any(t == "$" or "[]" in t for t in spec.records):
             problems.append(
                 (
@@ -232,7 +234,7 @@ def columns(spec: dict[str, ColumnSpec | str]) -> dict[str, CsvColumn]:
     return {header: CsvColumn(c) if isinstance(c, str) else CsvColumn(c.field, c.split) for header, c in spec.items()}
 
 
-def csv_scope(spec: dict[str, CsvScopeSpec]) -> dict[str, ScopeField]:
+def csv_scope(spec: Mapping[ScopedLevel, CsvScopeSpec]) -> dict[str, ScopeField]:
     return {level: ScopeField(path=s.column, identity=s.identity, split=s.split) for level, s in spec.items()}
 
 

@@ -52,8 +52,9 @@ def _mmdb_lookup(path: str) -> Callable[[str], str | None]:
             return None
         for key in ("country", "registered_country"):
             entry = record.get(key)
-            if isinstance(entry, dict) and isinstance(entry.get("iso_code"), str):
-                return entry["iso_code"]
+            code = entry.get("iso_code") if isinstance(entry, dict) else None
+            if isinstance(code, str):
+                return code
         return None
 
     return lookup
@@ -106,12 +107,12 @@ class GeoResolver:
         if not ip.is_global:
             return None
         try:
-            code = self._db(str(ip))
+            found = self._db(str(ip))
         except Exception:  # a broken database must not crash a request: unknown country
             return None
-        if isinstance(code, str) and _COUNTRY.match(code.upper()):
-            return code.upper()
+        if isinstance(found, str) and _COUNTRY.match(found.upper()):
+            return found.upper()
         return None
 
-    def cache_info(self):
+    def cache_info(self) -> functools._CacheInfo:
         return self._cached.cache_info()

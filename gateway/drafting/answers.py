@@ -144,7 +144,8 @@ def read_answer(spec: Spec, schema: Any, want: str, resource: str | None, collec
             reason=f"{len(chosen)} records in the answer ({', '.join(p.path for p in chosen)}): which one?",
             ambiguous=True,
         )
-    answer = Answer(records=[p.path for p in chosen], component=chosen[0].component, schemas=[p.schema for p in chosen])
+    records = [p.path for p in chosen]
+    answer = Answer(records=records, component=chosen[0].component, schemas=[p.schema for p in chosen])
     own = resource_for_component(answer.component, collections) if answer.component else resource
     for p in found:
         if p in chosen:
@@ -161,10 +162,8 @@ def read_answer(spec: Spec, schema: Any, want: str, resource: str | None, collec
     for p in chosen:
         if p.is_list and "[]" not in p.parent:
             _counts_and_echoes(spec, schema, p.parent, answer)
-    used = {
-        _top(path) for path in [*answer.records, *(r[0] for r in answer.related), *answer.aggregates, *answer.metadata]
-    }
-    answer.dropped = [name for name in spec.properties(schema) if name not in used] if "$" not in answer.records else []
+    used = {_top(path) for path in [*records, *(r[0] for r in answer.related), *answer.aggregates, *answer.metadata]}
+    answer.dropped = [name for name in spec.properties(schema) if name not in used] if "$" not in records else []
     return answer
 
 

@@ -6,11 +6,12 @@ could not be read or the output file exists (a draft never overwrites a catalogu
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 
-def cmd_catalogue_draft(args) -> int:
+def cmd_catalogue_draft(args: argparse.Namespace) -> int:
     from gateway.context.todos import find_todos
     from gateway.drafting.from_audit import draft_from_audit
     from gateway.drafting.from_openapi import draft_text
@@ -43,7 +44,7 @@ def cmd_catalogue_draft(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     catalogue = subparsers.add_parser("catalogue", help="draft catalogue entries (operations.yaml)")
     commands = catalogue.add_subparsers(dest="catalogue_cmd", required=True)
     s = commands.add_parser("draft", help="a draft operations.yaml from an OpenAPI document or an audit log")

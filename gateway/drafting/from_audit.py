@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from gateway.context.todos import todo
 from gateway.drafting import naming
@@ -127,7 +128,7 @@ def _guess(method: str, template: str) -> str | None:
     return f"{'admin' if shape.admin else shape.collection}.{action}" if action else None
 
 
-def entry(group: Group) -> tuple[list[str], dict]:
+def entry(group: Group) -> tuple[list[str], dict[str, Any]]:
     guess = _guess(group.method, group.template)
     users = sorted(group.users)
     who = f"{len(users)} user(s): {', '.join(users[:5])}{', ...' if len(users) > 5 else ''}" if users else "no user"
@@ -135,7 +136,7 @@ def entry(group: Group) -> tuple[list[str], dict]:
         f"{group.count} request(s), {who}; {group.first} .. {group.last}",
         *(f"  e.g. {group.method} {example}" for example in group.examples),
     ]
-    data: dict = {
+    data: dict[str, Any] = {
         "method": group.method,
         "path": group.template,
         "operation": todo(

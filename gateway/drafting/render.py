@@ -48,11 +48,11 @@ def _leaf(values: Iterable[Any]) -> bool:
     return all(not isinstance(v, (dict, list)) and not is_todo(v) for v in values)
 
 
-def _list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+def _list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=_leaf(data))
 
 
-def _dict(dumper: yaml.SafeDumper, data: dict) -> yaml.Node:
+def _dict(dumper: yaml.SafeDumper, data: dict[Any, Any]) -> yaml.Node:
     flow = _leaf(data.values()) and len(data) <= 4 and "method" not in data
     return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=flow)
 

@@ -42,6 +42,7 @@ def header_value(headers: Mapping[str, str], name: str, reason: str) -> str | No
     mapping (tests, tools) is scanned case-insensitively.
     """
     getall = getattr(headers, "getall", None)
+    values: list[str]
     if getall is not None:
         values = getall(name, [])
     else:

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from gateway.identity.directory import BUILTIN_ATTRIBUTES
+from gateway.rulefile import StrictModel
 
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -47,10 +49,6 @@ _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Registered claims with a setting of their own (issuer, audience) or checked by the verifier.
 _RESERVED_CLAIMS = frozenset({"exp", "nbf", "iat", "iss", "aud"})
 ClaimValue = StrictStr | StrictInt | StrictBool
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _header(value: str) -> str:
@@ -88,7 +86,7 @@ def remote_url(value: str, what: str) -> str:
     raise ValueError(f"{what} must be an https:// URL (http:// only on loopback), got {value!r}")
 
 
-class JwksCache(_Strict):
+class JwksCache(StrictModel):
     """How a fetched key set (``jwks_url`` / ``oidc_discovery``) is kept and refreshed."""
 
     # After this the set is fetched again; if that fails the keys are dropped (fail closed).
@@ -99,14 +97,14 @@ class JwksCache(_Strict):
     fetch_timeout_seconds: float = Field(5.0, gt=0, le=60)
 
 
-class JwtKeys(_Strict):
+class JwtKeys(StrictModel):
     """How to verify one issuer's JWTs: allowed algorithms, keys, and the claims to check."""
 
     algorithms: list[str]
     secret: str | None = None
     secret_env: str | None = None
     secret_file: str | None = None
-    public_keys: list[str] = []  # PEM files (public keys only)
+    public_keys: list[str] = Field(default_factory=list)  # PEM files (public keys only)
     jwks_file: str | None = None  # a JSON Web Key Set; tokens name their key with ``kid``
     jwks_url: str | None = None  # the same, fetched (gateway.identity.remote_keys)
     oidc_discovery: bool = False  # jwks_uri from {issuer}/.well-known/openid-configuration
@@ -116,7 +114,7 @@ class JwtKeys(_Strict):
     leeway_seconds: float = Field(30.0, ge=0, le=300)
     user_claim: str = "sub"
     user_attribute: str = "id"
-    require: dict[str, ClaimValue | list[ClaimValue]] = {}
+    require: dict[str, ClaimValue | list[ClaimValue]] = Field(default_factory=dict)
     cache_size: int = Field(10_000, ge=0, le=1_000_000)
 
     @property
@@ -135,7 +133,7 @@ class JwtKeys(_Strict):
 
     @field_validator("require")
     @classmethod
-    def _require(cls, value: dict) -> dict:
+    def _require(cls, value: dict[str, ClaimValue | list[ClaimValue]]) -> dict[str, ClaimValue | list[ClaimValue]]:
         for claim, expected in value.items():
             if not claim:
                 raise ValueError("require: claim names must not be empty")
@@ -158,7 +156,7 @@ class JwtKeys(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _keys_match_algorithms(self):
+    def _keys_match_algorithms(self) -> Self:
         secrets = [n for n in ("secret", "secret_env", "secret_file") if getattr(self, n) is not None]
         if len(secrets) > 1:
             raise ValueError("give at most one of 'secret', 'secret_env', 'secret_file'")
@@ -199,7 +197,7 @@ class JwtConfig(JwtKeys):
     enabled: bool = True
 
 
-class ApiKeyConfig(_Strict):
+class ApiKeyConfig(StrictModel):
     enabled: bool = True
     header: str = "X-API-Key"
 
@@ -209,7 +207,7 @@ class ApiKeyConfig(_Strict):
         return _header(value)
 
 
-class TrustedHeaderConfig(_Strict):
+class TrustedHeaderConfig(StrictModel):
     """An SSO proxy in front of the gateway vouches for the user; honoured only from trusted peers."""
 
     enabled: bool = True
@@ -230,7 +228,7 @@ class TrustedHeaderConfig(_Strict):
         return user_attribute(value)
 
 
-class CrmCredentialConfig(_Strict):
+class CrmCredentialConfig(StrictModel):
     """The CRM's own login: its JWTs (when ``jwt`` is set) and its personal access tokens."""
 
     enabled: bool = True
@@ -238,26 +236,30 @@ class CrmCredentialConfig(_Strict):
     personal_tokens: bool = True
 
     @model_validator(mode="after")
-    def _something(self):
+    def _something(self) -> CrmCredentialConfig:
         if self.enabled and self.jwt is None and not self.personal_tokens:
             raise ValueError("crm_credential accepts nothing: configure 'jwt' or set personal_tokens: true")
         return self
 
 
-class IdentityConfig(_Strict):
+# One way of logging in (a section of ``identity:``); each can be switched off with ``enabled``.
+Authenticator = JwtConfig | ApiKeyConfig | TrustedHeaderConfig | CrmCredentialConfig
+
+
+class IdentityConfig(StrictModel):
     jwt: JwtConfig | None = None
     api_key: ApiKeyConfig | None = None
     trusted_header: TrustedHeaderConfig | None = None
     crm_credential: CrmCredentialConfig | None = None
 
     @model_validator(mode="after")
-    def _coherent(self):
+    def _coherent(self) -> IdentityConfig:
         if not any(s is not None and s.enabled for s in self.sections()):
             raise ValueError("no authenticator is enabled: nobody could log in")
         headers = ["authorization"] if self._on(self.jwt) or self._on(self.crm_credential) else []
-        if self._on(self.api_key):
+        if self.api_key is not None and self.api_key.enabled:
             headers.append(self.api_key.header.lower())
-        if self._on(self.trusted_header):
+        if self.trusted_header is not None and self.trusted_header.enabled:
             headers.append(self.trusted_header.header.lower())
             if self.trusted_header.mfa_header:
                 headers.append(self.trusted_header.mfa_header.lower())
@@ -266,9 +268,9 @@ class IdentityConfig(_Strict):
             raise ValueError(f"header {duplicates[0]!r} is used by two authenticators")
         return self
 
-    def sections(self) -> tuple:
+    def sections(self) -> tuple[Authenticator | None, ...]:
         return (self.jwt, self.api_key, self.trusted_header, self.crm_credential)
 
     @staticmethod
-    def _on(section) -> bool:
+    def _on(section: Authenticator | None) -> bool:
         return section is not None and section.enabled

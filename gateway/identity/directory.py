@@ -32,10 +32,10 @@ from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
 from gateway.model import User
-from gateway.rulefile import Document, RuleError, load_yaml, validate
+from gateway.rulefile import Document, RuleError, StrictModel, load_yaml, validate
 
 # User ids travel to the CRM in headers (X-CRM-User) and into audit lines: keep them plain.
 USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
@@ -46,19 +46,15 @@ BUILTIN_ATTRIBUTES = frozenset(
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RoleSpec(_Strict):
+class RoleSpec(StrictModel):
     description: str = ""
-    inherits: list[str] = []
+    inherits: list[str] = Field(default_factory=list)
 
 
-class UserSpec(_Strict):
+class UserSpec(StrictModel):
     name: str = ""
     email: str | None = None
-    roles: list[str] = []
+    roles: list[str] = Field(default_factory=list)
     team: str | None = None
     department: str | None = None
     region: str | None = None
@@ -66,12 +62,12 @@ class UserSpec(_Strict):
     timezone: str | None = None
     status: Literal["active", "suspended", "offboarded"] = "active"
     manager: str | None = None
-    attributes: dict[str, str] = {}
-    api_keys: list[str] = []
-    crm_tokens: list[str] = []
+    attributes: dict[str, str] = Field(default_factory=dict)
+    api_keys: list[str] = Field(default_factory=list)
+    crm_tokens: list[str] = Field(default_factory=list)
 
 
-class UsersFile(_Strict):
+class UsersFile(StrictModel):
     format: str
     roles: dict[str, RoleSpec]
     users: dict[str, UserSpec]

@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from gateway.identity.config import ASYMMETRIC_ALGORITHMS, JwtKeys
@@ -143,6 +144,7 @@ def _load_pem(path: Path, where: str, problems: list[str]) -> PublicKey | None:
     if b"PRIVATE KEY" in data:
         problems.append(f"{where}: {path} holds a private key; configure the public key only")
         return None
+    key: PublicKeyTypes
     try:
         if b"BEGIN CERTIFICATE" in data:
             key = x509.load_pem_x509_certificate(data).public_key()

@@ -32,6 +32,7 @@ from gateway.identity.directory import Directory
 from gateway.identity.jwt_bearer import JwtAuthenticator, build_jwt
 from gateway.identity.keys import key_fits, load_keys
 from gateway.identity.remote_keys import KeysNeeded
+from gateway.model import Identity
 
 SECTION = "identity.jwt"
 
@@ -119,7 +120,7 @@ def _accepted_as(cfg: JwtKeys, base_dir: Path, directory: Directory, token: str,
         raise MintError(f"the token would name {identity.user.id!r}, not {user_id!r}", 1)
 
 
-def _identify(auth: JwtAuthenticator, token: str, directory: Directory, cfg: JwtKeys):
+def _identify(auth: JwtAuthenticator, token: str, directory: Directory, cfg: JwtKeys) -> Identity:
     try:
         claims = auth.verifier.verify(token)
     except KeysNeeded as needed:  # a command may block: wait for the fetch, then once more

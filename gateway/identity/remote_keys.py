@@ -58,7 +58,7 @@ class KeysNeeded(Unauthenticated):
     (True when the refresh succeeded) and verifies again.
     """
 
-    def __init__(self, refusal: Unauthenticated, pending: Future):
+    def __init__(self, refusal: Unauthenticated, pending: Future[bool]):
         super().__init__(refusal.reason, refusal.detail)
         self.refusal = refusal
         self.pending = pending
@@ -100,7 +100,10 @@ class RemoteKeySet:
         self.algorithms = [a for a in cfg.algorithms if a in ASYMMETRIC_ALGORITHMS]
         self.issuer = cfg.issuer
         self.jwks_url = cfg.jwks_url
-        self.discovery_url = cfg.issuer.rstrip("/") + DISCOVERY_PATH if cfg.oidc_discovery else None
+        # oidc_discovery without an issuer is refused by the settings (JwtKeys)
+        self.discovery_url = (
+            cfg.issuer.rstrip("/") + DISCOVERY_PATH if cfg.oidc_discovery and cfg.issuer is not None else None
+        )
         self.ttl = cfg.jwks_cache.ttl_seconds
         self.min_interval = cfg.jwks_cache.refresh_min_interval_seconds
         self.timeout = cfg.jwks_cache.fetch_timeout_seconds
@@ -109,7 +112,7 @@ class RemoteKeySet:
         self._snapshot: _Snapshot | None = None
         self._discovered: str | None = None  # jwks_uri from the discovery document
         self._lock = threading.Lock()
-        self._inflight: Future | None = None
+        self._inflight: Future[bool] | None = None
         self._last_attempt: float | None = None
         self.revision = 0  # bumped when a refresh withdraws or changes a key
         self.fetches = 0
@@ -147,7 +150,7 @@ class RemoteKeySet:
         pending = self._start_refresh()
         return refusal if pending is None else KeysNeeded(refusal, pending)
 
-    def _start_refresh(self) -> Future | None:
+    def _start_refresh(self) -> Future[bool] | None:
         """The refresh under way, a new one in a worker thread, or None when rate-limited."""
         with self._lock:
             if self._inflight is not None:
@@ -156,13 +159,13 @@ class RemoteKeySet:
             if self._last_attempt is not None and now - self._last_attempt < self.min_interval:
                 return None
             self._last_attempt = now
-            future: Future = Future()
+            future: Future[bool] = Future()
             future.set_running_or_notify_cancel()  # a waiter that gives up must not cancel it
             self._inflight = future
         threading.Thread(target=self._refresh_into, args=(future,), name=f"jwks {self.where}", daemon=True).start()
         return future
 
-    def _refresh_into(self, future: Future) -> None:
+    def _refresh_into(self, future: Future[bool]) -> None:
         ok = False
         try:
             ok = self.refresh_now()
@@ -200,6 +203,8 @@ class RemoteKeySet:
     def _jwks_uri(self) -> str:
         if self.jwks_url is not None:
             return self.jwks_url
+        if self.discovery_url is None:  # the settings name one or the other
+            raise KeyFetchError(f"{self.where}: neither jwks_url nor oidc_discovery (with an issuer) is set")
         if self._discovered is None:
             doc = self._fetch(self.discovery_url, self.timeout)
             # OpenID Connect Discovery 1.0, 4.3: the document's issuer must be exactly ours.

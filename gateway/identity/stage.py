@@ -47,6 +47,15 @@ IDENTITY_HEADERS: frozenset[str] = frozenset({"authorization", "x-api-key", "x-a
 _KEY_MATCHED = frozenset({"token-expired", "token-issuer", "token-audience", "claim-mismatch"})
 
 
+class InactiveUser(Forbidden):
+    """403 ``user-inactive``: a verified user who is not active. Carries who was refused, which
+    belongs in the audit line (the pipeline reads ``identity`` from the refusal)."""
+
+    def __init__(self, identity: Identity):
+        super().__init__("user-inactive", f"user {identity.user.id!r} is {identity.user.status}")
+        self.identity = identity
+
+
 class BearerAuthenticator:
     """``Authorization: Bearer``: gateway JWT, else CRM JWT, else CRM personal access token."""
 
@@ -80,12 +89,12 @@ class BearerAuthenticator:
             return auth.to_identity(claims, directory)
         # The gateway's own error, unless another issuer's key matched and said what is wrong
         # (an expired CRM JWT should say token-expired, not token-invalid).
-        for exc in errors:
-            if exc.reason in _KEY_MATCHED:
-                raise exc
-        for exc in errors:  # an issuer still fetching its keys may yet accept the token
-            if isinstance(exc, KeysNeeded):
-                raise exc
+        for error in errors:
+            if error.reason in _KEY_MATCHED:
+                raise error
+        for error in errors:  # an issuer still fetching its keys may yet accept the token
+            if isinstance(error, KeysNeeded):
+                raise error
         raise errors[0]
 
 
@@ -170,9 +179,7 @@ class IdentityStage:
         else:
             raise Unauthenticated("unauthenticated", "no credential")
         if not identity.user.active:
-            refusal = Forbidden("user-inactive", f"user {identity.user.id!r} is {identity.user.status}")
-            refusal.identity = identity  # who was refused belongs in the audit line
-            raise refusal
+            raise InactiveUser(identity)
         return identity
 
 

@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from gateway.errors import Unauthenticated
 from gateway.identity.claims import check_required, user_name
@@ -80,7 +81,7 @@ class JwtVerifier:
         self._clock = clock
         self._cache: OrderedDict[str, tuple[Claims, float, int]] = OrderedDict()
         self._cache_size = cfg.cache_size
-        self._options = {
+        self._options: Options = {
             "require": ["exp"],
             "verify_aud": cfg.audience is not None,
             "verify_iss": cfg.issuer is not None,

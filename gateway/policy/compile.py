@@ -22,8 +22,8 @@ from gateway.policy.conditions import Always, Node, build
 from gateway.policy.criteria.base import CompileEnv, ListDef
 from gateway.policy.criteria.operation import expand, no_match
 from gateway.policy.grants import compile_grants, scope_problem
-from gateway.policy.schema import LIST_NAME, LIST_VALUES, PolicyHeader, RuleSpec, validate_at
-from gateway.rulefile import Document, RuleError
+from gateway.policy.schema import LIST_NAME, LIST_VALUES, ApprovalSpec, ApproversSpec, PolicyHeader, RuleSpec
+from gateway.rulefile import Document, RuleError, validate_at
 
 
 def compile_policies(
@@ -35,8 +35,11 @@ def compile_policies(
     users: set[str],
 ) -> tuple[CompiledPolicy | None, list[RuleError]]:
     errors: list[RuleError] = []
-    headers = [(doc, validate_at(doc, (), doc.data, PolicyHeader, errors)) for doc in docs]
-    headers = [(doc, h) for doc, h in headers if h is not None]
+    headers: list[tuple[Document, PolicyHeader]] = []
+    for doc in docs:
+        header = validate_at(doc, (), doc.data, PolicyHeader, errors)
+        if header is not None:
+            headers.append((doc, header))
     lists = _collect_lists(headers, errors)
     taken: dict[str, str] = {}  # rule id -> file:line where it was first defined
     rules: list[CompiledRule] = []
@@ -102,7 +105,7 @@ def _compile_rule(raw: Any, env: CompileEnv, taken: dict[str, str]) -> CompiledR
         _check_scope(spec.data_scope, ops, env)
         masks = _masks(spec, env)
         if spec.approval is not None:
-            approval, approval_when = _approval(spec, env)
+            approval, approval_when = _approval(spec.id, spec.approval, env)
     if len(errors) != before or block is None:
         return None
     return CompiledRule(
@@ -186,13 +189,12 @@ def _masks(spec: RuleSpec, env: CompileEnv) -> tuple[Mask, ...]:
     return tuple(masks)
 
 
-def _approval(spec: RuleSpec, env: CompileEnv) -> tuple[ApprovalRequirement | None, Node | None]:
+def _approval(rule_id: str, raw: ApprovalSpec, env: CompileEnv) -> tuple[ApprovalRequirement | None, Node | None]:
     """``approval:`` (four-eyes, gateway.approvals): approvers by role and/or the requester's manager,
     how long a request and then its approval stay valid, and an optional ``when`` condition."""
-    raw = spec.approval
     roles: list[str] = []
     manager = raw.approvers == "manager"
-    if not manager:
+    if isinstance(raw.approvers, ApproversSpec):
         roles, manager = list(raw.approvers.roles), raw.approvers.manager
         for i, role in enumerate(roles):
             if role not in env.roles:
@@ -213,7 +215,7 @@ def _approval(spec: RuleSpec, env: CompileEnv) -> tuple[ApprovalRequirement | No
             return None, None
     if seconds is None:
         return None, None
-    return ApprovalRequirement(rule=spec.id, roles=frozenset(roles), manager=manager, valid_for=seconds), when
+    return ApprovalRequirement(rule=rule_id, roles=frozenset(roles), manager=manager, valid_for=seconds), when
 
 
 def _check_unreachable(rules: list[CompiledRule], grants: list[CompiledGrant], errors: list[RuleError]) -> None:

@@ -49,7 +49,7 @@ class CompiledRule:
     approval_when: Node | None = None
     # RuleTrace objects by outcome: a rule has few distinct outcomes, and building frozen
     # dataclasses is what a decision would otherwise spend most of its time on.
-    _traces: dict[tuple, RuleTrace] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    _traces: dict[tuple[object, ...], RuleTrace] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     @property
     def unconditional(self) -> bool:

@@ -46,9 +46,12 @@ Shadow rules are evaluated on every request of their operation and reported in
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
+from typing import Any
 
 from gateway.model import (
     SCOPE_RANK,
+    ApprovalRequirement,
     CriterionTrace,
     Decision,
     Mask,
@@ -57,20 +60,25 @@ from gateway.model import (
     RuleTrace,
     ShadowResult,
 )
-from gateway.policy.compiled import Blocker, CompiledPolicy, CompiledRule
+from gateway.policy.compiled import Blocker, CompiledGrant, CompiledPolicy, CompiledRule
 from gateway.policy.conditions import Evaluated
 
 ALL = Obligations()
 SCOPE_UNDEFINED = (CriterionTrace("data_scope", False, "data-scope-undefined"),)
 DEFAULT_DENY = "default-deny"
 
+# A rule or grant that granted: (id, data scope, masks, its trace).
+Granted = tuple[str, str, tuple[Mask, ...], RuleTrace]
+# A rule whose block was evaluated, with the raw result of each criterion.
+Evaluation = tuple[CompiledRule, Evaluated]
 
-def deny_rank(b: Blocker) -> tuple:
+
+def deny_rank(b: Blocker) -> tuple[bool, int, int]:
     """Why a deny rule fired: what it refuses (most specific first), not whom it targets."""
     return (b.caller, -b.specificity, b.position)
 
 
-def obstacle_rank(b: Blocker) -> tuple:
+def obstacle_rank(b: Blocker) -> tuple[bool, bool, int, int]:
     """Why an allow rule for this caller did not grant: the least specific failing condition first
     (a wrong method before a time window), and ``mfa-required`` only when nothing else is in the way:
     a second factor would not help a caller who is also on the wrong network."""
@@ -82,7 +90,7 @@ def _most_specific(rule: CompiledRule, results: Evaluated, default: str) -> str:
     return min(blockers, key=deny_rank).reason if blockers else default
 
 
-def _dedup(reasons) -> tuple[str, ...]:
+def _dedup(reasons: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(reasons))
 
 
@@ -93,10 +101,10 @@ class PolicyEngine:
         self.policy = policy
         self.revision = revision
 
-    def _deny(self, reason: str, status: int = 403, **fields) -> Decision:
+    def _deny(self, reason: str, status: int = 403, **fields: Any) -> Decision:
         return Decision("deny", reason, revision=self.revision, status=status, **fields)
 
-    def decide(self, ctx: RequestContext, grants: tuple = ()) -> Decision:
+    def decide(self, ctx: RequestContext, grants: tuple[CompiledGrant, ...] = ()) -> Decision:
         """``grants``: the caller's grants for this operation from outside the rule files (approved
         access requests, gateway.access), applied exactly like those of grants.yaml."""
         identity = ctx.identity
@@ -109,7 +117,7 @@ class PolicyEngine:
         rules = self.policy.for_operation(ctx.endpoint.operation)
         trace: list[RuleTrace] = []
 
-        fired: list[tuple[CompiledRule, Evaluated]] = []
+        fired: list[Evaluation] = []
         for rule in rules.denies:
             value, results = rule.evaluate(ctx)
             hit = value is not False  # True or unknown: missing facts never lift a deny
@@ -123,8 +131,8 @@ class PolicyEngine:
         if not roles:
             return self._deny("role-unauthorized", shadow=shadow, trace=tuple(trace))
 
-        granted: list[tuple[str, str, tuple[Mask, ...], RuleTrace]] = []
-        failed: list[tuple[CompiledRule, Evaluated]] = []
+        granted: list[Granted] = []
+        failed: list[Evaluation] = []
         scope_undefined: list[str] = []
         approval = None  # four-eyes: any granting rule that asks for an approval makes it needed
         for rule in rules.allows:
@@ -177,7 +185,13 @@ class PolicyEngine:
             return self._deny_by_conditions(mine, shadow, trace)
         return self._deny(DEFAULT_DENY, reasons=(DEFAULT_DENY,), shadow=shadow, trace=tuple(trace))
 
-    def _allow(self, granted, shadow, trace, approval=None) -> Decision:
+    def _allow(
+        self,
+        granted: list[Granted],
+        shadow: tuple[ShadowResult, ...],
+        trace: list[RuleTrace],
+        approval: ApprovalRequirement | None = None,
+    ) -> Decision:
         scope = max((g[1] for g in granted), key=SCOPE_RANK.__getitem__)
         masks = {m for g in granted for m in g[2]}
         obligations = (
@@ -196,7 +210,9 @@ class PolicyEngine:
             revision=self.revision,
         )
 
-    def _deny_by_rules(self, fired, shadow, trace) -> Decision:
+    def _deny_by_rules(
+        self, fired: list[Evaluation], shadow: tuple[ShadowResult, ...], trace: list[RuleTrace]
+    ) -> Decision:
         # ``fired`` is in rule-id order; the best-ranked reason across all fired denies decides, and
         # its rule comes first in ``rules`` (the one the client is told).
         ranked = sorted((deny_rank(b), rule.id, b.reason) for rule, res in fired for b in rule.blockers(res))
@@ -210,7 +226,9 @@ class PolicyEngine:
             trace=tuple(trace),
         )
 
-    def _deny_by_conditions(self, mine, shadow, trace) -> Decision:
+    def _deny_by_conditions(
+        self, mine: list[Evaluation], shadow: tuple[ShadowResult, ...], trace: list[RuleTrace]
+    ) -> Decision:
         """Allow rules written for this caller failed on a condition: the closest one explains."""
         obstacles = {rule.id: sorted(rule.blockers(res), key=obstacle_rank) for rule, res in mine}
         # The closest rule: the fewest criteria in the way; ties broken by rule id.
@@ -238,7 +256,7 @@ class PolicyEngine:
         return value is True and rule.scope_for(identity.roles) is not None
 
     @staticmethod
-    def _shadow(ctx: RequestContext, rules, trace: list[RuleTrace]) -> tuple[ShadowResult, ...]:
+    def _shadow(ctx: RequestContext, rules: Iterable[CompiledRule], trace: list[RuleTrace]) -> tuple[ShadowResult, ...]:
         out = []
         for rule in rules:
             value, results = rule.evaluate(ctx)

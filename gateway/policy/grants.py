@@ -23,8 +23,8 @@ from typing import Any
 
 from gateway.model import Resource
 from gateway.policy.compiled import CompiledGrant
-from gateway.policy.schema import GrantsHeader, GrantSpec, validate_at
-from gateway.rulefile import Document, RuleError
+from gateway.policy.schema import GrantsHeader, GrantSpec
+from gateway.rulefile import Document, RuleError, validate_at
 
 
 def parse_instant(doc: Document, path: tuple[Any, ...], text: str, errors: list[RuleError]) -> datetime | None:

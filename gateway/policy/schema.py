@@ -13,19 +13,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, StrictInt, StrictStr, TypeAdapter
 
-from gateway.rulefile import Document, RuleError
+from gateway.rulefile import StrictModel
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 LIST_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class PolicyHeader(Strict):
+class PolicyHeader(StrictModel):
     """A policy file: named lists and rules (both optional, so a file may hold only lists)."""
 
     format: Literal["crmgw.rules/v1"]
@@ -37,22 +33,22 @@ class PolicyHeader(Strict):
 LIST_VALUES = TypeAdapter(list[StrictStr])
 
 
-class MatchSpec(Strict):
+class MatchSpec(StrictModel):
     operations: list[StrictStr] = Field(min_length=1)
 
 
-class MaskSpec(Strict):
+class MaskSpec(StrictModel):
     field: StrictStr
     op: Literal["remove", "redact", "hash"]
     keep_last: StrictInt = Field(default=0, ge=0, le=64)
 
 
-class ApproversSpec(Strict):
+class ApproversSpec(StrictModel):
     roles: list[StrictStr] = Field(default_factory=list)
     manager: bool = False
 
 
-class ApprovalSpec(Strict):
+class ApprovalSpec(StrictModel):
     """Four-eyes: ``approval: {approvers: manager | {roles: [...], manager: true}, valid_for: 1h, when: ...}``."""
 
     approvers: Literal["manager"] | ApproversSpec
@@ -60,7 +56,7 @@ class ApprovalSpec(Strict):
     when: Any = None  # a condition like an allow block; absent: every granted request
 
 
-class RuleSpec(Strict):
+class RuleSpec(StrictModel):
     id: StrictStr = Field(pattern=ID_PATTERN, max_length=100)
     title: StrictStr = Field(min_length=1)
     description: StrictStr = ""
@@ -74,13 +70,15 @@ class RuleSpec(Strict):
     approval: ApprovalSpec | None = None
 
 
-class GrantsHeader(Strict):
+class GrantsHeader(StrictModel):
     format: Literal["crmgw.rules/v1"]
     grants: list[Any] = Field(default_factory=list)
 
 
-class GrantSpec(Strict):
+class GrantSpec(StrictModel):
     """A time-boxed extra permission for one user; lapses by itself at ``until``."""
+
+    model_config = ConfigDict(populate_by_name=True)  # ``from_`` is accepted as well as ``from``, as it always was
 
     id: StrictStr = Field(pattern=ID_PATTERN, max_length=100)
     user: StrictStr
@@ -91,24 +89,3 @@ class GrantSpec(Strict):
     reason: StrictStr = Field(min_length=1)
     # Optional: the grant also needs a multi-factor credential (401 mfa-required otherwise).
     require_mfa: bool = False
-
-
-def validate_at(doc: Document, path: tuple[Any, ...], data: Any, model: Any, errors: list[RuleError]) -> Any:
-    """Validate the part of ``doc`` found at ``path``; on failure report ``file:line:col`` and return None.
-
-    ``model`` is a pydantic model class or a TypeAdapter. Messages name the full dotted path, as
-    :func:`gateway.rulefile.validate` does for whole files.
-    """
-    try:
-        if isinstance(model, TypeAdapter):
-            return model.validate_python(data)
-        return model.model_validate(data)
-    except ValidationError as exc:
-        for item in exc.errors(include_url=False):
-            loc = path + tuple(item["loc"])
-            msg = item["msg"]
-            if item["type"] == "extra_forbidden":
-                msg = f"unknown key {loc[-1]!r}"
-            where = ".".join(str(p) for p in loc) or "(top level)"
-            errors.append(doc.error(loc, f"{where}: {msg}"))
-        return None

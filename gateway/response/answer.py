@@ -32,24 +32,25 @@ from gateway.response.paths import compiled
 from gateway.response.scope import scope_test
 
 ALL = None  # a pruning-tree node under which everything is kept
+PruningTree = dict[str, "PruningTree | None"]  # the declared keys of an answer, ALL below a leaf
 
 
 @dataclasses.dataclass(slots=True)
 class Outcome:
     seen: int  # distinct records in the CRM's answer
-    returned: list[dict]  # distinct records left for the caller
+    returned: list[dict[str, Any]]  # distinct records left for the caller
     ids: tuple[str, ...]  # their ids, taken before masks (an id may itself be masked)
     masked: set[str]
 
 
-def record_key(record: dict, id_field: str) -> Any:
+def record_key(record: dict[str, Any], id_field: str) -> Any:
     """What makes two copies of a record one record: its id, else the object itself."""
     value = record.get(id_field)
     return ("id", value) if type(value) in (str, int) else ("object", id(record))
 
 
-def distinct(records: Iterable[dict], id_field: str) -> list[dict]:
-    out: dict[Any, dict] = {}
+def distinct(records: Iterable[dict[str, Any]], id_field: str) -> list[dict[str, Any]]:
+    out: dict[Any, dict[str, Any]] = {}
     for record in records:
         out.setdefault(record_key(record, id_field), record)
     return list(out.values())
@@ -123,7 +124,7 @@ def _related(
         scope_test(resource, scope, identity, directory) if scope == "all" or scope in resource.scope_fields else _none
     )
     path = compiled(path_text)
-    kept: list[dict] = []
+    kept: list[dict[str, Any]] = []
     if path[-1][1]:  # "included[]": lists of records
         holder = path[:-1] + ((path[-1][0], False),)
         for records in list(fieldpath.values(doc, holder)):
@@ -154,7 +155,7 @@ def _none(record: Any) -> bool:
     return False
 
 
-def trim_fields(records: list[dict], resource: Resource) -> None:
+def trim_fields(records: list[dict[str, Any]], resource: Resource) -> None:
     """Drop the keys a resource does not declare in ``fields`` (when it declares any)."""
     allowed = resource.fields
     if allowed is None:
@@ -166,7 +167,7 @@ def trim_fields(records: list[dict], resource: Resource) -> None:
 
 
 def _aggregate(
-    doc: Any, aggregate: Aggregate, returned: list[dict], masks: tuple[CompiledMask, ...], resource: Resource
+    doc: Any, aggregate: Aggregate, returned: list[dict[str, Any]], masks: tuple[CompiledMask, ...], resource: Resource
 ) -> None:
     path = compiled(aggregate.path)
     places = list(fieldpath.containers(doc, path))
@@ -196,7 +197,7 @@ def _masked(field: str, masks: tuple[CompiledMask, ...], resource: Resource) -> 
     return False
 
 
-def pruning_tree(endpoint: Endpoint) -> dict | None:
+def pruning_tree(endpoint: Endpoint) -> PruningTree | None:
     """The declared shape of an answer: records, related, aggregates, metadata; ALL below each."""
     texts = [
         *endpoint.records,
@@ -204,7 +205,7 @@ def pruning_tree(endpoint: Endpoint) -> dict | None:
         *(a.path for a in endpoint.answer.aggregates),
         *endpoint.answer.metadata,
     ]
-    root: dict = {}
+    root: PruningTree = {}
     for text in texts:
         steps = compiled(text)
         if not steps:
@@ -213,26 +214,28 @@ def pruning_tree(endpoint: Endpoint) -> dict | None:
         for i, (key, _walk) in enumerate(steps):
             if i == len(steps) - 1:
                 node[key] = ALL
-            elif node.get(key, {}) is ALL:
+            elif key in node and node[key] is ALL:
                 break
             else:
-                node = node.setdefault(key, {})
+                child = node.get(key)
+                if child is None:
+                    child = node[key] = {}
+                node = child
     return root
 
 
-def prune(value: Any, node: dict | None) -> int:
+def prune(value: Any, node: PruningTree | None) -> int:
     """Remove from ``value`` what the tree does not declare; returns how many values went."""
     if node is ALL:
         return 0
     removed = 0
     if type(value) is dict:
         for key in list(value):
-            child = node.get(key, 0)
-            if child == 0 or (child is not ALL and type(value[key]) not in (dict, list)):
+            if key not in node or (node[key] is not ALL and type(value[key]) not in (dict, list)):
                 del value[key]
                 removed += 1
             else:
-                removed += prune(value[key], child)
+                removed += prune(value[key], node[key])
     elif type(value) is list:
         before = len(value)
         value[:] = [item for item in value if type(item) in (dict, list)]

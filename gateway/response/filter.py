@@ -25,11 +25,11 @@ from typing import Any
 
 from gateway import fieldpath
 from gateway.errors import ObligationUnenforceable
-from gateway.model import Endpoint, Identity, Obligations
+from gateway.model import Endpoint, Identity, Obligations, Resource
 from gateway.response import answer, formats, xmldoc
 from gateway.response.mask import CompiledMask, compile_masks, mask_table
 from gateway.response.paths import compiled, has_list_step
-from gateway.response.scope import scope_fields, scope_test
+from gateway.response.scope import InScope, scope_fields, scope_test
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,7 +124,7 @@ def _xml_lists(xml: xmldoc.XmlDocument, endpoint: Endpoint, masks: tuple[Compile
                     xml.shape(record, path)
 
 
-def csv_scope_test(endpoint: Endpoint, scope: str, identity: Identity | None, directory: Any = None):
+def csv_scope_test(endpoint: Endpoint, scope: str, identity: Identity | None, directory: Any = None) -> InScope | None:
     """The row test for a CSV answer: the endpoint's own scope column (a header, maybe multi-valued),
     else the resource's scope field, which must then be a top-level column."""
     field = endpoint.csv_scope.get(scope) if scope != "all" else None
@@ -136,14 +136,14 @@ def csv_scope_test(endpoint: Endpoint, scope: str, identity: Identity | None, di
     if not wanted:
         return lambda row: False
 
-    def test(row: dict) -> bool:
+    def test(row: dict[str, str]) -> bool:
         cell = row.get(column) or ""
         return wanted in ([v.strip() for v in cell.split(sep)] if sep else [cell])
 
     return test
 
 
-def _trim_columns(table: formats.CsvTable, resource, names: dict[str, str]) -> None:
+def _trim_columns(table: formats.CsvTable, resource: Resource, names: dict[str, str]) -> None:
     """Drop the columns whose field the resource does not declare in ``fields``."""
     if resource.fields is None:
         return
@@ -180,9 +180,9 @@ def count_records(
     return FilterResult(plain, content_type or "", len(records), len(records), ids, frozenset())
 
 
-def records_of(body_obj: Any, endpoint: Endpoint) -> list[dict]:
+def records_of(body_obj: Any, endpoint: Endpoint) -> list[dict[str, Any]]:
     """The records a parsed JSON body holds, in the order of ``endpoint.records``."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for place in _locate(body_obj, endpoint):
         if type(place) is list:
             out.extend(place)

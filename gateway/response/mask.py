@@ -112,7 +112,7 @@ def spellings(resource: Resource | None, field: str) -> frozenset[str] | None:
 
 
 def mask_records(
-    records: Iterable[dict], masks: tuple[CompiledMask, ...], resource: Resource | None = None
+    records: Iterable[dict[str, Any]], masks: tuple[CompiledMask, ...], resource: Resource | None = None
 ) -> set[str]:
     """Apply ``masks`` in place to JSON records; returns the field paths that were masked.
 
@@ -121,19 +121,19 @@ def mask_records(
     """
     masked: set[str] = set()
     records = records if isinstance(records, list) else list(records)
+    fold = resource is not None and resource.case_insensitive
     for mask in masks:
         hit = False
-        remove = mask.op == "remove"
-        change = None if remove else _changer(mask)
+        change = None if mask.op == "remove" else _changer(mask)  # None: remove the field
         names = spellings(resource, mask.path[-1][0])
         if names is not None:
-            hit = _mask_spellings(records, mask, names, resource.case_insensitive, change)
+            hit = _mask_spellings(records, mask, names, fold, change)
         elif mask.column is not None:  # fast path: a top-level key
             key = mask.column
             for record in records:
                 if key in record:
                     hit = True
-                    if remove:
+                    if change is None:
                         del record[key]
                     elif record[key] is not None:
                         record[key] = change(record[key])
@@ -141,7 +141,7 @@ def mask_records(
             for record in records:
                 for parent, key in list(fieldpath.containers(record, mask.path)):
                     hit = True
-                    if remove:
+                    if change is None:
                         del parent[key]
                     elif parent[key] is not None:
                         parent[key] = change(parent[key])
@@ -151,7 +151,11 @@ def mask_records(
 
 
 def _mask_spellings(
-    records: list[dict], mask: CompiledMask, names: frozenset[str], fold: bool, change: Callable[[Any], Any] | None
+    records: list[dict[str, Any]],
+    mask: CompiledMask,
+    names: frozenset[str],
+    fold: bool,
+    change: Callable[[Any], Any] | None,
 ) -> bool:
     hit = False
     head = mask.path[:-1]

@@ -60,7 +60,9 @@ def scope_test(resource: Resource, scope: str, identity: Identity | None, direct
     return lambda record: any(test(record) for test in tests)
 
 
-def record_in_scope(record: dict, resource: Resource, scope: str, identity: Identity, directory: Any = None) -> bool:
+def record_in_scope(
+    record: dict[str, Any], resource: Resource, scope: str, identity: Identity, directory: Any = None
+) -> bool:
     """One-off check (e.g. a record fetched before an update); filters use :func:`scope_test`."""
     test = scope_test(resource, scope, identity, directory)
     return True if test is None else test(record)

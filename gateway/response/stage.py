@@ -50,18 +50,28 @@ async def respond(
         raise RecordNotFound("record-not-found", detail=f"upstream 404 on {endpoint.operation}")
     if obligations.needs_body or (endpoint.records and ok):
         raw = await read_bounded(resp, max_bytes)
-        common = {
-            "content_type": resp.headers.get("Content-Type"),
-            "content_encoding": resp.headers.get("Content-Encoding"),
-            "endpoint": endpoint,
-            "identity": identity,
-            "max_bytes": max_bytes,
-        }
+        content_type, content_encoding = resp.headers.get("Content-Type"), resp.headers.get("Content-Encoding")
         try:
             if obligations.needs_body:
-                result = apply_obligations(raw, obligations=obligations, directory=directory, **common)
+                result = apply_obligations(
+                    raw,
+                    content_type=content_type,
+                    content_encoding=content_encoding,
+                    endpoint=endpoint,
+                    obligations=obligations,
+                    identity=identity,
+                    max_bytes=max_bytes,
+                    directory=directory,
+                )
             else:
-                result = count_records(raw, **common)
+                result = count_records(
+                    raw,
+                    content_type=content_type,
+                    content_encoding=content_encoding,
+                    endpoint=endpoint,
+                    identity=identity,
+                    max_bytes=max_bytes,
+                )
         except (ObligationUnenforceable, Forbidden):
             if ok:
                 raise

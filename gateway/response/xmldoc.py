@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import fieldpath
-from gateway.response.xmlparse import TEXT, XSI, Node, XmlRefused, parse
+from gateway.response.xmlparse import TEXT, XSI, Element, Node, Nodes, XmlRefused, parse
 
 XML_NS = "http://www.w3.org/XML/1998/namespace"  # xml:lang and friends: prefix "xml", never declared
 __all__ = ["XmlDocument", "XmlRefused", "load"]
@@ -42,12 +42,12 @@ __all__ = ["XmlDocument", "XmlRefused", "load"]
 class XmlDocument:
     """A parsed XML body: ``root`` is ``{root name: value}``; edit it in place, then :meth:`dump`."""
 
-    def __init__(self, root: dict, nodes: dict[int, tuple[dict, Node]], declared: list[tuple[str, str]]):
+    def __init__(self, root: Element, nodes: Nodes, declared: list[tuple[str, str]]):
         self.root = root
         self._nodes = nodes  # id(dict) -> (the dict itself, kept alive so its id is never reused; node)
         self._declared = declared  # (prefix, uri) in document order
 
-    def node(self, value: dict) -> Node:
+    def node(self, value: Element) -> Node:
         entry = self._nodes.get(id(value))
         if entry is None:
             entry = self._nodes[id(value)] = (value, Node())
@@ -138,14 +138,14 @@ class XmlDocument:
             prefixes[uri] = prefix
             taken.add(prefix)
         n = 0
-        for uri in used:
-            if uri is None or uri in prefixes:
+        for used_uri in used:
+            if used_uri is None or used_uri in prefixes:
                 continue
-            prefix = "xsi" if uri == XSI and "xsi" not in taken else ""
+            prefix = "xsi" if used_uri == XSI and "xsi" not in taken else ""
             while not prefix or prefix in taken:
                 n += 1
                 prefix = f"ns{n}"
-            prefixes[uri] = prefix
+            prefixes[used_uri] = prefix
             taken.add(prefix)
         return prefixes
 

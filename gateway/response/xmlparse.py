@@ -17,12 +17,18 @@ import re
 from typing import Any
 from xml.etree.ElementTree import ParseError
 
+# No stubs until types-defusedxml joins the test extra and constraints.txt; then mypy flags this as unused.
 from defusedxml.ElementTree import DefusedXMLParser
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 TEXT = "#text"  # not a field path segment: the text of an element with attributes is not addressable
 MAX_DEPTH = 64
 _ENCODING = re.compile(r"""<\?xml[^>]*?\sencoding\s*=\s*["']([^"']*)["']""")
+
+
+# An element with children or attributes, as a dict: each attribute and child under its name.
+Element = dict[str, Any]
+Nodes = dict[int, tuple[Element, "Node"]]  # id(element) -> (the element, kept alive so its id is not reused; its Node)
 
 
 class XmlRefused(Exception):
@@ -59,9 +65,9 @@ class _Builder:
 
     def __init__(self) -> None:
         self.stack: list[_Frame] = []
-        self.nodes: dict[int, tuple[dict, Node]] = {}
+        self.nodes: Nodes = {}
         self.declared: list[tuple[str, str]] = []
-        self.root: dict | None = None
+        self.root: Element | None = None
 
     def start_ns(self, prefix: str, uri: str) -> None:
         self.declared.append((prefix or "", uri))
@@ -85,7 +91,7 @@ class _Builder:
             self.root = {frame.name: value}
             self.nodes[id(self.root)] = (self.root, Node(children={frame.name: frame.ns}))
 
-    def close(self) -> dict:
+    def close(self) -> Element:
         if self.root is None:
             raise XmlRefused("no root element")
         return self.root
@@ -130,7 +136,7 @@ class _Builder:
         return value
 
 
-def parse(data: bytes) -> tuple[dict, dict[int, tuple[dict, Node]], list[tuple[str, str]]]:
+def parse(data: bytes) -> tuple[Element, Nodes, list[tuple[str, str]]]:
     """(root, nodes, declared namespaces) of a UTF-8 XML body parsed safely; raises XmlRefused."""
     try:
         text = data.decode("utf-8")
@@ -143,7 +149,7 @@ def parse(data: bytes) -> tuple[dict, dict[int, tuple[dict, Node]], list[tuple[s
     parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
         parser.feed(data)
-        root = parser.close()
+        parser.close()  # ends the document: calls builder.close(), which refuses one without a root
     except (ParseError, ValueError) as exc:  # defusedxml's DTDForbidden & co. are ValueErrors
         raise XmlRefused(f"{type(exc).__name__}: {exc}") from None
-    return root, builder.nodes, builder.declared
+    return builder.close(), builder.nodes, builder.declared

@@ -12,24 +12,26 @@ blocks.py          what is in force, lifted by an analyst (audited); blocks_cli.
 link.py            ok / unreachable / refusing-writes: only a write proves health, not a PING
 epoch.py           lost counter data noticed (epoch key, per-user markers) -> signals-data-lost
 rebuild.py, cli.py ``crmgw signals rebuild``: the windows restored from the audit log
+redis_watch.py     the stage's watch over Redis: pub/sub listener, periodic reload, reconnect
+sink.py            AlertSink: where findings are raised (the alert store), shared with the detector
 stage.py           SignalsStage: check / submit / background worker / health
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from gateway.clock import Clock, utc_now
 from gateway.signals.anomalies import AnomalyRule, AnomalyRules, load_anomalies
 from gateway.signals.config import SignalsConfig
+from gateway.signals.sink import AlertSink
 
-# The stage, its backends and redis-py are imported when first used (build_signals, or the two
-# names below through __getattr__), not with the package: the rule loader behind every crmgw
-# command imports gateway.signals.anomalies, and redis-py alone takes a tenth of a second or more.
-_LAZY = {"AlertSink": "gateway.signals.stage", "SignalsStage": "gateway.signals.stage"}
+# The stage, its backends and redis-py are imported when first used (build_signals, or the name
+# below through __getattr__), not with the package: the rule loader behind every crmgw command
+# imports gateway.signals.anomalies, and redis-py alone takes a tenth of a second or more.
+_LAZY = {"SignalsStage": "gateway.signals.stage"}
 if TYPE_CHECKING:
-    from gateway.signals.stage import AlertSink, SignalsStage
+    from gateway.signals.stage import SignalsStage
 
 __all__ = [
     "AlertSink",
@@ -42,7 +44,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
@@ -55,7 +57,7 @@ def build_signals(
     *,
     redis_url: str | None,
     alerts: AlertSink | None,
-    clock: Callable[[], datetime] | None = None,
+    clock: Clock | None = None,
 ) -> SignalsStage:
     """The stage for ``config``; ``redis_url`` is the top-level setting (``signals.redis_url`` wins).
 
@@ -65,8 +67,10 @@ def build_signals(
     from gateway.signals.enforcement import EnforcementState, LocalEnforcement, RedisEnforcement
     from gateway.signals.memory_backend import MemoryCounters
     from gateway.signals.redis_backend import RedisCounters
+    from gateway.signals.redis_watch import RedisWatch
     from gateway.signals.stage import SignalsStage
 
+    clock = clock or utc_now
     state = EnforcementState()
     url = config.redis_url or redis_url
     if config.backend == "memory" or (config.backend == "auto" and not url):
@@ -81,14 +85,15 @@ def build_signals(
     if not url:
         raise ValueError("signals.backend is 'redis' but no Redis URL is set (signals.redis_url or redis_url)")
     client = connect_redis(url)
-    stage = SignalsStage(
+    counters = RedisCounters(client, config)
+    # epoch seconds on the gateway clock, as SignalsStage.now
+    enforcement = RedisEnforcement(client, state, lambda: clock().timestamp())
+    return SignalsStage(
         config,
-        backend=RedisCounters(client, config),
-        enforcement=None,
+        backend=counters,
+        enforcement=enforcement,
         state=state,
         alerts=alerts,
         clock=clock,
-        client=client,
+        redis=RedisWatch(client, config, counters=counters, enforcement=enforcement, clock=clock),
     )
-    stage.enforcement = RedisEnforcement(client, state, stage.now)
-    return stage

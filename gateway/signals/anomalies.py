@@ -18,6 +18,9 @@
 
 Every problem is reported at once as ``file:line:col``; unknown counters, operations, users, roles
 and summary placeholders are errors, not silent no-ops. Evaluation lives in gateway.signals.thresholds.
+
+An exception's keys are criteria of the policy language (gateway.policy.criteria: ``user``, ``role``,
+``operation``, ``country``, plus ``resource``), compiled and checked by the same code as in a policy.
 """
 
 from __future__ import annotations
@@ -25,14 +28,21 @@ from __future__ import annotations
 import dataclasses
 import re
 import string
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, model_validator
+from pydantic import Field, StrictBool, StrictStr, model_validator
 
-from gateway.policy.criteria.operation import expand, no_match
+from gateway.model import RequestContext, Resource
+from gateway.policy.criteria._membership import SetMembership
+from gateway.policy.criteria.base import CompileEnv, Item, known
+from gateway.policy.criteria.country import CountryCriterion
+from gateway.policy.criteria.operation import OperationCriterion, expand, no_match
+from gateway.policy.criteria.role import RoleCriterion
+from gateway.policy.criteria.user import UserCriterion
 from gateway.policy.schema import ID_PATTERN
-from gateway.rulefile import Document, RuleError, load_yaml
+from gateway.rulefile import RuleError, StrictModel, load_yaml, validate_at
 from gateway.signals.counters import FIELDS, TIMESPANS
 
 COUNTABLE = FIELDS + ("distinct_records",)
@@ -56,67 +66,84 @@ PLACEHOLDERS = frozenset(
 DURATION = re.compile(r"^(\d+)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_ACTION_TTL = 30 * 86400
-EXCEPTION_KEYS = ("user", "role", "resource", "operation", "country")
+GroupBy = Literal["user", "resource"]
+_BY_USER: list[GroupBy] = ["user"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ResourceCriterion(SetMembership):
+    """``resource: {in: [customers]}``: the catalogue resource of the request's operation.
+
+    Not registered with the policy criteria: a policy names operations (``customers.*``), and
+    registering it would add a keyword to every policy file. Anomaly exceptions add it here.
+    """
+
+    name = "resource"
+    ok, fail, unknown = "resource-ok", "resource-unauthorized", "resource-unknown"
+
+    @classmethod
+    def check(cls, item: Item, env: CompileEnv) -> Any | None:
+        return known(item, {resource.name for resource in env.operations.values()}, "resource", env)
+
+    def fact(self, ctx: RequestContext) -> Any:
+        return ctx.endpoint.resource_name if ctx.endpoint is not None else None
 
 
-class Header(_Strict):
+# The keys an exception may use, each compiled by its criterion; in the order they are checked.
+EXCEPTION_CRITERIA: dict[str, type[SetMembership]] = {
+    "user": UserCriterion,
+    "role": RoleCriterion,
+    "resource": ResourceCriterion,
+    "operation": OperationCriterion,
+    "country": CountryCriterion,
+}
+EXCEPTION_KEYS = tuple(EXCEPTION_CRITERIA)
+
+
+class Header(StrictModel):
     format: Literal["crmgw.rules/v1"]
     rules: list[Any] = Field(default_factory=list)
 
 
-class MatchSpec(_Strict):
+class MatchSpec(StrictModel):
     operations: list[StrictStr] | None = Field(default=None, min_length=1)
     off_hours: StrictBool | None = None
 
 
-class ConditionSpec(_Strict):
+class ConditionSpec(StrictModel):
     gt: float | None = Field(default=None, ge=0, strict=True)
     gte: float | None = Field(default=None, ge=0, strict=True)
     and_gt_user_max_days: float | None = Field(default=None, gt=0, strict=True)
 
     @model_validator(mode="after")
-    def _one_absolute(self):
+    def _one_absolute(self) -> ConditionSpec:
         if (self.gt is None) == (self.gte is None):
             raise ValueError("give exactly one of 'gt' or 'gte'")
         return self
 
 
-class Membership(_Strict):
-    in_: list[StrictStr] | None = Field(default=None, alias="in", min_length=1)
-    not_in: list[StrictStr] | None = Field(default=None, min_length=1)
+class ExceptionSpec(StrictModel):
+    """The keys of one exception; each value is checked when its criterion compiles it."""
+
+    user: Any = None
+    role: Any = None
+    resource: Any = None
+    operation: Any = None
+    country: Any = None
 
     @model_validator(mode="after")
-    def _one(self):
-        if (self.in_ is None) == (self.not_in is None):
-            raise ValueError("give exactly one of 'in' or 'not_in'")
-        return self
-
-
-class ExceptionSpec(_Strict):
-    user: Membership | None = None
-    role: Membership | None = None
-    resource: Membership | None = None
-    operation: Membership | None = None
-    country: Membership | None = None
-
-    @model_validator(mode="after")
-    def _not_empty(self):
+    def _not_empty(self) -> ExceptionSpec:
         if all(getattr(self, k) is None for k in EXCEPTION_KEYS):
             raise ValueError(f"an exception needs at least one of {', '.join(EXCEPTION_KEYS)}")
         return self
 
 
-class RuleSpec(_Strict):
+class RuleSpec(StrictModel):
     id: StrictStr = Field(pattern=ID_PATTERN, max_length=100)
     title: StrictStr = Field(min_length=1)
     description: StrictStr = ""
     status: Literal["active", "disabled"] = "active"
     count: Literal[COUNTABLE]  # type: ignore[valid-type]
-    group_by: list[Literal["user", "resource"]] = Field(default_factory=lambda: ["user"])
+    group_by: list[GroupBy] = Field(default_factory=lambda: _BY_USER.copy())
     match: MatchSpec | None = None
     timespan: Literal[tuple(TIMESPANS)]  # type: ignore[valid-type]
     condition: ConditionSpec
@@ -129,18 +156,16 @@ class RuleSpec(_Strict):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ExceptionMatcher:
-    """One ``exceptions`` item: every key present must hold (``in`` / ``not_in`` of a value)."""
+    """One ``exceptions`` item: every criterion in it must hold for the finding's facts."""
 
-    tests: tuple[tuple[str, bool, frozenset[str]], ...]  # (key, negated, values)
+    tests: tuple[tuple[str, SetMembership], ...]  # (fact name, compiled criterion)
 
-    def matches(self, facts: dict[str, Any]) -> bool:
-        for key, negated, values in self.tests:
+    def matches(self, facts: Mapping[str, Any]) -> bool:
+        for key, criterion in self.tests:
             fact = facts.get(key)
-            have = set(fact) if isinstance(fact, (set, frozenset, list, tuple)) else {fact} - {None}
-            if not have:  # a missing fact never silences (it also never grants: see thresholds)
-                return False
-            hit = bool(have & values)
-            if hit == negated:
+            if isinstance(fact, (set, frozenset, list, tuple)) and not fact:
+                fact = None  # no roles at all is an unknown fact, even for ``not_in``
+            if criterion.holds(fact) is not True:  # unknown never silences (nor grants: see thresholds)
                 return False
         return True
 
@@ -180,60 +205,38 @@ class AnomalyRules:
         return self.rules
 
 
-def validate_at(doc: Document, path: tuple, data: Any, model: type[BaseModel], errors: list[RuleError]):
-    """Validate one part of ``doc``; problems go to ``errors`` at file:line:col (unknown keys at the key)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        for item in exc.errors(include_url=False):
-            loc = path + tuple(item["loc"])
-            where = ".".join(str(p) for p in loc)
-            if item["type"] == "extra_forbidden":
-                line, col = doc.key_loc(loc)
-                errors.append(RuleError(doc.file, line, col, f"{where}: unknown key {loc[-1]!r}"))
-            else:
-                errors.append(doc.error(loc, f"{where}: {item['msg']}"))
-        return None
-
-
 def parse_duration(text: str) -> int | None:
     m = DURATION.match(text)
     return int(m.group(1)) * UNIT_SECONDS[m.group(2)] if m else None
 
 
-def _membership(
-    doc: Document, path: tuple, key: str, spec: Membership, known: set[str] | None, errors: list[RuleError]
-) -> tuple[str, bool, frozenset[str]]:
-    values = spec.in_ if spec.in_ is not None else spec.not_in
-    field = "in" if spec.in_ is not None else "not_in"
-    out: set[str] = set()
-    for i, value in enumerate(values or ()):
-        where = path + (key, field, i)
-        if key == "operation":
-            ops = expand(value, known or set())
-            if not ops:
-                errors.append(doc.error(where, no_match(value)))
-            out |= ops or set()
+def _exception(env: CompileEnv, spec: ExceptionSpec) -> ExceptionMatcher | None:
+    """Compile one exception found at ``env.path``; None after reporting its problems to ``env``."""
+    tests: list[tuple[str, SetMembership]] = []
+    ok = True
+    for key, cls in EXCEPTION_CRITERIA.items():
+        raw = getattr(spec, key)
+        if raw is None:
             continue
-        if key == "country" and not re.fullmatch(r"[A-Z]{2}", value):
-            errors.append(doc.error(where, f"country {value!r} must be an ISO 3166-1 alpha-2 code such as FR"))
-        elif known is not None and value not in known:
-            errors.append(doc.error(where, f"unknown {key} {value!r}"))
-        out.add(value)
-    return key, spec.not_in is not None, frozenset(out)
+        criterion = cls.compile(raw, env.at(key))
+        if criterion is None:
+            ok = False
+        else:
+            tests.append((key, criterion))
+    return ExceptionMatcher(tuple(tests)) if ok else None
 
 
-def _compile(
-    doc: Document, path: tuple, spec: RuleSpec, known: dict[str, set[str] | None], errors: list[RuleError]
-) -> AnomalyRule | None:
+def _compile(env: CompileEnv, spec: RuleSpec) -> AnomalyRule | None:
+    """Check one validated rule found at ``env.path``; None after reporting its problems to ``env``."""
+    doc, path, errors = env.doc, env.path, env.errors
     before = len(errors)
     if spec.group_by not in (["user"], ["user", "resource"]):
         errors.append(doc.error(path + ("group_by",), "group_by must be [user] or [user, resource]"))
-    operations = None
+    operations: set[str] | None = None
     if spec.match is not None and spec.match.operations is not None:
         operations = set()
         for i, pattern in enumerate(spec.match.operations):
-            ops = expand(pattern, known["operation"] or set())
+            ops = expand(pattern, env.operations)
             if not ops:
                 errors.append(doc.error(path + ("match", "operations", i), no_match(pattern)))
             operations |= ops or set()
@@ -269,14 +272,7 @@ def _compile(
             )
     except ValueError as exc:
         errors.append(doc.error(path + ("summary",), f"bad summary template: {exc}"))
-    matchers = []
-    for i, exc in enumerate(spec.exceptions):
-        tests = [
-            _membership(doc, path + ("exceptions", i), key, getattr(exc, key), known[key], errors)
-            for key in EXCEPTION_KEYS
-            if getattr(exc, key) is not None
-        ]
-        matchers.append(ExceptionMatcher(tuple(tests)))
+    matchers = [_exception(env.at("exceptions", i), item) for i, item in enumerate(spec.exceptions)]
     if len(errors) != before:
         return None
     return AnomalyRule(
@@ -295,13 +291,13 @@ def _compile(
         action=spec.action,
         action_ttl=ttl,
         summary=spec.summary,
-        exceptions=tuple(matchers),
+        exceptions=tuple(m for m in matchers if m is not None),
         source=f"{doc.file}:{doc.loc(path)[0]}",
     )
 
 
 def load_anomalies(
-    path: Path, display: str, *, operations: set[str], roles: set[str], users: set[str]
+    path: Path, display: str, *, operations: Iterable[str], roles: Iterable[str], users: Iterable[str]
 ) -> tuple[AnomalyRules | None, list[RuleError]]:
     """Load and check anomalies.yaml; (rules, []) or (None, every problem found)."""
     doc, errors = load_yaml(path, display)
@@ -310,13 +306,17 @@ def load_anomalies(
     header = validate_at(doc, (), doc.data, Header, errors)
     if header is None:
         return None, errors
-    known: dict[str, set[str] | None] = {
-        "operation": set(operations),
-        "user": set(users),
-        "role": set(roles),
-        "resource": {op.partition(".")[0] for op in operations},
-        "country": None,
-    }
+    # What the criteria check names against. Operations come by name only: each one's resource is
+    # the part before the dot, as the catalogue requires.
+    env = CompileEnv(
+        doc=doc,
+        path=(),
+        lists={},
+        operations={op: Resource(op.partition(".")[0]) for op in operations},
+        roles=frozenset(roles),
+        users=frozenset(users),
+        errors=errors,
+    )
     rules: list[AnomalyRule] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(header.rules):
@@ -330,7 +330,7 @@ def load_anomalies(
             )
             continue
         seen[spec.id] = doc.loc(where)[0]
-        rule = _compile(doc, where, spec, known, errors)
+        rule = _compile(env.at(*where), spec)
         if rule is not None and spec.status == "active":
             rules.append(rule)
     if errors:

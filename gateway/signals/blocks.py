@@ -24,9 +24,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from gateway.signals.enforcement import ACTIONS, Measure
+from gateway.signals.enforcement import ACTIONS, Enforcement, Measure
 
 log = logging.getLogger("crmgw.blocks")
 MAX_NOTE = 2000
@@ -40,6 +40,14 @@ class Lifted:
 
     def to_dict(self) -> dict[str, Any]:
         return {**measure_dict(self.measure), "recorded_in": self.recorded_in, "problem": self.problem}
+
+
+class LiftRecorder(Protocol):
+    """Where a lift is recorded: the alert store (gateway.alerts.store.AlertStore.record_lift)."""
+
+    async def record_lift(
+        self, alert_id: str, *, actor: str, action: str, rule: str, until: str, note: str
+    ) -> object: ...
 
 
 def iso(epoch: float) -> str:
@@ -57,7 +65,7 @@ def measure_dict(m: Measure) -> dict[str, Any]:
     }
 
 
-async def active(enforcement, now: float, *, user: str | None = None) -> list[Measure]:
+async def active(enforcement: Enforcement, now: float, *, user: str | None = None) -> list[Measure]:
     """Blocks and step-ups in force (Redis: as every instance sees them), oldest first."""
     found = await enforcement.active(now)
     return [m for m in found if user is None or m.user == user]
@@ -80,8 +88,8 @@ def check_request(user: str, action: str | None, note: str | None, actor: str | 
 
 
 async def lift(
-    enforcement,
-    alerts,
+    enforcement: Enforcement,
+    alerts: LiftRecorder | None,
     *,
     user: str,
     action: str | None = None,
@@ -122,7 +130,7 @@ async def lift(
     return out
 
 
-async def _record(alerts, m: Measure, actor: str, note: str) -> tuple[str | None, str | None]:
+async def _record(alerts: LiftRecorder | None, m: Measure, actor: str, note: str) -> tuple[str | None, str | None]:
     if not m.alert:
         return None, "the measure names no alert (the alert sink had not answered)"
     if alerts is None:

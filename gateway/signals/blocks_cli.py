@@ -14,17 +14,26 @@ Exit codes: 0 done, 1 nothing in force to lift (or Redis unreachable), 2 bad usa
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.alerts.cli import _clean, _login, _store_options
+from gateway.alerts.cli import Subparsers, _clean, _login, _store_options
+
+if TYPE_CHECKING:
+    from gateway.alerts.config import AlertsConfig
+    from gateway.alerts.store import AlertStore
+
+# alerts config, the alerts' Redis URL, the signals' Redis URL, the folder the journal is under
+Found = tuple["AlertsConfig", str | None, str | None, Path]
 
 
-def register(subparsers) -> None:
+def register(subparsers: Subparsers) -> None:
     blocks = subparsers.add_parser("blocks", help="anomaly blocks and step-ups in force: list, lift").add_subparsers(
         dest="blocks_cmd", required=True
     )
@@ -41,7 +50,7 @@ def register(subparsers) -> None:
     s.set_defaults(func=cmd_blocks)
 
 
-def _config(args):
+def _config(args: argparse.Namespace) -> Found | None:
     """(alerts config, alerts Redis URL, signals Redis URL, base dir) or None after printing why."""
     from gateway.alerts.config import AlertsConfig
 
@@ -51,16 +60,15 @@ def _config(args):
         settings = settings_for(args.config, f"crmgw blocks {args.blocks_cmd}")
         if settings is None:
             return None
-        alerts = getattr(settings, "alerts", None) or AlertsConfig()
-        signals = getattr(settings, "signals", None)
+        alerts = settings.alerts
         alerts_url = args.redis_url or alerts.redis_url or settings.redis_url
-        signals_url = args.redis_url or getattr(signals, "redis_url", None) or settings.redis_url
+        signals_url = args.redis_url or settings.signals.redis_url or settings.redis_url
         return alerts, alerts_url, signals_url, settings.data_root()  # the journal is under data_dir
     alerts = AlertsConfig(journal=str(Path(args.journal).resolve()))
     return alerts, args.redis_url, args.redis_url, Path.cwd()
 
 
-def cmd_blocks(args) -> int:
+def cmd_blocks(args: argparse.Namespace) -> int:
     found = _config(args)
     if found is None:
         return 2
@@ -80,7 +88,7 @@ def cmd_blocks(args) -> int:
     return asyncio.run(_run(args, alerts, signals_url, base_dir))
 
 
-async def _run(args, alerts_config, signals_url: str, base_dir: Path) -> int:
+async def _run(args: argparse.Namespace, alerts_config: AlertsConfig, signals_url: str, base_dir: Path) -> int:
     from redis.exceptions import RedisError
 
     from gateway.redisconn import connect_redis
@@ -89,7 +97,7 @@ async def _run(args, alerts_config, signals_url: str, base_dir: Path) -> int:
 
     client = connect_redis(signals_url)
     enforcement = RedisEnforcement(client, EnforcementState(), time.time)
-    store = None
+    store: AlertStore | None = None
     try:
         if args.blocks_cmd == "list":
             measures = await blocks.active(enforcement, time.time(), user=args.user)

@@ -13,15 +13,32 @@ Exit codes: 0 done, 1 Redis or the files could not be read, 2 bad usage or confi
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from gateway.clock import utc_now
+
+if TYPE_CHECKING:
+    from gateway.alerts.cli import Subparsers
+    from gateway.signals.anomalies import AnomalyRules
+    from gateway.signals.config import SignalsConfig
 
 
-def register(subparsers) -> None:
+class Target(NamedTuple):
+    """What a rebuild writes to, and the rules it plans the counting with."""
+
+    config: SignalsConfig
+    redis_url: str
+    rules: AnomalyRules | None
+
+
+def register(subparsers: Subparsers) -> None:
     signals = subparsers.add_parser("signals", help="behaviour counters: rebuild after a loss").add_subparsers(
         dest="signals_cmd", required=True
     )
@@ -60,7 +77,7 @@ def _audit_paths(values: list[str]) -> list[Path] | str:
     return out
 
 
-def _setup(args):
+def _setup(args: argparse.Namespace) -> Target | str:
     """(signals config, Redis URL, anomaly rules) or an error message."""
     from gateway.cli import DEFAULT_RULES
     from gateway.ruleset import load_ruleset
@@ -85,10 +102,10 @@ def _setup(args):
     ruleset, errors = load_ruleset(rules_dir)
     if ruleset is None:
         return "\n".join(str(e) for e in errors) + f"\nrules in {rules_dir} do not load"
-    return config, url, ruleset.anomalies
+    return Target(config, url, ruleset.anomalies)
 
 
-def cmd_signals(args) -> int:
+def cmd_signals(args: argparse.Namespace) -> int:
     since = None
     if args.since:
         try:
@@ -99,27 +116,27 @@ def cmd_signals(args) -> int:
         if since.tzinfo is None:
             print("--since needs a UTC offset, e.g. 2026-03-01T00:00:00+00:00", file=sys.stderr)
             return 2
-    setup = _setup(args)
-    if isinstance(setup, str):
-        print(setup, file=sys.stderr)
+    target = _setup(args)
+    if isinstance(target, str):
+        print(target, file=sys.stderr)
         return 2
     paths = _audit_paths(args.audit_log)
     if isinstance(paths, str):
         print(paths, file=sys.stderr)
         return 1
-    return asyncio.run(_rebuild(args, *setup, paths, since))
+    return asyncio.run(_rebuild(args, target, paths, since))
 
 
-async def _rebuild(args, config, url, rules, paths, since) -> int:
+async def _rebuild(args: argparse.Namespace, target: Target, paths: list[Path], since: datetime | None) -> int:
     from redis.exceptions import RedisError
 
     from detectors.replay import read_audit_logs
     from gateway.redisconn import connect_redis
     from gateway.signals.rebuild import rebuild
 
-    client = connect_redis(url)
+    client = connect_redis(target.redis_url)
     try:
-        report = await rebuild(client, config, rules, read_audit_logs(paths), now=datetime.now(UTC), since=since)
+        report = await rebuild(client, target.config, target.rules, read_audit_logs(paths), now=utc_now(), since=since)
     except (RedisError, OSError) as exc:
         print(f"signals rebuild: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

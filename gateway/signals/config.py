@@ -20,18 +20,17 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from gateway.model import ACTIONS
+from gateway.rulefile import StrictModel
 
 FailMode = Literal["open", "closed"]
 OPERATION_ID = re.compile(r"^[a-z0-9_-]+\.[a-z0-9_-]+$")
 DEFAULT_FAIL_MODE: dict[str, FailMode] = {"default": "open", "export": "closed", "delete": "closed"}
 
 
-class SignalsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class SignalsConfig(StrictModel):
     # auto: Redis when a Redis URL is configured (here or top-level redis_url), else in-process.
     backend: Literal["auto", "redis", "memory"] = "auto"
     redis_url: str | None = None

@@ -156,9 +156,10 @@ def count_request(inc: Increments, record: dict[str, Any], groups: list[GroupQue
     if inc.user_agent:
         seen["ua"] = short_hash(inc.user_agent)
     sequence = (inc.resource, inc.record_id) if inc.record_id is not None and inc.resource else None
-    recent = {k: record.get(k) for k in RECENT_FIELDS if record.get(k) is not None}
-    if isinstance(recent.get("user_agent"), str):
-        recent["user_agent"] = recent["user_agent"][:120]
+    recent: dict[str, Any] = {k: record.get(k) for k in RECENT_FIELDS if record.get(k) is not None}
+    agent = recent.get("user_agent")
+    if isinstance(agent, str):
+        recent["user_agent"] = agent[:120]
     return CountRequest(
         user=inc.user,
         t=int(inc.time.timestamp()),

@@ -21,8 +21,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import orjson
+
+if TYPE_CHECKING:
+    from gateway.redisconn import RedisClient
 
 log = logging.getLogger("crmgw.signals")
 
@@ -109,6 +113,16 @@ class EnforcementState:
         return out
 
 
+class Enforcement(Protocol):
+    """Where measures are imposed and lifted: this process only (LocalEnforcement) or Redis."""
+
+    async def impose(self, m: Measure) -> None: ...
+    async def lift(self, user: str, action: str) -> Measure | None: ...
+    async def attach_alert(self, m: Measure, alert_id: str) -> bool: ...
+    async def active(self, now: float) -> list[Measure]: ...
+    async def reload(self, now: float) -> None: ...
+
+
 class LocalEnforcement:
     """One instance only (memory backend): the local state is all there is."""
 
@@ -149,7 +163,7 @@ return 1
 
 
 class RedisEnforcement:
-    def __init__(self, client, state: EnforcementState, clock: Callable[[], float]):
+    def __init__(self, client: RedisClient, state: EnforcementState, clock: Callable[[], float]):
         self.client = client
         self.state = state
         self.clock = clock  # epoch seconds on the gateway clock
@@ -220,13 +234,14 @@ class RedisEnforcement:
                 await self._store(m)
             self._unsaved.pop(0)
         raw = await self.client.hgetall(STATE_KEY)
-        measures, expired = [], []
+        measures: list[Measure] = []
+        expired: list[bytes | str] = []
         for field, value in raw.items():
-            m = Measure.from_json(value)
-            if m is None or m.until <= now:
+            stored = Measure.from_json(value)
+            if stored is None or stored.until <= now:
                 expired.append(field)
             else:
-                measures.append(m)
+                measures.append(stored)
         if expired:
             await self.client.hdel(STATE_KEY, *expired)
         self.state.replace(measures)

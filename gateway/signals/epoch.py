@@ -30,9 +30,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import secrets
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gateway.clock import Clock
+
+if TYPE_CHECKING:
+    from gateway.redisconn import RedisClient
+    from gateway.signals.counters import CountRequest, CountResult
+    from gateway.signals.sink import AlertArgs
 
 EPOCH_KEY = "crmgw:signals:epoch"
 ALERT_TYPE = "signals-data-lost"
@@ -85,7 +91,8 @@ return 1
 """
 
 
-def decode(flat: list) -> dict[str, str]:
+def decode(flat: Sequence[bytes | str | int]) -> dict[str, str]:
+    """A flat HGETALL-style reply ``[k1, v1, k2, v2, ...]`` as text."""
     text = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
     return dict(zip(text[::2], text[1::2]))
 
@@ -100,7 +107,7 @@ class Loss:
     epoch: dict[str, str]
     users: tuple[str, ...] = ()  # users whose keys were found missing (per-user detection)
 
-    def alert(self) -> dict[str, Any]:
+    def alert(self) -> AlertArgs:
         """Arguments of AlertSink.raise_alert: one open alert per epoch (window), however many
         instances notice it."""
         return {
@@ -127,7 +134,7 @@ class Loss:
 class EpochWatch:
     """This instance's view of the epoch, and its memory of whom it counted (for the markers)."""
 
-    def __init__(self, client, clock: Callable[[], datetime], marker_ttl: int):
+    def __init__(self, client: RedisClient, clock: Clock, marker_ttl: int):
         self.script = client.register_script(EPOCH_SCRIPT)
         self.clock = clock
         self.marker_ms = marker_ttl * 1000
@@ -153,7 +160,7 @@ class EpochWatch:
             return Loss(MISSING if epoch.get("id") == fresh_id else CHANGED, epoch)
         return None
 
-    async def after_count(self, requests: list, results: list) -> Loss | None:
+    async def after_count(self, requests: list[CountRequest], results: list[CountResult]) -> Loss | None:
         """After a counting round trip: a Loss when a user this instance counted lost the keys."""
         lost = self.lost_users([(req.user, req.ms, res.fresh) for req, res in zip(requests, results)])
         if not lost or self.lost:  # already known (and alerted); a rebuild covers these users too

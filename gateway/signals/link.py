@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.clock import Clock
 
 log = logging.getLogger("crmgw.signals")
 
@@ -31,6 +32,7 @@ OK, UNREACHABLE, REFUSING = "ok", "unreachable", "refusing-writes"
 # the names /_gw/health lists under "degraded" (the first is the one issue 3 introduced)
 PROBLEMS = {UNREACHABLE: "signals-redis-unavailable", REFUSING: "signals-redis-refusing-writes"}
 NO_ANSWER = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)  # what a call to the shared store may raise
 
 
 def classify(exc: BaseException) -> str:
@@ -41,7 +43,7 @@ def classify(exc: BaseException) -> str:
 
 
 class Link:
-    def __init__(self, ok: bool, clock: Callable[[], datetime]):
+    def __init__(self, ok: bool, clock: Clock):
         self.state = OK if ok else UNREACHABLE
         self.clock = clock
         self.last_error: str | None = None

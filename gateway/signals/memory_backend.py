@@ -40,7 +40,7 @@ class MemoryCounters:
         self.distinct: dict[tuple[str, str, int, int], set[str]] = {}
         self.last_id: dict[tuple[str, str], tuple[int, int]] = {}  # (user, resource) -> (id, t)
         self.seen: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (user, kind) -> value -> t
-        self.recent_by_user: dict[str, deque] = {}
+        self.recent_by_user: dict[str, deque[dict[str, Any]]] = {}
         self.history_cache: dict[tuple[str, str, int], dict[str, int]] = {}
         self.newest = 0
         self._since_prune = 0
@@ -145,11 +145,11 @@ class MemoryCounters:
         for store in (self.buckets, self.distinct):
             for key in [k for k in store if (k[3] + 1) * k[2] + self.ttls[k[2]] < self.newest]:
                 del store[key]
-        for key in [k for k, (_, when) in self.last_id.items() if when + SEQUENCE_TTL < self.newest]:
-            del self.last_id[key]
+        for sequence in [k for k, (_, when) in self.last_id.items() if when + SEQUENCE_TTL < self.newest]:
+            del self.last_id[sequence]
         today = self.newest // DAY
-        for key in [k for k in self.history_cache if k[2] < today - 1]:
-            del self.history_cache[key]
+        for cached in [k for k in self.history_cache if k[2] < today - 1]:
+            del self.history_cache[cached]
 
     async def recent(self, user: str) -> list[dict[str, Any]]:
         return list(self.recent_by_user.get(user, ()))

@@ -27,7 +27,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -38,6 +38,9 @@ from gateway.signals.counters import DAY, CountRequest, count_request, marker_tt
 from gateway.signals.epoch import BEGIN_REBUILD, END_REBUILD, EPOCH_KEY
 from gateway.signals.redis_backend import RedisCounters
 from gateway.signals.thresholds import PlanCache
+
+if TYPE_CHECKING:
+    from gateway.redisconn import RedisClient
 
 BATCH = 500  # records per pipeline
 
@@ -74,7 +77,7 @@ class _Users:
 
     def __init__(self, recent_cap: int):
         self.cap = recent_cap
-        self.recent: dict[str, deque] = {}
+        self.recent: dict[str, deque[dict[str, Any]]] = {}
         self.history: dict[str, set[str]] = {}  # user -> group prefixes whose rules read history
         self.newest_day: dict[str, int] = {}
 
@@ -86,7 +89,7 @@ class _Users:
 
 
 async def rebuild(
-    client,
+    client: RedisClient,
     config: SignalsConfig,
     rules: AnomalyRules | None,
     records: Iterable[dict[str, Any]],
@@ -104,7 +107,8 @@ async def rebuild(
     ]
     report.epoch = epoch_id
     run, until_ms = secrets.token_hex(8), int(now.timestamp() * 1000)
-    plans, users, batch = PlanCache(), _Users(config.recent_requests), []
+    plans, users = PlanCache(), _Users(config.recent_requests)
+    batch: list[CountRequest] = []
 
     async def flush() -> None:
         for req, counted in zip(batch, await counters.replay(batch, run=run, until_ms=until_ms)):
@@ -140,7 +144,7 @@ async def rebuild(
     return report
 
 
-async def _finish_users(client, config: SignalsConfig, users: _Users, now: datetime) -> None:
+async def _finish_users(client: RedisClient, config: SignalsConfig, users: _Users, now: datetime) -> None:
     keep = config.remember_days * DAY
     today = int(now.timestamp()) // DAY
     pipe = client.pipeline(transaction=False)

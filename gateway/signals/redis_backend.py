@@ -8,7 +8,7 @@ batch path sends plain EVALSHA and only reloads the script after a NOSCRIPT repl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from redis.exceptions import NoScriptError
@@ -31,11 +31,14 @@ from gateway.signals.counters import (
 )
 from gateway.signals.lua import COUNT_SCRIPT
 
+if TYPE_CHECKING:
+    from gateway.redisconn import RedisClient
+
 
 class RedisCounters:
     name = "redis"
 
-    def __init__(self, client, config: SignalsConfig):
+    def __init__(self, client: RedisClient, config: SignalsConfig):
         self.client = client
         self.config = config
         self.script = client.register_script(COUNT_SCRIPT)
@@ -121,7 +124,7 @@ class RedisCounters:
         pipe = self.client.pipeline(transaction=False)
         for prefix, payload in zip(prefixes, payloads):
             pipe.evalsha(self.script.sha, 1, prefix, payload)
-        replies = await pipe.execute(raise_on_error=False)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
         for i, reply in enumerate(replies):
             if isinstance(reply, NoScriptError):  # the server lost its script cache: reload once
                 replies[i] = await self.script(keys=[prefixes[i]], args=[payloads[i]])
@@ -141,7 +144,7 @@ class RedisCounters:
         await self.client.aclose()
 
 
-def _ints(values: dict | None) -> dict[str, int]:
+def _ints(values: dict[str, Any] | None) -> dict[str, int]:
     """A reply's counter map as ints. cjson writes integral Lua numbers as JSON integers, so the
     copy is usually all that is needed; anything else (a float, a string) is converted."""
     if not values:

@@ -2,10 +2,12 @@
 
     request path   check()   I/O-free: block / step-up in force (local state), fail mode while
                              Redis does not take counter writes
-                   submit()  I/O-free, never raises: the audit record goes on a bounded queue
+                   submit()  I/O-free: the audit record goes on a bounded queue (full: dropped
+                             and counted)
     background     worker    batches of queued records -> one counter round trip -> thresholds ->
                              findings -> block/step_up (Redis + pub/sub) and the alert sink
-                   supervisor (Redis only) pub/sub listener, periodic reload, reconnect with backoff
+                   supervisor (Redis only, gateway/signals/redis_watch.py) pub/sub listener,
+                             periodic reload, reconnect with backoff
 
 Redis being down -- or refusing writes (maxmemory, a read-only replica) -- never breaks a request:
 counting is dropped (and counted as dropped), health says degraded until a write succeeds again
@@ -19,93 +21,84 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any, Protocol
-
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from detectors.events import count_event
+from gateway.background import spawn
+from gateway.clock import Clock, utc_now
 from gateway.errors import Forbidden, GatewayError, Unauthenticated, Unavailable
 from gateway.model import Flow, Identity, RequestContext
 from gateway.signals.anomalies import AnomalyRules
 from gateway.signals.config import SignalsConfig
-from gateway.signals.counters import CounterBackend, count_request, marker_ttl
-from gateway.signals.enforcement import CHANNEL, EnforcementState, Measure
+from gateway.signals.counters import CounterBackend, count_request
+from gateway.signals.enforcement import Enforcement, EnforcementState, Measure
 from gateway.signals.epoch import PROBLEM as DATA_LOST
-from gateway.signals.epoch import EpochWatch, Loss
-from gateway.signals.link import UNREACHABLE, Link
+from gateway.signals.epoch import Loss
+from gateway.signals.link import STORAGE_ERRORS, UNREACHABLE, Link
+from gateway.signals.sink import AlertArgs, AlertSink
 from gateway.signals.thresholds import Finding, PlanCache, evaluate_all
 
+if TYPE_CHECKING:
+    from gateway.metrics import Metrics
+    from gateway.ruleset import RuleSet
+    from gateway.services import AuditRecord
+    from gateway.signals.redis_watch import RedisWatch
+
 log = logging.getLogger("crmgw.signals")
-STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+# What submit is given with a record: the RuleSet it was decided with, or the anomaly rules themselves.
+Rules: TypeAlias = "RuleSet | AnomalyRules | None"
 
 
-class AlertSink(Protocol):
-    async def raise_alert(
-        self,
-        *,
-        user: str,
-        type: str,
-        level: str,
-        score: float,
-        summary: str,
-        evidence: dict,
-        rule: str,
-        window: str,
-        source: str = "threshold",
-    ) -> str | None: ...
-
-
-def rules_of(ruleset: Any) -> AnomalyRules | None:
+def rules_of(ruleset: Rules) -> AnomalyRules | None:
     """The anomaly rules of a RuleSet (``ruleset.anomalies``), or the rules themselves."""
-    if isinstance(ruleset, AnomalyRules):
+    if ruleset is None or isinstance(ruleset, AnomalyRules):
         return ruleset
-    return getattr(ruleset, "anomalies", None)
+    return ruleset.anomalies
 
 
 class SignalsStage:
+    """The Guard and Observer of behaviour signals (gateway.services.SignalsPart)."""
+
     def __init__(
         self,
         config: SignalsConfig,
         *,
         backend: CounterBackend,
-        enforcement,
+        enforcement: Enforcement,
         state: EnforcementState,
         alerts: AlertSink | None,
-        clock: Callable[[], datetime] | None = None,
-        client=None,
+        clock: Clock | None = None,
+        redis: RedisWatch | None = None,
     ):
         self.config = config
         self.backend = backend
         self.enforcement = enforcement
         self.state = state
         self.alerts = alerts
-        self.clock = clock or (lambda: datetime.now(UTC))
-        self.client = client  # the Redis client (None: memory backend)
-        self.link = Link(ok=client is None, clock=self.clock)
+        self.clock: Clock = clock or utc_now
+        self.redis = redis  # the watch over Redis (None: memory backend)
+        self.client = redis.client if redis is not None else None  # the Redis client
+        self.link = redis.link if redis is not None else Link(ok=True, clock=self.clock)
         # a memory backend cannot lose its data behind the gateway's back; Redis can
-        self.epoch = (
-            EpochWatch(client, self.clock, marker_ttl(config.history_days, config.remember_days))
-            if client is not None
-            else None
-        )
+        self.epoch = redis.epoch if redis is not None else None
         self.losses_reported = 0
         self.findings: deque[Finding] = deque(maxlen=200)
         self.counted = self.dropped = self.alerts_raised = self.alerts_failed = 0
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=config.queue_size)
-        self._tasks: list[asyncio.Task] = []
-        self._stopping = False
-        self.metrics = None  # gateway.metrics.Metrics (optional): see attach_metrics
+        self._queue: asyncio.Queue[tuple[AuditRecord, Rules]] = asyncio.Queue(maxsize=config.queue_size)
+        self._worker: asyncio.Task[Any] | None = None
+        self._supervisor: asyncio.Task[Any] | None = None
+        # The app's lifecycle attaches the gateway's metrics to the stage it builds; a stage a
+        # test hands to create_app counts without them.
+        self.metrics: Metrics | None = None
         self._plans = PlanCache()
 
-    def attach_metrics(self, metrics) -> None:
+    def attach_metrics(self, metrics: Metrics) -> None:
         """Report whether Redis takes counter writes (crmgw_redis_up) and skipped counting
         (crmgw_signals_degraded, by reason)."""
         self.metrics = metrics
-        if self.client is not None:
+        if self.redis is not None:
             self.link.on_change = metrics.set_redis_up
             metrics.set_redis_up(self.link.ok)
 
@@ -131,50 +124,52 @@ class SignalsStage:
             return Unavailable("signals-unavailable", detail=self.link.last_error or "")
         return None
 
-    def submit(self, flow: Flow, record: dict, ruleset) -> None:
+    def submit(self, flow: Flow, record: AuditRecord, ruleset: Rules) -> None:
+        """Queue the record for the worker (no I/O); a full queue drops it, counted. Anything
+        else going wrong here is caught, logged and counted by Services.finish."""
         try:
             self._queue.put_nowait((record, ruleset))
         except asyncio.QueueFull:
             self._drop(1, "queue-full")
-        except Exception:  # never let counting break a request
-            log.exception("signals: submit failed")
-            self._drop(1, "submit-failed")
 
     # --- background -----------------------------------------------------------------------
     async def start(self) -> None:
-        if self.client is not None:
+        if self.redis is not None:
             await self.probe()  # start-up reload of blocks/step-ups; degraded (not fatal) if down
-            self._tasks.append(asyncio.create_task(self._supervise(), name="signals-supervisor"))
-        self._tasks.append(asyncio.create_task(self._worker(), name="signals-worker"))
+            self._supervisor = spawn("signals-supervisor", self.redis.supervise(self._report_loss))
+        self._worker = spawn("signals-worker", self._work())
 
     async def stop(self) -> None:
         try:
             await asyncio.wait_for(self.drain(), timeout=5.0)
         except TimeoutError:
             log.warning("signals: %d events not counted at shutdown", self._queue.qsize())
-        self._stopping = True
-        for task in self._tasks:
+        if self.redis is not None:
+            self.redis.stopping = True
+        tasks = [t for t in (self._supervisor, self._worker) if t is not None]
+        self._supervisor = self._worker = None
+        for task in tasks:
             task.cancel()
-        # A cancellation may land inside redis-py and come out as a connection error; the loops
-        # check _stopping, and a bounded wait keeps shutdown from hanging regardless.
-        done, pending = await asyncio.wait(self._tasks, timeout=5.0)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.warning("signals: %s ended with %r", task.get_name(), task.exception())
-        if pending:
-            log.warning("signals: tasks still running at shutdown: %s", [t.get_name() for t in pending])
-        self._tasks.clear()
+        # Not gateway.background.cancel_and_wait, which waits as long as the task takes: a
+        # cancellation may land inside redis-py and come out as a connection error, leaving the
+        # worker waiting on its queue; the bounded wait keeps shutdown from hanging regardless.
+        # (A task that ended with an error was logged by spawn.)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            if pending:
+                log.warning("signals: tasks still running at shutdown: %s", [t.get_name() for t in pending])
         await self.backend.close()
 
     async def drain(self) -> None:
         """Return once everything submitted so far is counted and evaluated."""
-        if any(t.get_name() == "signals-worker" and not t.done() for t in self._tasks):
+        if self._worker is not None and not self._worker.done():
             await self._queue.join()
             return
         while not self._queue.empty():  # not started: do the work here
             await self._run_batch()
 
-    async def _worker(self) -> None:
+    async def _work(self) -> None:
+        """The worker: waits on the queue (not a periodic job), one batch at a time."""
         while True:
             await self._run_batch(wait=True)
 
@@ -192,7 +187,7 @@ class SignalsStage:
             for _ in batch:
                 self._queue.task_done()
 
-    async def _process(self, batch: list[tuple[dict, Any]]) -> None:
+    async def _process(self, batch: list[tuple[AuditRecord, Rules]]) -> None:
         items = []
         for record, ruleset in batch:
             try:
@@ -238,7 +233,7 @@ class SignalsStage:
             log.info("signals: %s for %s silenced by exception %d", rule.id, finding.user, finding.silenced_by)
             return
         evidence = dict(finding.evidence)
-        measure = None
+        measure: Measure | None = None
         if rule.action in ("block", "step_up"):
             now = self.now()
             measure = Measure(finding.user, rule.action, rule.id, now + rule.action_ttl, since=now)
@@ -254,15 +249,17 @@ class SignalsStage:
             evidence["recent_requests"] = []
         log.warning("signals: %s [%s] %s", rule.id, rule.level, finding.summary)
         alert_id = await self._alert(
-            user=finding.user,
-            type=rule.id,
-            level=rule.level,
-            score=finding.score,
-            summary=finding.summary,
-            evidence=evidence,
-            rule=rule.id,
-            window=rule.timespan,
-            source="threshold",
+            AlertArgs(
+                user=finding.user,
+                type=rule.id,
+                level=rule.level,
+                score=finding.score,
+                summary=finding.summary,
+                evidence=evidence,
+                rule=rule.id,
+                window=rule.timespan,
+                source="threshold",
+            )
         )
         if measure is not None and alert_id:
             # the block names its alert, so lifting it is recorded in that alert's history
@@ -271,7 +268,7 @@ class SignalsStage:
             except STORAGE_ERRORS as exc:
                 self.link.failed(exc)
 
-    async def _alert(self, **alert) -> str | None:
+    async def _alert(self, alert: AlertArgs) -> str | None:
         if self.alerts is None:
             return None
         try:
@@ -287,57 +284,16 @@ class SignalsStage:
     async def _report_loss(self, loss: Loss) -> None:
         log.error("signals: counter data lost: %s (epoch %s)", loss.reason, loss.epoch.get("id"))
         self.losses_reported += 1
-        await self._alert(**loss.alert())
+        await self._alert(loss.alert())
 
-    # --- Redis link -----------------------------------------------------------------------
+    # --- Redis link (gateway/signals/redis_watch.py) -----------------------------------------
     async def probe(self) -> bool:
-        """One check: write the epoch, store/reload blocks and step-ups; True when Redis took the
-        write. Not a PING: a Redis at maxmemory answers PING and refuses every counter."""
-        if self.client is None:
+        """One check of Redis (a write, not a PING); True when it took the write (memory: always)."""
+        if self.redis is None:
             return True
-        try:
-            if not self.link.ok and hasattr(self.backend, "prepare"):
-                await self.backend.prepare()  # the script cache is empty after a Redis restart
-            loss = await self.epoch.check()
-            await self.enforcement.reload(self.now())
-        except STORAGE_ERRORS as exc:
-            self.link.failed(exc)
-            return False
-        self.link.wrote()
-        if loss is not None:
-            await self._report_loss(loss)
-        return True
+        return await self.redis.probe(self._report_loss)
 
-    async def _supervise(self) -> None:
-        delay = self.config.reconnect_min
-        while not self._stopping:
-            pubsub = self.client.pubsub()
-            try:
-                await pubsub.subscribe(CHANNEL)
-                if await self.probe():
-                    delay = self.config.reconnect_min
-                    next_reload = time.monotonic() + self.config.reload_interval
-                    while not self._stopping:
-                        msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                        if msg is not None and msg.get("type") == "message":
-                            self.enforcement.on_message(msg["data"])
-                        if not self.link.ok or time.monotonic() >= next_reload:
-                            if not await self.probe():
-                                break
-                            next_reload = time.monotonic() + self.config.reload_interval
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.link.failed(exc)
-            finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:
-                    pass
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.config.reconnect_max)
-
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         lost = self.epoch is not None and self.epoch.lost
         problems = self.link.problems() + ([DATA_LOST] if lost else [])
         return {

@@ -59,31 +59,44 @@ def group_of(rule: AnomalyRule, inc: Increments, operation: str | None) -> str |
     return base or "g:"
 
 
-def plan(rules: AnomalyRules | None, inc: Increments, operation: str | None, history: bool = True):
+Pairs = list[tuple[AnomalyRule, str]]  # (rule, the prefix of the group it reads)
+Plan = tuple[list[GroupQuery], Pairs]
+
+
+@dataclasses.dataclass(slots=True)
+class _Need:
+    """What the rules read from one group: window sums, distinct counts, the user's history."""
+
+    windows: set[str] = dataclasses.field(default_factory=set)
+    distinct: set[str] = dataclasses.field(default_factory=set)
+    history: bool = False
+
+
+def plan(rules: AnomalyRules | None, inc: Increments, operation: str | None, history: bool = True) -> Plan:
     """The groups to count for one request and the (rule, group) pairs to evaluate afterwards."""
-    needs: dict[str, dict[str, set | bool]] = {"g:": {"w": set(), "d": set(), "h": False}}
+    needs: dict[str, _Need] = {"g:": _Need()}
     if inc.resource:
-        needs[f"r:{inc.resource}:"] = {"w": set(), "d": set(), "h": False}
-    pairs: list[tuple[AnomalyRule, str]] = []
+        needs[f"r:{inc.resource}:"] = _Need()
+    pairs: Pairs = []
     for rule in rules.rules if rules else ():
         prefix = group_of(rule, inc, operation)
         if prefix is None:
             continue
-        need = needs.setdefault(prefix, {"w": set(), "d": set(), "h": False})
+        need = needs.setdefault(prefix, _Need())
         if rule.count == "distinct_records":
-            need["d"].add(rule.timespan)  # type: ignore[union-attr]
+            need.distinct.add(rule.timespan)
         else:
-            need["w"].add(rule.timespan)  # type: ignore[union-attr]
+            need.windows.add(rule.timespan)
         if rule.factor is not None and history:
-            need["h"] = True
+            need.history = True
         pairs.append((rule, prefix))
     groups = []
     for prefix, n in needs.items():
-        windows, distinct, history = tuple(sorted(n["w"])), tuple(sorted(n["d"])), bool(n["h"])  # type: ignore[arg-type]
+        windows, distinct = tuple(sorted(n.windows)), tuple(sorted(n.distinct))
         grans: tuple[int, ...] = ()
         if prefix.startswith("m:"):  # a match group keeps only the bucket sizes its rules read
-            grans = tuple(sorted({TIMESPANS[w][0] for w in windows + distinct} | ({DAY} if history else set())))
-        groups.append(GroupQuery(prefix, windows, distinct, history, grans))
+            grans = tuple(sorted({TIMESPANS[w][0] for w in windows + distinct} | ({DAY} if n.history else set())))
+        groups.append(GroupQuery(prefix, windows, distinct, n.history, grans))
     return groups, pairs
 
 
@@ -100,9 +113,9 @@ class PlanCache:
 
     def __init__(self) -> None:
         self._rules: AnomalyRules | None = None
-        self._plans: dict[tuple, tuple[list[GroupQuery], list[tuple[AnomalyRule, str]]]] = {}
+        self._plans: dict[tuple[str | None, str | None, bool], Plan] = {}
 
-    def plan(self, rules: AnomalyRules | None, inc: Increments, operation: str | None):
+    def plan(self, rules: AnomalyRules | None, inc: Increments, operation: str | None) -> Plan:
         if rules is not self._rules:
             self._rules, self._plans = rules, {}
         key = (operation, inc.resource, bool(inc.counts.get("off_hours")))

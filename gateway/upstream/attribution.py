@@ -34,17 +34,21 @@ and the pipeline records it on the request's Flow when the request is forwarded.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from gateway.errors import Forbidden
 from gateway.model import Identity, RequestContext
-from gateway.rulefile import RuleError
-from gateway.upstream.headers import FORWARDED_BY_DEFAULT, HOP_BY_HOP, folded
+from gateway.rulefile import RuleError, StrictModel
+from gateway.upstream.headers import FORWARDED_BY_DEFAULT, HOP_BY_HOP, check_header_name, folded
 from gateway.upstream.user_secrets import HEADER_VALUE, UserSecrets
+
+if TYPE_CHECKING:  # annotations only: gateway.settings imports this module
+    from gateway.identity.directory import Directory
+    from gateway.settings import Upstream
 
 _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Built-in attributes many users share: they cannot say who acted.
@@ -71,16 +75,10 @@ READ_ACTIONS = frozenset({"view", "list", "export"})
 
 
 def _header(value: str) -> str:
-    from gateway.settings import check_header_name  # gateway.settings imports this module
-
     return check_header_name(value)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class OnBehalfOf(_Strict):
+class OnBehalfOf(StrictModel):
     header: str
     value: str = "id"
     missing: Literal["refuse", "omit_on_reads"] = "refuse"
@@ -97,7 +95,7 @@ class OnBehalfOf(_Strict):
         return value
 
 
-class UserCredentials(_Strict):
+class UserCredentials(StrictModel):
     header: str = "Authorization"
     format: str = "Bearer {secret}"
     from_env: str | None = None  # e.g. CRM_TOKEN_{USER}
@@ -127,13 +125,15 @@ class UserCredentials(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _a_source(self):
+    def _a_source(self) -> UserCredentials:
         if self.from_env is None and self.from_file is None:
             raise ValueError("give 'from_env', 'from_file' or both")
         return self
 
 
-def written_headers(on_behalf_of, user_credentials) -> dict[str, str]:
+def written_headers(
+    on_behalf_of: Iterable[OnBehalfOf] | None, user_credentials: UserCredentials | None
+) -> dict[str, str]:
     """folded header name -> which setting makes the gateway write it (for forward_headers)."""
     own = {folded(e.header): f"on_behalf_of: the gateway sets {e.header!r}" for e in on_behalf_of or ()}
     if user_credentials is not None:
@@ -141,9 +141,10 @@ def written_headers(on_behalf_of, user_credentials) -> dict[str, str]:
     return own
 
 
-def upstream_problems(upstream) -> list[str]:
+def upstream_problems(upstream: Upstream) -> list[str]:
     """Clashes between the headers the upstream section makes the gateway write (gateway.settings)."""
-    problems, seen = [], {}
+    problems: list[str] = []
+    seen: dict[str, str] = {}  # folded header -> the setting that writes it first
     ids = upstream.identity_headers
     named = [(h, "identity_headers") for h in (ids.user, ids.roles, ids.email) if h]
     if upstream.credential is not None:
@@ -180,7 +181,7 @@ def upstream_problems(upstream) -> list[str]:
 
 
 def load_problems(
-    upstream, path: Callable[[str], Path], at: Callable[[str, str], RuleError], reload_interval: float = 1.0
+    upstream: Upstream, path: Callable[[str], Path], at: Callable[[str, str], RuleError], reload_interval: float = 1.0
 ) -> tuple[UserSecrets | None, list[RuleError]]:
     """Load the per-user credentials now: (secrets, []) or (None, problems). ``None, []``: not set."""
     creds = upstream.user_credentials
@@ -200,7 +201,12 @@ class Attribution:
     """Builds the attribution headers of one request: on-behalf-of and the upstream credential."""
 
     def __init__(
-        self, upstream, *, service: tuple[str, str] | None, path: Callable[[str], Path], reload_interval: float
+        self,
+        upstream: Upstream,
+        *,
+        service: tuple[str, str] | None,
+        path: Callable[[str], Path],
+        reload_interval: float,
     ):
         self.on_behalf_of = tuple(upstream.on_behalf_of)
         self.creds: UserCredentials | None = upstream.user_credentials
@@ -214,7 +220,7 @@ class Attribution:
         if problems:
             raise ValueError("\n".join(str(p) for p in problems))
 
-    def headers(self, identity: Identity, ctx: RequestContext, directory) -> tuple[dict[str, str], str]:
+    def headers(self, identity: Identity, ctx: RequestContext, directory: Directory) -> tuple[dict[str, str], str]:
         """The headers and the credential kind (service, personal, caller, none); raises Forbidden
         (nothing has been sent yet) when the CRM could not be told who acts."""
         endpoint = ctx.endpoint
@@ -240,7 +246,7 @@ class Attribution:
             out[credential[0]] = credential[1]
         return out, kind
 
-    def _credential(self, identity: Identity, directory) -> tuple[str, tuple[str, str] | None]:
+    def _credential(self, identity: Identity, directory: Directory) -> tuple[str, tuple[str, str] | None]:
         if identity.forward_credential:
             return "caller", None  # the CRM's own login, forwarded unchanged by the pipeline
         if self.secrets is not None and self.creds is not None:

@@ -1,4 +1,4 @@
-"""Request bodies read the one way the CRM will read them, or refused.
+"""A request body as the gateway received it, read the one way the CRM will read it, or refused.
 
 A write is decided from its body before the CRM sees it, so the gateway must not read a body
 differently from the CRM. Three media types are understood, each strictly:
@@ -13,10 +13,18 @@ differently from the CRM. Three media types are understood, each strictly:
 
 A form or multipart body is one record: ``{key: value or [values]}``. ``_method`` in a form is a
 method override and is refused, like the X-HTTP-Method-Override header.
+
+The pipeline wraps the bytes it read in one :class:`RequestBody` and hands that same value to every
+check (the body contract, the count and lookup of a bulk write's targets, the four-eyes gate), so the
+body is parsed at most once, by the first check that needs it, and a body no check reads (an
+unrestricted caller's plain create) is never parsed at all. The checks themselves are
+gateway.response's (writes, write_targets, xmlcall): this module reads, it does not decide.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import re
 from email import policy
@@ -57,23 +65,61 @@ def _charset_ok(content_type: str | None) -> bool:
     return True
 
 
-def parse(body: bytes, content_type: str | None, accepted: tuple[str, ...]) -> tuple[str, Any]:
-    """``(media, data)``: the JSON document, or the one record of a form/multipart body."""
-    media = media_of(content_type)
-    if media is None or media not in accepted:
-        raise UnsupportedMedia("body-media-undeclared", detail=f"{content_type!r} not in {list(accepted)}")
-    if not _charset_ok(content_type):
-        raise BadRequest("body-unreadable", detail=f"charset of {content_type!r}: UTF-8 only")
+@dataclasses.dataclass(frozen=True)
+class RequestBody:
+    """The bytes a client sent (exactly what is forwarded) with their Content-Type, parsed on demand.
+
+    Frozen, and its parse is cached on the instance: every check sees the same document, and a
+    parse error is the same refusal whichever check meets it first.
+    """
+
+    raw: bytes = b""
+    content_type: str | None = None
+
+    @property
+    def media(self) -> str | None:
+        """``json`` / ``form`` / ``multipart`` (see :func:`media_of`), None for anything else."""
+        return media_of(self.content_type)
+
+    def read(self, accepted: tuple[str, ...]) -> tuple[str, Any]:
+        """``(media, data)`` for an endpoint that takes ``accepted`` media: the media type and the
+        charset are refused first, then what :meth:`data` refuses."""
+        media = self.media
+        if media is None or media not in accepted:
+            raise UnsupportedMedia("body-media-undeclared", detail=f"{self.content_type!r} not in {list(accepted)}")
+        if not _charset_ok(self.content_type):
+            raise BadRequest("body-unreadable", detail=f"charset of {self.content_type!r}: UTF-8 only")
+        return media, self.data()
+
+    def data(self) -> Any:
+        """The JSON document, or the one record of a form/multipart body; raises the parse error."""
+        data, refused = self._parsed
+        if refused is not None:
+            raise refused
+        return data
+
+    @functools.cached_property
+    def _parsed(self) -> tuple[Any, BadRequest | None]:
+        # cached_property writes the instance __dict__ directly, so it works on a frozen dataclass.
+        try:
+            return _parse(self.media, self.raw, self.content_type), None
+        except BadRequest as exc:
+            return None, exc
+
+
+def _parse(media: str | None, body: bytes, content_type: str | None) -> Any:
     if media == "json":
-        return media, load_json(body)
+        return load_json(body)
     if media == "form":
         try:
             text = body.decode("utf-8")
             pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
         except (UnicodeDecodeError, ValueError):
             raise BadRequest("body-unreadable", detail="form body is not UTF-8 key=value pairs") from None
-        return media, _record(pairs)
-    return media, _record(_multipart_pairs(body, content_type or ""))
+        return _record(pairs)
+    if media == "multipart":
+        return _record(_multipart_pairs(body, content_type or ""))
+    raise UnsupportedMedia("body-media-undeclared", detail=f"{content_type!r} is not a body the gateway reads")
 
 
 def load_json(body: bytes) -> Any:
@@ -86,8 +132,8 @@ def load_json(body: bytes) -> Any:
     return data
 
 
-def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
-    obj: dict = {}
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj: dict[str, object] = {}
     for key, value in pairs:
         if key in obj:
             raise BadRequest("body-ambiguous", detail=f"JSON key {key!r} given more than once")
@@ -128,7 +174,9 @@ def _multipart_pairs(body: bytes, content_type: str) -> list[tuple[str, Any]]:
         if part.get_filename() is not None:
             pairs.append((name, FILE))
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)  # bytes (or None when empty): the part is not multipart
+        if not isinstance(payload, bytes):
+            payload = b""
         try:
             pairs.append((name, payload.decode("utf-8")))
         except UnicodeDecodeError:

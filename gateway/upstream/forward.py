@@ -7,6 +7,8 @@ never see a different resource than the one the rules looked at.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import aiohttp
 from aiohttp import web
 from yarl import URL
@@ -38,7 +40,7 @@ async def send(
     session: aiohttp.ClientSession,
     method: str,
     url: URL,
-    headers,
+    headers: Mapping[str, str],
     body: bytes | None,
 ) -> aiohttp.ClientResponse:
     """Send one request; redirects are returned to the caller, never followed."""

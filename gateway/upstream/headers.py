@@ -27,6 +27,7 @@ at all: to such a CRM it is a second copy of an allowed header, which one wins i
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict
@@ -129,10 +130,25 @@ NEVER_FORWARDED: dict[str, str] = {
 # Encodings the response filter can decode; anything else the client asked for is not passed on.
 DECODABLE = ("gzip", "deflate")
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110): what a header name may be
+
 
 def folded(name: str) -> str:
     """A header name as a CGI/WSGI server reads it: case-insensitive, ``_`` the same as ``-``."""
     return name.lower().replace("_", "-")
+
+
+def check_header_name(value: str) -> str:
+    """A header name the gateway may be configured to write or forward (gateway.settings and
+    gateway.upstream.attribution validate theirs with it); raises ValueError."""
+    if not _TOKEN.fullmatch(value):
+        raise ValueError(f"not a header name: {value!r}")
+    if "_" in value:
+        raise ValueError(
+            f"{value!r}: spell it with '-' (a header name with '_' is never forwarded: CGI/WSGI "
+            "servers read it as the '-' spelling)"
+        )
+    return value
 
 
 def connection_named(headers: Mapping[str, str]) -> set[str]:
@@ -164,7 +180,7 @@ def upstream_request_headers(
     keep_credential: bool,
     add: Mapping[str, str],
     forward: Iterable[str] = (),
-) -> CIMultiDict:
+) -> CIMultiDict[str]:
     """Headers for the CRM: the client's allow-listed ones, then ``add`` (the gateway's own).
 
     ``strip``: headers the gateway reads for identity, never forwarded (except the CRM's own
@@ -176,7 +192,7 @@ def upstream_request_headers(
     named = connection_named(client)
     if keep_credential:
         named -= CREDENTIALS  # the CRM's own login goes through even if named in Connection
-    out = CIMultiDict()
+    out: CIMultiDict[str] = CIMultiDict()
     for name, value in client.items():
         key = name.lower()
         if key not in allowed or key in named or "_" in key:
@@ -208,12 +224,12 @@ def _allowed(
     return frozenset(allowed)
 
 
-def client_response_headers(upstream: Mapping[str, str], *, body_rewritten: bool) -> CIMultiDict:
+def client_response_headers(upstream: Mapping[str, str], *, body_rewritten: bool) -> CIMultiDict[str]:
     """Headers for the client: the CRM's minus hop-by-hop; length/encoding dropped when rewritten."""
     drop = set(HOP_BY_HOP) | connection_named(upstream) | {"content-length"}
     if body_rewritten:
         drop |= {"content-encoding", "etag", "content-md5", "digest"}
-    out = CIMultiDict()
+    out: CIMultiDict[str] = CIMultiDict()
     for name, value in upstream.items():
         if name.lower() not in drop:
             out.add(name, value)

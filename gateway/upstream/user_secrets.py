@@ -29,9 +29,13 @@ import stat
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.errors import Forbidden
 from gateway.rulefile import RuleError, parse_yaml
+
+if TYPE_CHECKING:  # annotation only: the directory is the rule set's (gateway.identity.directory)
+    from gateway.identity.directory import Directory
 
 log = logging.getLogger("crmgw.upstream")
 
@@ -141,8 +145,8 @@ class UserSecrets:
         self._file: dict[str, str] = {}
         self._file_sig: tuple[int, ...] | None = None
         self._next_check = 0.0
-        self._directory = None  # the directory _owners was counted for
-        self._owners: collections.Counter = collections.Counter()
+        self._directory: Directory | None = None  # the directory _owners was counted for
+        self._owners: collections.Counter[str] = collections.Counter()
 
     def __repr__(self) -> str:  # never the secrets
         return f"UserSecrets(env={len(self._env)}, file={len(self._file)})"
@@ -170,7 +174,7 @@ class UserSecrets:
             self._next_check = time.monotonic() + self.reload_interval
         return problems
 
-    def lookup(self, user_id: str, directory) -> str | None:
+    def lookup(self, user_id: str, directory: Directory) -> str | None:
         """The formatted header value for ``user_id``, or None when there is none.
 
         Raises Forbidden ``upstream-credential-ambiguous`` when the environment variable this user
@@ -195,8 +199,10 @@ class UserSecrets:
         return (self.from_env or "").replace("{USER}", env_key(user_id))
 
     def _signature(self) -> tuple[int, ...] | None:
+        if self.file is None:
+            return None
         try:
-            st = os.stat(self.file)  # type: ignore[arg-type]
+            st = os.stat(self.file)
         except OSError:
             return None
         # ctime and mode too: fixing a refused file's permissions alone must bring it back.
@@ -224,7 +230,7 @@ class UserSecrets:
                 for user in table
                 if env_key(user) in self._env
             ]
-        if problems:
+        if table is None or problems:  # no table comes with its problems
             log.error(
                 "upstream.user_credentials: %s not reloaded, keeping the last good version (%d users):\n%s",
                 display,

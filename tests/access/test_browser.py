@@ -15,6 +15,8 @@ from tests.approvals.test_browser import ApprovalsLive, call, tab
 from tests.console.live import chromium, running
 from tests.console.test_browser import shoot
 
+pytestmark = pytest.mark.slow
+
 EXPORT = "/api/customers/export.csv"
 
 

@@ -21,6 +21,8 @@ from gateway.settings import load_settings
 from tests.conftest import REPO, RULES
 from tests.integration.conftest import CRM_TOKEN, auth
 
+pytestmark = pytest.mark.slow
+
 EXPORT = "/api/customers/export.csv"
 
 

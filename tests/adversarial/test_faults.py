@@ -149,6 +149,7 @@ def test_deleted_rules_folder_keeps_the_last_good_rules(rules_copy):
     assert settled_check(store) is False and store.current.revision == revision
 
 
+@pytest.mark.slow
 async def test_broken_reload_under_a_running_gateway_keeps_deciding(make_gw, standin, rules_copy):
     gw = await make_gw(rules=rules_copy)
     baseline(rules_copy).write_text("format: crmgw.rules/v1\nrules: [")

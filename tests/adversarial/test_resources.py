@@ -94,6 +94,7 @@ async def test_deeply_nested_request_json_is_refused_for_scoped_writes(gw, stand
 from tests.adversarial.conftest import SLOW_HEADER_TIMEOUT  # noqa: E402  (limits.header_timeout in the fixture)
 
 
+@pytest.mark.slow
 async def test_slow_headers_are_cut_off(gw):
     reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
     try:

@@ -1,7 +1,7 @@
 """The alerts API behind the gateway's own admin authentication (real tokens, real directory).
 
-Until the lead wires the routes into create_app, the routes run on a side application that uses the
-real Gateway object's ``authenticate_admin``: exactly the ``authorize`` the wiring passes.
+The routes run on a side application (its own alert store on the test Redis) that authorises with
+the real gateway services' ``authenticate_admin``: exactly the ``authorize`` create_app passes.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from gateway.alerts.verdicts import read_verdicts
 from tests.alerts.conftest import raise_kwargs
 
 
+@pytest.mark.slow
 async def test_redis_down_marks_degraded_and_raise_is_still_durable(make_store, redis_proc):
     store = await make_store(redis_proc.url)
     assert store.health()["status"] == "ok"
@@ -24,6 +25,7 @@ async def test_redis_down_marks_degraded_and_raise_is_still_durable(make_store, 
     assert alert_id in store.journal.path.read_text()
 
 
+@pytest.mark.slow
 async def test_recovery_replays_what_was_raised_during_the_outage(make_store, redis_proc, tmp_path):
     store = await make_store(redis_proc.url)
     before = await store.raise_alert(**raise_kwargs(user="bob"))
@@ -39,6 +41,7 @@ async def test_recovery_replays_what_was_raised_during_the_outage(make_store, re
     assert (await other.get(during)).status == "acknowledged"
 
 
+@pytest.mark.slow
 async def test_actions_while_redis_is_down_reach_redis_after_recovery(make_store, redis_proc, tmp_path):
     store = await make_store(redis_proc.url)
     alert_id = await store.raise_alert(**raise_kwargs())
@@ -78,6 +81,7 @@ async def test_unwritable_journal_refuses_analyst_actions(make_store, redis_url,
     assert (await store.get(alert_id)).status == "open"
 
 
+@pytest.mark.slow
 async def test_verdicts_survive_in_the_journal_alone(make_store, redis_proc):
     store = await make_store(redis_proc.url)
     alert_id = await store.raise_alert(**raise_kwargs())
@@ -87,9 +91,10 @@ async def test_verdicts_survive_in_the_journal_alone(make_store, redis_proc):
     assert verdict["verdict"] == "false_positive" and verdict["alert_id"] == alert_id
 
 
+@pytest.mark.slow
 async def test_the_background_check_recovers_by_itself(make_store, redis_proc, tmp_path):
     store = await make_store(redis_proc.url, check_interval=0.02)
-    store._checker = asyncio.create_task(store._check_loop())  # what start(background=True) runs
+    store._checker.start()  # what start(background=True) runs
     redis_proc.stop()
     alert_id = await store.raise_alert(**raise_kwargs())
     redis_proc.start()

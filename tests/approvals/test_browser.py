@@ -22,6 +22,8 @@ from tests.console.live import LiveGateway, chromium, running
 from tests.console.test_browser import shoot
 from tests.integration.conftest import CRM_TOKEN, gateway_settings
 
+pytestmark = pytest.mark.slow
+
 BULK = "/api/customers/bulk-delete"
 
 

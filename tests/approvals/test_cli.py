@@ -19,6 +19,8 @@ from gateway.settings import load_settings
 from tests.conftest import REPO
 from tests.integration.conftest import CRM_TOKEN, auth
 
+pytestmark = pytest.mark.slow
+
 BULK = "/api/customers/bulk-delete"
 
 

@@ -63,6 +63,7 @@ def shared_log(tmp_path) -> list[Path]:
     return two_process_log(tmp_path)
 
 
+@pytest.mark.slow
 def test_two_processes_write_one_unbroken_chain_across_rotations(shared_log, capsys):
     assert len(shared_log) >= 4  # rotated several times
     rows = lines_of(shared_log)
@@ -83,6 +84,7 @@ def test_two_processes_write_one_unbroken_chain_across_rotations(shared_log, cap
     )
 
 
+@pytest.mark.slow
 def test_one_path_means_the_file_and_its_backups_oldest_first(shared_log, capsys):
     code, out = verify_cli([shared_log[-1]], capsys)
     assert code == 0, out
@@ -93,6 +95,7 @@ def rewrite(path: Path, lines: list[bytes]) -> None:
     path.write_bytes(b"".join(line + b"\n" for line in lines))
 
 
+@pytest.mark.slow
 def test_a_removed_line_is_named(shared_log, capsys):
     target = shared_log[1]
     lines = target.read_bytes().splitlines()
@@ -104,6 +107,7 @@ def test_a_removed_line_is_named(shared_log, capsys):
     assert "FAILED: 1 problem(s)" in out
 
 
+@pytest.mark.slow
 def test_an_edited_line_is_named(shared_log, capsys):
     target = shared_log[2]
     lines = target.read_bytes().splitlines()
@@ -114,6 +118,7 @@ def test_an_edited_line_is_named(shared_log, capsys):
     assert f"{target}:5: edited: its sha256 does not match the prev recorded by the next line, {target}:6" in out, out
 
 
+@pytest.mark.slow
 def test_an_edited_last_line_of_a_file_is_named_across_the_rotation(shared_log, capsys):
     older, newer = shared_log[0], shared_log[1]
     lines = older.read_bytes().splitlines()
@@ -124,6 +129,7 @@ def test_an_edited_last_line_of_a_file_is_named_across_the_rotation(shared_log, 
     assert f"{older}:{len(lines)}: edited" in out and f"next line, {newer}:1" in out, out
 
 
+@pytest.mark.slow
 def test_two_swapped_lines_are_named(shared_log, capsys):
     target = shared_log[1]
     lines = target.read_bytes().splitlines()
@@ -135,12 +141,14 @@ def test_two_swapped_lines_are_named(shared_log, capsys):
     assert "lines reordered" in out
 
 
+@pytest.mark.slow
 def test_a_file_left_out_of_the_middle_is_a_gap(shared_log, capsys):
     code, out = verify_cli([shared_log[0], *shared_log[2:]], capsys)
     assert code == 1
     assert f"{shared_log[2]}:1:" in out and "missing before it" in out, out
 
 
+@pytest.mark.slow
 def test_a_log_whose_oldest_files_were_rotated_away_still_verifies(shared_log, capsys):
     code, out = verify_cli(shared_log[2:], capsys)
     assert code == 0, out
@@ -188,6 +196,7 @@ def test_append_and_chain_cost_stays_small(tmp_path):
     assert verify([tmp_path / "audit.log"]).ok
 
 
+@pytest.mark.slow
 def test_crmgw_audit_verify_runs_as_a_command(shared_log):
     done = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "audit", "verify", *map(str, shared_log)],

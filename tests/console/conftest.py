@@ -1,9 +1,8 @@
 """Console fixtures: the real gateway (create_app) in front of the real demo CRM, a real alert store
 on the test Redis, and the console registered on it.
 
-create_app opens ``gw.alerts`` (its lifecycle) and registers the alerts API; until the lead wires
-the console into create_app too, the fixture calls ``register_console(app, gw, config)`` itself
-before the test client starts.
+create_app registers the console and the alerts API and opens the alert store in its lifecycle,
+as under ``crmgw serve``; the console's settings come from the gateway's settings (``console:``).
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import re
 import pytest
 
 from gateway.app import GATEWAY, create_app
-from gateway.console import ConsoleConfig, register_console
-from gateway.console.routes import CONSOLE, ROUTE_NAME
+from gateway.console.routes import CONSOLE
 from gateway.identity.devkeys import mint_token
 from gateway.rulestore import RuleStore
 from tests.conftest import RULES
@@ -77,11 +75,10 @@ async def build_console(
     clock,
     redis_url,
     *,
-    config: ConsoleConfig | None = None,
     rules=RULES,
     **settings_extra,
 ):
-    """The gateway app with the console registered the way create_app will do it (see the report)."""
+    """The gateway app (create_app) with its console, started by the test client."""
     settings = gateway_settings(
         str(crm.make_url("")).rstrip("/"), tmp_path, rules, redis_url=redis_url, **settings_extra
     )
@@ -89,8 +86,6 @@ async def build_console(
     assert store is not None, errors
     app = create_app(settings, store, clock=clock)
     gw = app[GATEWAY]
-    if ROUTE_NAME not in app.router:  # until create_app registers the console itself
-        register_console(app, gw, config or ConsoleConfig())
     client = await aiohttp_client(app)  # startup opens gw.alerts (journal + the test Redis)
     assert gw.alerts is not None and gw.alerts.redis_up
     client.gw, client.console = gw, app[CONSOLE]

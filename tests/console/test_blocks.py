@@ -11,7 +11,6 @@ import re
 
 import pytest
 
-from gateway.console import ConsoleConfig
 from tests.console.conftest import build_console, csrf_of, origin, sign_in
 from tests.integration.conftest import auth
 
@@ -99,9 +98,7 @@ async def test_a_lift_needs_a_note(console):
 async def test_only_the_lift_roles_may_lift_and_nobody_their_own_block(redis_url, aiohttp_client, crm, tmp_path, clock):
     # dave (sales_manager) may use this console but is not in lift_roles; grace (admin) is blocked herself
     config = {"roles": ["security_analyst", "admin", "sales_manager"], "lift_roles": ["security_analyst", "admin"]}
-    console = await build_console(
-        aiohttp_client, crm, tmp_path, clock, redis_url, config=ConsoleConfig(**config), console=config
-    )  # settings (create_app registers the console) or the fixture
+    console = await build_console(aiohttp_client, crm, tmp_path, clock, redis_url, console=config)  # the settings
     await mass_delete(console)
     await sign_in(console, "dave")
     html = await (await console.get(QUEUE)).text()

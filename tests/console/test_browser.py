@@ -22,6 +22,8 @@ from tests.conftest import REPO
 from tests.console.conftest import alert_kwargs, evidence
 from tests.console.live import LiveGateway, chromium, running
 
+pytestmark = pytest.mark.slow
+
 SHOTS = REPO / "artifacts" / "screenshots"
 XSS_SUMMARY = "<script>window.__xss = 1</script> exported <b>bold</b>"
 XSS_PATH = "/api/customers/<script>window.__xss=2</script>"

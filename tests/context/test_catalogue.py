@@ -221,7 +221,7 @@ LOADER_ERRORS = [
     # (endpoints block, expected "line:col: fragment")
     (
         "  - {method: GET, path: /a, operation: customers.list, records: [], colour: red}\n",
-        "10:75: endpoints.0.colour: unknown key 'colour'",
+        "10:67: endpoints.0.colour: unknown key 'colour'",
     ),
     ("  - {method: GET, path: /a, operation: customers.list}\n", "10:3: endpoints.0.records: Field required"),
     ("  - {method: FETCH, path: /a, operation: customers.list, records: []}\n", "10:12: bad method 'FETCH'"),
@@ -396,6 +396,30 @@ def test_unknown_top_level_key_and_wrong_format_are_refused(tmp_path):
     assert any("unknown key 'routes'" in m for m in messages(errors))
     _, errors = load(tmp_path, "", "format: crmgw.rules/v0\nresources: {}\nendpoints: []\n")
     assert any("unknown or missing format" in m for m in messages(errors))
+
+
+@pytest.mark.parametrize(
+    ("header", "endpoints", "expected"),
+    [
+        # top level, an endpoint, and a scope spec (a union of two models: pydantic's loc names the
+        # member it tried, which is not in the file)
+        ("format: crmgw.rules/v1\nresources: {}\nroutes: 1\nendpoints: []\n", "", "3:1: routes: unknown key"),
+        (
+            HEADER,
+            "  - method: GET\n    path: /a\n    operation: customers.list\n    records: []\n    colour: red\n",
+            "14:3: endpoints.0.colour: unknown key",  # dedented: "  colour: red"
+        ),
+        (
+            "format: crmgw.rules/v1\nresources:\n  x:\n    scope:\n      own:\n        field: a\n"
+            "        identity: user\n        extra: 1\nendpoints: []\n",
+            "",
+            "8:9: resources.x.scope.own._ScopeSpec.extra: unknown key",
+        ),
+    ],
+)
+def test_an_unknown_key_is_reported_at_the_key_not_its_value(tmp_path, header, endpoints, expected):
+    _, errors = load(tmp_path, endpoints, header)
+    assert any(m.startswith(f"rules/operations.yaml:{expected}") for m in messages(errors)), messages(errors)
 
 
 def test_empty_catalogue_is_an_error(tmp_path):

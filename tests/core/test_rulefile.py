@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
 
-from gateway.rulefile import FORMAT, load_yaml, parse_yaml, validate
+import pytest
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.rulefile import FORMAT, StrictModel, load_yaml, parse_yaml, validate, validate_at
 
 
 class Thing(BaseModel):
@@ -81,3 +83,41 @@ def test_values_without_a_safe_constructor_are_errors_not_crashes(text):
     # found by tests/property/test_rule_loader_fuzz.py: a bare "=" crashed the loader
     doc, errors = parse_yaml(text, "f.yaml")
     assert errors and all(str(e).startswith("f.yaml:1:") for e in errors)
+
+
+class Inner(StrictModel):
+    size: int
+
+
+class Outer(StrictModel):
+    inner: Literal["none"] | Inner
+    levels: dict[Literal["own", "team"], int] = Field(default_factory=dict)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # an unknown key: at the key, also inside one member of a union (pydantic's loc names the
+        # member it tried, "Inner", which is no node of the file)
+        ("inner:\n  size: 1\n  colour: red\n", "t.yaml:3:3: inner.Inner.colour: unknown key 'colour'"),
+        # a missing field: at the mapping that lacks it
+        ("inner:\n  other: 1\n", "t.yaml:2:3: inner.Inner.size: Field required"),
+        # a bad value: at the value
+        ("inner:\n  size: big\n", "t.yaml:2:9: inner.Inner.size: Input should be a valid integer"),
+        # a key a mapping does not accept: at the key
+        ("inner: none\nlevels:\n  planet: 1\n", "t.yaml:3:3: levels.planet.[key]: Input should be 'own' or 'team'"),
+    ],
+)
+def test_validate_at_reports_each_kind_of_problem_where_it_is(text, expected):
+    doc, _ = parse_yaml(text, "t.yaml")
+    errors: list = []
+    assert validate_at(doc, (), doc.data, Outer, errors) is None
+    assert any(str(e).startswith(expected) for e in errors), [str(e) for e in errors]
+
+
+def test_strict_model_refuses_unknown_keys_and_changes():
+    with pytest.raises(ValidationError):
+        Inner.model_validate({"size": 1, "colour": "red"})
+    inner = Inner(size=1)
+    with pytest.raises(ValidationError):
+        inner.size = 2  # type: ignore[misc]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from detectors.cli import main
 from detectors.evaluate import evaluate
 
 
+@pytest.mark.slow
 def test_evaluation_on_an_unseen_world_detects_mass_delete_and_enumeration(model_dir, world_b):
     report = evaluate(model_dir, [world_b], world_b / "labels.jsonl", all_days=True)
     assert {"recall", "pr_auc", "false_alerts_per_1000_user_days", "per_scenario"} <= set(report)
@@ -19,6 +22,7 @@ def test_evaluation_on_an_unseen_world_detects_mass_delete_and_enumeration(model
     assert set(report["per_scenario"]["mass_delete"]) >= {"recall", "median_delay"}
 
 
+@pytest.mark.slow
 def test_evaluate_json_prints_one_object_for_the_held_out_days(held_out_model, world_a, capsys):
     code = main(
         [
@@ -39,6 +43,7 @@ def test_evaluate_json_prints_one_object_for_the_held_out_days(held_out_model, w
     assert report["false_alerts_per_1000_user_days"] >= 0.0 and report["per_scenario"]
 
 
+@pytest.mark.slow
 def test_a_model_without_held_out_days_needs_all_days(model_dir, world_a, capsys):
     code = main(
         [

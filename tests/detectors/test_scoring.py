@@ -137,6 +137,7 @@ async def test_a_broken_record_is_counted_and_the_rest_scored(model_dir):
     assert scorer.health()["errors"] == 1 and scorer.health()["scored"] == 1
 
 
+@pytest.mark.slow
 async def test_live_aggregation_equals_replay_of_the_same_records(model_dir, world_b):
     files = sorted(world_b.glob("audit-*.log"))[8:10]
     scorer = scorer_for(model_dir, batch_interval=3600)

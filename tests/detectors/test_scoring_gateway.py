@@ -1,12 +1,14 @@
 """The scorer behind the real gateway (real democrm, real sockets): every request is counted.
 
-Wiring as the lead will apply it: ``gw.scoring = build_scorer(...)``, started and stopped with the
-app. Here the scorer is attached to a gateway built with create_app.
+The scorer is handed to create_app (``scorer=``) and started and stopped with the app's lifecycle,
+as the one the lifecycle builds from the settings is.
 """
 
 from __future__ import annotations
 
-from gateway.app import GATEWAY, create_app
+import pytest
+
+from gateway.app import create_app
 from gateway.rulestore import RuleStore
 from gateway.scoring import ScoringConfig, build_scorer
 from tests.conftest import RULES
@@ -14,6 +16,7 @@ from tests.detectors.conftest import CollectingAlerts
 from tests.integration.conftest import CRM_TOKEN, auth, gateway_settings
 
 
+@pytest.mark.slow
 async def test_requests_through_the_gateway_reach_the_scorer(
     aiohttp_server, aiohttp_client, tmp_path, clock, model_dir
 ):
@@ -23,11 +26,10 @@ async def test_requests_through_the_gateway_reach_the_scorer(
     settings = gateway_settings(str(crm.make_url("")).rstrip("/"), tmp_path, RULES)
     store, errors = RuleStore.open(RULES)
     assert store is not None, errors
-    app = create_app(settings, store, clock=clock)
     scorer = build_scorer(
         ScoringConfig(model_dir=str(model_dir), batch_interval=3600), alerts=CollectingAlerts(), clock=clock
     )
-    app[GATEWAY].scoring = scorer
+    app = create_app(settings, store, clock=clock, scorer=scorer)
     client = await aiohttp_client(app)  # the gateway's lifecycle starts and stops the scorer
     for _ in range(3):
         resp = await client.get("/api/customers", headers=auth("alice"))

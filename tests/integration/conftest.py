@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from democrm.app import create_app as create_crm
@@ -69,3 +71,8 @@ def auth(user: str, *, mfa: bool = False, ip: str | None = None) -> dict[str, st
     if ip:
         headers["X-Forwarded-For"] = ip
     return headers
+
+
+def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    """The audit lines a test gateway (gateway_settings) wrote, oldest first."""
+    return [orjson.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]

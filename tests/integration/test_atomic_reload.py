@@ -20,6 +20,8 @@ import asyncio
 import os
 import time
 
+import pytest
+
 from gateway.ruleset import revision_of
 from gateway.rulestore import MARKER, RuleStore, read_marker
 from tests.integration.conftest import auth
@@ -94,6 +96,7 @@ async def test_two_step_write_with_a_pause_shorter_than_settle_is_never_served_h
     assert (await health(gw))["pending"] is None
 
 
+@pytest.mark.slow
 async def test_two_step_write_with_a_long_pause_under_a_publish_marker_is_never_served_half(
     make_gateway, crm, rules_copy
 ):

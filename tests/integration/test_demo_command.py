@@ -11,6 +11,9 @@ import socket
 import sys
 
 import aiohttp
+import pytest
+
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:

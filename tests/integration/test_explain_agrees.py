@@ -51,6 +51,7 @@ async def test_explain_and_the_gateway_refuse_alike(gw, clock, user, method, tar
     assert (told.effect, told.reason, told.status) == ("deny", live["reason"], resp.status)
 
 
+@pytest.mark.slow
 def test_the_explain_command_takes_a_body():
     run = subprocess.run(
         [

@@ -7,7 +7,6 @@ authentication method, and SSO keys found by OIDC discovery that rotate and fail
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import warnings
 
@@ -27,7 +26,7 @@ from gateway.identity.devkeys import (
     mint_crm_token,
 )
 from tests.identity.idp import IdentityProvider
-from tests.integration.conftest import auth
+from tests.integration.conftest import audit_lines, auth
 
 CUSTOMERS = "/api/customers?page_size=50"
 
@@ -43,10 +42,6 @@ def crm_issued(**claims) -> dict[str, str]:
 
 def owners(body: dict) -> set[str]:
     return {r["owner_id"] for r in body["data"]}
-
-
-def audit_lines(tmp_path) -> list[dict]:
-    return [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
 
 
 # --- 1 + 2: which user, and which tenant ---------------------------------------------------

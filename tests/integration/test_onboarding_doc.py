@@ -20,6 +20,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 DOC = REPO / "docs" / "ONBOARDING.md"
 
 

@@ -173,7 +173,7 @@ async def serve(tmp_path):
 
     async def factory(upstream_url: str, **options) -> int:
         settings = gateway_settings(upstream_url, tmp_path, RULES, listen={"host": "127.0.0.1", "port": 0})
-        runner = await start(settings, ServeOptions(**options))
+        runner = await start(settings, ServeOptions.resolve(settings, **options))
         runners.append(runner)
         return runner.addresses[0][1]
 

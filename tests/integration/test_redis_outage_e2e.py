@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from gateway.app import GATEWAY
 from tests.integration.conftest import auth
 from tests.signals.test_redis_outage import RedisProcess
+
+pytestmark = pytest.mark.slow
 
 
 async def wait_until(predicate, timeout=10.0):

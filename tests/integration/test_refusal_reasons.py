@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
-
-from tests.integration.conftest import auth
+from tests.integration.conftest import audit_lines, auth
 
 OFFICE = "10.1.2.3"
 NO_WRITES_FOR_SUPPORT = """\
@@ -19,10 +17,6 @@ rules:
         - role: {in: [support_agent]}
         - method: {in: [PUT, PATCH, DELETE]}
 """
-
-
-def audit_lines(tmp_path) -> list[dict]:
-    return [json.loads(x) for x in (tmp_path / "audit.log").read_text().splitlines()]
 
 
 async def test_a_reps_delete_is_a_default_deny_that_names_no_rule(gw, tmp_path):

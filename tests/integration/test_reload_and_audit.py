@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from tests.integration.conftest import auth
 
 
@@ -17,6 +19,7 @@ async def wait_for(predicate, timeout=5.0):
     return False
 
 
+@pytest.mark.slow
 async def test_rule_edit_changes_decisions_within_seconds(make_gateway, crm, rules_copy):
     gw = await make_gateway(crm, rules=rules_copy)
     assert (await gw.get("/api/customers/1", headers=auth("frank"))).status == 200
@@ -33,6 +36,7 @@ async def test_rule_edit_changes_decisions_within_seconds(make_gateway, crm, rul
     assert await wait_for(refused), "the edit did not take effect"
 
 
+@pytest.mark.slow
 async def test_broken_edit_keeps_last_good_rules_and_reports_file_line(make_gateway, crm, rules_copy):
     gw = await make_gateway(crm, rules=rules_copy)
     revision = (await (await gw.get("/_gw/health")).json())["rules"]["revision"]

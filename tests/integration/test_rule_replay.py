@@ -148,6 +148,7 @@ async def test_lines_recorded_under_other_rules_are_flagged_not_counted(recorded
     assert report["recorded_differs"]["other_revision"] == 3
 
 
+@pytest.mark.slow
 def test_the_command_runs_as_a_process_and_refuses_a_draft_that_does_not_load(tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(RULES, broken)

@@ -8,11 +8,14 @@ import signal
 import sys
 
 import aiohttp
+import pytest
 
 from democrm.app import create_app as create_crm
 from gateway.identity.devkeys import mint_token
 from tests.conftest import REPO
 from tests.integration.test_demo_command import free_port
+
+pytestmark = pytest.mark.slow
 
 
 async def test_serve_proxies_decides_and_drains_on_sigterm(aiohttp_server, tmp_path):

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from democrm.app import create_app as create_crm
@@ -26,6 +27,8 @@ from gateway.identity.devkeys import mint_token
 from tests.alerts.conftest import raise_kwargs
 from tests.conftest import REPO, RULES
 from tests.integration.test_demo_command import free_port
+
+pytestmark = pytest.mark.slow
 
 CRM_TOKEN = "demo-crm-service-token"  # examples/gateway.yaml's credential towards the demo CRM
 MASK_KEY = "m" * 16 + "-mask-key-for-the-acceptance-test"

@@ -13,6 +13,7 @@ import re
 import shutil
 
 import aiohttp
+import pytest
 import yaml
 
 from democrm.app import create_app as create_crm
@@ -44,6 +45,7 @@ def verify(files, capsys, *extra) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
+@pytest.mark.slow
 async def test_two_workers_write_one_chain_that_verifies_and_catches_tampering(
     aiohttp_server, tmp_path, capsys, monkeypatch
 ):
@@ -142,6 +144,7 @@ async def test_two_workers_write_one_chain_that_verifies_and_catches_tampering(
     assert code == 1 and "head seq 72" in out and "past the end of the log" in out, out
 
 
+@pytest.mark.slow
 async def test_a_named_head_key_that_is_not_set_stops_start_up(aiohttp_server, tmp_path):
     port = free_port()
     config = config_with_audit(

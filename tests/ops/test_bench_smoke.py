@@ -12,6 +12,7 @@ from bench.micro import run_micro
 from bench.report import ratios, render
 
 
+@pytest.mark.slow
 def test_micro_benchmarks_produce_numbers():
     result = run_micro(0.2)
     for key in ("decide_us", "prepare_us", "filter_50_us", "audit_record_us"):
@@ -47,6 +48,7 @@ def test_ratios_and_targets_are_computed_from_load_results():
     assert "c/d record c=8" in table and "met" in table
 
 
+@pytest.mark.slow
 def test_quick_benchmark_runs_end_to_end(tmp_path):
     missing = [n for n, found in (("wrk", load.find_wrk()), ("nginx", servers.find_nginx())) if not found]
     if missing:

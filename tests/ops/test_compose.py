@@ -352,6 +352,7 @@ async def page_loads(s: aiohttp.ClientSession, url: str, n: int) -> list[int]:
     return statuses
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_the_compose_deployment_logs_in_through_the_entry_and_shows_an_alert_raised_by_traffic(tmp_path):
     topo = topology(tmp_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import aiohttp
+import pytest
 
 from gateway.console import ConsoleConfig
 from gateway.server import share_console_secret
@@ -44,6 +45,7 @@ def test_a_disabled_console_gets_no_secret(monkeypatch):
     assert "OTHER_SECRET" not in os.environ
 
 
+@pytest.mark.slow
 async def test_two_workers_without_a_configured_secret_keep_one_login(tmp_path, monkeypatch):
     monkeypatch.delenv("CRMGW_CONSOLE_SECRET", raising=False)
     crm_port, port = free_port(), free_port()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from democrm.app import create_app as create_crm
 from gateway.app import GATEWAY, create_app
 from gateway.rulestore import RuleStore
@@ -77,6 +79,7 @@ async def test_upstream_errors_are_counted_by_reason(aiohttp_client, tmp_path, c
     assert values['crmgw_upstream_errors_total{reason="upstream-unavailable"}'] == 1
 
 
+@pytest.mark.slow
 async def test_rule_reloads_are_counted_by_status(aiohttp_server, aiohttp_client, tmp_path, clock, rules_copy):
     crm = await aiohttp_server(create_crm(service_token=CRM_TOKEN))
     gw = await gateway_client(aiohttp_client, tmp_path, clock, str(crm.make_url("")).rstrip("/"), rules_copy)

@@ -7,11 +7,14 @@ import os
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from democrm.app import create_app as create_crm
 from gateway.identity.devkeys import mint_token
 from tests.ops.conftest import CRM_TOKEN, audit_lines, children_of, free_port, start_gateway, stop, write_config
+
+pytestmark = pytest.mark.slow
 
 AUTH = {"Authorization": f"Bearer {mint_token('grace')}"}
 
@@ -154,3 +157,13 @@ async def test_a_request_over_the_request_timeout_is_answered_504_and_audited(ai
         code, out = await stop(proc)
     assert code == 0, out
     assert len(audit_lines(tmp_path / "audit.log")) == 1
+
+
+def test_the_serve_options_help_quotes_the_settings_defaults():
+    from gateway import serve_args
+    from gateway.settings import Limits
+
+    fields = Limits.model_fields
+    assert fields["drain_timeout"].default == serve_args.DEFAULT_DRAIN_TIMEOUT
+    assert fields["request_timeout"].default == serve_args.DEFAULT_REQUEST_TIMEOUT
+    assert fields["max_connections"].default == serve_args.DEFAULT_MAX_CONNECTIONS

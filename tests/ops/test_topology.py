@@ -99,10 +99,12 @@ async def run_topology(aiohttp_server, tmp_path, redis_url: str, requests: int, 
     return [len(audit_lines(tmp_path / name / "audit.log")) for name in ("gw1", "gw2")]
 
 
+@pytest.mark.slow
 async def test_two_replicas_behind_one_entry_serve_and_audit_every_request(aiohttp_server, tmp_path, redis_url):
     assert await run_topology(aiohttp_server, tmp_path, redis_url, 10) == [5, 5]
 
 
+@pytest.mark.slow
 async def test_two_replicas_count_together_and_agree_on_alerts(aiohttp_server, tmp_path, redis_url):
     """The round robin gives each replica every other id: neither alone ever sees two consecutive
     ids, so the enumeration alert (more than 15 consecutive ids in 5 minutes) can only fire if the

@@ -24,7 +24,7 @@ def test_valid_policy_compiles():
         # structure (pydantic, extra=forbid)
         (
             rule("r", "allow: {role: {in: [admin]}}", extra="colour: red"),
-            "policies/00.yaml:7:13: rules.0.colour: unknown key 'colour'",
+            "policies/00.yaml:7:5: rules.0.colour: unknown key 'colour'",
         ),
         (
             "format: crmgw.rules/v1\nrules:\n  - id: r\n    match: {operations: ['*']}\n    deny: true\n",
@@ -39,7 +39,7 @@ def test_valid_policy_compiles():
             "policies/00.yaml:7:11: rules.0.mode: Input should be 'enforce' or 'shadow'",
         ),
         ("format: crmgw.rules/v2\nrules: []\n", "policies/00.yaml:1:9: format: Input should be 'crmgw.rules/v1'"),
-        ("format: crmgw.rules/v1\nrule: []\n", "policies/00.yaml:2:7: rule: unknown key 'rule'"),
+        ("format: crmgw.rules/v1\nrule: []\n", "policies/00.yaml:2:1: rule: unknown key 'rule'"),
         # operations
         (
             rule("r", "allow: {role: {in: [admin]}}", "customers.read"),
@@ -180,6 +180,34 @@ def test_disabled_rules_are_still_validated():
     assert errors == ["policies/00.yaml:6:25: unknown role 'wizard'"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a key of the rule itself
+        (
+            rule("r", "allow: {role: {in: [admin]}}", extra="colour:\n  - red"),
+            "policies/00.yaml:7:5: rules.0.colour: unknown key 'colour'",
+        ),
+        # a key of a criterion's arguments (checked when the criterion compiles)
+        (
+            rule("r", "allow:\n      role:\n        in: [admin]\n        within: [x]"),
+            "policies/00.yaml:9:9: rules.0.allow.role.within: unknown key 'within'",
+        ),
+        # a key inside one member of a union (approvers: manager | {roles, manager})
+        (
+            rule(
+                "r",
+                "allow: {role: {in: [admin]}}",
+                extra="approval:\n  approvers:\n    roles: [admin]\n    colour: red",
+            ),
+            "policies/00.yaml:10:9: rules.0.approval.approvers.ApproversSpec.colour: unknown key 'colour'",
+        ),
+    ],
+)
+def test_an_unknown_key_is_reported_at_the_key_not_its_value(text, expected):
+    assert expected in error_strings(text)
+
+
 def test_all_problems_are_reported_at_once():
     broken = """\
 format: crmgw.rules/v1
@@ -204,7 +232,7 @@ rules:
     assert [e.split(": ", 1)[0] for e in errors] == [
         "policies/00.yaml:7:26",
         "policies/00.yaml:8:25",
-        "policies/00.yaml:11:15",
+        "policies/00.yaml:11:5",
         "policies/00.yaml:17:57",
         "policies/01.yaml:3:9",
     ]

@@ -104,7 +104,7 @@ def grant(**fields) -> str:
         ({"until": None}, "grants.yaml:3:5: grants.0.until: Field required"),
         ({"from": '"2027-02-01T00:00:00+01:00"'}, "'until' must be later than 'from'"),
         ({"operations": "[admin.admin]"}, "data scope 'own' is not supported by resource 'admin'"),
-        ({"colour": "red"}, "grants.yaml:8:13: grants.0.colour: unknown key 'colour'"),
+        ({"colour": "red"}, "grants.yaml:8:5: grants.0.colour: unknown key 'colour'"),
         ({"data_scope": "planet"}, "grants.0.data_scope: Input should be"),
     ],
 )

@@ -86,6 +86,7 @@ def workdir(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @settings(max_examples=examples(25, 1500), deadline=None)
 @given(mutation())
 def test_mutated_rule_files_never_crash_the_loader(workdir, change):

@@ -7,7 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from democrm.app import create_app as create_crm
-from gateway.app import GATEWAY, create_app
+from gateway.app import create_app
 from gateway.rulestore import RuleStore
 from gateway.signals import SignalsConfig, build_signals
 from tests.conftest import RULES, MutableClock
@@ -71,8 +71,7 @@ def gateway_with_signals(aiohttp_client, tmp_path, clock, crm, anomaly_rules):
             alerts=sink,
             clock=clock,
         )
-        app = create_app(settings, store, clock=clock)
-        app[GATEWAY].signals = stage
+        app = create_app(settings, store, clock=clock, signals=stage)
         assert store.current.anomalies is not None and anomaly_rules is not None
         return await aiohttp_client(app), stage, sink
 

@@ -97,6 +97,32 @@ def test_mistakes_are_reported_at_file_line_col(tmp_path, change, line, col, mes
     assert message in errors[0].message
 
 
+@pytest.mark.parametrize(
+    "change, line, col, message",
+    [
+        (("level: high", "level: high\n  colour:\n    - red"), 10, 5, "rules.0.colour: unknown key 'colour'"),
+        # an exception key that is no criterion of exceptions
+        (
+            ("level: high", "level: high\n  exceptions:\n    - team:\n        in: [east]"),
+            11,
+            9,
+            "rules.0.exceptions.0.team: unknown key 'team'",
+        ),
+        # a key of an exception's criterion (compiled by the policy criterion)
+        (
+            ("level: high", "level: high\n  exceptions:\n    - user:\n        in: [alice]\n        within: [x]"),
+            13,
+            11,
+            "rules.0.exceptions.0.user.within: unknown key 'within'",
+        ),
+    ],
+)
+def test_an_unknown_key_is_reported_at_the_key_not_its_value(tmp_path, change, line, col, message):
+    rules, errors = load(write_rules(tmp_path, GOOD.replace(*change)))
+    assert rules is None
+    assert [(e.line, e.col, e.message) for e in errors] == [(line, col, message)], [str(e) for e in errors]
+
+
 def test_relative_condition_on_distinct_records_is_refused(tmp_path):
     body = GOOD.replace("records_exported", "distinct_records")
     rules, errors = load(write_rules(tmp_path, body))

@@ -6,6 +6,7 @@ restart without persistence, a failover to an empty replica.
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as aioredis
 
 from gateway.model import Flow
@@ -72,6 +73,7 @@ async def test_a_first_start_and_new_users_are_not_losses(make_stage, redis_url,
     assert stage.health()["data_lost"] is False and sink.alerts == []
 
 
+@pytest.mark.slow
 async def test_redis_restarted_without_persistence_is_reported_as_data_lost(make_stage, tmp_path, sink):
     server = RedisProcess(tmp_path, persistent=False)
     await server.start()

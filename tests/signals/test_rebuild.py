@@ -157,6 +157,7 @@ async def crmgw(*args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
+@pytest.mark.slow
 async def test_flushall_is_alerted_and_a_rebuild_from_the_audit_log_fires_the_thresholds_as_if_nothing_was_lost(
     gateway, redis_url, admin, clock
 ):

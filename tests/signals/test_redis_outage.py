@@ -23,6 +23,8 @@ from tests.conftest import RULES
 from tests.policy.factories import make_ctx, make_identity
 from tests.signals.factories import delete, later, load, record
 
+pytestmark = pytest.mark.slow
+
 FLOW = Flow(request_id="x")
 
 

@@ -89,6 +89,27 @@ def test_exceptions_silence_matching_findings(tmp_path, exception, rec, silenced
     assert finding is not None and finding.silenced_by == silenced
 
 
+def _without_roles(rec):
+    rec["roles"] = []
+    return rec
+
+
+@pytest.mark.parametrize(
+    "exception, rec, silenced",
+    [
+        ("{resource: {in: [customers]}}", export("alice"), 0),
+        ("{resource: {not_in: [customers]}}", export("alice"), None),
+        ("{role: {not_in: [admin]}}", export("alice"), 0),
+        ("{role: {not_in: [admin]}}", _without_roles(export("alice")), None),  # no roles: unknown, never silences
+        ("{operation: {not_in: ['customers.*']}}", export("alice"), None),
+    ],
+)
+def test_exceptions_are_policy_criteria_over_the_findings_facts(tmp_path, exception, rec, silenced):
+    rule = make_rule(tmp_path, "{gt: 10}", f"exceptions: [{exception}]")
+    finding = evaluate(rule, "g:", result(300, 300), count_event(rec), rec)
+    assert finding is not None and finding.silenced_by == silenced
+
+
 MATCH_RULES = """\
 - id: all-user
   title: t

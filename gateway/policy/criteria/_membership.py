@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from gateway.model import RequestContext
 from gateway.policy.criteria.base import CompileEnv, Criterion, Item, Outcome, membership_values
@@ -26,7 +26,7 @@ class SetMembership(Criterion):
         raise NotImplementedError
 
     @classmethod
-    def compile(cls, raw: Any, env: CompileEnv) -> Criterion | None:
+    def compile(cls, raw: Any, env: CompileEnv) -> Self | None:
         parsed = membership_values(raw, env, lambda item: cls.check(item, env))
         return cls(*parsed) if parsed else None
 
@@ -34,7 +34,11 @@ class SetMembership(Criterion):
         raise NotImplementedError
 
     def evaluate(self, ctx: RequestContext) -> Outcome:
-        fact = self.fact(ctx)
+        return self.holds(self.fact(ctx))
+
+    def holds(self, fact: Any) -> Outcome:
+        """The test on a fact already taken from somewhere (None: unknown). Anomaly exceptions
+        (gateway.signals.anomalies) call it with a finding's facts, which are not a request."""
         if fact is None:
             return None
         hit = not self.values.isdisjoint(fact) if self.multi else fact in self.values

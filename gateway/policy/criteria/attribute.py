@@ -9,16 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome, StrictArgs
+from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
+from gateway.rulefile import StrictModel
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class AttributeArgs(StrictArgs):
+class AttributeArgs(StrictModel):
+    model_config = ConfigDict(populate_by_name=True)  # ``in_`` too, like Membership
+
     name: str = Field(pattern=NAME.pattern)
     in_: str | list[Any] | None = Field(default=None, alias="in")
     not_in: str | list[Any] | None = None
@@ -38,7 +41,8 @@ class AttributeCriterion(Criterion):
     ok, fail, unknown = "attribute-ok", "attribute-mismatch", "attribute-unknown"
     specificity = 2
 
-    def __init__(self, attribute: str, values: frozenset[str] | None, negated: bool, other: str | None):
+    def __init__(self, attribute: str, values: frozenset[str], negated: bool, other: str | None):
+        # ``other`` set: equals_identity, and ``values`` is empty (unused).
         self.attribute = attribute
         self.values = values
         self.negated = negated
@@ -50,7 +54,7 @@ class AttributeCriterion(Criterion):
         if args is None:
             return None
         if args.equals_identity is not None:
-            return cls(args.name, None, False, args.equals_identity)
+            return cls(args.name, frozenset(), False, args.equals_identity)
         key, values = ("not_in", args.not_in) if args.not_in is not None else ("in", args.in_)
         items = env.items(values, key)
         if items is None:

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.model import RequestContext, Resource
-from gateway.rulefile import Document, RuleError
+from gateway.rulefile import Document, RuleError, StrictModel, validation_errors
 
 Outcome = bool | None
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,18 +70,12 @@ class CompileEnv:
     def error(self, message: str, *sub: Any) -> None:
         self.errors.append(self.doc.error(self.path + sub, message))
 
-    def parse(self, raw: Any, model: type[BaseModel]) -> Any:
+    def parse(self, raw: Any, model: type[ModelT]) -> ModelT | None:
         """Validate ``raw`` (found at this env's path) with ``model``; None after reporting errors."""
         try:
             return model.model_validate(raw)
         except ValidationError as exc:
-            for item in exc.errors(include_url=False):
-                loc = tuple(item["loc"])
-                msg = item["msg"]
-                if item["type"] == "extra_forbidden":
-                    msg = f"unknown key {loc[-1]!r}"
-                where = ".".join(str(p) for p in self.path + loc)
-                self.errors.append(self.doc.error(self.path + loc, f"{where}: {msg}"))
+            self.errors.extend(validation_errors(self.doc, exc, self.path))
             return None
 
     def items(self, raw: Any, *sub: Any) -> list[Item] | None:
@@ -131,12 +126,11 @@ class Criterion:
         raise NotImplementedError
 
 
-class StrictArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Membership(StrictArgs):
+class Membership(StrictModel):
     """``{in: [...]}`` or ``{not_in: [...]}`` (exactly one); values or ``$list`` references."""
+
+    # Criterion arguments have always accepted an aliased key by its Python name too (``in_``).
+    model_config = ConfigDict(populate_by_name=True)
 
     in_: str | list[Any] | None = Field(default=None, alias="in")
     not_in: str | list[Any] | None = None

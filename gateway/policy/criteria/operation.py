@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, Self
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
 from gateway.policy.criteria._membership import SetMembership
-from gateway.policy.criteria.base import CompileEnv, Criterion, Item, membership_values
+from gateway.policy.criteria.base import CompileEnv, Item, membership_values
 
 
 def expand(pattern: Any, operations: Iterable[str]) -> frozenset[str] | None:
@@ -46,7 +46,7 @@ class OperationCriterion(SetMembership):
     ok, fail, unknown = "operation-ok", "operation-unauthorized", "operation-unknown"
 
     @classmethod
-    def compile(cls, raw: Any, env: CompileEnv) -> Criterion | None:
+    def compile(cls, raw: Any, env: CompileEnv) -> Self | None:
         parsed = membership_values(raw, env, lambda item: expand_item(item, env))
         if not parsed:
             return None

@@ -12,16 +12,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictInt, model_validator
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome, StrictArgs
+from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
+from gateway.rulefile import StrictModel
 
 INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
 
 
-class QueryArgs(StrictArgs):
+class QueryArgs(StrictModel):
+    model_config = ConfigDict(populate_by_name=True)  # ``in_`` too, like Membership
+
     param: str = Field(min_length=1)
     gte: StrictInt | None = None
     lte: StrictInt | None = None

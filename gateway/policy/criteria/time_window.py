@@ -17,15 +17,16 @@ from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome, StrictArgs
+from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
+from gateway.rulefile import StrictModel
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def minutes(text: str) -> int:
@@ -42,7 +43,9 @@ def zone(name: str) -> ZoneInfo | None:
         return None
 
 
-class TimeWindowArgs(StrictArgs):
+class TimeWindowArgs(StrictModel):
+    model_config = ConfigDict(populate_by_name=True)  # ``from_`` too, like Membership
+
     timezone: str = Field(min_length=1)
     days: list[Day] = Field(default_factory=lambda: list(DAYS), min_length=1)
     from_: str = Field(default="00:00", alias="from")

@@ -12,7 +12,8 @@ from gateway.context.catalogue import load_catalogue
 from gateway.errors import GatewayError
 from gateway.identity.directory import Directory
 from gateway.model import Identity, User
-from gateway.upstream.writes import check_request_body
+from gateway.response.writes import check_request_body
+from gateway.upstream.bodies import RequestBody
 
 CATALOGUE = """\
 format: crmgw.rules/v1
@@ -86,7 +87,7 @@ def decide(catalogue, method: str, path: str, body, *, who="ann", scope="own", c
     endpoint, _ = catalogue.match(method, path)
     raw = body if isinstance(body, bytes) else orjson.dumps(body)
     check_request_body(
-        endpoint, method, scope, Identity(USERS[who], "jwt"), DIRECTORY, catalogue.references, raw, ctype
+        endpoint, method, scope, Identity(USERS[who], "jwt"), DIRECTORY, catalogue.references, RequestBody(raw, ctype)
     )
 
 

@@ -8,7 +8,7 @@ contract (gateway.declared):
     body-unreadable / body-media-undeclared   not a body the gateway reads the way the CRM will
     body-not-allowed   a body on GET / HEAD / DELETE that the endpoint does not declare (anyone)
     body-undeclared    a body on an endpoint that declares none (restricted callers); an XML body
-                       that is not exactly the declared call (anyone: gateway.upstream.xmlcall)
+                       that is not exactly the declared call (anyone: gateway.response.xmlcall)
     field-not-writable a key the caller may not write (per role, optionally)
     owner-unresolvable a person or team value that is not exactly one directory entry: unknown
                        id or e-mail, an ambiguous one, null, an empty list, an undeclared object
@@ -23,19 +23,25 @@ user sharing the caller's team / department / ... . A person may be named if the
 users; a team (department, ...) value if one of those users holds it. So a field the CRM derives
 from the owner (the new owner's team) is checked through the owner, and a value a rep cannot reach
 through any colleague is refused, whatever spelling the body uses.
+
+This is the data-scope obligation enforced on a request rather than on an answer, so it lives with
+the answer's checks (gateway.response); the pipeline runs it before gateway.upstream sends anything.
+The records an update or delete names by id are read and checked by gateway.response.write_targets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gateway import fieldpath
+from gateway.context.catalogue import Reference
 from gateway.declared import BodyContract, OrgField, PeopleField, WriteContract
 from gateway.errors import BadRequest, Forbidden, ObligationUnenforceable
 from gateway.identity.directory import Directory
 from gateway.model import Endpoint, Identity, User
-from gateway.upstream import bodies, xmlcall
+from gateway.response import xmlcall
+from gateway.upstream.bodies import FILE, RequestBody
 
 NO_BODY_METHODS = ("GET", "HEAD", "DELETE")
 
@@ -46,32 +52,31 @@ def check_request_body(
     scope: str,
     identity: Identity,
     directory: Directory,
-    references: dict,
-    body: bytes,
-    content_type: str | None,
+    references: Mapping[str, Reference],
+    body: RequestBody,
 ) -> None:
     """Refuse a request whose body may not reach the CRM; returns quietly otherwise."""
     contract = endpoint.body
-    if body and contract is None and method in NO_BODY_METHODS:
+    if body.raw and contract is None and method in NO_BODY_METHODS:
         raise BadRequest("body-not-allowed", detail=f"{method} {endpoint.template} declares no body")
     # An XML body is a call (SOAP): the body says which operation the CRM runs, so for everyone.
-    calls = xmlcall.calls(body, content_type, contract) if body and contract and "xml" in contract.media else None
+    calls = xmlcall.calls(body, contract) if body.raw and contract and "xml" in contract.media else None
     if scope == "all":
         return
     if contract is None:
-        if body:
+        if body.raw:
             raise Forbidden("body-undeclared", detail=f"{endpoint.operation} declares no request body")
         if endpoint.action == "create":
             _missing_owner(endpoint.resource.writes, endpoint)
         return
-    if not body:
+    if not body.raw:
         if endpoint.action == "create":
             _missing_owner(endpoint.resource.writes, endpoint)
         return
     if calls is not None:
         records = calls
     else:
-        media, data = bodies.parse(body, content_type, contract.media)
+        media, data = body.read(contract.media)
         records = [data] if media != "json" else _json_records(data, contract)
     writable = contract.writable_for(identity.roles)
     check = _ScopeCheck(endpoint, scope, identity.user, directory, references)
@@ -82,7 +87,7 @@ def check_request_body(
         check.record(record, creating=endpoint.action == "create")
 
 
-def _json_records(data: Any, contract: BodyContract) -> list[dict]:
+def _json_records(data: Any, contract: BodyContract) -> list[dict[str, Any]]:
     if contract.records == ("$",):
         if not isinstance(data, dict):
             raise BadRequest("body-unreadable", detail="a written record must be a JSON object")
@@ -93,7 +98,7 @@ def _json_records(data: Any, contract: BodyContract) -> list[dict]:
     extra = sorted(k for k in data if k not in holders and k not in contract.writable)
     if extra:
         raise Forbidden("field-not-writable", detail=", ".join(extra)[:200])
-    records: list[dict] = []
+    records: list[dict[str, Any]] = []
     for text in contract.records:
         found = list(fieldpath.values(data, fieldpath.parse(text)))
         if not found or any(not isinstance(r, dict) for r in found):
@@ -108,7 +113,14 @@ def _missing_owner(writes: WriteContract, endpoint: Endpoint) -> None:
 
 
 class _ScopeCheck:
-    def __init__(self, endpoint: Endpoint, scope: str, caller: User, directory: Directory, references: dict):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        scope: str,
+        caller: User,
+        directory: Directory,
+        references: Mapping[str, Reference],
+    ):
         self.endpoint = endpoint
         self.writes = endpoint.resource.writes
         self.scope = scope
@@ -120,7 +132,7 @@ class _ScopeCheck:
         self.within = _users_in_scope(caller, scope, directory.users.values())
         self.within_ids = frozenset(u.id for u in self.within)
 
-    def record(self, record: dict, *, creating: bool) -> None:
+    def record(self, record: dict[str, Any], *, creating: bool) -> None:
         named_person = False
         for key, value in record.items():
             spec = self.writes.kind_of(key)
@@ -164,10 +176,10 @@ class _ScopeCheck:
         return {u.id for u in self.directory.users.values() if any(u.attribute(a) == text for a in attributes)}
 
     def _org(self, key: str, value: Any, spec: OrgField) -> list[str]:
-        out = []
+        out: list[str] = []
         for item in _items(key, value):
             parts = item if isinstance(item, dict) else {"id": item}
-            resolved = set()
+            resolved: set[str] = set()
             for k, v in parts.items():
                 if k not in ("id", "name") or isinstance(v, bool) or not isinstance(v, (str, int)):
                     raise _unresolvable(key, f"object key {k!r}" if k not in ("id", "name") else "a non-text value")
@@ -189,7 +201,7 @@ def _items(key: str, value: Any) -> list[Any]:
     if not items:
         raise _unresolvable(key, "an empty list removes every owner")
     for item in items:
-        if item is None or item is bodies.FILE or isinstance(item, list):
+        if item is None or item is FILE or isinstance(item, list):
             raise _unresolvable(key, "null, a file or a nested list")
     return items
 

@@ -3,18 +3,24 @@
 One function for the live gateway (gateway.pipeline) and ``crmgw explain``, so an admin is told
 exactly what the running gateway would refuse. Restricted callers (scope other than ``all``, or
 any mask) may send only declared query parameters; a body is read and decided by
-gateway.upstream.writes.
+gateway.response.writes.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gateway.context.queryargs import check_query
 from gateway.model import Obligations, RequestContext
-from gateway.upstream.writes import check_request_body
+from gateway.response.writes import check_request_body
+from gateway.upstream.bodies import RequestBody
+
+if TYPE_CHECKING:  # annotation only: the rule set is built far from here (gateway.ruleset)
+    from gateway.ruleset import RuleSet
 
 
 def check_request(
-    ruleset, ctx: RequestContext, obligations: Obligations, method: str, body: bytes, content_type: str | None
+    ruleset: RuleSet, ctx: RequestContext, obligations: Obligations, method: str, body: RequestBody
 ) -> None:
     """Raise the refusal (400/403/415) the request earns; return quietly when it may go on."""
     endpoint, identity = ctx.endpoint, ctx.identity
@@ -29,5 +35,4 @@ def check_request(
         ruleset.directory,
         ruleset.catalogue.references,
         body,
-        content_type,
     )

@@ -11,7 +11,8 @@ from gateway.context.catalogue import load_catalogue
 from gateway.errors import GatewayError
 from gateway.identity.directory import Directory
 from gateway.model import Identity, User
-from gateway.upstream.writes import check_request_body
+from gateway.response.writes import check_request_body
+from gateway.upstream.bodies import RequestBody
 
 CATALOGUE = """\
 format: crmgw.rules/v1
@@ -58,7 +59,7 @@ def envelope(body: str, header: str = "") -> bytes:
 
 
 def decide(endpoint, body: bytes, *, scope="own", ctype="text/xml; charset=utf-8") -> None:
-    check_request_body(endpoint, "POST", scope, Identity(ANN, "jwt"), DIRECTORY, {}, body, ctype)
+    check_request_body(endpoint, "POST", scope, Identity(ANN, "jwt"), DIRECTORY, {}, RequestBody(body, ctype))
 
 
 @pytest.mark.parametrize("scope", ["own", "all"])

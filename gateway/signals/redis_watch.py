@@ -1,0 +1,98 @@
+"""The signals stage's watch over Redis (Redis backend only): one background task.
+
+    probe       write the epoch (gateway/signals/epoch.py) and store/reload the blocks and step-ups
+                (gateway/signals/enforcement.py); True when Redis took the write. Not a PING: a
+                Redis at maxmemory answers PING and refuses every counter (gateway/signals/link.py).
+    supervise   subscribe to the enforcement channel and apply what every instance publishes;
+                probe again every ``reload_interval`` and at once while the link is not ok; on a
+                failure reconnect with backoff (``reconnect_min`` doubling up to ``reconnect_max``).
+
+A loss of counter data noticed by a probe is handed to the stage's ``report_loss`` (it alerts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from gateway.clock import Clock
+from gateway.signals.config import SignalsConfig
+from gateway.signals.counters import marker_ttl
+from gateway.signals.enforcement import CHANNEL, RedisEnforcement
+from gateway.signals.epoch import EpochWatch, Loss
+from gateway.signals.link import STORAGE_ERRORS, Link
+from gateway.signals.redis_backend import RedisCounters
+
+if TYPE_CHECKING:
+    from gateway.redisconn import RedisClient
+
+ReportLoss = Callable[[Loss], Awaitable[None]]
+
+
+class RedisWatch:
+    def __init__(
+        self,
+        client: RedisClient,
+        config: SignalsConfig,
+        *,
+        counters: RedisCounters,
+        enforcement: RedisEnforcement,
+        clock: Clock,
+    ):
+        self.client = client
+        self.config = config
+        self.counters = counters
+        self.enforcement = enforcement
+        self.clock = clock
+        self.link = Link(ok=False, clock=clock)  # degraded until the first write succeeds
+        self.epoch = EpochWatch(client, clock, marker_ttl(config.history_days, config.remember_days))
+        # Set at shutdown: a cancellation may land inside redis-py and come out as a connection
+        # error, which the loop would otherwise take for an outage and reconnect after.
+        self.stopping = False
+
+    async def probe(self, report_loss: ReportLoss) -> bool:
+        """One check: write the epoch, store/reload blocks and step-ups; True when Redis took the
+        write."""
+        try:
+            if not self.link.ok:
+                await self.counters.prepare()  # the script cache is empty after a Redis restart
+            loss = await self.epoch.check()
+            await self.enforcement.reload(self.clock().timestamp())
+        except STORAGE_ERRORS as exc:
+            self.link.failed(exc)
+            return False
+        self.link.wrote()
+        if loss is not None:
+            await report_loss(loss)
+        return True
+
+    async def supervise(self, report_loss: ReportLoss) -> None:
+        delay = self.config.reconnect_min
+        while not self.stopping:
+            pubsub = self.client.pubsub()
+            try:
+                await pubsub.subscribe(CHANNEL)
+                if await self.probe(report_loss):
+                    delay = self.config.reconnect_min
+                    next_reload = time.monotonic() + self.config.reload_interval
+                    while not self.stopping:
+                        msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if msg is not None and msg.get("type") == "message":
+                            self.enforcement.on_message(msg["data"])
+                        if not self.link.ok or time.monotonic() >= next_reload:
+                            if not await self.probe(report_loss):
+                                break
+                            next_reload = time.monotonic() + self.config.reload_interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.link.failed(exc)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except Exception:  # closing a connection that already broke: nothing to keep
+                    pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.config.reconnect_max)
