@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
@@ -71,11 +72,15 @@ def _create_statement(table: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(columns)})"
 
 
+_COPYING = threading.Lock()
+
+
 class Store:
     """The CRM's tables. ``path`` is a file name or ``":memory:"``."""
 
-    def __init__(self, path: str = ":memory:") -> None:
-        self._db = sqlite3.connect(path)
+    def __init__(self, path: str = ":memory:", *, any_thread: bool = False) -> None:
+        # any_thread: a template other threads copy from (democrm.app.seeded), under _COPYING
+        self._db = sqlite3.connect(path, check_same_thread=not any_thread)
         self._db.row_factory = sqlite3.Row
         with self._db:
             for table in TABLES:
@@ -83,6 +88,11 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def copy_from(self, other: Store) -> None:
+        """Make this store a copy of ``other`` (SQLite's online backup: pages, not rows)."""
+        with _COPYING:  # one copy at a time from a template shared between threads
+            other._db.backup(self._db)
 
     # -- helpers ---------------------------------------------------------------------------------
 

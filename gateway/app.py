@@ -91,6 +91,7 @@ def create_app(
         # Each part is closed in the reverse order of opening, also when a later one fails to open.
         async with AsyncExitStack() as opened:
             opened.callback(services.audit.close)
+            opened.push_async_callback(services.redis.close)  # closed after every part using it
             session = make_session(
                 connect_timeout=settings.upstream.connect_timeout,
                 total_timeout=settings.upstream.total_timeout,
@@ -99,19 +100,27 @@ def create_app(
             )
             opened.push_async_callback(session.close)
             alerts = await open_alert_store(
-                settings.alerts, redis_url=settings.redis_url, base_dir=settings.data_root(), clock=services.clock
+                settings.alerts,
+                redis_url=settings.redis_url,
+                base_dir=settings.data_root(),
+                clock=services.clock,
+                redis=services.redis,
             )
             opened.push_async_callback(alerts.close)
-            approvals = await open_approval_store(settings, clock=services.clock)
+            approvals = await open_approval_store(settings, clock=services.clock, redis=services.redis)
             opened.push_async_callback(approvals.close)
-            access = await open_access_store(settings, clock=services.clock)
+            access = await open_access_store(settings, clock=services.clock, redis=services.redis)
             opened.push_async_callback(access.close)
             services.opened(session=session, alerts=alerts, approvals=approvals, access=access)
             directory_watch = DirectoryWatch(services)  # revokes what a directory change no longer fits
             opened.push_async_callback(directory_watch.close)
             if not services.given_signals:
                 built = build_signals(
-                    settings.signals, redis_url=settings.redis_url, alerts=alerts, clock=services.clock
+                    settings.signals,
+                    redis_url=settings.redis_url,
+                    alerts=alerts,
+                    clock=services.clock,
+                    redis=services.redis,
                 )
                 built.attach_metrics(services.metrics)
                 services.signals = built

@@ -25,19 +25,18 @@ log = logging.getLogger("crmgw.background")
 Job = Callable[[], Awaitable[Any] | Any]
 
 
-async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel ``task`` and wait until it has ended; its CancelledError is not ours."""
+async def cancel_and_wait(task: asyncio.Task[Any] | None, timeout: float | None = None) -> None:
+    """Cancel ``task`` and wait until it has ended (at most ``timeout`` seconds: a task that swallows
+    its cancellation, as redis-py may turn one into a ConnectionError, must not hang a shutdown)."""
     if task is None or task.done():
         return
     task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise  # we are being cancelled ourselves: pass it on
-    except Exception:
-        log.exception("background task %s failed while stopping", task.get_name())
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        log.error("background task %s did not stop within %.1f s", task.get_name(), timeout or 0)
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s failed while stopping", task.get_name(), exc_info=task.exception())
 
 
 async def run_job(name: str, job: Job) -> bool:

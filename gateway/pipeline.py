@@ -85,19 +85,19 @@ class Pipeline:
             self.services.finish(flow)  # audit line, then the observers: metrics, signals, scoring
 
     async def _run(self, request: web.Request, flow: Flow) -> web.StreamResponse:
-        gw = self.services
-        if not gw.audit_ok():
+        services = self.services
+        if not services.audit_ok():
             raise Unavailable("audit-unavailable", detail="audit log cannot be written")
         for name in OVERRIDE_HEADERS:
             if name in request.headers:
                 raise BadRequest("method-override-refused", detail=name)
-        ruleset = gw.store.current  # one snapshot of the rules for the whole request
+        ruleset = services.store.current  # one snapshot of the rules for the whole request
         flow.ruleset = ruleset
-        client_ip, peer_trusted = gw.client_ip.resolve(request.remote, request.headers)
+        client_ip, peer_trusted = services.client_ip.resolve(request.remote, request.headers)
         flow.client_ip = ip_text(client_ip) if client_ip else None
 
         # 1 identity
-        identity = await gw.identity.identify_async(request.headers, peer_trusted, ruleset.directory)
+        identity = await services.identity.identify_async(request.headers, peer_trusted, ruleset.directory)
         flow.identity = identity
 
         # 2 context
@@ -107,19 +107,19 @@ class Pipeline:
             method=request.method,
             raw_target=request.raw_path,
             client_ip=client_ip,
-            country=gw.geo.country(client_ip) if client_ip else None,
-            now=gw.clock(),
+            country=services.geo.country(client_ip) if client_ip else None,
+            now=services.clock(),
             identity=identity,
             user_agent=request.headers.get("User-Agent", ""),
         )
         flow.ctx = ctx
 
         # 3 decision (the caller's approved access requests apply like grants: gateway.access)
-        decision = ruleset.engine.decide(ctx, await gw.access.grants_for(ctx))
+        decision = ruleset.engine.decide(ctx, await services.access.grants_for(ctx))
         flow.decision = decision
         if not decision.allowed:
             raise Denied.from_decision(decision.reason, decision.status, decision.rules)
-        refusal = gw.signals.check(identity, ctx)  # the guard: anomaly block / step-up / fail-closed; no I/O
+        refusal = services.signals.check(identity, ctx)  # the guard: anomaly block / step-up / fail-closed; no I/O
         if refusal is not None:
             raise refusal
 
@@ -128,29 +128,29 @@ class Pipeline:
             # Sent only now that the request is allowed (the route's expect_handler does nothing),
             # so a client never uploads a body the gateway will refuse.
             await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await read_request_body(request, gw.settings.limits.max_request_body_bytes)
+        body = await read_request_body(request, services.settings.limits.max_request_body_bytes)
         endpoint, obligations = ctx.endpoint, decision.obligations
         if endpoint is None:  # never allowed: an unmapped route is a default deny (gateway.policy)
             raise GatewayError("endpoint-unmapped", detail="allowed without a catalogued endpoint")
-        ours, credential = gw.upstream_identity_headers(identity, ctx, client_ip)
+        ours, credential = services.upstream_identity_headers(identity, ctx, client_ip)
         headers = upstream_request_headers(
             request.headers,
-            strip=gw.identity_headers,
+            strip=services.identity_headers,
             keep_credential=identity.forward_credential,
             add=ours,
-            forward=gw.forward_headers,
+            forward=services.forward_headers,
         )
         # One value for every check below, so the body is parsed at most once (gateway.upstream.bodies).
         request_body = RequestBody(body, request.headers.get("Content-Type"))
         check_request(ruleset, ctx, obligations, request.method, request_body)  # nothing sent yet
         flow.targets = count_targets(ctx, request_body)
         if obligations.scope != "all":
-            await check_target_records(gw, ruleset, ctx, obligations.scope, headers, request_body)
+            await check_target_records(services, ruleset, ctx, obligations.scope, headers, request_body)
         if obligations.approval is not None:  # four-eyes, after every other check: refused or used up once
-            await approvals_gate.check(gw, flow, ctx, obligations.approval, request_body)
-        url = upstream_url(gw.settings.upstream.url, ctx.path, raw_query)
+            await approvals_gate.check(services, flow, ctx, obligations.approval, request_body)
+        url = upstream_url(services.settings.upstream.url, ctx.path, raw_query)
         flow.upstream_credential = credential  # what the CRM is told about who acts (never the secret)
-        resp = await send(gw.session, upstream_method(request.method, endpoint), url, headers, body)
+        resp = await send(services.session, upstream_method(request.method, endpoint), url, headers, body)
         flow.upstream_status = resp.status
         try:
             # 5 response
@@ -162,7 +162,7 @@ class Pipeline:
                     endpoint=endpoint,
                     obligations=obligations,
                     identity=identity,
-                    max_bytes=gw.settings.limits.max_response_body_bytes,
+                    max_bytes=services.settings.limits.max_response_body_bytes,
                     directory=ruleset.directory,
                 )
             except Forbidden as exc:

@@ -6,16 +6,28 @@
 
 Clients are created with short socket timeouts and health checks so a dead Redis is noticed in
 about a second instead of hanging requests (the caller decides what "degraded" means).
+
+    connect_redis        a new client; whoever calls it closes it (the CLIs, tests)
+    RedisConnections     the gateway process's: one client and one health tracker
+                         (gateway.redishealth.RedisHealth) per URL, shared by the signals stage and
+                         the alert, approval and access-request stores, closed once by the app's
+                         lifecycle after every part using them has stopped (Services.redis)
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+
+from gateway.clock import Clock, utc_now
+from gateway.redishealth import RedisHealth
+
+log = logging.getLogger("crmgw.redis")
 
 TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "health_check_interval": 10}
 
@@ -57,7 +69,57 @@ def connect_redis(url: str, **overrides: Any) -> RedisClient:
             password=parts.password,
             socket_timeout=options["socket_timeout"],
             socket_connect_timeout=options["socket_connect_timeout"],
+            client_name=options.get("client_name"),
         )
     raise ValueError(
         f"unsupported Redis URL scheme {parts.scheme!r} (redis, rediss, unix, redis+sentinel, redis+cluster)"
     )
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+class RedisConnections:
+    """One client and one health tracker per Redis URL for a whole gateway process.
+
+    Parts given a client by ``client(url)`` never close it: ``close()`` does, once per client, when
+    the app shuts down. Clients are named ``client_name`` (``CLIENT SETNAME``), so ``CLIENT LIST``
+    on the server shows which connections are the gateway's.
+    """
+
+    def __init__(self, *, clock: Clock | None = None, client_name: str | None = "crmgw"):
+        self.clock: Clock = clock or utc_now
+        self.client_name = client_name
+        self.clients: dict[str, RedisClient] = {}
+        self.trackers: dict[str, RedisHealth] = {}
+
+    def client(self, url: str) -> RedisClient:
+        """The process's client for ``url`` (made on first use); raises ValueError for bad URLs."""
+        client = self.clients.get(url)
+        if client is None:
+            options = {"client_name": self.client_name} if self.client_name else {}
+            client = self.clients[url] = connect_redis(url, **options)
+        return client
+
+    def health(self, url: str) -> RedisHealth:
+        """The process's tracker for ``url``: degraded (unreachable) until a write succeeds."""
+        tracker = self.trackers.get(url)
+        if tracker is None:
+            tracker = self.trackers[url] = RedisHealth(clock=self.clock, name=f"Redis {redacted(url)}")
+        return tracker
+
+    async def close(self) -> None:
+        """Close every client once (a later ``client(url)`` makes a new one)."""
+        clients, self.clients = list(self.clients.items()), {}
+        for url, client in clients:
+            try:
+                await client.aclose()
+            except Exception:  # a client whose connections already broke: nothing left to release
+                log.exception("closing the Redis client for %s failed", redacted(url))

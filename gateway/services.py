@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from gateway.alerts.store import AlertStore
     from gateway.approvals.store import ApprovalStore
     from gateway.metrics import Metrics
+    from gateway.redisconn import RedisConnections
 
 log = logging.getLogger("crmgw")
 
@@ -116,6 +117,7 @@ class Services:
         metrics: Metrics | None = None,
     ):
         from gateway.metrics import Metrics
+        from gateway.redisconn import RedisConnections
 
         self.settings = settings
         self.store = store
@@ -131,6 +133,9 @@ class Services:
         )
         self.audit = AuditLog(settings.data_path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups)
         self.metrics: Metrics = metrics or Metrics()
+        # One Redis client and health tracker per URL for the stores and the signals stage the
+        # lifecycle opens; it closes them last, after every part using them stopped.
+        self.redis: RedisConnections = RedisConnections(clock=self.clock)
         # Given by the caller (tests), else built by the app's lifecycle once the alert store is open.
         self.given_signals, self.given_scoring = signals is not None, scoring is not None
         self.signals: SignalsPart = signals or Idle()

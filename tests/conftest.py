@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from gateway.ruleset import RuleSet, load_ruleset, revision_of
+from gateway.rulestore import RuleStore
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "rules"
@@ -32,6 +36,26 @@ class MutableClock:
 def clock() -> MutableClock:
     # Tuesday 3 March 2026, 10:00 in Paris: office hours for the shipped rules.
     return MutableClock(datetime(2026, 3, 3, 10, 0, tzinfo=PARIS))
+
+
+@functools.cache
+def _loaded(root: Path, revision: str) -> RuleSet:
+    ruleset, errors = load_ruleset(root)
+    assert ruleset is not None, errors
+    assert ruleset.revision == revision, "the rules changed while they were read"
+    return ruleset
+
+
+def open_rules(root: Path) -> RuleStore:
+    """``RuleStore.open(root)`` for tests that serve rules rather than test loading them: a RuleSet
+    is immutable, so one loaded copy per folder content serves every test (loading costs ~20 ms;
+    thousands of tests start a gateway). A folder with a ``.revision`` marker is opened for real."""
+    root = Path(root)
+    if (root / ".revision").exists():
+        store, errors = RuleStore.open(root)
+        assert store is not None, errors
+        return store
+    return RuleStore(root, _loaded(root.resolve(), revision_of(root)))
 
 
 @pytest.fixture
@@ -60,7 +84,8 @@ def redis_server():
     import time
 
     url = os.environ.get("CRMGW_TEST_REDIS_URL")
-    if url:
+    # Under pytest-xdist (./run test --fast) each worker starts its own: tests FLUSHALL.
+    if url and not os.environ.get("PYTEST_XDIST_WORKER"):
         yield url, int(os.environ.get("CRMGW_TEST_REDIS_PORT") or url.rsplit(":", 1)[1].split("/")[0])
         return
     exe = shutil.which("redis-server")

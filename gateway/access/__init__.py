@@ -26,6 +26,7 @@ from gateway.alerts.model import iso
 if TYPE_CHECKING:
     from gateway.access.model import AccessRequest
     from gateway.access.store import AccessStore
+    from gateway.redisconn import RedisConnections
     from gateway.settings import Settings
 
 APPROVER_ROLES = ("admin",)  # besides the user's manager
@@ -48,12 +49,20 @@ async def open_access_store(
     clock: Callable[[], datetime] | None = None,
     background: bool = True,
     redis_url: str | None = None,
+    redis: RedisConnections | None = None,
 ) -> AccessStore:
+    """A started AccessStore (``redis``: the gateway's connections, as for open_approval_store)."""
     from gateway.access.store import AccessStore
     from gateway.approvals import open_shared_store
 
     return await open_shared_store(
-        AccessStore, access_journal(settings), settings, clock=clock, background=background, redis_url=redis_url
+        AccessStore,
+        access_journal(settings),
+        settings,
+        clock=clock,
+        background=background,
+        redis_url=redis_url,
+        redis=redis,
     )
 
 

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from gateway.access.model import AccessError, AccessRequest, clean_text, may_decide, may_revoke
 from gateway.approvals.model import subject_of
-from gateway.approvals.store import REDIS_ERRORS, Compute, SharedStore, StoreUnavailable
+from gateway.approvals.shared_store import Compute, SharedStore, StoreUnavailable
 from gateway.background import Periodic
 from gateway.policy.compiled import CompiledGrant
+from gateway.redishealth import REDIS_ERRORS
 
 if TYPE_CHECKING:
     from gateway.alerts.journal import Journal

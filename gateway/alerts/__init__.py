@@ -4,7 +4,8 @@ model.py        Alert, its life cycle (open → acknowledged → resolved | fals
 lifecycle.py    the pure "next copy" functions (repeat, analyst action, evidence bounds)
 journal.py      the append-only, fsync'd JSON-lines file: the durable record
 redis_mirror.py the shared copy in Redis (one Lua script per change: dedupe + CAS + indexes)
-store.py        AlertStore: journal first, then Redis; degraded mode; replay
+store.py        AlertStore: raising, analyst actions, reads (journal first, then Redis)
+persistence.py  its Redis side: the shared health, degraded mode, replay after an outage
 sinks.py        webhook (retries, backoff, jitter) and syslog
 api.py          the admin JSON API;  cli.py  ``crmgw alerts ...``;  verdicts.py  training export
 """
@@ -26,6 +27,7 @@ from gateway.alerts.model import Alert, AlertNotFound, InvalidTransition
 _LAZY = {"AlertStore": "gateway.alerts.store", "JournalUnavailable": "gateway.alerts.store"}
 if TYPE_CHECKING:
     from gateway.alerts.store import AlertStore, JournalUnavailable
+    from gateway.redisconn import RedisConnections
 
 __all__ = [
     "Alert",
@@ -67,12 +69,15 @@ async def open_alert_store(
     clock: Callable[[], datetime] | None = None,
     background: bool = True,
     with_sinks: bool = True,
+    redis: RedisConnections | None = None,
 ) -> AlertStore:
     """A started AlertStore (call ``await store.close()`` at shutdown).
 
     ``config.redis_url`` wins over ``redis_url`` (the gateway's); with neither, alerts live in the
     journal only (one instance). ``background=False`` (the CLI) starts no periodic Redis check;
-    ``with_sinks=False`` (the CLI) sends no notifications.
+    ``with_sinks=False`` (the CLI) sends no notifications. ``redis`` (the gateway's) gives the
+    process's client and health tracker for the URL and closes the client itself; without it the
+    store makes its own client and closes it.
     """
     from gateway.alerts.journal import Journal
     from gateway.alerts.sinks import AlertSink, SyslogSink, WebhookSink
@@ -86,9 +91,12 @@ async def open_alert_store(
         sinks.append(WebhookSink(config.webhook))
     if with_sinks and config.syslog is not None:
         sinks.append(SyslogSink(config.syslog))
+    client = (redis.client(url) if redis is not None else connect_redis(url)) if url else None
     store = AlertStore(
         Journal(path),
-        redis=connect_redis(url) if url else None,
+        redis=client,
+        redis_health=redis.health(url) if redis is not None and url else None,
+        owns_client=redis is None,
         writer=writer_id(path),
         clock=clock,
         sinks=sinks,

@@ -1,5 +1,11 @@
 """AlertStore: durable, de-duplicated alerts shared by every gateway instance and the CLI.
 
+This module is the store's public API and lifecycle: raising an alert (de-duplicated into the open
+one, rapid repeats coalesced, sinks told), analyst actions, reading, and start/close with the
+periodic Redis check. Where each copy is kept is its base class, AlertPersistence
+(gateway/alerts/persistence.py): journal then Redis, degraded mode while Redis is down, replay of
+the journal when it is back, the health view; ``JournalUnavailable`` is defined there too.
+
 Write path of every change (raise, repeat, analyst action)::
 
     compute the next copy (lifecycle.py) ─► journal append + fsync ─► Redis PUT script (atomic)
@@ -7,15 +13,6 @@ Write path of every change (raise, repeat, analyst action)::
 
 Read path: Redis while it is up (so every instance sees every alert); otherwise the in-memory view
 built from the journal (re-read from its tail, so changes made by the CLI on the same file show up).
-
-Redis down: the store says ``degraded``, keeps accepting alerts (journal + memory, de-duplicated
-locally) and serves reads from memory. A background check (and ``check_redis()``) notices Redis
-coming back, or coming back empty after a restart or FLUSHALL (this writer's marker key is gone),
-and replays the journal; replay only writes copies newer than Redis's, so it is always safe.
-
-No alert is lost silently: a journal that cannot be written turns health degraded, each unjournalled
-alert goes to stderr (``ALERT-UNJOURNALLED {json}``) and is counted; analyst actions are refused
-(``JournalUnavailable``, 503) rather than applied without a durable record.
 """
 
 from __future__ import annotations
@@ -24,15 +21,10 @@ import asyncio
 import builtins
 import logging
 import math
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
-
-import orjson
-from redis.exceptions import RedisError
 
 from gateway.alerts import lifecycle
 from gateway.alerts.journal import Journal
@@ -47,25 +39,22 @@ from gateway.alerts.model import (
     level_max,
     new_alert_id,
 )
-from gateway.alerts.redis_mirror import RedisMirror
+from gateway.alerts.persistence import AlertPersistence, to_stderr
+from gateway.alerts.persistence import JournalUnavailable as JournalUnavailable  # re-exported: api, console
 from gateway.alerts.verdicts import verdict_of
-from gateway.alerts.view import LocalView, alert_filter
+from gateway.alerts.view import alert_filter
 from gateway.background import Periodic
+from gateway.redishealth import REDIS_ERRORS, RedisHealth
 
 if TYPE_CHECKING:
     from gateway.alerts.sinks import AlertSink
     from gateway.redisconn import RedisClient
 
 log = logging.getLogger("crmgw.alerts")
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 MAX_ATTEMPTS = 8
 
 
-class JournalUnavailable(Exception):
-    """The journal cannot be written, so an analyst action is refused (API: 503)."""
-
-
-class AlertStore:
+class AlertStore(AlertPersistence):
     def __init__(
         self,
         journal: Journal,
@@ -77,29 +66,21 @@ class AlertStore:
         max_occurrences: int = 20,
         check_interval: float = 2.0,
         repeat_min_interval: float = 0.0,
+        redis_health: RedisHealth | None = None,
+        owns_client: bool = True,
     ):
-        self.journal = journal
-        self.writer = writer
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        super().__init__(
+            journal, redis=redis, writer=writer, clock=clock, redis_health=redis_health, owns_client=owns_client
+        )
         self.sinks = list(sinks)
         self.max_occurrences = max_occurrences
         self.check_interval = check_interval
         self.repeat_min_interval = repeat_min_interval
-        self._redis = redis
-        self.mirror = RedisMirror(redis, writer) if redis is not None else None
-        self.redis_up = False
-        self.view = LocalView(journal)
         self._last_repeat: dict[str, float] = {}
         self._pending: dict[str, int] = {}  # coalesced repeats not yet written
         self._lock = asyncio.Lock()
         self._checker = Periodic("alerts-redis-check", check_interval, self._check)
         self._closing = False
-        self.unjournalled = 0
-        self.lost = 0
-        self.replays = 0
-        self.last_replay: str | None = None
-        self.redis_errors = 0
-        self.last_redis_error: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self, *, background: bool = True) -> None:
@@ -116,7 +97,7 @@ class AlertStore:
         await self.flush_pending()
         for sink in self.sinks:
             await sink.close()
-        if self._redis is not None:
+        if self._redis is not None and self.owns_client:
             await self._redis.aclose()
         self.journal.close()
 
@@ -126,39 +107,6 @@ class AlertStore:
         await self.flush_pending()
         if self._closing:  # the cancellation may have been turned into a ConnectionError: end here
             raise asyncio.CancelledError
-
-    async def check_redis(self) -> bool:
-        """Is Redis usable? Replays the journal when Redis came back or lost this writer's data."""
-        if self.mirror is None:
-            return False
-        try:
-            in_redis = await self.mirror.probe()
-            if not self.redis_up or not in_redis:
-                await self._replay(self.mirror)
-                await self.mirror.set_marker(iso(self.clock()))
-        except REDIS_ERRORS as exc:
-            self._redis_down(exc)
-            return False
-        if not self.redis_up and self.redis_errors:
-            log.warning("alerts: Redis is back; journal replayed (%s)", self.last_replay)
-        self.redis_up = True
-        return True
-
-    async def _replay(self, mirror: RedisMirror) -> None:
-        self.view.refresh()
-        written = 0
-        for alert in list(self.view.all()):
-            status, _ = await mirror.put(alert, mode="replay", op="replayed", actor="journal")
-            written += status == "ok"
-        self.replays += 1
-        self.last_replay = f"{iso(self.clock())}: {written} alert copies written"
-
-    def _redis_down(self, exc: BaseException) -> None:
-        self.redis_errors += 1
-        self.last_redis_error = f"{type(exc).__name__}: {exc}"
-        if self.redis_up:
-            log.error("alerts: Redis unavailable (%s); serving from the journal", self.last_redis_error)
-        self.redis_up = False
 
     # --- raising --------------------------------------------------------------------------------
     async def raise_alert(
@@ -233,7 +181,9 @@ class AlertStore:
                     return alert.id
         self.lost += 1
         log.error("alert for %s/%s/%s not recorded after %d conflicting attempts", user, type, window, MAX_ATTEMPTS)
-        _stderr("ALERT-UNRECORDED", {"user": user, "type": type, "level": level, "summary": summary, "window": window})
+        to_stderr(
+            "ALERT-UNRECORDED", {"user": user, "type": type, "level": level, "summary": summary, "window": window}
+        )
         return None
 
     async def flush_pending(self) -> None:
@@ -357,114 +307,3 @@ class AlertStore:
         """Analyst verdicts on closed alerts, for the next training run (see verdicts.py)."""
         alerts = await self.list(status={"resolved", "false_positive"}, limit=1_000_000)
         return [v for v in (verdict_of(a.to_dict()) for a in alerts) if v is not None]
-
-    def health(self) -> dict[str, Any]:
-        degraded = []
-        if self.mirror is not None and not self.redis_up:
-            degraded.append("alerts-redis-unavailable")
-        if not self.journal.healthy:
-            degraded.append("alerts-journal-unwritable")
-        return {
-            "status": "degraded" if degraded else "ok",
-            "degraded": degraded,
-            "backend": "redis+journal" if self.mirror is not None else "journal",
-            "redis": "not-configured" if self.mirror is None else ("ok" if self.redis_up else "unavailable"),
-            "last_redis_error": self.last_redis_error,
-            "journal": {
-                "path": str(self.journal.path),
-                "healthy": self.journal.healthy,
-                "written": self.journal.written,
-                "failed": self.journal.failed,
-                "corrupt_lines": self.journal.corrupt_lines,
-            },
-            "unjournalled_alerts": self.unjournalled,
-            "lost_alerts": self.lost,
-            "replays": self.replays,
-            "last_replay": self.last_replay,
-            "alerts_in_memory": len(self.view),
-            "sinks": [s.health() for s in self.sinks],
-        }
-
-    # --- internals ----------------------------------------------------------------------------
-    def _shared(self) -> RedisMirror | None:
-        """The Redis mirror while Redis is usable; None: the journal and memory serve."""
-        return self.mirror if self.redis_up else None
-
-    async def _find_open(self, key: str) -> Alert | None:
-        mirror = self._shared()
-        if mirror is not None:
-            try:
-                alert = await mirror.open_alert(key)
-                if alert is not None:
-                    self.view.remember(alert, None)
-                    return alert
-                local_id = self.view.open.get(key)
-                if local_id is None:
-                    return None
-                if await mirror.get(local_id) is None:  # Redis lost it (restart/flush): refill first
-                    await self._replay(mirror)
-                    return await mirror.open_alert(key)
-                return None
-            except REDIS_ERRORS as exc:
-                self._redis_down(exc)
-        self.view.refresh()
-        return self.view.open_alert(key)
-
-    async def _current(self, alert_id: str) -> Alert | None:
-        mirror = self._shared()
-        if mirror is not None:
-            try:
-                alert = await mirror.get(alert_id)
-                if alert is None and self.view.latest(alert_id) is not None:
-                    await self._replay(mirror)
-                    alert = await mirror.get(alert_id)
-                if alert is not None:
-                    self.view.remember(alert, None)
-                return alert
-            except REDIS_ERRORS as exc:
-                self._redis_down(exc)
-        self.view.refresh()
-        return self.view.latest(alert_id)
-
-    async def _commit(
-        self, alert: Alert, *, op: str, actor: str, mode: str = "cas", expected: int = 0, raising: bool = False
-    ) -> bool:
-        """Journal then Redis; False when Redis refused (a race: the caller recomputes and retries)."""
-        event = uuid.uuid4().hex
-        record: dict[str, Any] = {"op": "put", "event": event, "writer": self.writer, "alert": alert.to_dict()}
-        try:
-            await asyncio.to_thread(self.journal.append, record)
-        except OSError as exc:
-            if not raising:
-                raise JournalUnavailable(f"alerts journal {self.journal.path} is not writable: {exc}") from exc
-            self.unjournalled += 1
-            log.error("alerts journal not writable (%s): alert %s kept on stderr", exc, alert.id)
-            _stderr("ALERT-UNJOURNALLED", record)
-        mirror = self._shared()
-        if mirror is not None:
-            try:
-                status, _ = await mirror.put(alert, mode=mode, op=op, actor=actor, expected_rev=expected)
-            except REDIS_ERRORS as exc:
-                self._redis_down(exc)
-            else:
-                if status != "ok":
-                    await self._void(event, alert.id)
-                    return False
-        self.view.remember(alert, event)
-        return True
-
-    async def _void(self, event: str, alert_id: str) -> None:
-        try:
-            await asyncio.to_thread(
-                self.journal.append, {"op": "void", "event": event, "writer": self.writer, "id": alert_id}
-            )
-        except OSError as exc:  # the copy stays in the journal; replay only writes it if it is newest
-            log.error("alerts journal: could not void a superseded copy of %s: %s", alert_id, exc)
-
-
-def _stderr(tag: str, record: dict[str, Any]) -> None:
-    try:
-        sys.stderr.buffer.write(tag.encode() + b" " + orjson.dumps(record, default=str) + b"\n")
-        sys.stderr.flush()
-    except Exception:  # stderr gone too: the counters are all that is left
-        pass

@@ -49,14 +49,14 @@ class ApprovalRefused(Forbidden):
 
 
 async def check(
-    gw: Services, flow: Flow, ctx: RequestContext, requirement: ApprovalRequirement, body: RequestBody
+    services: Services, flow: Flow, ctx: RequestContext, requirement: ApprovalRequirement, body: RequestBody
 ) -> None:
     """Raises ApprovalRefused (403) or Unavailable (503 approvals-unavailable); returns when the
     request used up an approval and may go on. ``body``: the pipeline's one request body; an approval
     is for its exact bytes, so it is hashed, never parsed."""
     from gateway.approvals.store import ApprovalsUnavailable
 
-    store = gw.approvals
+    store = services.approvals
     assert ctx.identity is not None, "the pipeline asks for an approval once the caller is identified"
     user = ctx.identity.user
     fp, body_sha = fingerprint(user.id, ctx.method, ctx.path, ctx.query, body.raw)
@@ -80,7 +80,7 @@ async def check(
             request=request,
             requirement=requirement,
             request_id=flow.request_id,
-            now=gw.clock(),
+            now=services.clock(),
         )
 
     try:

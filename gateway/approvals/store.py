@@ -1,290 +1,33 @@
 """ApprovalStore: four-eyes approvals, durable and shared, following the alerts store's pattern.
 
-The mechanism (journal, Redis mirror, CAS, replay) is ``SharedStore``; access requests
-(gateway.access) use it too, under their own journal file and Redis prefix.
-
-Write path of every change (request, approve, reject, consume, expire)::
-
-    compute the next copy (model.py) ─► journal append + fsync ─► Redis script (atomic create / CAS)
-                                                                  └─ lost a race? void it, re-read
-
-The journal is the alerts' own class (gateway.alerts.journal.Journal: O_APPEND, fsync, torn-line
-safe, ``put``/``void`` records), holding ``{"op": "put", "approval": {...}}`` lines in its own file.
+This module is what approvals do: the pipeline's gate (use an approval exactly once, or ask for
+one) and the decisions (approve, reject). How they are kept — journal first, then Redis, replay,
+falling back to the journal for reads — is the mechanism they share with access requests:
+``SharedStore`` in gateway/approvals/shared_store.py, re-exported here with ``StoreUnavailable``.
 
 Exactly once: consuming is a compare-and-set on ``rev`` inside Redis, so when two instances see
 one approval and both try to use it, one write wins and the other re-reads a consumed approval
 (its request then needs a new one). Without Redis configured the store is one process's (journal +
 memory under a lock). With Redis configured but unreachable, the gate and decisions refuse
 (``ApprovalsUnavailable``, 503) instead of risking a second use; listing falls back to the journal.
-A Redis that lost this writer's data (restart, FLUSHALL: the marker key is gone) is refilled from
-the journal before the next operation and by a periodic check.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-from redis.exceptions import RedisError
-
-from gateway.alerts.journal import Journal
-from gateway.alerts.model import iso
-from gateway.approvals.mirror import ApprovalMirror
-from gateway.approvals.model import Approval, ApprovalError, Versioned, check_decision, clean_note
-from gateway.background import Periodic
+from gateway.approvals.model import Approval, ApprovalError, check_decision, clean_note
+from gateway.approvals.shared_store import MAX_ATTEMPTS
+from gateway.approvals.shared_store import SharedStore as SharedStore  # re-exported: approvals/__init__, docs
+from gateway.approvals.shared_store import StoreUnavailable as StoreUnavailable  # re-exported: access, cli
 
 if TYPE_CHECKING:
     from gateway.identity.directory import Directory
-    from gateway.redisconn import RedisClient
-
-log = logging.getLogger("crmgw.approvals")
-R = TypeVar("R", bound=Versioned)
-# compute(current, now) -> the next copy, or None when there is nothing to do (SharedStore.change)
-Compute = Callable[[R, datetime], R | None]
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-MAX_ATTEMPTS = 8
-
-
-class StoreUnavailable(Exception):
-    """The shared store or the journal cannot be used: refuse rather than guess (503)."""
 
 
 class ApprovalsUnavailable(StoreUnavailable):
     """The shared store or the journal cannot be used: refuse rather than risk a second use (503)."""
-
-
-class LocalView(Generic[R]):
-    """The newest copy of every record this process knows, built from the journal."""
-
-    def __init__(self, journal: Journal, model: type[R], key: str):
-        self.journal = journal
-        self.model, self.key = model, key
-        self.copies: dict[str, list[tuple[str | None, R]]] = {}
-        self.by_fp: dict[str, str] = {}
-
-    def refresh(self) -> None:
-        for record in self.journal.read_new():
-            if record["op"] == "void":
-                copies = self.copies.get(str(record.get("id")), [])
-                copies[:] = [c for c in copies if c[0] != record.get("event")]
-                continue
-            try:
-                approval = self.model.model_validate(record.get(self.key))
-            except ValidationError:
-                self.journal.corrupt_lines += 1
-                log.warning("%s journal %s: skipped an invalid record", self.key, self.journal.path)
-                continue
-            self.remember(approval, record.get("event"))
-
-    def remember(self, approval: R, event: str | None) -> None:
-        copies = self.copies.setdefault(approval.id, [])
-        if event is not None and any(e == event for e, _ in copies):
-            return
-        copies.append((event, approval))
-        copies.sort(key=lambda c: c[1].rev)
-        del copies[:-4]
-        if approval.rev == 1 or approval.fingerprint not in self.by_fp:  # journal order: the newest asked
-            self.by_fp[approval.fingerprint] = approval.id
-
-    def latest(self, approval_id: str) -> R | None:
-        copies = self.copies.get(approval_id)
-        return copies[-1][1] if copies else None
-
-    def all(self) -> list[R]:
-        return [c[-1][1] for c in self.copies.values() if c]
-
-
-class SharedStore(Generic[R]):
-    """Versioned records (gateway.approvals.model.Versioned: a pydantic model with ``id``, ``rev``,
-    ``status``, ``fingerprint``, ``epoch``, ``expires_at``, ``to_dict()``), journal first then Redis:
-    the mechanism behind approvals and access requests (gateway.access). Subclasses set the class
-    attributes and add their own operations on top of ``_commit`` / ``change``."""
-
-    model: type[R]
-    key: str  # the journal record's key and the name in messages
-    prefix: str  # the Redis keys (gateway.approvals.mirror)
-    unavailable: type[StoreUnavailable]
-
-    def __init__(
-        self,
-        journal: Journal,
-        *,
-        redis: RedisClient | None = None,
-        writer: str = "local",
-        clock: Callable[[], datetime] | None = None,
-        check_interval: float = 2.0,
-    ):
-        self.journal = journal
-        self.writer = writer
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.check_interval = check_interval
-        self._redis = redis
-        self.mirror: ApprovalMirror[R] | None = (
-            ApprovalMirror(redis, writer, prefix=self.prefix, model=self.model) if redis is not None else None
-        )
-        self.redis_up = False
-        self.view: LocalView[R] = LocalView(journal, self.model, self.key)
-        self._lock = asyncio.Lock()
-        self._checker = Periodic(f"{self.key}-redis-check", check_interval, self._check)
-        self._closing = False
-        self.last_redis_error: str | None = None
-
-    # --- lifecycle ----------------------------------------------------------------------------
-    async def start(self, *, background: bool = True) -> None:
-        self.view.refresh()
-        await self.check_redis()
-        if background and self.mirror is not None:
-            self._checker.start()
-
-    async def close(self) -> None:
-        self._closing = True
-        await self._checker.stop()
-        if self._redis is not None:
-            await self._redis.aclose()
-        self.journal.close()
-
-    async def _check(self) -> None:
-        """One tick of the periodic check (gateway.background logs a failure and runs it again)."""
-        await self.check_redis()
-        if self._closing:  # redis-py may turn the cancellation into a ConnectionError: the flag ends it too
-            raise asyncio.CancelledError
-
-    async def check_redis(self) -> bool:
-        """Is Redis usable? Replays the journal when Redis came back or lost this writer's data."""
-        if self.mirror is None:
-            return False
-        try:
-            if not await self.mirror.probe() or not self.redis_up:
-                self.view.refresh()
-                for record in self.view.all():
-                    await self.mirror.put(record, mode="replay")
-                await self.mirror.set_marker(iso(self.clock()))
-        except REDIS_ERRORS as exc:
-            self._down(exc)
-            return False
-        self.redis_up = True
-        return True
-
-    def _down(self, exc: BaseException) -> None:
-        self.last_redis_error = f"{type(exc).__name__}: {exc}"
-        if self.redis_up:
-            log.error("%s: Redis unavailable (%s)", self.key, self.last_redis_error)
-        self.redis_up = False
-
-    async def _shared(self) -> None:
-        """Before a change: Redis (when configured) must be there, with this writer's journal in it."""
-        if self.mirror is not None and not await self.check_redis():
-            raise self.unavailable(f"{self.key}: the shared store (Redis) is unavailable: {self.last_redis_error}")
-
-    async def change(self, record_id: str, compute: Compute[R]) -> R:
-        """Apply ``compute(current, now) -> next copy`` (it raises to refuse; None: nothing to do,
-        the current copy is returned) with a compare-and-set, re-reading on a lost race. Raises
-        LookupError for an unknown id, or ``self.unavailable``."""
-        async with self._lock:
-            await self._shared()
-            for _ in range(MAX_ATTEMPTS):
-                now = self.clock()
-                current = await self._get(record_id)
-                if current is None:
-                    raise LookupError(record_id)
-                updated = compute(current, now)
-                if updated is None:
-                    return current
-                if await self._commit(updated, expected=current.rev, now=now):
-                    return updated
-        raise self.unavailable(f"{self.key} {record_id} kept changing; try again")
-
-    async def create(self, record: R) -> R:
-        async with self._lock:
-            await self._shared()
-            if not await self._commit(record, mode="create", now=self.clock()):
-                raise self.unavailable(f"{self.key} {record.id} could not be created")
-            return record
-
-    # --- reading --------------------------------------------------------------------------------
-    async def get(self, approval_id: str) -> R | None:
-        if self.mirror is not None and self.redis_up:
-            try:
-                return await self._get(approval_id)
-            except REDIS_ERRORS as exc:
-                self._down(exc)
-        self.view.refresh()
-        return self.view.latest(approval_id)
-
-    async def list(self, *, status: set[str] | None = None, limit: int = 200) -> list[R]:
-        """Newest first (``status`` filters on the stored status; lapsed ones show via ``expired(now)``)."""
-        found: list[R] | None = None
-        if self.mirror is not None and self.redis_up:
-            try:
-                found = await self.mirror.newest(max(limit * 4, 1000))
-            except REDIS_ERRORS as exc:
-                self._down(exc)
-        if found is None:
-            self.view.refresh()
-            found = sorted(self.view.all(), key=lambda a: a.id, reverse=True)
-        return [a for a in found if not status or a.status in status][:limit]
-
-    # --- internals ----------------------------------------------------------------------------
-    async def _get(self, approval_id: str) -> R | None:
-        if self.mirror is not None:
-            return await self.mirror.get(approval_id)
-        self.view.refresh()
-        return self.view.latest(approval_id)
-
-    async def _for_fp(self, fp: str) -> R | None:
-        if self.mirror is not None:
-            return await self.mirror.for_fingerprint(fp)
-        self.view.refresh()
-        found = self.view.by_fp.get(fp)
-        return self.view.latest(found) if found else None
-
-    async def _commit(self, approval: R, *, mode: str = "cas", expected: int = 0, now: datetime) -> bool:
-        """Journal (fsync) then Redis; False when Redis refused (a race: the caller re-reads).
-
-        A Redis failure during the write keeps the journalled copy (a replay writes it later): for a
-        use, that errs towards an approval spent without its request forwarded, never a second use."""
-        if self.mirror is None and not self._local_ok(approval, mode, expected, now):
-            return False
-        event = uuid.uuid4().hex
-        record: dict[str, Any] = {"op": "put", "event": event, "writer": self.writer, self.key: approval.to_dict()}
-        try:
-            await asyncio.to_thread(self.journal.append, record)
-        except OSError as exc:
-            raise self.unavailable(f"{self.key} journal {self.journal.path} is not writable: {exc}") from exc
-        if self.mirror is not None:
-            try:
-                status, _ = await self.mirror.put(approval, mode=mode, expected_rev=expected, now=now.timestamp())
-            except REDIS_ERRORS as exc:
-                self._down(exc)
-                raise self.unavailable(f"{self.key}: Redis failed during a change: {exc}") from exc
-            if status != "ok":
-                await self._void(event, approval.id)
-                return False
-        self.view.remember(approval, event)
-        return True
-
-    def _local_ok(self, approval: R, mode: str, expected: int, now: datetime) -> bool:
-        """Without Redis (one process, or the CLI on the same journal): the same checks as the script."""
-        self.view.refresh()
-        if mode == "create":
-            held_id = self.view.by_fp.get(approval.fingerprint)
-            held = self.view.latest(held_id) if held_id and held_id != approval.id else None
-            return held is None or not held.standing(now)
-        current = self.view.latest(approval.id)
-        return (current.rev if current is not None else 0) == expected
-
-    async def _void(self, event: str, approval_id: str) -> None:
-        try:
-            await asyncio.to_thread(
-                self.journal.append, {"op": "void", "event": event, "writer": self.writer, "id": approval_id}
-            )
-        except OSError as exc:
-            log.error("%s journal: could not void a superseded copy of %s: %s", self.key, approval_id, exc)
 
 
 class ApprovalStore(SharedStore[Approval]):

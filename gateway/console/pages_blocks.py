@@ -10,23 +10,21 @@ the lift is recorded in the causing alert's history with the analyst as actor, p
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from gateway.alerts.model import Alert
 from gateway.console.routes import Console, redirect
 from gateway.console.session import Viewer
+from gateway.redishealth import STORAGE_ERRORS
 from gateway.signals import blocks
 from gateway.signals.enforcement import ACTIONS, Measure
 from gateway.signals.stage import SignalsStage
 
 log = logging.getLogger("crmgw.console")
-STORAGE_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class LiftRefused(Exception):

@@ -8,29 +8,22 @@ credential unchanged (``forward_credential``), so the CRM still applies its own 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from gateway.errors import Unauthenticated
-from gateway.identity.base import bearer_token, looks_like_jwt, lookup_user, sha256_hex
+from gateway.identity.base import lookup_user, sha256_hex
 from gateway.identity.directory import Directory
 from gateway.identity.jwt_bearer import JwtAuthenticator
 from gateway.model import Identity
 
 
 class CrmCredentialAuthenticator:
+    """The CRM's keys and its personal-token switch; gateway.identity.stage.BearerAuthenticator
+    asks it, after the gateway's own JWT keys."""
+
     name = "crm_credential"
 
     def __init__(self, jwt: JwtAuthenticator | None, personal_tokens: bool = True):
         self.jwt = jwt  # built with method="crm_jwt", forward_credential=True
         self.personal_tokens = personal_tokens
-
-    def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None:
-        token = bearer_token(headers)
-        if token is None:
-            return None
-        if looks_like_jwt(token):
-            return self.jwt.to_identity(self.jwt.verifier.verify(token), directory) if self.jwt else None
-        return self.identify_token(token, directory) if self.personal_tokens else None
 
     def identify_token(self, token: str, directory: Directory) -> Identity:
         """A personal access token -> its owner; an unknown token is ``token-invalid``."""

@@ -87,7 +87,7 @@ def count_targets(ctx: RequestContext, body: RequestBody) -> int | None:
 
 
 async def check_target_records(
-    gw: Crm, ruleset: RuleSet, ctx: RequestContext, scope: str, headers: CIMultiDict[str], body: RequestBody
+    crm: Crm, ruleset: RuleSet, ctx: RequestContext, scope: str, headers: CIMultiDict[str], body: RequestBody
 ) -> None:
     """GET every target record from the CRM and refuse the write if one is out of scope."""
     endpoint, identity = _endpoint(ctx), ctx.identity
@@ -104,7 +104,7 @@ async def check_target_records(
         # can have it dropped, "Connection: Content-Type"). Only then is the body parsed again.
         body = RequestBody(body.raw, forwarded_type)
     targets = target_params(ctx, template, body)
-    session, settings = gw.session, gw.settings
+    session, settings = crm.session, crm.settings
     limit = settings.limits.max_response_body_bytes
     semaphore = asyncio.Semaphore(LOOKUP_CONCURRENCY)
     get_headers = headers.copy()

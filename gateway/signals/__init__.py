@@ -9,7 +9,7 @@ anomalies.py       rules/anomalies.yaml loader (strict, file:line:col)
 thresholds.py      rule evaluation -> Finding
 enforcement.py     block / step_up state, Redis + pub/sub propagation
 blocks.py          what is in force, lifted by an analyst (audited); blocks_cli.py ``crmgw blocks``
-link.py            ok / unreachable / refusing-writes: only a write proves health, not a PING
+link.py            the stage's view of the shared Redis tracker (gateway/redishealth.py) and its codes
 epoch.py           lost counter data noticed (epoch key, per-user markers) -> signals-data-lost
 rebuild.py, cli.py ``crmgw signals rebuild``: the windows restored from the audit log
 redis_watch.py     the stage's watch over Redis: pub/sub listener, periodic reload, reconnect
@@ -31,6 +31,7 @@ from gateway.signals.sink import AlertSink
 # imports gateway.signals.anomalies, and redis-py alone takes a tenth of a second or more.
 _LAZY = {"SignalsStage": "gateway.signals.stage"}
 if TYPE_CHECKING:
+    from gateway.redisconn import RedisConnections
     from gateway.signals.stage import SignalsStage
 
 __all__ = [
@@ -58,8 +59,12 @@ def build_signals(
     redis_url: str | None,
     alerts: AlertSink | None,
     clock: Clock | None = None,
+    redis: RedisConnections | None = None,
 ) -> SignalsStage:
     """The stage for ``config``; ``redis_url`` is the top-level setting (``signals.redis_url`` wins).
+
+    ``redis`` (the gateway's) gives the process's client and health tracker for the URL, and closes
+    the client itself; without it (the CLIs, tests) the stage makes its own client and closes it.
 
     Raises ValueError when the Redis backend is chosen without any Redis URL, or the URL is bad.
     """
@@ -84,7 +89,8 @@ def build_signals(
         )
     if not url:
         raise ValueError("signals.backend is 'redis' but no Redis URL is set (signals.redis_url or redis_url)")
-    client = connect_redis(url)
+    client = redis.client(url) if redis is not None else connect_redis(url)
+    link = redis.health(url) if redis is not None else None
     counters = RedisCounters(client, config)
     # epoch seconds on the gateway clock, as SignalsStage.now
     enforcement = RedisEnforcement(client, state, lambda: clock().timestamp())
@@ -95,5 +101,13 @@ def build_signals(
         state=state,
         alerts=alerts,
         clock=clock,
-        redis=RedisWatch(client, config, counters=counters, enforcement=enforcement, clock=clock),
+        redis=RedisWatch(
+            client,
+            config,
+            counters=counters,
+            enforcement=enforcement,
+            clock=clock,
+            link=link,
+            owns_client=redis is None,
+        ),
     )

@@ -8,6 +8,9 @@
                 failure reconnect with backoff (``reconnect_min`` doubling up to ``reconnect_max``).
 
 A loss of counter data noticed by a probe is handed to the stage's ``report_loss`` (it alerts).
+``link`` is the process's tracker for this Redis (gateway/redishealth.py), shared with the stores on
+the same URL; ``owns_client`` says whether the stage closes the client (the CLIs, a stage a test
+builds) or gateway.redisconn.RedisConnections does (the gateway).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gateway.clock import Clock
+from gateway.redishealth import STORAGE_ERRORS, RedisHealth
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import marker_ttl
 from gateway.signals.enforcement import CHANNEL, RedisEnforcement
 from gateway.signals.epoch import EpochWatch, Loss
-from gateway.signals.link import STORAGE_ERRORS, Link
 from gateway.signals.redis_backend import RedisCounters
 
 if TYPE_CHECKING:
@@ -40,13 +43,17 @@ class RedisWatch:
         counters: RedisCounters,
         enforcement: RedisEnforcement,
         clock: Clock,
+        link: RedisHealth | None = None,
+        owns_client: bool = True,
     ):
         self.client = client
+        self.owns_client = owns_client
         self.config = config
         self.counters = counters
         self.enforcement = enforcement
         self.clock = clock
-        self.link = Link(ok=False, clock=clock)  # degraded until the first write succeeds
+        # degraded until the first write succeeds
+        self.link = link if link is not None else RedisHealth(clock=clock, name="signals: Redis")
         self.epoch = EpochWatch(client, clock, marker_ttl(config.history_days, config.remember_days))
         # Set at shutdown: a cancellation may land inside redis-py and come out as a connection
         # error, which the loop would otherwise take for an outage and reconnect after.

@@ -11,7 +11,7 @@
 
 Redis being down -- or refusing writes (maxmemory, a read-only replica) -- never breaks a request:
 counting is dropped (and counted as dropped), health says degraded until a write succeeds again
-(gateway/signals/link.py), and only operations whose fail mode is ``closed`` are refused (503
+(gateway/signals/link.py: the process's shared tracker for that Redis), and only operations whose fail mode is ``closed`` are refused (503
 signals-unavailable). Counter data lost behind the gateway's back (FLUSHALL, a failover to an empty
 replica) is noticed, shown in health and raised as a ``signals-data-lost`` alert
 (gateway/signals/epoch.py); ``crmgw signals rebuild`` restores it from the audit log.
@@ -29,13 +29,14 @@ from gateway.background import spawn
 from gateway.clock import Clock, utc_now
 from gateway.errors import Forbidden, GatewayError, Unauthenticated, Unavailable
 from gateway.model import Flow, Identity, RequestContext
+from gateway.redishealth import STORAGE_ERRORS, UNREACHABLE, RedisHealth
 from gateway.signals.anomalies import AnomalyRules
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import CounterBackend, count_request
 from gateway.signals.enforcement import Enforcement, EnforcementState, Measure
 from gateway.signals.epoch import PROBLEM as DATA_LOST
 from gateway.signals.epoch import Loss
-from gateway.signals.link import STORAGE_ERRORS, UNREACHABLE, Link
+from gateway.signals.link import problems
 from gateway.signals.sink import AlertArgs, AlertSink
 from gateway.signals.thresholds import Finding, PlanCache, evaluate_all
 
@@ -80,7 +81,7 @@ class SignalsStage:
         self.clock: Clock = clock or utc_now
         self.redis = redis  # the watch over Redis (None: memory backend)
         self.client = redis.client if redis is not None else None  # the Redis client
-        self.link = redis.link if redis is not None else Link(ok=True, clock=self.clock)
+        self.link = redis.link if redis is not None else RedisHealth(ok=True, clock=self.clock)
         # a memory backend cannot lose its data behind the gateway's back; Redis can
         self.epoch = redis.epoch if redis is not None else None
         self.losses_reported = 0
@@ -99,7 +100,7 @@ class SignalsStage:
         (crmgw_signals_degraded, by reason)."""
         self.metrics = metrics
         if self.redis is not None:
-            self.link.on_change = metrics.set_redis_up
+            self.link.listen(metrics.set_redis_up)
             metrics.set_redis_up(self.link.ok)
 
     def _drop(self, n: int, reason: str) -> None:
@@ -158,7 +159,8 @@ class SignalsStage:
             _, pending = await asyncio.wait(tasks, timeout=5.0)
             if pending:
                 log.warning("signals: tasks still running at shutdown: %s", [t.get_name() for t in pending])
-        await self.backend.close()
+        if self.redis is None or self.redis.owns_client:  # else the gateway's RedisConnections closes it
+            await self.backend.close()
 
     async def drain(self) -> None:
         """Return once everything submitted so far is counted and evaluated."""
@@ -295,13 +297,13 @@ class SignalsStage:
 
     def health(self) -> dict[str, Any]:
         lost = self.epoch is not None and self.epoch.lost
-        problems = self.link.problems() + ([DATA_LOST] if lost else [])
+        found = problems(self.link) + ([DATA_LOST] if lost else [])
         return {
             "backend": self.backend.name,
             "state": self.link.state,  # ok | unreachable | refusing-writes (gateway/signals/link.py)
             "connected": self.link.connected,
-            "degraded": bool(problems),
-            "problems": problems,  # what /_gw/health lists under "degraded"
+            "degraded": bool(found),
+            "problems": found,  # what /_gw/health lists under "degraded"
             "last_error": self.link.last_error,
             "last_write": self.link.last_write,
             "data_lost": lost,

@@ -204,6 +204,7 @@ async def test_a_role_change_ends_it_at_the_next_reload(gw, clock, rules_copy):
     assert line[0]["note"] == "directory-changed: roles" and line[0]["access_request"] == request_id
 
 
+@pytest.mark.slow  # over a second
 async def test_a_team_change_revokes_too_but_an_unrelated_edit_does_not(gw, clock, rules_copy):
     request_id = await approved_export(gw, clock)
     edit_user(rules_copy, "carol", region="apac")  # not a role, team, department or status

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -10,19 +9,9 @@ import pytest
 
 from gateway.app import create_app
 from gateway.identity.devkeys import mint_token
-from gateway.ruleset import load_ruleset
-from gateway.rulestore import RuleStore
 from tests.adversarial.standin import CrmStandIn
-from tests.conftest import RULES
+from tests.conftest import RULES, open_rules
 from tests.integration.conftest import gateway_settings
-
-
-@functools.lru_cache(maxsize=1)
-def shipped_ruleset():
-    """The shipped rules, loaded once: a RuleSet is immutable, and loading costs ~60 ms per test."""
-    ruleset, errors = load_ruleset(RULES)
-    assert ruleset is not None, errors
-    return ruleset
 
 
 @pytest.fixture
@@ -45,7 +34,7 @@ def make_gw(aiohttp_client, tmp_path, clock, standin):
         settings = gateway_settings(upstream_url or standin.url, tmp_path, rules, **extra)
         upstream = settings.upstream.model_copy(update={"total_timeout": total_timeout})
         settings = settings.model_copy(update={"upstream": upstream})
-        store = RuleStore(rules, shipped_ruleset()) if rules == RULES else RuleStore.open(rules)[0]
+        store = open_rules(rules)
         assert store is not None
         return await aiohttp_client(create_app(settings, store, clock=clock))
 

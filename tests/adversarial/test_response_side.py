@@ -35,7 +35,7 @@ JSON = [("Content-Type", "application/json")]
 
 
 def gz(data: bytes) -> bytes:
-    return gzip.compress(data)
+    return gzip.compress(data, mtime=0)
 
 
 BAD_ENCODINGS = {
@@ -132,6 +132,7 @@ async def test_bodies_over_the_cap_are_refused(make_gw, standin, caller, framing
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
+@pytest.mark.slow  # over a second
 @pytest.mark.parametrize("caller", CALLERS.values(), ids=CALLERS.keys())
 async def test_misbehaving_upstream_is_a_gateway_error_not_a_leak(make_gw, standin, name, reply, statuses, caller):
     gw = await make_gw(total_timeout=1)

@@ -14,8 +14,7 @@ import pytest
 from gateway.app import GATEWAY, create_app
 from gateway.console.routes import CONSOLE
 from gateway.identity.devkeys import mint_token
-from gateway.rulestore import RuleStore
-from tests.conftest import RULES
+from tests.conftest import RULES, open_rules
 from tests.integration.conftest import gateway_settings
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -82,9 +81,7 @@ async def build_console(
     settings = gateway_settings(
         str(crm.make_url("")).rstrip("/"), tmp_path, rules, redis_url=redis_url, **settings_extra
     )
-    store, errors = RuleStore.open(rules)
-    assert store is not None, errors
-    app = create_app(settings, store, clock=clock)
+    app = create_app(settings, open_rules(rules), clock=clock)
     gw = app[GATEWAY]
     client = await aiohttp_client(app)  # startup opens gw.alerts (journal + the test Redis)
     assert gw.alerts is not None and gw.alerts.redis_up

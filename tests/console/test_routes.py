@@ -15,7 +15,7 @@ from gateway.console.routes import ROUTE_NAME
 from gateway.console.session import SESSION_COOKIE
 from gateway.identity.devkeys import mint_token
 from gateway.rulestore import RuleStore
-from tests.conftest import RULES
+from tests.conftest import RULES, open_rules
 from tests.console.conftest import CSRF, alert_kwargs, csrf_of, origin, sign_in
 from tests.integration.conftest import auth, gateway_settings
 
@@ -33,8 +33,7 @@ SAMPLE = {
 
 def _console_and_api_routes() -> list[tuple[str, str]]:
     """Every route of the console and of the admin APIs, read from a real app: new routes are covered."""
-    store, errors = RuleStore.open(RULES)
-    assert store is not None, errors
+    store = open_rules(RULES)
     scratch = Path(tempfile.mkdtemp(prefix="crmgw-routes-"))  # collection time: no tmp_path yet
     app = create_app(gateway_settings("http://127.0.0.1:9", scratch, RULES), store)
     if ROUTE_NAME not in app.router:  # until create_app registers the console itself

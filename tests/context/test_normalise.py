@@ -161,6 +161,7 @@ _TARGETS = st.lists(st.lists(_TOKENS, max_size=4).map("".join), min_size=1, max_
 )
 
 
+@pytest.mark.slow  # over a second
 @settings(max_examples=400, deadline=None)
 @given(_TARGETS)
 def test_normalise_is_idempotent(raw):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.rulefile import FORMAT, StrictModel, load_yaml, parse_yaml, validate, validate_at
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Thing(BaseModel):
@@ -121,3 +124,26 @@ def test_strict_model_refuses_unknown_keys_and_changes():
     inner = Inner(size=1)
     with pytest.raises(ValidationError):
         inner.size = 2  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "path", sorted(ROOT.glob("rules/**/*.yaml")) + sorted(ROOT.glob("examples/**/*.yaml")), ids=str
+)
+def test_libyaml_and_the_pure_parser_read_every_shipped_file_alike(path, monkeypatch):
+    from gateway import rulefile
+
+    fast, fast_errors = rulefile.parse_yaml(path.read_text(), "f.yaml")
+    monkeypatch.setattr(rulefile, "FAST_LOADER", None)
+    pure, pure_errors = rulefile.parse_yaml(path.read_text(), "f.yaml")
+    assert fast_errors == pure_errors
+    assert (fast.data, fast.locations, fast.key_locations) == (pure.data, pure.locations, pure.key_locations)
+
+
+def test_a_syntax_error_is_reported_in_the_pure_parsers_words_whichever_parser_ran(monkeypatch):
+    from gateway import rulefile
+
+    text = "format: 1\nrules:\n  - id: a\n   bad: [\n"
+    _, fast = rulefile.parse_yaml(text, "f.yaml")
+    monkeypatch.setattr(rulefile, "FAST_LOADER", None)
+    _, pure = rulefile.parse_yaml(text, "f.yaml")
+    assert fast == pure and "YAML syntax error" in fast[0].message

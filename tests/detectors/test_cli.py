@@ -28,6 +28,7 @@ def test_train_on_a_missing_file_exits_1(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # over a second
 def test_evaluate_a_tampered_model_exits_1_with_the_reason(model_dir, world_a, tmp_path, capsys):
     import shutil
 
@@ -50,6 +51,7 @@ def test_evaluate_a_tampered_model_exits_1_with_the_reason(model_dir, world_a, t
     assert "does not match the model card" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # over a second
 def test_train_writes_a_model_with_held_out_days(held_out_model):
     from detectors.store import load
 

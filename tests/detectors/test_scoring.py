@@ -68,6 +68,7 @@ async def test_the_same_day_alerts_once_unless_it_gets_worse(model_dir):
     assert len(alerts.alerts) == 1
 
 
+@pytest.mark.slow  # over a second
 async def test_ordinary_activity_raises_nothing(model_dir):
     alerts = CollectingAlerts()
     scorer = scorer_for(model_dir, alerts)
@@ -128,6 +129,7 @@ async def test_a_failing_alert_store_is_counted_not_raised(model_dir):
     assert scorer.health()["errors"] == 1
 
 
+@pytest.mark.slow  # over a second
 async def test_a_broken_record_is_counted_and_the_rest_scored(model_dir):
     scorer = scorer_for(model_dir)
     await scorer.load()

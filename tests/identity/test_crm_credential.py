@@ -1,4 +1,6 @@
-"""The CRM's own login: its JWTs and personal access tokens, forwarded unchanged."""
+"""The CRM's own login: its JWTs and personal access tokens, forwarded unchanged.
+
+Through BearerAuthenticator with no gateway JWT keys: the way gateway.identity.stage composes it."""
 
 from __future__ import annotations
 
@@ -11,16 +13,17 @@ from gateway.identity.config import JwtKeys
 from gateway.identity.crm_credential import CrmCredentialAuthenticator
 from gateway.identity.devkeys import DEMOCRM_ISSUER, DEMOCRM_JWT_SECRET, mint_crm_token, mint_token
 from gateway.identity.jwt_bearer import build_jwt
+from gateway.identity.stage import BearerAuthenticator
 
 from .conftest import bearer
 
 
 @pytest.fixture
-def crm(tmp_path) -> CrmCredentialAuthenticator:
+def crm(tmp_path) -> BearerAuthenticator:
     cfg = JwtKeys(algorithms=["HS256"], secret=DEMOCRM_JWT_SECRET, issuer=DEMOCRM_ISSUER)
     jwt_auth, problems = build_jwt(cfg, tmp_path, "crm", method="crm_jwt", forward_credential=True)
     assert problems == []
-    return CrmCredentialAuthenticator(jwt_auth, personal_tokens=True)
+    return BearerAuthenticator(None, CrmCredentialAuthenticator(jwt_auth, personal_tokens=True))
 
 
 def reason(auth, token, directory) -> str:
@@ -56,6 +59,6 @@ def test_expired_crm_jwt(crm, directory):
 
 
 def test_personal_tokens_can_be_disabled(tmp_path, directory):
-    auth = CrmCredentialAuthenticator(None, personal_tokens=False)
-    assert auth.authenticate(bearer("crmpat-carol"), False, directory) is None
-    assert auth.authenticate(bearer(mint_crm_token("bob")), False, directory) is None
+    auth = BearerAuthenticator(None, CrmCredentialAuthenticator(None, personal_tokens=False))
+    assert reason(auth, "crmpat-carol", directory) == "token-invalid"  # not accepted
+    assert reason(auth, mint_crm_token("bob"), directory) == "token-invalid"

@@ -11,9 +11,8 @@ import pytest
 from democrm.app import create_app as create_crm
 from gateway.app import create_app
 from gateway.identity.devkeys import DEV_IDENTITY_CONFIG, mint_token
-from gateway.rulestore import RuleStore
 from gateway.settings import Settings
-from tests.conftest import RULES
+from tests.conftest import RULES, open_rules
 
 CRM_TOKEN = "demo-crm-service-token"
 
@@ -54,9 +53,7 @@ def make_gateway(aiohttp_client, tmp_path, clock):
 
     async def factory(crm_server, *, rules: Path = RULES, **extra):
         settings = gateway_settings(str(crm_server.make_url("")).rstrip("/"), tmp_path, rules, **extra)
-        store, errors = RuleStore.open(rules)
-        assert store is not None, errors
-        return await aiohttp_client(create_app(settings, store, clock=clock))
+        return await aiohttp_client(create_app(settings, open_rules(rules), clock=clock))
 
     return factory
 

@@ -81,6 +81,7 @@ def write_marker(rules, revision: str) -> None:
 # --- under a running gateway -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over a second
 async def test_two_step_write_with_a_pause_shorter_than_settle_is_never_served_half(make_gateway, crm, rules_copy):
     gw = await make_gateway(crm, rules=rules_copy, **FAST)
     assert await masked(gw)
@@ -121,6 +122,7 @@ async def test_two_step_write_with_a_long_pause_under_a_publish_marker_is_never_
     assert (await health(gw))["pending"] is None
 
 
+@pytest.mark.slow  # over a second
 async def test_write_then_rename_with_a_long_pause_is_never_served_half(make_gateway, crm, rules_copy):
     gw = await make_gateway(crm, rules=rules_copy, **FAST)
     first, second = halves(rules_copy)

@@ -187,6 +187,7 @@ async def health(gw) -> dict:
     return await (await gw.get("/_gw/health")).json()
 
 
+@pytest.mark.slow  # over a second
 async def test_sso_keys_rotate_and_fail_closed(sso_gw, idp, sso_keys):
     old = idp.token("k1", "alice")
     resp = await sso_gw.get(CUSTOMERS, headers=old)

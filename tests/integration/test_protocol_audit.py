@@ -198,6 +198,7 @@ HANG_UPS = {
 }
 
 
+@pytest.mark.slow  # over a second
 @pytest.mark.parametrize("raw", HANG_UPS.values(), ids=HANG_UPS.keys())
 @pytest.mark.parametrize("server", ["crmgw-serve", "test-server"])
 async def test_a_client_hanging_up_mid_body_is_audited_as_client_disconnected(

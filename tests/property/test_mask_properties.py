@@ -59,7 +59,7 @@ def encode(records, fmt: str, coding: str | None) -> tuple[bytes, str]:
         writer.writerows(records)
         body, ctype = out.getvalue().encode(), "text/csv"
     if coding == "gzip":
-        body = gzip.compress(body)
+        body = gzip.compress(body, mtime=0)
     elif coding == "deflate":
         body = zlib.compress(body)
     return body, ctype

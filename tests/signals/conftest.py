@@ -8,9 +8,8 @@ import redis.asyncio as aioredis
 
 from democrm.app import create_app as create_crm
 from gateway.app import create_app
-from gateway.rulestore import RuleStore
 from gateway.signals import SignalsConfig, build_signals
-from tests.conftest import RULES, MutableClock
+from tests.conftest import RULES, MutableClock, open_rules
 from tests.integration.conftest import CRM_TOKEN, gateway_settings
 from tests.signals.factories import T0, CollectingSink, load
 
@@ -62,8 +61,7 @@ def gateway_with_signals(aiohttp_client, tmp_path, clock, crm, anomaly_rules):
     async def factory(redis_url: str | None, name: str = "gw", **config):
         settings = gateway_settings(str(crm.make_url("")).rstrip("/"), tmp_path / name, RULES)
         (tmp_path / name).mkdir(exist_ok=True)
-        store, errors = RuleStore.open(RULES)
-        assert store is not None, errors
+        store = open_rules(RULES)
         sink = CollectingSink()
         stage = build_signals(
             SignalsConfig(backend="redis" if redis_url else "memory", **config),

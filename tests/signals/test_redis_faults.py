@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from gateway.metrics import Metrics
 from gateway.model import Flow
 from tests.integration.conftest import auth
@@ -72,6 +74,7 @@ async def test_an_oom_refuses_the_whole_counting_script_so_nothing_is_half_count
     assert after == before  # not one key of the user changed
 
 
+@pytest.mark.slow  # over a second
 async def test_exports_are_refused_while_redis_refuses_writes_and_counted_again_after(
     gateway_with_signals, redis_url, full_redis, admin
 ):
