@@ -111,7 +111,7 @@ def resource_for_component(component: str, collections: set[str]) -> str:
 
 
 def split_path(path: str) -> list[str]:
-    """Segments without the leading '/' and without the empty one a trailing slash leaves."""
+    """Segments without their leading '/' and without the empty one a trailing slash leaves."""
     parts = path.strip("/").split("/") if path.strip("/") else []
     return parts
 
