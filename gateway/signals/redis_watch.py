@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gateway.clock import Clock
-from gateway.redishealth import STORAGE_ERRORS, RedisHealth
+from gateway.redishealth import OK, STORAGE_ERRORS, UNREACHABLE, RedisHealth, classify
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import marker_ttl
 from gateway.signals.enforcement import CHANNEL, RedisEnforcement
@@ -54,23 +54,38 @@ class RedisWatch:
         self.clock = clock
         # degraded until the first write succeeds
         self.link = link if link is not None else RedisHealth(clock=clock, name="signals: Redis")
+        # The signals' own writes (counting batches, this probe) succeeded last. The link is shared
+        # with the alert and approval stores, whose writes also mark it ok; a fail-closed operation
+        # needs *counting* to work (a cluster shard or a script error can fail only the counters),
+        # so the stage asks for both (SignalsStage.counting_ok).
+        self.own_state = UNREACHABLE
         self.epoch = EpochWatch(client, clock, marker_ttl(config.history_days, config.remember_days))
         # Set at shutdown: a cancellation may land inside redis-py and come out as a connection
         # error, which the loop would otherwise take for an outage and reconnect after.
         self.stopping = False
 
+    @property
+    def own_writes_ok(self) -> bool:
+        return self.own_state == OK
+
+    def own_failure(self, exc: BaseException) -> None:
+        """A write of the signals' own failed: the shared tracker and the signals' own view both."""
+        self.link.failed(exc)
+        self.own_state = classify(exc)
+
     async def probe(self, report_loss: ReportLoss) -> bool:
         """One check: write the epoch, store/reload blocks and step-ups; True when Redis took the
         write."""
         try:
-            if not self.link.ok:
+            if not (self.link.ok and self.own_writes_ok):
                 await self.counters.prepare()  # the script cache is empty after a Redis restart
             loss = await self.epoch.check()
             await self.enforcement.reload(self.clock().timestamp())
         except STORAGE_ERRORS as exc:
-            self.link.failed(exc)
+            self.own_failure(exc)
             return False
         self.link.wrote()
+        self.own_state = OK
         if loss is not None:
             await report_loss(loss)
         return True
@@ -88,14 +103,14 @@ class RedisWatch:
                         msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if msg is not None and msg.get("type") == "message":
                             self.enforcement.on_message(msg["data"])
-                        if not self.link.ok or time.monotonic() >= next_reload:
+                        if not (self.link.ok and self.own_writes_ok) or time.monotonic() >= next_reload:
                             if not await self.probe(report_loss):
                                 break
                             next_reload = time.monotonic() + self.config.reload_interval
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                self.link.failed(exc)
+                self.own_failure(exc)
             finally:
                 try:
                     await pubsub.aclose()

@@ -29,14 +29,14 @@ from gateway.background import spawn
 from gateway.clock import Clock, utc_now
 from gateway.errors import Forbidden, GatewayError, Unauthenticated, Unavailable
 from gateway.model import Flow, Identity, RequestContext
-from gateway.redishealth import STORAGE_ERRORS, UNREACHABLE, RedisHealth
+from gateway.redishealth import OK, STORAGE_ERRORS, UNREACHABLE, RedisHealth
 from gateway.signals.anomalies import AnomalyRules
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import CounterBackend, count_request
 from gateway.signals.enforcement import Enforcement, EnforcementState, Measure
 from gateway.signals.epoch import PROBLEM as DATA_LOST
 from gateway.signals.epoch import Loss
-from gateway.signals.link import problems
+from gateway.signals.link import PROBLEMS, problems
 from gateway.signals.sink import AlertArgs, AlertSink
 from gateway.signals.thresholds import Finding, PlanCache, evaluate_all
 
@@ -121,9 +121,14 @@ class SignalsStage:
         if "step_up" in active and not identity.mfa:
             m = active["step_up"]
             return Unauthenticated("step-up-required", detail=f"step-up by {m.rule}", rule=m.rule)
-        if not self.link.ok and self.config.fail_mode_for(ctx.operation) == "closed":
+        if not self.counting_ok and self.config.fail_mode_for(ctx.operation) == "closed":
             return Unavailable("signals-unavailable", detail=self.link.last_error or "")
         return None
+
+    @property
+    def counting_ok(self) -> bool:
+        """Redis takes writes (the shared tracker) and the signals' own last write went through."""
+        return self.link.ok and (self.redis is None or self.redis.own_writes_ok)
 
     def submit(self, flow: Flow, record: AuditRecord, ruleset: Rules) -> None:
         """Queue the record for the worker (no I/O); a full queue drops it, counted. Anything
@@ -211,10 +216,15 @@ class SignalsStage:
         try:
             results = await self.backend.count([item[3] for item in items])
         except STORAGE_ERRORS as exc:
-            self.link.failed(exc)
+            if self.redis is not None:
+                self.redis.own_failure(exc)
+            else:
+                self.link.failed(exc)
             self._drop(len(items), "redis-unavailable" if self.link.state == UNREACHABLE else "redis-refusing-writes")
             return
         self.link.wrote()
+        if self.redis is not None:
+            self.redis.own_state = OK
         self.counted += len(items)
         if self.epoch is not None:
             try:
@@ -297,7 +307,9 @@ class SignalsStage:
 
     def health(self) -> dict[str, Any]:
         lost = self.epoch is not None and self.epoch.lost
-        found = problems(self.link) + ([DATA_LOST] if lost else [])
+        # the tracker is ok (another store wrote) but the signals' own last write failed
+        counting = [PROBLEMS[self.redis.own_state]] if self.redis and self.link.ok and not self.counting_ok else []
+        found = problems(self.link) + counting + ([DATA_LOST] if lost else [])
         return {
             "backend": self.backend.name,
             "state": self.link.state,  # ok | unreachable | refusing-writes (gateway/signals/link.py)

@@ -147,3 +147,18 @@ def test_a_syntax_error_is_reported_in_the_pure_parsers_words_whichever_parser_r
     monkeypatch.setattr(rulefile, "FAST_LOADER", None)
     _, pure = rulefile.parse_yaml(text, "f.yaml")
     assert fast == pure and "YAML syntax error" in fast[0].message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["format: crmgw.rules/v1\nkey:\tvalue\n", "format: crmgw.rules/v1\nkey: [thu, c?d]\n", "format: x\na\t: b\n"],
+    ids=["tab-after-colon", "question-mark-in-flow", "tab-before-colon"],
+)
+def test_what_the_pure_parser_refuses_is_refused_whichever_parser_is_built(text, monkeypatch):
+    from gateway import rulefile
+
+    fast_doc, fast_errors = rulefile.parse_yaml(text, "f.yaml")
+    monkeypatch.setattr(rulefile, "FAST_LOADER", None)
+    pure_doc, pure_errors = rulefile.parse_yaml(text, "f.yaml")
+    assert fast_doc is None and pure_doc is None
+    assert fast_errors == pure_errors and "YAML syntax error" in fast_errors[0].message

@@ -86,6 +86,8 @@ def test_a_good_rule_compiles(tmp_path):
         (("level: high", "level: high\n  exceptions: [{user: {in: [mallory]}}]"), 10, 31, "unknown user 'mallory'"),
         (("level: high", "level: high\n  exceptions: [{role: {in: [ceo]}}]"), 10, 31, "unknown role 'ceo'"),
         (("level: high", "level: high\n  exceptions: [{country: {in: [France]}}]"), 10, 34, "ISO 3166-1 alpha-2"),
+        # a code followed by a newline is no code (a regex's $ also matches before a final newline)
+        (("level: high", 'level: high\n  exceptions: [{country: {not_in: ["FR\\n"]}}]'), 10, 38, "ISO 3166-1 alpha-2"),
         (("level: high", "level: high\n  exceptions: [{}]"), 10, 18, "needs at least one of"),
     ],
 )

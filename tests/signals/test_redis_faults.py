@@ -114,3 +114,21 @@ async def test_exports_are_refused_while_redis_refuses_writes_and_counted_again_
     # counted again: the second export counted (300 + 300 crosses bulk-export), none of the 30 refused
     (alert,) = sink.alerts
     assert (alert["rule"], alert["evidence"]["value"]) == ("bulk-export", 600)
+
+
+async def test_another_stores_write_does_not_vouch_for_counting(make_stage, redis_url, full_redis):
+    """The tracker is shared with the alert and approval stores (one per Redis URL); their writes
+    mark it ok. Fail-closed operations also need the signals' own last write to have gone through:
+    a failure of the counters alone (a cluster shard, a script error) must keep refusing them."""
+    stage = await make_stage("redis", redis_url, reconnect_min=5, reconnect_max=5)  # no probe meanwhile
+    await full_redis.fill()
+    stage.submit(FLOW, record(when=later(0)), None)
+    await stage.drain()  # the counting batch is refused
+    await full_redis.relieve()
+    stage.link.wrote()  # what an alert store's successful write does to the shared tracker
+    alice = make_identity("alice")
+    assert stage.link.ok and not stage.counting_ok
+    assert stage.check(alice, make_ctx("customers.export")).reason == "signals-unavailable"
+    assert "signals-redis-refusing-writes" in stage.health()["problems"]
+    assert await stage.probe() is True  # the signals' own write: counting works again
+    assert stage.check(alice, make_ctx("customers.export")) is None

@@ -25,7 +25,7 @@ class CountryCriterion(SetMembership):
 
     @classmethod
     def check(cls, item: Item, env: CompileEnv) -> Any | None:
-        if isinstance(item.value, str) and ISO_CODE.match(item.value):
+        if isinstance(item.value, str) and ISO_CODE.fullmatch(item.value):
             return item.value
         hint = " (quote NO, YES, ON, OFF: YAML reads them as booleans)" if isinstance(item.value, bool) else ""
         message = f"country must be an upper-case ISO 3166-1 alpha-2 code, got {item.value!r}{hint}"
