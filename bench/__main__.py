@@ -77,6 +77,8 @@ def run_load(args, workdir: Path, token: str) -> tuple[list[dict], dict]:
                             connections=c,
                             duration=duration,
                             script=script,
+                            cpu=targets[config].cpu_seconds,
+                            redis_cpu=redis.cpu_seconds if config == "c" and redis else None,
                         )
                         samples.setdefault((config, endpoint, c), []).append(r)
                         print(

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 LUA = """
@@ -38,6 +39,9 @@ class LoadResult:
     p99_ms: float
     errors: int
     valid: bool
+    # CPU per request served, µs: the server's processes (all workers), and Redis's for the gateway
+    cpu_us: float | None = None
+    redis_cpu_us: float | None = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -72,11 +76,30 @@ def run_wrk(url: str, *, connections: int, duration: float, script: Path, timeou
     raise RuntimeError(f"wrk gave no summary: {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
-def measure(config: str, endpoint: str, url: str, *, connections: int, duration: float, script: Path) -> LoadResult:
+def measure(
+    config: str,
+    endpoint: str,
+    url: str,
+    *,
+    connections: int,
+    duration: float,
+    script: Path,
+    cpu: Callable[[], float] | None = None,
+    redis_cpu: Callable[[], float] | None = None,
+) -> LoadResult:
+    before = (cpu() if cpu else 0.0, redis_cpu() if redis_cpu else 0.0)
     s = run_wrk(url, connections=connections, duration=duration, script=script)
+    after = (cpu() if cpu else 0.0, redis_cpu() if redis_cpu else 0.0)
     errors = sum(s["errors"].values())
     seconds = s["duration_us"] / 1e6
+    served = s["requests"]
+
+    def per_request(i: int, given: object) -> float | None:
+        return round((after[i] - before[i]) * 1e6 / served, 1) if given and served else None
+
     return LoadResult(
+        cpu_us=per_request(0, cpu),
+        redis_cpu_us=per_request(1, redis_cpu),
         config=config,
         endpoint=endpoint,
         connections=connections,

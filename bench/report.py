@@ -41,6 +41,12 @@ def ratios(load: list[dict]) -> dict:
             key = f"c/{base} {endpoint} c={top}"
             if key in out:
                 out[f"c/{base} {endpoint}"] = out[key]
+        for config in "abcd":  # CPU per request where the servers are saturated
+            row = idx.get((config, endpoint, top))
+            if row and row.get("cpu_us") is not None:
+                out[f"cpu_us {NAMES[config]} {endpoint}"] = row["cpu_us"]
+            if row and row.get("redis_cpu_us") is not None:
+                out[f"cpu_us redis {endpoint}"] = row["redis_cpu_us"]
         a, c = idx.get(("a", endpoint, low)), idx.get(("c", endpoint, low))
         if a and c:
             out[f"added_p50_ms {endpoint}"] = round(c["p50_ms"] - a["p50_ms"], 3)
@@ -88,6 +94,12 @@ def render(result: dict) -> str:
             if "c=" in key:
                 lines.append(f"  {key:<26} {value:7.3f}")
         lines.append("")
+        cpu = {k: v for k, v in result.get("ratios", {}).items() if k.startswith("cpu_us ")}
+        if cpu:
+            lines.append("CPU per request at the highest connection count (µs; all of a server's processes)")
+            for key, value in cpu.items():
+                lines.append(f"  {key[len('cpu_us ') :]:<26} {value:9.1f}")
+            lines.append("")
     lines.append("targets")
     for what, value, op, bound, ok in targets(result):
         shown = "n/a" if value is None else f"{value:.3f}"

@@ -53,6 +53,11 @@ class Proc:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of every live process of this server's session (start_new_session:
+        the supervisor or nginx master and all its workers), from /proc; 0 where /proc is missing."""
+        return session_cpu_seconds(self.popen.pid)
+
     def wait_ready(self, path: str, headers: dict[str, str] | None = None, timeout: float = 20.0) -> None:
         """Poll until ``path`` answers 200; raise with the server's log otherwise."""
         deadline = time.monotonic() + timeout
@@ -226,3 +231,17 @@ def start_gateway(
     proc = Proc("gateway", argv, port, workdir, env=env)
     proc.wait_ready("/api/customers/1", headers={"Authorization": f"Bearer {token}"})
     return proc
+
+
+def session_cpu_seconds(session: int) -> float:
+    """The CPU seconds (utime + stime) of the live processes whose session id is ``session``."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = text[text.rfind(")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp session ...
+        if len(fields) > 12 and int(fields[3]) == session:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -61,4 +61,6 @@ def test_quick_benchmark_runs_end_to_end(tmp_path):
     configs = {(r["config"], r["endpoint"]) for r in result["load"] if r["valid"] and r["rps"] > 0}
     assert configs == {(c, e) for c in "abcd" for e in ("record", "list")}
     assert "c/d list" in result["ratios"]
+    for server in ("gateway", "aiohttp", "nginx", "redis"):  # CPU per request, from /proc
+        assert result["ratios"][f"cpu_us {server} record"] > 0, server
     assert result["info"]["audit_lines"] > 0
