@@ -46,6 +46,11 @@ def json_answer(data: Any, status: int = 200, headers: Mapping[str, str] | None 
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
+def no_store_json(data: Any, status: int = 200) -> web.Response:
+    """A JSON answer of the admin APIs: never cached (it shows alerts, users, access requests)."""
+    return json_answer(data, status, {"Cache-Control": "no-store"})
+
+
 def error_response(
     request_id: str,
     exc: GatewayError,

@@ -26,7 +26,7 @@ from aiohttp import web
 from gateway.access import access_record, approver_roles
 from gateway.access.model import AccessError, AccessRequest, may_decide, new_request
 from gateway.access.store import AccessStore, AccessUnavailable
-from gateway.answers import error_response, request_id_of
+from gateway.answers import error_response, no_store_json, request_id_of
 from gateway.errors import GatewayError
 from gateway.model import Identity
 
@@ -43,12 +43,6 @@ Handler = Callable[[web.Request, AccessStore, Identity], Awaitable[web.Response]
 def _error(request: web.Request, status: int, error: str, reason: str, message: str = "") -> web.Response:
     exc = GatewayError(reason, status=status, error=error)
     return error_response(request_id_of(request), exc, extra={"message": message} if message else None)
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers={"Cache-Control": "no-store"}
-    )
 
 
 def visible(req: AccessRequest, viewer: str, directory: Directory, see_all: bool) -> bool:
@@ -116,7 +110,7 @@ def register_access_routes(app: web.Application, services: Services, prefix: str
         services.audit.write(
             access_record(req, event="requested", actor=identity.user.id, via="api", now=services.clock())
         )
-        return _json(req.to_view(services.clock()), status=201)
+        return no_store_json(req.to_view(services.clock()), status=201)
 
     async def listing(request: web.Request, store: AccessStore, identity: Identity) -> web.Response:
         statuses = set(filter(None, request.query.get("status", "").split(","))) or None
@@ -125,7 +119,7 @@ def register_access_routes(app: web.Application, services: Services, prefix: str
         now = services.clock()
         found = [r for r in await store.list(limit=1000) if visible(r, identity.user.id, directory, see_all)]
         views = [r.to_view(now) for r in found]
-        return _json([v for v in views if statuses is None or v["status"] in statuses])
+        return no_store_json([v for v in views if statuses is None or v["status"] in statuses])
 
     async def one(request: web.Request, store: AccessStore, identity: Identity) -> web.Response:
         req = await store.get(request.match_info["id"][:64])
@@ -133,7 +127,7 @@ def register_access_routes(app: web.Application, services: Services, prefix: str
             req, identity.user.id, services.store.current.directory, bool(identity.roles & see_all_roles)
         ):
             raise AccessError("access-unknown", "no such access request", status=404)
-        return _json(req.to_view(services.clock()))
+        return no_store_json(req.to_view(services.clock()))
 
     def action(verb: str) -> Handler:
         async def act(request: web.Request, store: AccessStore, identity: Identity) -> web.Response:
@@ -150,7 +144,7 @@ def register_access_routes(app: web.Application, services: Services, prefix: str
                     request_id, approve=verb == "approve", actor=actor, note=note, directory=directory
                 )
             services.audit.write(access_record(req, event=req.status, actor=actor, via="api", now=services.clock()))
-            return _json(req.to_view(services.clock()))
+            return no_store_json(req.to_view(services.clock()))
 
         return act
 

@@ -25,7 +25,7 @@ from aiohttp import web
 
 from gateway.alerts.model import LEVELS, STATUSES, AlertNotFound, InvalidTransition, parse_time
 from gateway.alerts.store import AlertStore, JournalUnavailable
-from gateway.answers import refusal
+from gateway.answers import no_store_json, refusal
 from gateway.errors import GatewayError
 from gateway.model import Identity
 
@@ -52,12 +52,6 @@ class QueryInvalid(ValueError):
 
 class BodyInvalid(ValueError):
     """A bad action body: answered 400 ``body-invalid``; the message goes to the log, not the client."""
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(data), status=status, content_type="application/json", headers={"Cache-Control": "no-store"}
-    )
 
 
 def _query(request: web.Request) -> dict[str, Any]:
@@ -159,18 +153,18 @@ def register_alert_routes(
 
     async def list_alerts(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
         alerts = await store.list(**_query(request))
-        return _json(
+        return no_store_json(
             {"alerts": [a.to_dict() for a in alerts], "count": len(alerts), "degraded": store.health()["degraded"]}
         )
 
     async def counts(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
-        return _json(await store.counts())
+        return no_store_json(await store.counts())
 
     async def get_alert(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
         alert = await store.get(request.match_info["id"])
         if alert is None:
             raise AlertNotFound(request.match_info["id"])
-        return _json(alert.to_dict())
+        return no_store_json(alert.to_dict())
 
     async def act(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
         action = request.match_info["action"]
@@ -190,7 +184,7 @@ def register_alert_routes(
             **kwargs,
         )
         log.info("alert %s: %s by %s", alert.id, action, identity.user.id)
-        return _json(alert.to_dict())
+        return no_store_json(alert.to_dict())
 
     app.router.add_get(base, guarded(list_alerts))
     app.router.add_get(base + "/counts", guarded(counts))
