@@ -1,6 +1,7 @@
 """``python -m bench [--quick] [--json FILE]``: the gateway against its baselines, in one run.
 
-``python -m bench startup [--runs N] [--model]`` measures start-up instead (bench/startup.py).
+``python -m bench startup [--runs N] [--model]`` measures start-up instead (bench/startup.py);
+``python -m bench capacity [--users N]`` what the counters cost Redis per user and request (bench/capacity.py).
 
     (a) direct   wrk -> upstream nginx (static files)
     (b) nginx    wrk -> nginx proxy_pass -> upstream
@@ -107,6 +108,10 @@ def _median(runs: list[load.LoadResult]) -> load.LoadResult:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["capacity"]:
+        from bench import capacity
+
+        return capacity.main(argv[1:])
     if argv[:1] == ["startup"]:
         from bench import startup
 
