@@ -2,7 +2,12 @@
 
     redis://host:6379/0, rediss://...          a single server (redis-py's from_url)
     redis+sentinel://h1:26379,h2:26379/mymaster/0   Redis Sentinel: the current master of "mymaster"
-    redis+cluster://h1:7000,h2:7001             Redis Cluster
+    redis+cluster://h1:7000,h2:7001             Redis Cluster (seed nodes; the others are discovered)
+
+In a cluster every key one script touches shares a hash tag: ``crmgw:{u:<user>}:`` (counters),
+``crmgw:{alerts}:``, ``crmgw:{approvals}:``, ``crmgw:{access}:``; the enforcement hash and the epoch
+are single keys. tests/cluster/ runs every part on a real cluster and a real Sentinel group, with a
+node killed; README.md "Redis Cluster and Sentinel" states what was measured.
 
 Clients are created with short socket timeouts and health checks so a dead Redis is noticed in
 about a second instead of hanging requests (the caller decides what "degraded" means).
@@ -22,7 +27,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialWithJitterBackoff
 
 from gateway.clock import Clock, utc_now
 from gateway.redishealth import RedisHealth
@@ -30,6 +37,11 @@ from gateway.redishealth import RedisHealth
 log = logging.getLogger("crmgw.redis")
 
 TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "health_check_interval": 10}
+# redis-py's cluster client retries a failed command 10 times with backoff and topology refreshes
+# (3 to 5 s measured against a killed master): meanwhile the gateway sees no failure and serves
+# fail-closed operations. Three quick retries (about a second, topology refreshes included) follow a
+# MOVED after a failover that is over and report a dead master as fast as a dead single server.
+CLUSTER_RETRY = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), retries=3)
 
 # What connect_redis returns: a server's (or Sentinel's current master's) client, or a cluster's.
 RedisClient = aioredis.Redis | RedisCluster
@@ -70,10 +82,21 @@ def connect_redis(url: str, **overrides: Any) -> RedisClient:
             socket_timeout=options["socket_timeout"],
             socket_connect_timeout=options["socket_connect_timeout"],
             client_name=options.get("client_name"),
+            retry=CLUSTER_RETRY,
         )
     raise ValueError(
         f"unsupported Redis URL scheme {parts.scheme!r} (redis, rediss, unix, redis+sentinel, redis+cluster)"
     )
+
+
+async def locate_channel(client: RedisClient, channel: str) -> None:
+    """Before subscribing to ``channel``: make a cluster client learn which node serves the
+    channel's slot now. redis-py's ClusterPubSub subscribes on the node its slot map names, and only
+    a failed command refreshes that map: after a failover a subscriber would keep dialling the dead
+    master (measured: tests/cluster/test_failover.py). A read keyed by the channel name fails over
+    like any command and refreshes the map. A single server or Sentinel needs nothing."""
+    if isinstance(client, RedisCluster):
+        await client.exists(channel)
 
 
 def redacted(url: str) -> str:

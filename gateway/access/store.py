@@ -1,7 +1,7 @@
 """AccessStore: access requests, durable and shared like approvals (gateway.approvals.store.SharedStore:
 journal + fsync first, then one Redis script per change, compare-and-set on ``rev``).
 
-    crmgw:access:a:<id>   the request (hash {rev, status, expires, json}); crmgw:access:idx the listing
+    crmgw:{access}:a:<id>   the request (hash {rev, status, expires, json}); crmgw:{access}:idx the listing
 
 How the pipeline finds a caller's grants without a Redis round trip on every request: a snapshot of
 the approved, unexpired requests by user, refreshed every ``refresh_interval`` (1 s) and after every
@@ -42,7 +42,7 @@ class AccessUnavailable(StoreUnavailable):
 class AccessStore(SharedStore[AccessRequest]):
     model = AccessRequest
     key = "access_request"
-    prefix = "crmgw:access:"
+    prefix = "crmgw:{access}:"  # a hash tag: one Redis Cluster slot (approvals/mirror.py)
     unavailable = AccessUnavailable
 
     def __init__(

@@ -1,11 +1,11 @@
 """Where alerts live in Redis, so that several gateway instances (and the CLI) share them.
 
-    crmgw:alerts:a:<id>              hash {rev, status, level, json}: the alert
-    crmgw:alerts:open                hash "<user>\\x1f<type>\\x1f<window>" -> id of the OPEN alert
-    crmgw:alerts:idx:all             sorted set id -> first-raised epoch (newest first listing)
-    crmgw:alerts:idx:{status,level,user,type}:<value>   the same, per filter value
-    crmgw:alerts:events              stream: one entry per change (op, id, rev, status, actor)
-    crmgw:alerts:replayed:<writer>   marker: this writer's journal is in Redis (gone after FLUSHALL)
+    crmgw:{alerts}:a:<id>            hash {rev, status, level, json}: the alert
+    crmgw:{alerts}:open              hash "<user>\\x1f<type>\\x1f<window>" -> id of the OPEN alert
+    crmgw:{alerts}:idx:all           sorted set id -> first-raised epoch (newest first listing)
+    crmgw:{alerts}:idx:{status,level,user,type}:<value>   the same, per filter value
+    crmgw:{alerts}:events            stream: one entry per change (op, id, rev, status, actor)
+    crmgw:{alerts}:replayed:<writer> marker: this writer's journal is in Redis (gone after FLUSHALL)
 
 Every write is one Lua script (``PUT``), so the de-duplication check, the compare-and-set on ``rev``
 and the index updates happen atomically across instances. Modes:
@@ -14,7 +14,12 @@ and the index updates happen atomically across instances. Modes:
     cas      write only if the stored rev is the one the change was computed from ("conflict")
     replay   write only if newer than the stored copy ("stale"); never displaces another open alert
 
-The script builds key names itself, so alerts need a single Redis (or Sentinel), not a Cluster.
+The ``{alerts}`` hash tag puts every alert key in one Redis Cluster slot: the script is given the
+prefix as KEYS[1] (so the cluster client routes it to that slot's master) and builds the other key
+names from it, all in the same slot, as Redis Cluster requires of one script. The price is that all
+alerts live on one master, which their volume allows. (Before issue 14 the prefix was
+``crmgw:alerts:``: on upgrade each writer finds no marker under the new prefix and replays its
+journal there; the old keys can be deleted.)
 """
 
 from __future__ import annotations
@@ -30,15 +35,16 @@ from gateway.alerts.model import LEVELS, STATUSES, Alert
 if TYPE_CHECKING:
     from gateway.redisconn import RedisClient
 
-PREFIX = "crmgw:alerts:"
+PREFIX = "crmgw:{alerts}:"  # hash tag: one cluster slot (see above)
 STREAM = PREFIX + "events"
 STREAM_MAXLEN = 100_000
 
 PUT = """
-local p, mode, id, rev = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local json, status, level, user, atype = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local score, field, expected, is_open = ARGV[10], ARGV[11], ARGV[12], ARGV[13]
-local op, actor, maxlen = ARGV[14], ARGV[15], ARGV[16]
+local p = KEYS[1]
+local mode, id, rev = ARGV[1], ARGV[2], ARGV[3]
+local json, status, level, user, atype = ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local score, field, expected, is_open = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+local op, actor, maxlen = ARGV[13], ARGV[14], ARGV[15]
 local akey = p .. 'a:' .. id
 local cur = redis.call('HGET', akey, 'rev')
 local holder = redis.call('HGET', p .. 'open', field)
@@ -104,8 +110,8 @@ class RedisMirror(Replayed):
 
     async def put(self, alert: Alert, *, mode: str, op: str, actor: str, expected_rev: int = 0) -> tuple[str, str]:
         result = await self._put(
+            keys=[PREFIX],
             args=[
-                PREFIX,
                 mode,
                 alert.id,
                 alert.rev,
@@ -121,7 +127,7 @@ class RedisMirror(Replayed):
                 op,
                 actor,
                 STREAM_MAXLEN,
-            ]
+            ],
         )
         return text(result[0]), text(result[1])
 

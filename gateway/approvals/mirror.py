@@ -1,9 +1,12 @@
 """Where approvals live in Redis, so that every gateway instance (and the CLI) shares them.
 
-    crmgw:approvals:a:<id>             hash {rev, status, expires, json}: the approval
-    crmgw:approvals:fp:<fingerprint>   id of the newest approval for that request
-    crmgw:approvals:idx                sorted set id -> created epoch (newest first listing)
-    crmgw:approvals:replayed:<writer>  marker: this writer's journal is in Redis (gone after FLUSHALL)
+    crmgw:{approvals}:a:<id>             hash {rev, status, expires, json}: the approval
+    crmgw:{approvals}:fp:<fingerprint>   id of the newest approval for that request
+    crmgw:{approvals}:idx                sorted set id -> created epoch (newest first listing)
+    crmgw:{approvals}:replayed:<writer>  marker: this writer's journal is in Redis (gone after FLUSHALL)
+
+The hash tag keeps every key of a prefix in one Redis Cluster slot; the script gets the prefix as
+KEYS[1] (gateway/alerts/redis_mirror.py says why).
 
 Every write is one Lua script, so the checks and the write are atomic across instances:
 
@@ -29,12 +32,13 @@ if TYPE_CHECKING:
     from gateway.redisconn import RedisClient
 
 R = TypeVar("R", bound=Versioned)
-PREFIX = "crmgw:approvals:"
+PREFIX = "crmgw:{approvals}:"
 
 PUT = """
-local p, mode, id, rev, json = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local status, fp, expected, score = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local expires, now = ARGV[10], tonumber(ARGV[11])
+local p = KEYS[1]
+local mode, id, rev, json = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local status, fp, expected, score = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local expires, now = ARGV[9], tonumber(ARGV[10])
 local akey = p .. 'a:' .. id
 local cur = redis.call('HGET', akey, 'rev')
 local holder = redis.call('GET', p .. 'fp:' .. fp)
@@ -71,8 +75,8 @@ class ApprovalMirror(Replayed, Generic[R]):
 
     async def put(self, a: R, *, mode: str, expected_rev: int = 0, now: float = 0.0) -> tuple[str, str]:
         result = await self._put(
+            keys=[self.prefix],
             args=[
-                self.prefix,
                 mode,
                 a.id,
                 a.rev,
@@ -83,7 +87,7 @@ class ApprovalMirror(Replayed, Generic[R]):
                 a.epoch,
                 parse_time(a.expires_at).timestamp(),
                 now,
-            ]
+            ],
         )
         return text(result[0]), text(result[1])
 

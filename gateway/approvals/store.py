@@ -33,7 +33,7 @@ class ApprovalsUnavailable(StoreUnavailable):
 class ApprovalStore(SharedStore[Approval]):
     model = Approval
     key = "approval"
-    prefix = "crmgw:approvals:"
+    prefix = "crmgw:{approvals}:"  # a hash tag: one Redis Cluster slot (mirror.py)
     unavailable = ApprovalsUnavailable
 
     # --- the gate (the pipeline) --------------------------------------------------------------

@@ -4,6 +4,7 @@ The request path asks :class:`EnforcementState` (a dict; no I/O). Redis is the s
 
     impose   local state first (this instance's next request is already refused), then
              HSET crmgw:enforcement <action>:<user> {rule, until}  +  PUBLISH crmgw:enforcement
+             (one script; in a Redis Cluster a PUBLISH reaches the subscribers on every node)
     listen   every instance applies published measures to its local state as they arrive
     reload   HGETALL at start-up, after a reconnect and every ``reload_interval`` (the backstop
              for a message missed while disconnected); expired entries are pruned there
@@ -145,6 +146,15 @@ class LocalEnforcement:
         return None
 
 
+# KEYS[1] the hash; ARGV: field, measure (JSON), TTL seconds, channel. One script rather than a MULTI
+# pipeline: PUBLISH names no key, and a Redis Cluster transaction cannot route a keyless command.
+STORE_SCRIPT = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3], 'NX')
+redis.call('EXPIRE', KEYS[1], ARGV[3], 'GT')
+redis.call('PUBLISH', ARGV[4], ARGV[2])
+return 1
+"""
 # KEYS[1] the hash; ARGV: field, channel, lift message. Returns the stored value (nil: none was).
 # The lift is published even when the hash had no entry: an instance may still hold it locally.
 LIFT_SCRIPT = """
@@ -168,6 +178,7 @@ class RedisEnforcement:
         self.state = state
         self.clock = clock  # epoch seconds on the gateway clock
         self._unsaved: list[Measure] = []  # imposed while Redis was down; stored on the next reload
+        self._store_script = client.register_script(STORE_SCRIPT)
         self._lift = client.register_script(LIFT_SCRIPT)
         self._annotate = client.register_script(ANNOTATE_SCRIPT)
 
@@ -181,12 +192,7 @@ class RedisEnforcement:
 
     async def _store(self, m: Measure) -> None:
         ttl = max(1, int(m.until - self.clock()) + 1)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(STATE_KEY, f"{m.action}:{m.user}", m.to_json())
-        pipe.expire(STATE_KEY, ttl, nx=True)
-        pipe.expire(STATE_KEY, ttl, gt=True)
-        pipe.publish(CHANNEL, m.to_json())
-        await pipe.execute()
+        await self._store_script(keys=[STATE_KEY], args=[f"{m.action}:{m.user}", m.to_json(), ttl, CHANNEL])
 
     async def lift(self, user: str, action: str) -> Measure | None:
         """Lift on every instance; the measure that was stored in Redis (None: there was none)."""

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from gateway.clock import Clock
+from gateway.redisconn import locate_channel
 from gateway.redishealth import OK, STORAGE_ERRORS, UNREACHABLE, RedisHealth, classify
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import marker_ttl
@@ -95,6 +96,7 @@ class RedisWatch:
         while not self.stopping:
             pubsub = self.client.pubsub()
             try:
+                await locate_channel(self.client, CHANNEL)  # a cluster after a failover: the new node
                 await pubsub.subscribe(CHANNEL)
                 if await self.probe(report_loss):
                     delay = self.config.reconnect_min
