@@ -10,6 +10,8 @@ import pytest
 from bench.__main__ import main
 from bench.capacity import SCALES, day_of_traffic
 
+pytestmark = pytest.mark.slow  # the benchmark's own code (tests/test_markers.py)
+
 
 def test_a_simulated_day_is_in_time_order_with_every_user() -> None:
     records = day_of_traffic(30, 10, seed=1)
@@ -18,7 +20,6 @@ def test_a_simulated_day_is_in_time_order_with_every_user() -> None:
     assert {r["operation"] for r in records} >= {"customers.view", "customers.list"}
 
 
-@pytest.mark.slow
 def test_capacity_counts_a_day_on_a_real_redis_and_prints_the_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
