@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import startup
 
         return startup.main(argv[1:])
+    if argv[:1] == ["audit-search"]:
+        from bench import audit_search
+
+        return audit_search.main(argv[1:])
     args = parse_args(argv)
     from gateway.identity.devkeys import mint_token
 

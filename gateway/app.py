@@ -23,6 +23,7 @@ from gateway.alerts import open_alert_store
 from gateway.alerts.api import register_alert_routes
 from gateway.approvals import open_approval_store
 from gateway.audit.heads import head_signing
+from gateway.audit.index_job import audit_indexing
 from gateway.background import cancel_and_wait, spawn
 from gateway.browserfiles import register_browser_files
 from gateway.clock import Clock
@@ -139,6 +140,7 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(
         head_signing(settings, services.audit)
+    app.cleanup_ctx.append(audit_indexing(services))  # the console's audit search index, off the request path
     )  # audit.head_key_env: the chain head signed periodically
     prefix = settings.admin.prefix
 

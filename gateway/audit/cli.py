@@ -1,4 +1,5 @@
 """``crmgw audit verify FILE...``: check the audit log's hash chain (gateway.audit.chain).
+``crmgw audit index FILE [--rebuild]``: bring the search index up to date (gateway.audit.index).
 
     crmgw audit verify var/audit.log.2 var/audit.log.1 var/audit.log     # oldest first
     crmgw audit verify var/audit.log                                     # the file and its backups
@@ -81,8 +82,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    """Update (or with --rebuild, rebuild) ``<FILE>.index.sqlite`` from FILE and its backups."""
+    import sqlite3
+    import time
+
+    from gateway.audit.index import AuditIndex
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"crmgw audit index: cannot read {path}", file=sys.stderr)
+        return 2
+    index = AuditIndex(path)
+    started = time.perf_counter()
+    try:
+        done = index.rebuild() if args.rebuild else index.catch_up_all()
+    except (OSError, sqlite3.Error) as exc:
+        print(f"crmgw audit index: {exc}", file=sys.stderr)
+        return 2
+    seconds = time.perf_counter() - started
+    size = index.size_bytes()
+    summary: dict[str, object] = {
+        "index": str(index.db_path),
+        "rebuilt": bool(args.rebuild),
+        "lines": done.lines,
+        "bad_lines": done.bad_lines,
+        "bytes_read": done.bytes,
+        "files_dropped": done.dropped_files,
+        "restarted": done.restarted,
+        "seconds": round(seconds, 3),
+        "size_bytes": size,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        what = "rebuilt" if args.rebuild else "updated"
+        print(
+            f"{what} {index.db_path}: {done.lines} new line(s) ({done.bad_lines} not JSON) in {seconds:.1f} s; "
+            f"{size / 1e6:.1f} MB"
+        )
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    audit = sub.add_parser("audit", help="the audit log: verify its hash chain").add_subparsers(
+    audit = sub.add_parser("audit", help="the audit log: verify its hash chain, index it").add_subparsers(
         dest="audit_cmd", required=True
     )
     s = audit.add_parser(
@@ -103,3 +146,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--json", action="store_true")
     s.add_argument("-v", "--verbose", action="store_true", help="print every note")
     s.set_defaults(func=cmd_verify)
+    i = audit.add_parser(
+        "index",
+        help="update the search index of an audit log (or rebuild it from the files)",
+        description=cmd_index.__doc__,
+    )
+    i.add_argument("file", metavar="FILE", help="the audit log (audit.path); its rotated backups are read too")
+    i.add_argument("--rebuild", action="store_true", help="forget the index and read every file again")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_index)

@@ -109,6 +109,11 @@ class SearchResult:
     scanned_lines: int = 0
     bad_lines: int = 0
     truncated: bool = False  # the byte budget ran out before the end of the range/the files
+    # Set by the index (gateway.audit.index_search): the cursor of the next (older) page, where the
+    # records came from ("index" or "scan") and how many bytes of the files the index has not read.
+    next_before: int | None = None
+    via: str = "scan"
+    behind_bytes: int = 0
 
 
 def audit_files(path: Path) -> list[Path]:
@@ -184,12 +189,8 @@ def search(
                     return _done(result, budget)
             if any(n not in line for n in needles):
                 continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                result.bad_lines += 1
-                continue
-            if not isinstance(record, dict):
+            record = parse_line(line)
+            if record is None:
                 result.bad_lines += 1
                 continue
             if query.matches(record) and (keep is None or keep(record)):
@@ -199,6 +200,24 @@ def search(
         if budget.cut:
             break
     return _done(result, budget)
+
+
+def parse_line(line: bytes) -> dict[str, Any] | None:
+    """One audit line as a dict, or None (not JSON, or not an object)."""
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def line_match(line: bytes, query: AuditQuery) -> dict[str, Any] | None:
+    """The record of ``line`` if the search above would return it, else None: the index re-checks
+    every line it reads with this, so both ways of searching agree line for line."""
+    if any(n not in line for n in query.needles()):
+        return None
+    record = parse_line(line)
+    return record if record is not None and query.matches(record) else None
 
 
 def _line_time(line: bytes) -> datetime | None:

@@ -1,6 +1,7 @@
 """Pages built on the audit log and the rules: decisions (search and one decision), a user, the rules.
 
-Audit searches run in a worker thread (file reads) and are bounded by ``audit_scan_bytes``; a page
+The decisions search is in pages_audit_search (the audit index, pages, CSV export). The other
+audit searches here read the files in a worker thread, bounded by ``audit_scan_bytes``; a page
 says when the bound cut a search short. One decision's full explanation is the audit line plus the
 same request re-evaluated by ``gateway.explain`` (every rule and criterion with its reason), which
 uses the rules loaded now: the page says when that revision differs from the one that decided.
@@ -19,31 +20,15 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from gateway.audit.search import AuditQuery, SearchResult, find_decision, parse_time, search
-from gateway.console import activity, pages_blocks, pages_replay
+from gateway.console import activity, pages_audit_search, pages_blocks, pages_replay
 from gateway.console.chart import bar_chart
-from gateway.console.filters import FilterError, local_datetime, text_param, to_local_input
+from gateway.console.filters import FilterError, local_datetime, to_local_input
 from gateway.console.routes import Console
 from gateway.console.session import Viewer, zone_named
 from gateway.explain import DEFAULT_IP, DEFAULT_METHOD, decision_dict, default_time, explain, trace_rows
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 Record = dict[str, Any]  # one audit line
-
-
-def _query(request: web.Request, viewer: Viewer) -> AuditQuery:
-    q = request.query
-    effect = q.get("effect") or None
-    if effect not in (None, "allow", "deny"):
-        raise FilterError("effect must be allow or deny")
-    return AuditQuery(
-        user=text_param(q, "user"),
-        operation=text_param(q, "operation"),
-        effect=effect,
-        rule=text_param(q, "rule"),
-        reason=text_param(q, "reason"),
-        since=local_datetime(q.get("since"), viewer.tz, "since"),
-        until=local_datetime(q.get("until"), viewer.tz, "until"),
-    )
 
 
 async def _search(
@@ -56,38 +41,6 @@ async def _search(
         limit=limit or console.config.page_size,
         max_bytes=console.config.audit_scan_bytes,
         keep=keep,
-    )
-
-
-async def decisions(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
-    error, found, query = "", None, AuditQuery()
-    try:
-        query = _query(request, viewer)
-        found = await _search(console, query)
-    except FilterError as exc:
-        error = str(exc)
-    return console.render(
-        request,
-        viewer,
-        "decisions.html",
-        {
-            "found": found,
-            "error": error,
-            "q": request.query,
-            "since": to_local_input(query.since, viewer.tz),
-            "until": to_local_input(query.until, viewer.tz),
-        },
-        status=400 if error else 200,
-    )
-
-
-async def decisions_api(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
-    try:
-        found = await _search(console, _query(request, viewer))
-    except FilterError as exc:
-        raise ValueError(str(exc)) from None
-    return console.json(
-        {"decisions": found.records, "scanned_bytes": found.scanned_bytes, "truncated": found.truncated}
     )
 
 
@@ -287,10 +240,11 @@ def _explain_form(request: web.Request, viewer: Viewer, console: Console) -> dic
 
 def register(console: Console, router: web.UrlDispatcher) -> None:
     base = console.base
-    router.add_get(base + "/decisions", console.page(decisions))
+    router.add_get(base + "/decisions", console.page(pages_audit_search.decisions))
     router.add_get(base + "/decisions/{id}", console.page(decision))
     router.add_get(base + "/users/{user}", console.page(user_page))
     router.add_get(base + "/rules", console.page(rules_page))
-    router.add_get(base + "/api/decisions", console.api(decisions_api))
+    router.add_get(base + "/api/decisions", console.api(pages_audit_search.decisions_api))
+    router.add_get(base + "/api/decisions.csv", console.api(pages_audit_search.decisions_csv))
     router.add_get(base + "/api/decisions/{id}", console.api(decision_api))
     pages_replay.register(console, router)  # GET .../api/rules/replay?draft=/path

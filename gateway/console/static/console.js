@@ -19,9 +19,14 @@ document.addEventListener("click", function (event) {
 // Buttons of a submitted form are disabled so a double click does not act twice.
 document.addEventListener("submit", function (event) {
   var form = event.target;
-  if (form instanceof HTMLFormElement && form.method.toLowerCase() === "post") {
+  if (form instanceof HTMLFormElement && formMethod(form) === "post") {
     window.setTimeout(function () {
       form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
     }, 0);
   }
 });
+// The explain form has a field named "method": form.method is then that <select>, not the form's
+// method, and calling toLowerCase() on it threw on every submit. Read the attribute instead.
+function formMethod(form) {
+  return (form.getAttribute("method") || "get").toLowerCase();
+}
