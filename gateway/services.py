@@ -16,6 +16,7 @@ it and is not reachable from it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -199,6 +200,20 @@ class Services:
         or aiohttp's parser): one audit line, the metrics, the observers. Never raises."""
         record = audit_record(flow)
         self.audit.write(record)
+        self._observe(flow, record)
+        return record
+
+    def finish_soon(self, flow: Flow) -> asyncio.Future[bool] | None:
+        """:meth:`finish` with the audit line appended in this loop tick's batch (one flock and one
+        ``write()`` for every request finishing in the same tick: gateway.audit.log.write_soon).
+        The caller awaits the future before its answer is sent, so the line is still written
+        before the client sees the response; None when written at once (no running loop)."""
+        record = audit_record(flow)
+        written = self.audit.write_soon(record)
+        self._observe(flow, record)
+        return written
+
+    def _observe(self, flow: Flow, record: AuditRecord) -> None:
         ruleset = self.ruleset_of(flow)
         for name, observer in self.observers:
             try:
@@ -206,7 +221,6 @@ class Services:
             except Exception:  # an observer must not turn a served request into an error
                 log.exception("request %s: observer %s failed", flow.request_id, name)
                 self.metrics.observer_failed(name)
-        return record
 
     def upstream_identity_headers(
         self, identity: Identity, ctx: RequestContext, client_ip: IPAddress | None

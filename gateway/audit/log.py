@@ -1,7 +1,10 @@
 """The audit log file: JSON lines, size-based rotation, and no silent loss.
 
-Lines are written synchronously from the request task (an orjson dump and one unbuffered write
-under a short cross-process flock, about ten microseconds) and flushed at once, so a crash loses nothing that was acknowledged. When the
+Lines are appended with unbuffered writes under a short cross-process flock (about ten
+microseconds, mostly syscalls). ``write`` appends at once; the request path uses ``write_soon``,
+which queues the line and appends every line queued in the same event-loop tick together (one
+flock, one ``write()``), and the request awaits that append before its answer is sent: either way
+a crash loses nothing that was acknowledged. When the
 disk refuses a write, the line goes to stderr (where the service manager keeps it), the ``dropped``
 counter goes up, and ``healthy`` turns False; with ``on_failure: deny`` the pipeline then refuses
 new requests (503 ``audit-unavailable``) until a write succeeds again.
@@ -13,6 +16,7 @@ rotate, so the chain follows the physical order of the file, across rotations.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import io
 import logging
@@ -36,6 +40,7 @@ class AuditLog:
         self.max_bytes = max_bytes
         self.backups = backups
         self.written = 0
+        self.appends = 0  # flock'ed appends: fewer than ``written`` when lines were batched (write_soon)
         self.dropped = 0
         self.healthy = True
         self._lock = threading.Lock()  # rotation and writes from the CLI's threads stay ordered
@@ -45,6 +50,8 @@ class AuditLog:
         # (inode, size, head) after our last append: while the file still ends there, the last
         # line is ours and its hash is known without reading it back
         self._mine: tuple[int, int, Head] | None = None
+        # lines waiting for this loop tick's append (write_soon), with their futures
+        self._queued: list[tuple[bytes, asyncio.Future[bool]]] = []
         self._open()
 
     def _open(self) -> io.FileIO:
@@ -119,15 +126,54 @@ class AuditLog:
                 fcntl.flock(lockfd, fcntl.LOCK_UN)
 
     def write(self, record: dict[str, Any]) -> bool:
-        """Write one line; returns False (and keeps the line on stderr) when the disk refuses.
+        """Write one line now; returns False (and keeps the line on stderr) when the disk refuses."""
+        return self._append([orjson.dumps(record, default=str)])
+
+    def write_soon(self, record: dict[str, Any]) -> asyncio.Future[bool] | None:
+        """Queue one line for this event-loop tick's append and return a future of its outcome
+        (:meth:`write`'s); None when no loop runs here (written at once, as :meth:`write`).
+
+        Every line queued during one pass of the loop goes out in one append (one flock, one
+        ``write()``), run by a callback the first line schedules: requests that finish in the same
+        tick share the syscalls. The request path awaits the future before the answer is sent
+        (gateway.pipeline), so "the line is in the file before the client sees the answer" holds
+        as with :meth:`write`; a line is queued synchronously, so a request cancelled after
+        queueing still gets its line in the next tick, and :meth:`close` writes what is left.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.write(record)
+            return None
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queued.append((orjson.dumps(record, default=str), future))
+        if len(self._queued) == 1:
+            loop.call_soon(self.flush_queued)
+        return future
+
+    def flush_queued(self) -> None:
+        """Append every queued line (in queue order) and resolve their futures."""
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        ok = self._append([body for body, _ in queued])
+        for _, future in queued:
+            if not future.done():
+                try:
+                    future.set_result(ok)
+                except RuntimeError:  # its loop closed meanwhile (shutdown): the line is written
+                    pass
+
+    def _append(self, bodies: list[bytes]) -> bool:
+        """Seal and append ``bodies`` in order; False (every line kept on stderr) when the disk refuses.
 
         Append and chain are one step across processes: under an exclusive flock on
         ``<path>.lock`` (held for a few syscalls) the writer follows a rotation done by another
         worker, reads the last line's hash (known without I/O when that line is its own), rotates
-        if the line would not fit, and appends. See gateway.audit.chain for the format.
+        if the next line would not fit, and appends: one ``write()`` per file for all the lines.
+        See gateway.audit.chain for the format.
         """
-        body = orjson.dumps(record, default=str)
-        line = body + b"\n"
+        lines: list[bytes] = []
         with self._lock:
             try:
                 if self._file is None or self._file.closed:
@@ -136,29 +182,35 @@ class AuditLog:
                 try:
                     st = self._follow_rotation()
                     head, sep = self._head_locked(st)
-                    line = sep + seal(body, head.seq + 1, head.hash)
-                    if st.st_size + len(line) > self.max_bytes and st.st_size > 0:
-                        self._shift_backups()  # once: the others follow under this same lock
-                        st, sep = os.fstat(self._held().fileno()), b""
-                        line = seal(body, head.seq + 1, head.hash)
-                    self._held().write(line)
-                    self._mine = (
-                        st.st_ino,
-                        st.st_size + len(line),
-                        Head(head.seq + 1, line_hash(line[len(sep) : -1])),
-                    )
+                    ino, size, seq, prev = st.st_ino, st.st_size, head.seq, head.hash
+                    for body in bodies:
+                        line = sep + seal(body, seq + 1, prev)
+                        if size + len(line) > self.max_bytes and size > 0:
+                            self._write_lines(lines)  # the lines before it go to the file they fit in
+                            lines = []
+                            self._shift_backups()  # once: the others follow under this same lock
+                            st = os.fstat(self._held().fileno())
+                            ino, size, sep = st.st_ino, st.st_size, b""
+                            line = seal(body, seq + 1, prev)
+                        lines.append(line)
+                        seq, prev, sep = seq + 1, line_hash(line[len(sep) : -1]), b""
+                        size += len(line)
+                    self._write_lines(lines)
+                    self._mine = (ino, size, Head(seq, prev))
                 finally:
                     fcntl.flock(lockfd, fcntl.LOCK_UN)
-                self.written += 1
+                self.written += len(bodies)
+                self.appends += 1
                 self.healthy = True
                 return True
             except OSError as exc:
-                self.dropped += 1
+                self.dropped += len(bodies)
                 self.healthy = False
                 self._mine = None
-                log.error("audit write failed (%s); line kept on stderr", exc)
+                log.error("audit write failed (%s); %d line(s) kept on stderr", exc, len(bodies))
                 try:
-                    sys.stderr.buffer.write(b"AUDIT-UNWRITTEN " + line)
+                    for body in bodies:
+                        sys.stderr.buffer.write(b"AUDIT-UNWRITTEN " + body + b"\n")
                     sys.stderr.flush()
                 except Exception:  # stderr gone too: the counter is all that is left
                     pass
@@ -171,7 +223,12 @@ class AuditLog:
                 self._file = self._lockfile = None
                 return False
 
+    def _write_lines(self, lines: list[bytes]) -> None:
+        if lines:
+            self._held().write(lines[0] if len(lines) == 1 else b"".join(lines))
+
     def close(self) -> None:
+        self.flush_queued()  # lines queued in the last tick before shutdown
         with self._lock:
             for f in (self._file, self._lockfile):
                 if f is not None and not f.closed:

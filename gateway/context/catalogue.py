@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -66,6 +67,9 @@ class Catalogue:
         self.operations: dict[str, Resource] = {e.operation: e.resource for e in endpoints}
         self._router: Router[Endpoint] = router
         self._by_key: dict[tuple[str, str], Endpoint] = {}
+        # gateway.context.build: (method, raw target) -> what it normalises and maps to (bounded);
+        # owned by this catalogue, so a rules reload starts from an empty one
+        self.targets: dict[tuple[str, str], Any] = {}
         self._by_operation: dict[tuple[str, str], Endpoint] = {}
         for e in endpoints:
             self._by_key.setdefault((e.method, router.parse(e.template).key), e)

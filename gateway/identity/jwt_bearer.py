@@ -21,6 +21,8 @@ from gateway.identity.remote_keys import RemoteKeySet
 from gateway.identity.verifier import Claims, JwtVerifier
 from gateway.model import Identity
 
+IDENTITY_CACHE_SIZE = 4096
+
 
 class JwtAuthenticator:
     name = "jwt"
@@ -29,6 +31,10 @@ class JwtAuthenticator:
         self.verifier = verifier
         self.method = method
         self.forward_credential = forward_credential
+        # token -> (claims, directory, identity): the identity built from these very claims (the
+        # verifier's cache vouched for them again) and this very directory (immutable, swapped
+        # whole on reload), so the user is still the one the current directory names.
+        self._identities: dict[str, tuple[Claims, Directory, Identity]] = {}
 
     def authenticate(self, headers: Mapping[str, str], peer_trusted: bool, directory: Directory) -> Identity | None:
         token = bearer_token(headers)
@@ -36,8 +42,20 @@ class JwtAuthenticator:
             return None
         return self.to_identity(self.verifier.verify(token), directory)
 
+    def identity_for(self, token: str, claims: Claims, directory: Directory) -> Identity:
+        """:meth:`to_identity`, remembered for a token whose claims and directory are unchanged."""
+        found = self._identities.get(token)
+        if found is not None and found[0] is claims and found[1] is directory:
+            return found[2]
+        identity = self.to_identity(claims, directory)
+        if len(self._identities) >= IDENTITY_CACHE_SIZE:
+            self._identities.clear()  # a crude bound: the verifier's own cache is the LRU
+        self._identities[token] = (claims, directory, identity)
+        return identity
+
     def to_identity(self, claims: Claims, directory: Directory) -> Identity:
-        """Verified claims -> the directory user they name (looked up now, never cached)."""
+        """Verified claims -> the directory user they name, looked up in ``directory`` (identity_for
+        remembers the answer only for that very directory snapshot)."""
         verifier = self.verifier
         user = match_user(directory, verifier.user_attribute, user_name(claims, verifier.user_claim))
         return Identity(

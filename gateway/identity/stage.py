@@ -78,7 +78,7 @@ class BearerAuthenticator:
         for auth in self.jwt_chain:  # hot path: a token one of them verified before
             claims = auth.verifier.cached(token)
             if claims is not None:
-                return auth.to_identity(claims, directory)
+                return auth.identity_for(token, claims, directory)
         errors: list[Unauthenticated] = []
         for auth in self.jwt_chain:
             try:
@@ -86,7 +86,7 @@ class BearerAuthenticator:
             except Unauthenticated as exc:
                 errors.append(exc)
                 continue
-            return auth.to_identity(claims, directory)
+            return auth.identity_for(token, claims, directory)
         # The gateway's own error, unless another issuer's key matched and said what is wrong
         # (an expired CRM JWT should say token-expired, not token-invalid).
         for error in errors:

@@ -5,7 +5,8 @@
 
 Modules: ``schema`` (file shapes), ``criteria/`` (one module per criterion, registered by name),
 ``conditions`` (and/or/not in Kleene logic), ``compile`` (validation and indexing), ``grants``
-(time-boxed permissions), ``compiled`` (what the engine evaluates), ``engine`` (the decision).
+(time-boxed permissions), ``compiled`` (what the engine evaluates), ``engine`` (the decision),
+``cache`` (decisions remembered by the facts their rules read, per engine).
 """
 
 from gateway.policy.compile import compile_policies

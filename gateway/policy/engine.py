@@ -41,6 +41,9 @@ What a refusal names (``reason``, and ``rules`` whose first entry is the rule th
 
 Shadow rules are evaluated on every request of their operation and reported in
 ``Decision.shadow`` (what they *would* have done), never enforced.
+
+Steps 4 to 7 are remembered by the facts the operation's rules read (gateway.policy.cache): a
+request whose facts equal an earlier one's gets that decision, which is what evaluating would give.
 """
 
 from __future__ import annotations
@@ -54,12 +57,14 @@ from gateway.model import (
     ApprovalRequirement,
     CriterionTrace,
     Decision,
+    Identity,
     Mask,
     Obligations,
     RequestContext,
     RuleTrace,
     ShadowResult,
 )
+from gateway.policy.cache import DECISION_CACHE_SIZE, DecisionCache
 from gateway.policy.compiled import Blocker, CompiledGrant, CompiledPolicy, CompiledRule
 from gateway.policy.conditions import Evaluated
 
@@ -95,11 +100,15 @@ def _dedup(reasons: Iterable[str]) -> tuple[str, ...]:
 
 
 class PolicyEngine:
-    """Evaluates a :class:`CompiledPolicy`; immutable, so one instance serves every request."""
+    """Evaluates a :class:`CompiledPolicy` (immutable); one instance serves every request, its cache
+    only remembering answers the rules give."""
 
-    def __init__(self, policy: CompiledPolicy, revision: str = ""):
+    def __init__(self, policy: CompiledPolicy, revision: str = "", *, cache_size: int = DECISION_CACHE_SIZE):
         self.policy = policy
         self.revision = revision
+        # Decisions by the facts their rules read (gateway.policy.cache); owned by this engine, so
+        # a rules reload (a new RuleSet, a new engine) starts from an empty cache.
+        self.cache = DecisionCache(policy, cache_size)
 
     def _deny(self, reason: str, status: int = 403, **fields: Any) -> Decision:
         return Decision("deny", reason, revision=self.revision, status=status, **fields)
@@ -114,7 +123,22 @@ class PolicyEngine:
             return self._deny("operation-unknown")
         if not identity.user.active:
             return self._deny("user-inactive")
-        rules = self.policy.for_operation(ctx.endpoint.operation)
+        operation = ctx.endpoint.operation
+        key = self.cache.key(ctx, identity, operation, grants)
+        if key is not None:
+            found = self.cache.get(key)
+            if found is not None:
+                return found
+        decision = self._decide(ctx, identity, operation, grants)
+        if key is not None:
+            self.cache.put(key, decision)
+        return decision
+
+    def _decide(
+        self, ctx: RequestContext, identity: Identity, operation: str, grants: tuple[CompiledGrant, ...]
+    ) -> Decision:
+        """Steps 4 to 7 for a known, active caller of a catalogued operation (uncached)."""
+        rules = self.policy.for_operation(operation)
         trace: list[RuleTrace] = []
 
         fired: list[Evaluation] = []

@@ -224,11 +224,17 @@ def _allowed(
     return frozenset(allowed)
 
 
+# Dropped from every answer, and also from one whose body the gateway rewrote (built once, not per answer).
+_DROP_PASSED = HOP_BY_HOP | {"content-length"}
+_DROP_REWRITTEN = _DROP_PASSED | {"content-encoding", "etag", "content-md5", "digest"}
+
+
 def client_response_headers(upstream: Mapping[str, str], *, body_rewritten: bool) -> CIMultiDict[str]:
     """Headers for the client: the CRM's minus hop-by-hop; length/encoding dropped when rewritten."""
-    drop = set(HOP_BY_HOP) | connection_named(upstream) | {"content-length"}
-    if body_rewritten:
-        drop |= {"content-encoding", "etag", "content-md5", "digest"}
+    drop = _DROP_REWRITTEN if body_rewritten else _DROP_PASSED
+    named = connection_named(upstream)
+    if named:
+        drop = drop | named
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in upstream.items():
         if name.lower() not in drop:

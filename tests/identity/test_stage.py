@@ -164,3 +164,17 @@ def test_minted_dev_token_carries_the_dev_claims():
 def test_mfa_dev_token_sets_identity_mfa(stage, directory):
     assert identify(stage, bearer(mint_token("dave", mfa=True)), directory).mfa is True
     assert identify(stage, bearer(mint_token("dave")), directory).mfa is False
+
+
+def test_a_verified_token_gives_the_identity_built_the_first_time(stage, directory):
+    token = mint_token("alice")
+    first = identify(stage, bearer(token), directory)
+    assert identify(stage, bearer(token), directory) is first
+
+
+def test_a_reloaded_directory_is_seen_by_a_token_verified_before(stage, directory, load_users):
+    token = mint_token("alice")
+    assert identify(stage, bearer(token), directory).roles >= {"sales_rep"}
+    promoted, errors = load_users("roles: {auditor: {}}\nusers: {alice: {roles: [auditor]}}\n")
+    assert errors == []
+    assert identify(stage, bearer(token), promoted).roles == {"auditor"}

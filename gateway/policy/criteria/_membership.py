@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 
 from gateway.model import RequestContext
-from gateway.policy.criteria.base import CompileEnv, Criterion, Item, Outcome, membership_values
+from gateway.policy.criteria.base import CompileEnv, Criterion, Fact, Item, Outcome, membership_values
 
 
 class SetMembership(Criterion):
@@ -35,6 +35,10 @@ class SetMembership(Criterion):
 
     def evaluate(self, ctx: RequestContext) -> Outcome:
         return self.holds(self.fact(ctx))
+
+    def facts(self) -> tuple[Fact, ...] | None:
+        # fact() is the only read of the request; every criterion of a class reads it alike.
+        return ((self.name, self.fact),)
 
     def holds(self, fact: Any) -> Outcome:
         """The test on a fact already taken from somewhere (None: unknown). Anomaly exceptions

@@ -7,13 +7,14 @@ identity must be equal). A user without the attribute is ``None``: a missing fac
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
+from gateway.policy.criteria.base import CompileEnv, Criterion, Fact, Outcome
 from gateway.rulefile import StrictModel
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -69,6 +70,10 @@ class AttributeCriterion(Criterion):
             return None
         return cls(args.name, frozenset(i.value for i in items), key == "not_in", None)
 
+    def facts(self) -> tuple[Fact, ...]:
+        names = (self.attribute,) if self.other is None else (self.attribute, self.other)
+        return tuple((f"attribute:{name}", _reader(name)) for name in names)
+
     def evaluate(self, ctx: RequestContext) -> Outcome:
         if ctx.identity is None:
             return None
@@ -79,3 +84,10 @@ class AttributeCriterion(Criterion):
             other = ctx.identity.user.attribute(self.other)
             return None if other is None else value == other
         return (value in self.values) != self.negated
+
+
+def _reader(name: str) -> Callable[[RequestContext], str | None]:
+    def read(ctx: RequestContext) -> str | None:
+        return ctx.identity.user.attribute(name) if ctx.identity is not None else None
+
+    return read

@@ -18,7 +18,7 @@ block, under how many ``not``); :mod:`gateway.policy.conditions` works that out 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -28,6 +28,10 @@ from gateway.rulefile import Document, RuleError, StrictModel, validation_errors
 
 Outcome = bool | None
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# A fact a criterion reads from the request: its name (the same name reads the same value, whichever
+# criterion declares it) and how to read it. The decision cache (gateway.policy.cache) keys a
+# decision by the values of exactly the facts its rules read.
+Fact = tuple[str, Callable[[RequestContext], Hashable]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,6 +128,13 @@ class Criterion:
 
     def evaluate(self, ctx: RequestContext) -> Outcome:
         raise NotImplementedError
+
+    def facts(self) -> tuple[Fact, ...] | None:
+        """Every fact ``evaluate`` reads: two requests with equal values of these facts get the same
+        outcome. None (the default) says "not declared": the decisions of every operation this
+        criterion takes part in are then never cached (fail closed: a forgotten declaration costs
+        speed, never a wrong answer)."""
+        return None
 
 
 class Membership(StrictModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
+from gateway.policy.criteria.base import CompileEnv, Criterion, Fact, Outcome
 
 
 @register
@@ -30,7 +30,14 @@ class MfaCriterion(Criterion):
             return None
         return cls(raw)
 
+    def facts(self) -> tuple[Fact, ...]:
+        return (("mfa", mfa_of),)
+
     def evaluate(self, ctx: RequestContext) -> Outcome:
         if ctx.identity is None:
             return None
         return ctx.identity.mfa == self.required
+
+
+def mfa_of(ctx: RequestContext) -> bool | None:
+    return ctx.identity.mfa if ctx.identity is not None else None

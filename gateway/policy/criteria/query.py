@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
+from gateway.policy.criteria.base import CompileEnv, Criterion, Fact, Outcome
 from gateway.rulefile import StrictModel
 
 INTEGER = re.compile(r"^[+-]?[0-9]{1,18}$")
@@ -60,6 +60,10 @@ class QueryCriterion(Criterion):
     def compile(cls, raw: Any, env: CompileEnv) -> Criterion | None:
         args = env.parse(raw, QueryArgs)
         return cls(args) if args is not None else None
+
+    def facts(self) -> tuple[Fact, ...]:
+        param = self.param
+        return ((f"query:{param}", lambda ctx: ctx.query.get(param)),)
 
     def evaluate(self, ctx: RequestContext) -> Outcome:
         value = ctx.query.get(self.param)

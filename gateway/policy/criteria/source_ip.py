@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from gateway.model import RequestContext
+from gateway.model import IPAddress, RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Item, Outcome, membership_values
+from gateway.policy.criteria.base import CompileEnv, Criterion, Fact, Item, Outcome, membership_values
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -43,6 +43,9 @@ class SourceIpCriterion(Criterion):
         parsed = membership_values(raw, env, lambda item: parse_network(item, env))
         return cls(*parsed) if parsed else None
 
+    def facts(self) -> tuple[Fact, ...]:
+        return (("client_ip", client_ip_of),)
+
     def evaluate(self, ctx: RequestContext) -> Outcome:
         ip = ctx.client_ip
         if ip is None:
@@ -52,3 +55,7 @@ class SourceIpCriterion(Criterion):
         version, value = ip.version, int(ip)
         hit = any(v == version and value & mask == net for v, net, mask in self.nets)
         return hit != self.negated
+
+
+def client_ip_of(ctx: RequestContext) -> IPAddress | None:
+    return ctx.client_ip

@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from gateway.model import RequestContext
 from gateway.policy.criteria import register
-from gateway.policy.criteria.base import CompileEnv, Criterion, Outcome
+from gateway.policy.criteria.base import CompileEnv, Criterion, Fact, Outcome
 from gateway.rulefile import StrictModel
 
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
@@ -105,6 +105,21 @@ class TimeWindowCriterion(Criterion):
         if now.tzinfo is None or now.utcoffset() is None:
             return None  # a naive time cannot be placed in a zone: missing fact
         return now.astimezone(tz)
+
+    def facts(self) -> tuple[Fact, ...]:
+        # Windows are whole minutes of a local day: the local weekday and minute are all that is
+        # read of the time (the time quantised to the boundaries any window can name), in this
+        # zone, or with the user's zone named too (its local time is read in it).
+        if self.tz is None:
+            return (("time@user", self._user_minute),)
+        return ((f"time@{self.tz.key}", self._local_minute),)
+
+    def _local_minute(self, ctx: RequestContext) -> tuple[int, int] | None:
+        local = self.local(ctx)
+        return None if local is None else (local.weekday(), local.hour * 60 + local.minute)
+
+    def _user_minute(self, ctx: RequestContext) -> tuple[str | None, tuple[int, int] | None]:
+        return (ctx.identity.user.timezone if ctx.identity is not None else None, self._local_minute(ctx))
 
     def evaluate(self, ctx: RequestContext) -> Outcome:
         local = self.local(ctx)
