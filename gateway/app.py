@@ -140,8 +140,8 @@ def create_app(
     app.cleanup_ctx.append(lifecycle)
     app.cleanup_ctx.append(
         head_signing(settings, services.audit)
-    app.cleanup_ctx.append(audit_indexing(services))  # the console's audit search index, off the request path
     )  # audit.head_key_env: the chain head signed periodically
+    app.cleanup_ctx.append(audit_indexing(services))  # the console's audit search index, off the request path
     prefix = settings.admin.prefix
 
     async def healthz(request: web.Request) -> web.Response:
