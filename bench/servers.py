@@ -1,6 +1,7 @@
 """Starting and stopping the benchmark's servers, each a real process on its own loopback port.
 
-upstream   nginx serving two static files (the CRM stand-in, never the bottleneck)
+upstream   nginx serving static files (the CRM stand-in, never the bottleneck); bench/export.py
+           adds a large CSV export beside them
 (b) nginx  proxy_pass to the upstream, keep-alive pool, N workers
 (c) crmgw  ``crmgw serve --workers N`` with a generated gateway.yaml and the example rules
 (d) bare   bench.passthrough, N workers
@@ -111,6 +112,8 @@ UPSTREAM_BODY = """
     listen 127.0.0.1:{port} reuseport;
     location = /api/customers {{ default_type application/json; alias {dir}/customers.json; }}
     location = /api/customers/1 {{ default_type application/json; alias {dir}/customer-1.json; }}
+    # the large CSV export of bench/export.py (bench/export_data.py writes it; absent: 404)
+    location = /api/customers/export.csv {{ default_type "text/csv; charset=utf-8"; alias {dir}/export.csv; }}
     location = /health {{ return 200 "ok"; }}
   }}
 """

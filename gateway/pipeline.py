@@ -176,6 +176,8 @@ class Pipeline:
                     identity=identity,
                     max_bytes=services.settings.limits.max_response_body_bytes,
                     directory=ruleset.directory,
+                    stream_buffer_bytes=services.settings.limits.stream_buffer_bytes,
+                    row_budget=services.signals.row_budget,  # gateway.signals.allowance
                 )
             except Forbidden as exc:
                 if not (exc.reason == "record-out-of-scope" and committed_write(endpoint, resp.status)):

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from gateway.approvals.store import ApprovalStore
     from gateway.metrics import Metrics
     from gateway.redisconn import RedisConnections
+    from gateway.signals.allowance import RowBudget
 
 log = logging.getLogger("crmgw")
 
@@ -72,6 +73,10 @@ class Component(Protocol):
 class SignalsPart(Guard, Observer, Component, Protocol):
     """gateway.signals.stage.SignalsStage: counters, thresholds, blocks and step-ups."""
 
+    async def row_budget(self, flow: Flow) -> RowBudget | None:
+        """Rows a streamed answer may carry before a block rule fires (None: no limit)."""
+        ...
+
 
 class ScoringPart(Observer, Component, Protocol):
     """gateway.scoring.Scorer: the trained detector."""
@@ -84,6 +89,9 @@ class Idle:
         return None
 
     def submit(self, flow: Flow, record: AuditRecord, ruleset: RuleSet) -> None:
+        return None
+
+    async def row_budget(self, flow: Flow) -> RowBudget | None:
         return None
 
     async def start(self) -> None:

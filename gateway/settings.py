@@ -163,6 +163,9 @@ class Limits(StrictModel):
     max_request_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     # the largest response body the filter buffers; larger bodies on record endpoints -> 502
     max_response_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    # a streamed answer (CSV exports: gateway.response.stream) holds at most about this much at once
+    # (one decoded piece and one pending row); a longer row cuts the stream (fail closed)
+    stream_buffer_bytes: int = Field(1024 * 1024, ge=4096)
     max_connections: int = Field(1024, ge=0)  # per worker; over it: 503 too-many-connections
     request_timeout: float = Field(60.0, ge=0)  # whole request, gateway included: 504 request-timeout
     drain_timeout: float = Field(30.0, gt=0)  # SIGTERM: how long in-flight requests may finish

@@ -1,5 +1,8 @@
 """Stage 5 as I/O: turn the CRM's answer into the client's, enforcing the decision's obligations.
 
+    2xx on a CSV record endpoint  streamed row by row: filtered, masked, counted, cut at a block
+                                  threshold (gateway.response.stream), memory bounded by
+                                  ``limits.stream_buffer_bytes``, not by the answer's size
     2xx on a record endpoint      buffered (bounded), filtered or counted, re-encoded uncompressed
     any answer to a restricted    buffered and filtered too (records, related, aggregates, metadata
       caller (scope or masks)     as declared; the rest dropped): an error answer may echo a record
@@ -24,6 +27,7 @@ from aiohttp import web
 from gateway.errors import Forbidden, ObligationUnenforceable, RecordNotFound
 from gateway.model import Endpoint, Flow, Identity, Obligations
 from gateway.response.filter import apply_obligations, count_records
+from gateway.response.stream import BudgetSource, stream_csv, streams
 from gateway.upstream.forward import read_bounded, stream_to_client
 from gateway.upstream.headers import client_response_headers
 
@@ -43,11 +47,25 @@ async def respond(
     identity: Identity,
     max_bytes: int,
     directory: Any = None,
+    stream_buffer_bytes: int = 1024 * 1024,
+    row_budget: BudgetSource | None = None,
 ) -> web.StreamResponse:
     ok = 200 <= resp.status < 300
     if obligations.needs_body and resp.status == 404:
         # The CRM's own "not found" looks exactly like an out-of-scope record: no existence oracle.
         raise RecordNotFound("record-not-found", detail=f"upstream 404 on {endpoint.operation}")
+    if streams(endpoint, resp.status):
+        return await stream_csv(
+            request,
+            resp,
+            flow,
+            endpoint=endpoint,
+            obligations=obligations,
+            identity=identity,
+            buffer_bytes=stream_buffer_bytes,
+            budget=row_budget,
+            directory=directory,
+        )
     if obligations.needs_body or (endpoint.records and ok):
         raw = await read_bounded(resp, max_bytes)
         content_type, content_encoding = resp.headers.get("Content-Type"), resp.headers.get("Content-Encoding")

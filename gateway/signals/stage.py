@@ -30,6 +30,7 @@ from gateway.clock import Clock, utc_now
 from gateway.errors import Forbidden, GatewayError, Unauthenticated, Unavailable
 from gateway.model import Flow, Identity, RequestContext
 from gateway.redishealth import OK, STORAGE_ERRORS, UNREACHABLE, RedisHealth
+from gateway.signals import allowance
 from gateway.signals.anomalies import AnomalyRules
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import CounterBackend, count_request
@@ -124,6 +125,10 @@ class SignalsStage:
         if not self.counting_ok and self.config.fail_mode_for(ctx.operation) == "closed":
             return Unavailable("signals-unavailable", detail=self.link.last_error or "")
         return None
+
+    async def row_budget(self, flow: Flow) -> allowance.RowBudget | None:
+        """The rows a streamed answer may carry before a block rule fires (gateway.signals.allowance)."""
+        return await allowance.row_budget(self, flow, rules_of(flow.ruleset))
 
     @property
     def counting_ok(self) -> bool:
