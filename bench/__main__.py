@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import capacity
 
         return capacity.main(argv[1:])
+    if argv[:1] == ["counting"]:
+        from bench import counting
+
+        return counting.main(argv[1:])
     if argv[:1] == ["startup"]:
         from bench import startup
 

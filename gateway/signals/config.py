@@ -10,6 +10,7 @@
         export: closed               # a catalogue action ...
         delete: closed
         customers.import: closed     # ... or an exact operation id (wins over the action)
+      batch_wait: 0.005              # seconds events gather before one counting round trip (0: none)
 
 Fail modes are looked up operation first, then action, then ``default``: an admin can say "exports
 fail closed, reads continue" without listing every resource.
@@ -40,10 +41,13 @@ class SignalsConfig(StrictModel):
     # Events sent to Redis in one pipeline when several are queued (still one round trip).
     batch_size: int = Field(64, ge=1, le=1000)
     # Seconds the worker lets events gather after the first one before sending a batch: one round
-    # trip then carries several events (redis-py costs ~150 us of CPU per round trip, as much as
-    # counting a few events). Off by default: with several instances, events held back here reach
-    # Redis out of order, and sequential-id enumeration spread over replicas is then missed.
-    batch_wait: float = Field(0.0, ge=0, le=1.0)
+    # trip then carries several events (redis-py costs ~100 us of CPU per round trip, as much as
+    # counting a few events). Held-back events reach Redis late and out of order with other
+    # instances' events; counting does not depend on their order (sequential ids are adjacent pairs
+    # of the ids viewed, window sums take late events in: gateway/signals/lua.py), so the cost is
+    # only that a finding -- and its block -- comes this much later (tests/signals/test_replicas.py
+    # measures it). 0 sends as soon as the worker is free.
+    batch_wait: float = Field(0.005, ge=0, le=1.0)
     # Daily totals kept per user for "more than N times the user's largest day".
     history_days: int = Field(30, ge=7, le=400)
     # How long an IP / network / country / user agent stays "known" after it was last seen.

@@ -15,8 +15,9 @@ threshold rules need. Both backends implement the same semantics:
 * Daily buckets (86400 s) double as the per-user history: ``history_max`` is the largest daily total
   of each counter over the ``history_days`` days before today (UTC days), computed at the group's first
   request of the day and cached for the rest of it (a late event for an earlier day is not re-read).
-* Flags: ``sequential_ids`` (a view of id N when the previous view of that resource, within the
-  last hour, was N +/- 1) and ``new_ip`` / ``new_network`` / ``new_country`` / ``new_user_agent`` (a
+* Flags: ``sequential_ids`` (a view of a record id N not viewed in the last hour adds one for each
+  of N-1 and N+1 viewed within the hour: the adjacent pairs of a walk over ids are counted whatever
+  order the views reach the backend in -- batches and replicas reorder them) and ``new_ip`` / ``new_network`` / ``new_country`` / ``new_user_agent`` (a
   value not seen for ``remember_days``, for a user seen with some other value within that time: a
   brand-new user's first IP is not "new").
   Flags are added to the counters, so rules count them like anything else.
@@ -48,7 +49,8 @@ ALL_BUCKET_SIZES = tuple(sorted({gran for gran, _ in TIMESPANS.values()} | {DAY}
 FLAGS = ("sequential_ids", "new_ip", "new_network", "new_country", "new_user_agent")
 FIELDS = COUNTERS + FLAGS  # every counter a rule may name, except distinct_records (HyperLogLog)
 SEEN_KINDS = {"ip": "new_ip", "net": "new_network", "country": "new_country", "ua": "new_user_agent"}
-SEQUENCE_TTL = 3600  # how long "the last id viewed" is remembered for sequential-id detection
+SEQUENCE_TTL = 3600  # how long a viewed record id is remembered for sequential-id detection
+SEQUENCE_CAP = 2000  # viewed ids remembered per user and resource (the oldest forgotten first)
 RECENT_FIELDS = (
     "time",
     "request_id",

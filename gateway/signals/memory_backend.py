@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Any
 
 from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import (
     DAY,
     SEEN_KINDS,
+    SEQUENCE_CAP,
     SEQUENCE_TTL,
     TIMESPANS,
     CountRequest,
@@ -38,7 +40,7 @@ class MemoryCounters:
         # (user, group prefix, bucket secs, bucket no) -> counters / record keys
         self.buckets: dict[tuple[str, str, int, int], dict[str, int]] = {}
         self.distinct: dict[tuple[str, str, int, int], set[str]] = {}
-        self.last_id: dict[tuple[str, str], tuple[int, int]] = {}  # (user, resource) -> (id, t)
+        self.viewed: dict[tuple[str, str], dict[int, int]] = {}  # (user, resource) -> id -> last view t
         self.seen: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (user, kind) -> value -> t
         self.recent_by_user: dict[str, deque[dict[str, Any]]] = {}
         self.history_cache: dict[tuple[str, str, int], dict[str, int]] = {}
@@ -57,16 +59,12 @@ class MemoryCounters:
         inc = dict(req.increments)
         flags: dict[str, int] = {}
 
-        def add_flag(name: str) -> None:
-            flags[name] = 1
-            inc[name] = inc.get(name, 0) + 1
+        def add_flag(name: str, n: int = 1) -> None:
+            flags[name] = flags.get(name, 0) + n
+            inc[name] = inc.get(name, 0) + n
 
         if req.sequence is not None:
-            resource, rid = req.sequence
-            last = self.last_id.get((user, resource))
-            if last is not None and t - last[1] <= SEQUENCE_TTL and abs(last[0] - rid) == 1:
-                add_flag("sequential_ids")
-            self.last_id[(user, resource)] = (rid, t)
+            self._sequence(user, req.sequence, t, add_flag)
         keep = self.config.remember_days * DAY
         for kind, value in req.seen.items():
             known = self.seen[(user, kind)]
@@ -121,6 +119,28 @@ class MemoryCounters:
             self.prune()
         return CountResult(flags=flags, increments=inc, groups=groups)
 
+    def _sequence(self, user: str, sequence: tuple[str, int], t: int, add_flag: Callable[[str, int], None]) -> None:
+        """Adjacent pairs among the record ids viewed, whatever the order (as the script does)."""
+        resource, rid = sequence
+        viewed = self.viewed.setdefault((user, resource), {})
+
+        def near(when: int | None) -> bool:
+            return when is not None and abs(when - t) <= SEQUENCE_TTL
+
+        own = viewed.get(rid)
+        if not near(own):
+            n = near(viewed.get(rid - 1)) + near(viewed.get(rid + 1))
+            if n:
+                add_flag("sequential_ids", n)
+        if own is None or own < t:
+            viewed[rid] = t
+            if own is None:
+                for old in [i for i, when in viewed.items() if when < t - SEQUENCE_TTL]:
+                    del viewed[old]
+                if len(viewed) > SEQUENCE_CAP:
+                    for old in sorted(viewed, key=lambda i: (viewed[i], i))[: len(viewed) - SEQUENCE_CAP]:
+                        del viewed[old]
+
     def _history(self, user: str, prefix: str, day: int) -> dict[str, int]:
         """Largest daily totals before ``day``, computed once per group and day (as the script does)."""
         key = (user, prefix, day)
@@ -145,8 +165,8 @@ class MemoryCounters:
         for store in (self.buckets, self.distinct):
             for key in [k for k in store if (k[3] + 1) * k[2] + self.ttls[k[2]] < self.newest]:
                 del store[key]
-        for sequence in [k for k, (_, when) in self.last_id.items() if when + SEQUENCE_TTL < self.newest]:
-            del self.last_id[sequence]
+        for sequence in [k for k, ids in self.viewed.items() if max(ids.values()) + SEQUENCE_TTL < self.newest]:
+            del self.viewed[sequence]
         today = self.newest // DAY
         for cached in [k for k in self.history_cache if k[2] < today - 1]:
             del self.history_cache[cached]

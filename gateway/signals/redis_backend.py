@@ -1,13 +1,16 @@
 """Behaviour counters in Redis, shared by every gateway instance: one round trip per request.
 
-A single queued event is counted with the registered script (EVALSHA, EVAL-loading it once if the
-server does not know it); several queued events go out as one pipeline of EVALSHA commands. redis-py's
-own pipeline-with-scripts asks ``SCRIPT EXISTS`` before every execute (a second round trip), so the
-batch path sends plain EVALSHA and only reloads the script after a NOSCRIPT reply (a Redis restart).
+Queued events are grouped in runs (``runs_of``: one user, one second, the same groups), one script
+call each (gateway/signals/lua.py). A single run is counted with the registered script (EVALSHA,
+EVAL-loading it once if the server does not know it); several go out as one pipeline of EVALSHA
+commands. redis-py's own pipeline-with-scripts asks ``SCRIPT EXISTS`` before every execute (a second
+round trip), so the batch path sends plain EVALSHA and only reloads the script after a NOSCRIPT
+reply (a Redis restart).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -17,6 +20,7 @@ from gateway.signals.config import SignalsConfig
 from gateway.signals.counters import (
     DAY,
     SEEN_KINDS,
+    SEQUENCE_CAP,
     SEQUENCE_TTL,
     TIMESPANS,
     CountRequest,
@@ -33,6 +37,9 @@ from gateway.signals.lua import COUNT_SCRIPT
 
 if TYPE_CHECKING:
     from gateway.redisconn import RedisClient
+
+# Events of one user counted by one script call at most (see runs_of).
+MAX_RUN = 64
 
 
 class RedisCounters:
@@ -75,37 +82,61 @@ class RedisCounters:
                 self._specs[key] = found
         return found
 
-    def _payload(self, req: CountRequest, replay: dict[str, str] | None = None) -> bytes:
+    def _event(self, req: CountRequest, live: bool = True) -> dict[str, Any]:
+        """What the script is told of one event: the request's own part of a payload, and an item
+        of a run's ``more`` (lua.py)."""
         data: dict[str, Any] = {
-            "t": req.t,
             "ms": str(req.ms),  # a string: cjson would print a 13-digit number in exponent form
-            "mttl": self._marker_ttl,
             "inc": req.increments,
-            "groups": self._group_specs(req.groups),
             "rk": req.record_keys,
             "seen": [[SEEN_KINDS[kind], kind, value] for kind, value in req.seen.items()],
-            "keep": self._keep,
-            "cap": self.config.remember_max,
-            "rcap": self.config.recent_requests,
         }
         if req.sequence is not None:
-            data["seq"] = {"res": req.sequence[0], "id": req.sequence[1], "ttl": SEQUENCE_TTL}
-        if replay is not None:
-            data["rp"] = replay  # older than anything live: no recent list (see lua.py)
-        elif req.recent is not None:
+            # ids as text, computed here: Lua's numbers would print a long id in exponent form
+            rid = req.sequence[1]
+            data["seq"] = {
+                "res": req.sequence[0],
+                "id": str(rid),
+                "nb": [str(rid - 1), str(rid + 1)],
+                "ttl": SEQUENCE_TTL,
+                "cap": SEQUENCE_CAP,
+            }
+        if live and req.recent is not None:  # replayed records are older: no recent list (lua.py)
             data["recent"] = orjson.dumps(req.recent).decode()
+        return data
+
+    def _payload(
+        self, req: CountRequest, replay: dict[str, str] | None = None, more: Sequence[CountRequest] = ()
+    ) -> bytes:
+        data = self._event(req, live=replay is None)
+        data["t"] = req.t
+        data["mttl"] = self._marker_ttl
+        data["groups"] = self._group_specs(req.groups)
+        data["keep"] = self._keep
+        data["cap"] = self.config.remember_max
+        data["rcap"] = self.config.recent_requests
+        if replay is not None:
+            data["rp"] = replay
+        if more:
+            data["more"] = [self._event(r) for r in more]
         return orjson.dumps(data)
 
     async def count(self, requests: list[CountRequest]) -> list[CountResult]:
         if not requests:
             return []
-        payloads = [self._payload(r) for r in requests]
-        prefixes = [user_prefix(r.user) for r in requests]
-        if len(requests) == 1:
+        runs = runs_of(requests)
+        firsts = [requests[run[0]] for run in runs]
+        payloads = [self._payload(first, more=[requests[i] for i in run[1:]]) for first, run in zip(firsts, runs)]
+        prefixes = [user_prefix(first.user) for first in firsts]
+        if len(runs) == 1:
             replies = [await self.script(keys=[prefixes[0]], args=[payloads[0]])]
         else:
             replies = await self._batch(prefixes, payloads)
-        return [_parse(req, reply) for req, reply in zip(requests, replies)]
+        results: list[CountResult | None] = [None] * len(requests)
+        for run, reply in zip(runs, replies):
+            for i, result in zip(run, _parse_run([requests[i] for i in run], reply)):
+                results[i] = result
+        return [r for r in results if r is not None]
 
     async def replay(self, requests: list[CountRequest], *, run: str, until_ms: int) -> list[bool]:
         """Add audit records older than what Redis holds (``crmgw signals rebuild``), one pipeline.
@@ -154,13 +185,65 @@ def _ints(values: dict[str, Any] | None) -> dict[str, int]:
     return {k: int(v) for k, v in values.items()}
 
 
-def _parse(req: CountRequest, reply: bytes | str) -> CountResult:
-    # Runs once per counted event on the gateway's event loop: plain loops, no nested comprehensions.
+def runs_of(requests: list[CountRequest]) -> list[list[int]]:
+    """The requests (by index) in runs the script counts at once: events of one user at the same
+    second with the same groups, in arrival order (another user's events in between do not
+    matter: their keys are apart). A user's runs keep that user's order; each run has at most
+    ``MAX_RUN`` events (bounds the script's time, as a batch of single events would be)."""
+    runs: list[list[int]] = []
+    latest: dict[str, int] = {}  # user -> their latest run
+    for i, req in enumerate(requests):
+        j = latest.get(req.user)
+        if j is not None and len(runs[j]) < MAX_RUN:
+            first = requests[runs[j][0]]
+            if first.t == req.t and (first.groups is req.groups or first.groups == req.groups):
+                runs[j].append(i)
+                continue
+        latest[req.user] = len(runs)
+        runs.append([i])
+    return runs
+
+
+def _minus(total: dict[str, int], later: dict[str, int]) -> dict[str, int]:
+    """A window's sums before the run's later events (fields they alone brought are left out)."""
+    if not later:
+        return total
+    out = dict(total)  # a C-speed copy; ``later`` holds the few counters a request moves
+    for k, v in later.items():
+        left = out.get(k, 0) - v
+        if left:
+            out[k] = left
+        else:
+            out.pop(k, None)
+    return out
+
+
+def _parse_run(reqs: list[CountRequest], reply: bytes | str) -> list[CountResult]:
+    """Each event's answer from a run's reply: its flags, increments and distinct counts as the
+    script gave them, its window sums = the run's minus what the events after it added."""
+    # Runs once per counted run on the gateway's event loop: plain loops, no nested comprehensions.
     data = orjson.loads(reply)
-    groups = {}
-    for query, raw in zip(req.groups, data["groups"]):
-        w, d = raw["w"], raw["d"]
-        windows = {name: _ints(w.get(name)) for name in query.windows} if query.windows else {}
-        distinct = {name: (int(d[name][0]), int(d[name][1])) for name in query.distinct} if query.distinct else {}
-        groups[query.prefix] = GroupResult(windows=windows, distinct=distinct, history_max=_ints(raw["h"]))
-    return CountResult(flags=_ints(data["flags"]), increments=_ints(data["inc"]), groups=groups, fresh="fresh" in data)
+    queries = reqs[0].groups
+    ends = []
+    histories = []
+    for query, raw in zip(queries, data["groups"]):
+        w = raw["w"]
+        ends.append({name: _ints(w.get(name)) for name in query.windows} if query.windows else {})
+        histories.append(_ints(raw["h"]))
+    results: list[CountResult] = []
+    later: dict[str, int] = {}
+    for i in range(len(reqs) - 1, -1, -1):
+        ev = data["ev"][i]
+        increments = _ints(ev["inc"])
+        groups = {}
+        for gi, query in enumerate(queries):
+            d = ev["d"][gi]
+            windows = {name: _minus(sums, later) for name, sums in ends[gi].items()}
+            distinct = {name: (int(d[name][0]), int(d[name][1])) for name in query.distinct} if query.distinct else {}
+            groups[query.prefix] = GroupResult(windows=windows, distinct=distinct, history_max=histories[gi])
+        fresh = i == 0 and "fresh" in data  # the run's first event created the marker, if anyone
+        results.append(CountResult(flags=_ints(ev["flags"]), increments=increments, groups=groups, fresh=fresh))
+        for k, v in increments.items():
+            later[k] = later.get(k, 0) + v
+    results.reverse()
+    return results

@@ -187,8 +187,10 @@ class SignalsStage:
 
     async def _run_batch(self, wait: bool = False) -> None:
         batch = [await self._queue.get()] if wait else [self._queue.get_nowait()]
-        if wait and self.config.batch_wait and self._queue.qsize() < self.config.batch_size - 1:
-            await asyncio.sleep(self.config.batch_wait)  # see SignalsConfig.batch_wait
+        # see SignalsConfig.batch_wait; in memory there is no round trip to share
+        gather = wait and self.redis is not None and self.config.batch_wait
+        if gather and self._queue.qsize() < self.config.batch_size - 1:
+            await asyncio.sleep(self.config.batch_wait)
         while len(batch) < self.config.batch_size and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         try:

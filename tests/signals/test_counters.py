@@ -83,11 +83,13 @@ async def test_distinct_records_counts_each_record_once_before_and_after(counter
         ([5, 6], [0, 1]),
         ([5, 4], [0, 1]),
         ([5, 7], [0, 0]),
-        ([5, 6, 8, 7], [0, 1, 0, 1]),
+        ([5, 6, 8, 7], [0, 1, 0, 2]),  # 7 closes two pairs: 6-7 and 7-8
         ([5, 5], [0, 0]),
+        ([1, 3, 2, 4], [0, 0, 2, 1]),  # out of order (two replicas): the same 3 pairs as 1, 2, 3, 4
+        ([5, 6, 5, 6], [0, 1, 0, 0]),  # a record viewed again is no step of a walk
     ],
 )
-async def test_sequential_ids_are_views_next_to_the_previous_id(counters, ids, flagged):
+async def test_sequential_ids_are_adjacent_pairs_of_viewed_ids(counters, ids, flagged):
     got = []
     for i, rid in enumerate(ids):
         result = await count_one(counters, view(rid=rid, when=later(i)), GroupQuery("g:", ("5m",)))
@@ -154,3 +156,65 @@ async def test_a_value_seen_again_later_is_remembered_from_its_latest_sighting(c
     await count_one(counters, record(country="DE", when=T0 + timedelta(days=25)))
     result = await count_one(counters, record(country="FR", when=T0 + timedelta(days=45)))
     assert "new_country" not in result.flags
+
+
+async def test_a_late_event_is_in_the_windows_read_after_it(counters):
+    """Batches and replicas deliver events late: one written into an earlier bucket of a window is
+    in every later read of that window (Redis keeps the earlier buckets' sum cached: it is added
+    there too), and its own read sums its own window."""
+    q = GroupQuery("g:", ("1m",))
+    for seconds in (0, 15, 25):
+        await count_one(counters, record(when=later(seconds)), q)
+    late = await count_one(counters, record(when=later(5)), q)
+    after = await count_one(counters, record(when=later(27)), q)
+    assert late.groups["g:"].windows["1m"]["requests"] == 2  # the events at 0 s and 5 s
+    assert after.groups["g:"].windows["1m"]["requests"] == 5
+
+
+async def test_a_window_read_after_a_new_bucket_began_forgets_the_bucket_that_left(counters):
+    q = GroupQuery("g:", ("1m",))
+    for seconds in (0, 12, 55, 65):  # 10 s buckets, 6 of them: at 65 s the bucket of 0 s has left
+        result = await count_one(counters, record(when=later(seconds)), q)
+    assert result.groups["g:"].windows["1m"]["requests"] == 3
+
+
+async def test_a_window_read_is_two_bucket_reads_not_one_per_bucket(redis_server):
+    """The earlier buckets' sum is cached per group and bucket size: a 1d window (12 buckets) and
+    a 1h window (12 buckets) cost two HGETALLs each (the cached sum, the current bucket), not 24."""
+    import redis.asyncio as aioredis
+
+    admin = aioredis.from_url(redis_server[0])
+    await admin.flushdb()
+    backend = RedisCounters(connect_redis(redis_server[0]), CONFIG)
+    q = GroupQuery("g:", ("1h", "1d"))
+    try:
+        await count_one(backend, record(when=later(0)), q)  # fills the cache
+        await admin.config_resetstat()
+        result = await count_one(backend, record(when=later(1)), q)
+        calls = (await admin.info("commandstats"))["cmdstat_hgetall"]["calls"]
+    finally:
+        await backend.close()
+        await admin.aclose()
+    assert result.groups["g:"].windows["1d"]["requests"] == 2
+    assert calls == 4
+
+
+async def test_a_replayed_record_is_in_the_cached_window_sums_read_after_it(redis_server):
+    """``crmgw signals rebuild`` writes older buckets under live ones: the cached earlier-bucket
+    sums take it in, as a live late event."""
+    import redis.asyncio as aioredis
+
+    admin = aioredis.from_url(redis_server[0])
+    await admin.flushdb()
+    await admin.aclose()
+    backend = RedisCounters(connect_redis(redis_server[0]), CONFIG)
+    q = GroupQuery("g:", ("1m",))
+    try:
+        for seconds in (0, 25):  # the read at 25 s caches the sum of the buckets of 0-19 s
+            await count_one(backend, record(when=later(seconds)), q)
+        (counted,) = await backend.replay([request_for(record(when=later(-5)), q)], run="r1", until_ms=2**62)
+        result = await count_one(backend, record(when=later(27)), q)
+    finally:
+        await backend.close()
+    assert counted
+    assert result.groups["g:"].windows["1m"]["requests"] == 4

@@ -42,7 +42,7 @@ def assert_conforms(part: object, proto: type) -> None:
 
 
 def test_the_protocols_list_what_the_services_call():
-    assert protocol_members(SignalsPart) == {"check", "submit", "start", "stop", "drain", "health"}
+    assert protocol_members(SignalsPart) == {"check", "submit", "start", "stop", "drain", "health", "row_budget"}
     assert protocol_members(ScoringPart) == {"submit", "start", "stop", "drain", "health"}
 
 

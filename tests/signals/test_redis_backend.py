@@ -141,3 +141,48 @@ async def test_memory_backend_answers_like_redis(redis_counters):
                 assert abs(before - exact[0]) <= max(1, exact[0] * 0.02), (span, rec)
                 assert abs(after - exact[1]) <= max(1, exact[1] * 0.02), (span, rec)
     assert await redis_counters.recent("bob") == await memory.recent("bob")
+
+
+async def test_one_users_events_at_one_second_are_one_script_call(redis_counters, admin, redis_url):
+    await redis_counters.count([request_for(record())])
+    burst = [request_for(view(rid=i, when=later(5)), ALL) for i in range(5)]
+    commands = await _commands_of(admin, redis_url, lambda: redis_counters.count(burst))
+    assert commands == ["EVALSHA"]
+
+
+def _bursts():
+    """Bursts of up to 8 events of one user at one second, two users interleaved: what a batch of
+    a busy gateway holds."""
+    rng = random.Random(11)
+    out = []
+    for i, rec in enumerate(_traffic()):
+        second = T0 + timedelta(seconds=(i // 6) * 13)
+        rec["time"] = second.isoformat()
+        out.append(rec)
+    rng.shuffle(out)
+    return sorted(out, key=lambda r: r["time"])  # by second; users and kinds mixed within one
+
+
+async def test_a_batch_counted_in_runs_answers_like_one_event_at_a_time(redis_counters):
+    """Runs add the counters once per user and second; every event still gets the answer it would
+    get alone: its own flags, increments, distinct counts and window sums up to itself."""
+    memory = MemoryCounters(CONFIG)
+    records = _bursts()
+    reqs = []
+    for rec in records:
+        res = rec["operation"].partition(".")[0]
+        reqs.append(request_for(rec, ALL, GroupQuery(f"r:{res}:", ("5m", "1d"), ("1h",), history=True)))
+    from_redis = []
+    for start in range(0, len(reqs), 12):  # batches of 12: several runs of each user
+        from_redis += await redis_counters.count(reqs[start : start + 12])
+    for req, got in zip(reqs, from_redis):
+        (want,) = await memory.count([req])
+        assert (got.flags, got.increments) == (want.flags, want.increments)
+        for prefix, group in got.groups.items():
+            other = want.groups[prefix]
+            assert (group.windows, group.history_max) == (other.windows, other.history_max), prefix
+            for span, (before, after) in group.distinct.items():
+                assert abs(before - other.distinct[span][0]) <= max(1, other.distinct[span][0] * 0.02)
+                assert abs(after - other.distinct[span][1]) <= max(1, other.distinct[span][1] * 0.02)
+    for user in ("alice", "bob"):
+        assert await redis_counters.recent(user) == await memory.recent(user)
