@@ -11,8 +11,12 @@ one-sided: less activity than usual is never suspicious. Month-end exports need 
 they are part of the role's distribution (a few percent of its days), which is exactly what the
 empirical tail measures.
 
-Groups are the roles with enough training days; other rows use everybody's distribution. The
-median and robust spread (1.4826*MAD, upper quartile, floor) are kept for explanations.
+Groups are the roles with enough training days, and within a role its closing days (the last
+weekdays of a month or quarter, detectors.calendar) when there are enough of them: a row is
+compared with ``role@closing`` on a closing day if that group exists, else with its role, else with
+everybody. The day type travels in the feature row's context column (``features.CONTEXT``), which is
+never scored itself. The median and robust spread (1.4826*MAD, upper quartile, floor) are kept for
+explanations.
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from detectors.calendar import DAY_TYPES
+from detectors.features import CONTEXT, FEATURE_NAMES
+
 RARITY_MAX = 15.0
 MIN_ROLE_ROWS = 30
 GLOBAL = "*"
 LOG10_E = math.log10(math.e)
+CONTEXT_COLUMN = FEATURE_NAMES.index(CONTEXT)
+CLOSING_CODES = (float(DAY_TYPES.index("month_end")), float(DAY_TYPES.index("quarter_end")))
 
 FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.intp]
@@ -59,22 +68,30 @@ class RoleBaseline:
         scales: list[FloatArray] = []
         self._add(GLOBAL, X, meds, scales)
         arr = np.asarray(groups)
+        closing = _closing(X)
         for group in sorted(set(groups)):
             mask = arr == group
             if mask.sum() >= self.min_rows:
                 self._add(group, X[mask], meds, scales)
+            if (mask & closing).sum() >= self.min_rows:
+                self._add(f"{group}@closing", X[mask & closing], meds, scales)
         self.medians, self.scales = np.array(meds), np.array(scales)
         return self
 
-    def index(self, groups: list[str]) -> IndexArray:
-        """Row -> baseline: its role's own, else everybody's."""
+    def index(self, groups: list[str], X: ArrayLike | None = None) -> IndexArray:
+        """Row -> baseline: its role's closing days (given X, on a closing day), else its role's
+        own, else everybody's."""
         pos = {r: i for i, r in enumerate(self.roles)}
-        return np.array([pos.get(g, 0) for g in groups], dtype=int)
+        closing = _closing(np.asarray(X, dtype=np.float64)) if X is not None else np.zeros(len(groups), dtype=bool)
+        return np.array(
+            [pos.get(f"{g}@closing", pos.get(g, 0)) if c else pos.get(g, 0) for g, c in zip(groups, closing)],
+            dtype=int,
+        )
 
     def rarity(self, X: ArrayLike, groups: list[str]) -> FloatArray:
         """(rows, features) -> -log10 of the tail probability, 0 for ordinary values."""
         X = np.asarray(X, dtype=np.float64)
-        idx = self.index(groups)
+        idx = self.index(groups, X)
         out = np.zeros_like(X)
         for b in np.unique(idx):
             rows = np.flatnonzero(idx == b)
@@ -86,6 +103,7 @@ class RoleBaseline:
                 r = -np.log10((ge + 1.0) / (n + 1.0))
                 beyond = np.maximum(0.0, x - ref[-1, j]) / self.floors[j]
                 out[rows, j] = r + 0.5 * beyond * beyond * LOG10_E
+        out[:, CONTEXT_COLUMN] = 0.0  # context, not evidence
         clipped: FloatArray = np.clip(out, 0.0, RARITY_MAX)  # numpy's stubs type clip's result as Any
         return clipped
 
@@ -109,3 +127,9 @@ class RoleBaseline:
         if not (len(b.roles) == len(b.rows) == len(b.sorted) == len(b.medians) == len(b.scales)):
             raise ValueError("baseline parameters are inconsistent")
         return b
+
+
+def _closing(X: FloatArray) -> NDArray[np.bool_]:
+    if X.ndim != 2 or X.shape[1] <= CONTEXT_COLUMN:
+        return np.zeros(len(X), dtype=bool)
+    return np.isin(X[:, CONTEXT_COLUMN], CLOSING_CODES)

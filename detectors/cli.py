@@ -24,12 +24,29 @@ def _positive_int(value: str) -> int:
     return n
 
 
+def _difficulty(value: str) -> dict[str, str]:
+    """``spread_export=hard,compromised_account=easy`` (a bare level applies to every hard scenario)."""
+    from detectors.hardscenarios import HARD_SCENARIOS, LEVELS
+
+    out: dict[str, str] = {}
+    for part in filter(None, value.split(",")):
+        name, _, level = part.rpartition("=")
+        if level not in LEVELS or (name and name not in HARD_SCENARIOS):
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: want [scenario=]{'|'.join(LEVELS)}, scenario in {HARD_SCENARIOS}"
+            )
+        out.update({name: level} if name else dict.fromkeys(HARD_SCENARIOS, level))
+    return out
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from detectors.simulate import simulate
 
     started = time.perf_counter()
     try:
-        summary = simulate(args.users, args.days, args.seed, Path(args.out), incidents=args.incidents)
+        summary = simulate(
+            args.users, args.days, args.seed, Path(args.out), incidents=args.incidents, difficulty=args.difficulty
+        )
     except (ValueError, OSError) as exc:
         print(f"simulate: {exc}", file=sys.stderr)
         return 1
@@ -55,6 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             holdout=args.holdout,
             calibration=args.calibration,
             seed=args.seed,
+            workers=args.workers,
+            rows_path=Path(args.rows) if args.rows else None,
         )
     except (TrainingError, OSError, ValueError) as exc:
         print(f"detector train: {exc}", file=sys.stderr)
@@ -66,6 +85,43 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{card.rows['training_user_days']} user-days {card.training_range[0]}.."
         f"{card.training_range[1]}; held out from {card.holdout_from or '(none)'}"
     )
+    from detectors.signing import ModelKey
+
+    signer = card.signature.key_id if card.signature else "-"
+    if signer == ModelKey.demo_key().key_id:
+        print("signed with the public demo key: set CRMGW_MODEL_KEY to sign for a deployment", file=sys.stderr)
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from detectors.signing import WeakModelKey, model_key
+    from detectors.store import ModelError, resign
+
+    try:
+        key = model_key()
+        card = resign(Path(args.model), key)
+    except (ModelError, WeakModelKey, OSError) as exc:
+        print(f"detector sign: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.model}: card signed with {key.describe()} (model sha256 {card.sha256[:16]}, threshold {card.threshold:.3f})"
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replays the audit logs once on every core into a rows file that ``train --rows`` reads."""
+    from detectors.rows import save_rows
+    from detectors.train import TrainingError, plan, replay, rows_meta
+
+    try:
+        p = plan(args.audit_log, args.labels, args.verdicts, args.holdout, args.calibration)
+        ds, state, stats = replay(args.audit_log, p, args.workers)
+        save_rows(Path(args.out), ds, state, {"replay": rows_meta(p), **stats})
+    except (TrainingError, OSError, ValueError) as exc:
+        print(f"detector replay: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"rows": len(ds), "out": args.out, **stats}))
     return 0
 
 
@@ -74,7 +130,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from detectors.store import ModelError
 
     try:
-        report = evaluate(Path(args.model), args.audit_log, args.labels, all_days=args.all_days)
+        report = evaluate(Path(args.model), args.audit_log, args.labels, all_days=args.all_days, workers=args.workers)
     except (EvaluationError, ModelError, OSError) as exc:
         print(f"detector evaluate: {exc}", file=sys.stderr)
         return 1
@@ -87,12 +143,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print(
         f"false alerts per 1,000 benign user-days: {report['false_alerts_per_1000_user_days']} "
-        f"(budget {report['budget']:g})"
+        f"(budget {report['budget']:g}); without the {report['echo_user_days']} echo days: "
+        f"{report['false_alerts_per_1000_without_echo']}"
     )
+    for kind, k in report["false_alerts_by_day_type"].items():
+        print(f"  {kind:<22} {k['per_1000']:>8g} per 1,000 ({k['false_alerts']}/{k['user_days']} user-days)")
     print(f"recall: {report['recall']}   PR-AUC: {report['pr_auc']}")
     for name, s in report["per_scenario"].items():
         delay = "-" if s["median_delay"] is None else f"{s['median_delay']:g} min"
-        print(f"  {name:<22} recall {s['recall']:<6g} ({s['detected']}/{s['incidents']})  median delay {delay}")
+        levels = " ".join(f"{lv} {v['detected']}/{v['incidents']}" for lv, v in s["by_difficulty"].items())
+        print(
+            f"  {name:<22} recall {s['recall']:<6g} ({s['detected']}/{s['incidents']})  median delay {delay}  [{levels}]"
+        )
+    for level, v in report["recall_by_difficulty"].items():
+        print(f"  difficulty {level:<11} recall {v['recall']:<6g} ({v['detected']}/{v['incidents']})")
     return 0
 
 
@@ -102,6 +166,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument("--days", type=_positive_int, default=60)
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--incidents", type=int, default=None, help="incidents per scenario (default: users*days/300)")
+    sim.add_argument(
+        "--difficulty",
+        type=_difficulty,
+        default={},
+        help="difficulty of the attacks that look like work: LEVEL or SCENARIO=LEVEL,... (default: drawn per incident)",
+    )
     sim.add_argument("--out", required=True, help="directory for audit-*.log and labels.jsonl")
     sim.set_defaults(func=cmd_simulate)
 
@@ -120,12 +190,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--calibration", type=float, default=0.2, help="share of the other days used to calibrate the threshold"
     )
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--workers", type=_positive_int, default=None, help="replay processes (default: every core)")
+    tr.add_argument("--rows", help="rows file written by 'detector replay' (same labels, verdicts and split)")
     tr.set_defaults(func=cmd_train)
+    rp = sub.add_parser("replay", help="replay audit logs on every core into a compact rows file for train --rows")
+    rp.add_argument("--audit-log", nargs="+", required=True)
+    rp.add_argument("--out", required=True, help="rows file (.npz)")
+    rp.add_argument("--labels")
+    rp.add_argument("--verdicts")
+    rp.add_argument("--holdout", type=float, default=0.2)
+    rp.add_argument("--calibration", type=float, default=0.2)
+    rp.add_argument("--workers", type=_positive_int, default=None, help="processes (default: every core)")
+    rp.set_defaults(func=cmd_replay)
+    sg = sub.add_parser("sign", help="sign a model directory's card with CRMGW_MODEL_KEY (adopt a reviewed model)")
+    sg.add_argument("--model", required=True, help="model directory")
+    sg.set_defaults(func=cmd_sign)
     ev = sub.add_parser("evaluate", help="metrics on the held-out days")
     ev.add_argument("--model", required=True)
     ev.add_argument("--audit-log", nargs="+", required=True)
     ev.add_argument("--labels", required=True)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--workers", type=_positive_int, default=None, help="replay processes (default: every core)")
     ev.add_argument(
         "--all-days", action="store_true", help="score every day (logs the model has never seen, e.g. another seed)"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,17 @@ class Dataset:
             [self.days[i] for i in idx],
             self.times[idx],
             self.final[idx],
+        )
+
+    @classmethod
+    def concat(cls, parts: list[Dataset]) -> Dataset:
+        return cls(
+            np.concatenate([p.X for p in parts]) if parts else np.zeros((0, len(FEATURE_NAMES))),
+            [u for p in parts for u in p.users],
+            [r for p in parts for r in p.roles],
+            [d for p in parts for d in p.days],
+            np.concatenate([p.times for p in parts]) if parts else np.zeros(0),
+            np.concatenate([p.final for p in parts]) if parts else np.zeros(0, dtype=bool),
         )
 
     def day_array(self) -> np.ndarray:
@@ -84,12 +95,14 @@ def build(
     exclude: Iterable[tuple[str, str]] = (),
     snapshots_from: str | None = None,
     slot_seconds: int = 900,
+    keep: Callable[[bytes], bool] | None = None,
 ) -> tuple[Dataset, Aggregator]:
-    """Replays the audit logs; returns the feature rows and the aggregator's final state."""
+    """Replays the audit logs; returns the feature rows and the aggregator's final state.
+    ``keep`` selects raw lines (one worker's users, detectors.rows)."""
     agg = Aggregator(exclude=exclude, slot_seconds=slot_seconds)
     collector = _Collector(agg, snapshots_from)
     agg.listener = collector
-    for record in read_audit_logs(paths):
+    for record in read_audit_logs(paths, keep):
         agg.add(record)
     agg.close_all()
     return collector.dataset(), agg

@@ -6,12 +6,18 @@ exclusions are the ones the model was trained with (labels known before the held
 inside the held-out part are not excluded — nobody knew about them yet.
 
 Metrics:
-- false_alerts_per_1000_user_days: benign active user-days (no label, and not one of the 6 days
-  after a labelled day of the same user, whose 7-day features still carry the incident) whose
-  score ever went over the threshold, per 1,000 benign active user-days;
+- false_alerts_per_1000_user_days: benign active user-days (no label) whose score ever went over
+  the threshold, per 1,000 benign active user-days, counted over EVERY benign user-day: the
+  analyst sees the alerts raised on the 6 "echo" days after an incident too;
+- false_alerts_per_1000_without_echo: the same without those echo days (the figure reported
+  before; kept for comparison);
+- false_alerts_by_day_type: the same count per kind of day (detectors.calendar: weekday,
+  weekend, month_end, quarter_end, month_start, holiday; new_user, after_role_change; echo);
 - pr_auc: average precision of the day score (max over the day's snapshots) over all user-days;
 - recall: incidents (per scenario and overall) with a snapshot over the threshold at or after the
   incident started, on one of its labelled days;
+- recall_by_difficulty: the same per difficulty level of the simulator's labels (standard for
+  the basic scenarios; easy/medium/hard for the attacks that look like work);
 - median_delay: minutes from the incident's start to that first alerting snapshot (snapshots are
   taken per 15-minute slot of activity; the live scorer adds its batch interval).
 """
@@ -28,9 +34,11 @@ from typing import Any, TypedDict
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from detectors import dataset, store
+from detectors import store
+from detectors.calendar import user_day_kinds
 from detectors.features import echo_days
 from detectors.labels import Label, read_jsonl
+from detectors.rows import replay_rows
 
 
 class EvaluationError(Exception):
@@ -49,7 +57,12 @@ def _epoch(value: str) -> float:
 
 
 def evaluate(
-    model_dir: Path, paths: Iterable[str | Path], labels_path: str | Path, *, all_days: bool = False
+    model_dir: Path,
+    paths: Iterable[str | Path],
+    labels_path: str | Path,
+    *,
+    all_days: bool = False,
+    workers: int | None = 1,
 ) -> dict[str, Any]:
     loaded = store.load(Path(model_dir))
     model, card = loaded.model, loaded.card
@@ -62,7 +75,8 @@ def evaluate(
             "the model was trained without a held-out part (--holdout 0); evaluate it on other logs with --all-days"
         )
     exclude = {(u, d) for u, d in loaded.history.get("excluded", []) if start is None or d < start}
-    ds, _ = dataset.build(paths, exclude=exclude, snapshots_from=start or "0000")
+    ds, _, _ = replay_rows(paths, exclude=exclude, snapshots_from=start or "0000", workers=workers)
+    kinds = user_day_kinds([(u, d, r) for u, d, r in zip(ds.users, ds.days, ds.roles)], min(ds.days, default="0000"))
     if start is not None:
         ds = ds.subset(ds.day_array() >= start)
     if len(ds) == 0:
@@ -78,8 +92,15 @@ def evaluate(
             alert_times[key].append(float(t))
     labelled = {(x.user, x.day): x for x in labels}
     echo = echo_days(labelled)
-    benign = [k for k in day_score if k not in labelled and k not in echo]
+    benign_all = [k for k in day_score if k not in labelled]
+    benign = [k for k in benign_all if k not in echo]
     false_alerts = sum(1 for k in benign if day_score[k] > threshold)
+    false_alerts_all = sum(1 for k in benign_all if day_score[k] > threshold)
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # kind -> [user-days, false alerts]
+    for k in benign_all:
+        for kind in kinds.get(k, []) + (["echo"] if k in echo else []):
+            by_kind[kind][0] += 1
+            by_kind[kind][1] += day_score[k] > threshold
     keys = [k for k in day_score if k not in echo]
     y = np.array([k in labelled for k in keys])
     pr_auc = float(average_precision_score(y, [day_score[k] for k in keys])) if y.any() else None
@@ -88,6 +109,7 @@ def evaluate(
     for x in labels:
         incidents[x.incident_id].append(x)
     per: dict[str, _Outcomes] = defaultdict(lambda: {"hit": [], "delay": []})
+    per_level: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for parts in incidents.values():
         first = min(parts, key=lambda x: x.start)
         if start is not None and first.day < start:
@@ -97,19 +119,30 @@ def evaluate(
         t0 = _epoch(first.start)
         times = [t for x in parts for t in alert_times.get((x.user, x.day), ()) if t >= t0]
         per[first.scenario]["hit"].append(bool(times))
+        per_level[(first.scenario, first.difficulty or "standard")].append(bool(times))
         if times:
             per[first.scenario]["delay"].append((min(times) - t0) / 60.0)
     all_hits = [h for v in per.values() for h in v["hit"]]
+    levels: dict[str, list[bool]] = defaultdict(list)
+    for (_, level), hits in per_level.items():
+        levels[level] += hits
     return {
         "recall": round(float(np.mean(all_hits)), 4) if all_hits else None,
         "pr_auc": round(pr_auc, 4) if pr_auc is not None else None,
-        "false_alerts_per_1000_user_days": round(false_alerts * 1000.0 / max(1, len(benign)), 3),
+        "false_alerts_per_1000_user_days": _per_1000(false_alerts_all, len(benign_all)),
+        "false_alerts_per_1000_without_echo": _per_1000(false_alerts, len(benign)),
+        "false_alerts_by_day_type": {
+            kind: {"user_days": n, "false_alerts": fa, "per_1000": _per_1000(fa, n)}
+            for kind, (n, fa) in sorted(by_kind.items())
+        },
+        "recall_by_difficulty": {level: _recall(hits) for level, hits in sorted(levels.items())},
         "per_scenario": {
             name: {
                 "recall": round(float(np.mean(v["hit"])), 4),
                 "median_delay": round(median(v["delay"]), 1) if v["delay"] else None,
                 "incidents": len(v["hit"]),
                 "detected": int(sum(v["hit"])),
+                "by_difficulty": {lv: _recall(h) for (sc, lv), h in sorted(per_level.items()) if sc == name},
             }
             for name, v in sorted(per.items())
         },
@@ -118,9 +151,18 @@ def evaluate(
         "budget": card.budget,
         "evaluated_from": start or min(ds.days),
         "evaluated_to": max(ds.days),
-        "benign_user_days": len(benign),
-        "echo_user_days_left_out": sum(1 for k in day_score if k in echo),
-        "false_alerts": false_alerts,
+        "benign_user_days": len(benign_all),
+        "echo_user_days": len(benign_all) - len(benign),
+        "false_alerts": false_alerts_all,
+        "false_alerts_without_echo": false_alerts,
         "labelled_user_days": int(y.sum()),
         "incidents": len(all_hits),
     }
+
+
+def _per_1000(n: int, of: int) -> float:
+    return round(n * 1000.0 / max(1, of), 3)
+
+
+def _recall(hits: list[bool]) -> dict[str, Any]:
+    return {"recall": round(float(np.mean(hits)), 4), "incidents": len(hits), "detected": int(sum(hits))}

@@ -18,6 +18,7 @@ from collections.abc import Collection
 from datetime import date, timedelta
 from functools import lru_cache
 
+from detectors.calendar import day_type_code
 from detectors.replay import History, Window, totals
 
 MIN_HISTORY = 3
@@ -56,8 +57,8 @@ FEATURES: tuple[Feature, ...] = (
     _f("new_countries", "country", "count", 0.5, "countries never seen for this user"),
     _f("new_networks", "network", "count", 0.5, "networks never seen for this user"),
     _f("new_user_agents", "network", "count", 0.5, "user agents never seen for this user"),
-    _f("new_country_requests", "country", "log1p", 0.5, "requests from a new country"),
-    _f("new_country_off_hours", "country_off_hours", "log1p", 0.5, "off-hours requests from a new country"),
+    _f("new_country_requests", "country", "log1p", 0.5, "requests from a new country few peers use"),
+    _f("new_country_off_hours", "country_off_hours", "log1p", 0.5, "off-hours requests from such a country"),
     _f("max_travel_speed", "travel", "log10", 0.5, "fastest implied travel between countries, km/h"),
     _f("impossible_travel", "travel", "count", 0.5, "country changes faster than an airliner"),
     _f("exported_7d", "export_week", "log1p", 0.7, "records exported in the last 7 days*"),
@@ -69,7 +70,12 @@ FEATURES: tuple[Feature, ...] = (
     _f("distinct_records_vs_user_max", "volume", "logratio", 0.4, "distinct records vs the user's highest day"),
     _f("requests_vs_user_median", "volume", "logratio", 0.3, "requests vs the user's typical day"),
     _f("distinct_records_vs_user_median", "volume", "logratio", 0.4, "distinct records vs a typical day"),
+    _f("unfamiliar_records", "familiarity", "log1p", 0.5, "records the user never touched before"),
+    # context, not evidence: the baseline compares a day with days of the same type and never
+    # scores this column (detectors.baseline)
+    _f("day_type", "context", "context", 1.0, "type of day (detectors.calendar.DAY_TYPES)"),
 )
+CONTEXT = "day_type"
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 BY_NAME = {f.name: f for f in FEATURES}
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(f.family for f in FEATURES))
@@ -105,14 +111,18 @@ def _lg(x: float) -> float:
 
 
 def compute(w: Window, hist: History, exported_by_day: dict[str, int] | None) -> list[float]:
+    """The feature row of a window; the live scorer calls exactly this (no other context needed:
+    the day type comes from ``w.day``, familiarity from ``hist``)."""
     c = w.counts
     today = totals(w)
     hours = w.hours.values()
     mx = [max((h[i] for h in hours), default=0) for i in range(4)]
     regular_today = 0 if is_month_end(w.day) else today["records_exported"]
-    week = _week_exports(w.day, exported_by_day or {}) + regular_today
-    week_days = _week_export_days(w.day, exported_by_day or {}) + (regular_today > 0)
-    rel = _relative(today, hist)
+    # the week's exports count on a day the user exports again: the days after one big export
+    # (its "echo") are not a new export, a sixth small export in a week is
+    week = _week_exports(w.day, exported_by_day or {}) + regular_today if regular_today else 0
+    week_days = _week_export_days(w.day, exported_by_day or {}) + 1 if regular_today else 0
+    rel = _relative(today, hist, closing=is_month_end(w.day))
     return [
         _lg(c.get("requests", 0)),
         _lg(c.get("records_read", 0)),
@@ -140,10 +150,12 @@ def compute(w: Window, hist: History, exported_by_day: dict[str, int] | None) ->
         _lg(week),
         float(week_days),
         *rel,
+        _lg(w.unfamiliar),
+        day_type_code(w.day),
     ]
 
 
-def _relative(today: dict[str, int], hist: History) -> list[float]:
+def _relative(today: dict[str, int], hist: History, closing: bool = False) -> list[float]:
     if len(hist.days) < MIN_HISTORY:
         return [0.0] * 7
     s = hist.summary()
@@ -154,7 +166,9 @@ def _relative(today: dict[str, int], hist: History) -> list[float]:
     return [
         vs("requests", 0),
         vs("records_read", 0),
-        vs("records_exported", 0),
+        # a closing day's export is judged against the role's closing days (detectors.baseline),
+        # not against the user's last weeks: a first month-end export is not a user anomaly
+        0.0 if closing else vs("records_exported", 0),
         vs("records_deleted", 0),
         vs("distinct_records", 0),
         vs("requests", 1),

@@ -27,6 +27,7 @@ class Label(_Strict):
     start: str
     end: str
     incident: str | None = None
+    difficulty: str | None = None  # simulator knob: standard | easy | medium | hard
 
     @field_validator("day")
     @classmethod
@@ -57,6 +58,8 @@ class Verdict(_Strict):
     level: str | None = None
     score: float | None = None
     evidence: dict[str, Any] | None = None
+    classification: str | None = None  # true_positive | benign_true_positive | false_positive (gateway verdicts)
+    determination: str | None = None  # compromised_account, policy_violation, ... (gateway verdicts)
 
     @model_validator(mode="after")
     def _has_day(self) -> Self:

@@ -88,7 +88,7 @@ class DetectorModel:
         X = x.reshape(1, -1)
         Z = self.deviations(X, [role], [user])
         rarity, isolation = self._combine(Z)
-        b = self.baseline.index([role])[0]
+        b = self.baseline.index([role], X)[0]  # a closing day is compared with the role's closing days
         z = Z[0]
         drivers = {}  # family -> the feature that carried it
         for j in np.argsort(-z):

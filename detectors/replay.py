@@ -14,15 +14,15 @@ A listener, if given, sees a snapshot of a window whenever the user moves into a
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
-from pathlib import Path
+import base64
+import zlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC
 from statistics import median
 from typing import Any
 
-import orjson
-
+# the audit-file readers moved to detectors.auditlogs; re-exported for existing callers
+from detectors.auditlogs import expand_paths, read_audit_logs
 from detectors.events import Increments, count_event, zone_of  # one time-zone cache for both
 from detectors.travel import speed_kmh
 
@@ -30,6 +30,8 @@ HISTORY_DAYS = 35  # relative features compare with the user's last five weeks (
 IMPOSSIBLE_KMH = 1000.0  # faster than an airliner door to door
 SEQUENTIAL_GAP = 3  # id steps up to this count as walking through records (404s leave gaps)
 HISTORY_METRICS = ("requests", "records_read", "records_exported", "records_deleted", "distinct_records")
+PEER_COUNTRY_USERS = 2
+SEEN_BITS = 1 << 15  # per-user Bloom filter of records touched: 4 KiB, ~1 % false "familiar" at 2,000 records
 
 
 class Window:
@@ -60,6 +62,7 @@ class Window:
         "run",
         "sequential",
         "slot",
+        "unfamiliar",
     )
 
     def __init__(self, day: str, role: str):
@@ -82,12 +85,13 @@ class Window:
         self.first: float | None = None  # epoch seconds of the window's first and last record
         self.last: float | None = None
         self.slot = -1
+        self.unfamiliar = 0  # distinct records of the day the user had never touched before
 
 
 class History:
     """What is remembered about a user across days (closed windows only)."""
 
-    __slots__ = ("agents", "countries", "days", "networks", "stats")
+    __slots__ = ("agents", "countries", "days", "networks", "seen", "stats")
 
     def __init__(self) -> None:
         self.days: dict[str, dict[str, int]] = {}  # day -> totals of HISTORY_METRICS
@@ -95,6 +99,21 @@ class History:
         self.networks: set[str] = set()
         self.agents: set[str] = set()
         self.stats: dict[str, tuple[float, float]] | None = None  # metric -> (max, median)
+        # records the user has touched on earlier days, as a Bloom filter (two bits per record):
+        # a stolen session reads other people's records at the owner's usual pace and hours.
+        # Never emptied: a record seen months ago is still familiar.
+        self.seen = bytearray(SEEN_BITS // 8)
+
+    def remember(self, keys: Iterable[str]) -> None:
+        seen = self.seen
+        for key in keys:
+            for bit in _bits(key):
+                seen[bit >> 3] |= 1 << (bit & 7)
+
+    def unfamiliar(self, keys: Iterable[str]) -> int:
+        """How many of these records the user has (almost surely) never touched before."""
+        seen = self.seen
+        return sum(1 for key in keys if not all(seen[b >> 3] & (1 << (b & 7)) for b in _bits(key)))
 
     def summary(self) -> dict[str, tuple[float, float]]:
         if self.stats is None:
@@ -104,6 +123,11 @@ class History:
                 for m in HISTORY_METRICS
             }
         return self.stats
+
+
+def _bits(key: str) -> tuple[int, int]:
+    h = zlib.crc32(key.encode())  # stable across processes, unlike hash()
+    return h % SEEN_BITS, (h >> 15 ^ h * 0x9E37) % SEEN_BITS
 
 
 def totals(w: Window) -> dict[str, int]:
@@ -125,6 +149,8 @@ class Aggregator:
         self.windows: dict[str, Window] = {}
         self.history: dict[str, History] = {}
         self.exported_by_day: dict[str, dict[str, int]] = {}  # user -> day -> records exported
+        # peers: country -> users who have worked from it (closed, non-excluded days)
+        self.country_users: dict[str, set[str]] = {}
         self.records = 0
 
     def add(self, record: Mapping[str, Any]) -> str | None:
@@ -164,6 +190,8 @@ class Aggregator:
         h[2] += inc.counts["records_exported"]
         h[3] += inc.counts["records_deleted"]
         if inc.record_keys:
+            if hist.days:  # counted once per record, when it first shows in the day
+                w.unfamiliar += hist.unfamiliar({k for k in inc.record_keys if k not in w.distinct})
             w.distinct.update(inc.record_keys)
         if inc.record_id is not None:
             prev = w.last_id.get(inc.resource or "")
@@ -181,8 +209,9 @@ class Aggregator:
             w.countries.add(country)
             if known and country not in hist.countries:
                 w.new_countries.add(country)
-                w.new_country_requests += 1
-                w.new_country_off_hours += off
+                if self.rare_country(country, inc.user):
+                    w.new_country_requests += 1
+                    w.new_country_off_hours += off
             if w.last_place is not None and w.last_place[1] != country:
                 speed = speed_kmh(w.last_place[1], country, ts - w.last_place[0])
                 if speed is not None:
@@ -202,6 +231,21 @@ class Aggregator:
         w.first = w.first or ts
         w.last = ts
 
+    def rare_country(self, country: str, user: str) -> bool:
+        """A country (new to ``user``) that fewer than ``PEER_COUNTRY_USERS`` other users have
+        worked from: a trip to a colleague's destination is common, a session from a country
+        nobody in the company uses is not. The peers are the users this aggregator knows: a replay
+        split over N processes knows 1/N of them (a few rows differ, tests/detectors/test_rows.py);
+        a live per-user aggregator must be given the training's with :meth:`load_peers`."""
+        users = self.country_users.get(country, ())
+        return len(users) - (user in users) < PEER_COUNTRY_USERS
+
+    def load_peers(self, state: Mapping[str, Any]) -> None:
+        """Peer knowledge from a saved state (the model's history.json): which users have worked
+        from which country. The live scorer calls this with the model's history."""
+        for country, users in state.get("country_users", {}).items():
+            self.country_users.setdefault(country, set()).update(users)
+
     def close(self, user: str) -> None:
         w = self.windows.pop(user, None)
         if w is None:
@@ -216,8 +260,11 @@ class Aggregator:
             del hist.days[old]
         hist.stats = None
         hist.countries |= w.countries
+        for country in w.countries:
+            self.country_users.setdefault(country, set()).add(user)
         hist.networks |= w.networks
         hist.agents |= w.agents
+        hist.remember(w.distinct)
         exported = w.counts.get("records_exported", 0)
         if exported:
             by_day = self.exported_by_day.setdefault(user, {})
@@ -238,10 +285,12 @@ class Aggregator:
                     "countries": sorted(h.countries),
                     "networks": sorted(h.networks),
                     "agents": sorted(h.agents),
+                    "seen": base64.b64encode(zlib.compress(bytes(h.seen))).decode(),
                 }
                 for u, h in sorted(self.history.items())
             },
             "exported_by_day": self.exported_by_day,
+            "country_users": {c: sorted(u) for c, u in sorted(self.country_users.items())},
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -250,47 +299,13 @@ class Aggregator:
             hist.days = {d: dict(t) for d, t in h["days"].items()}
             hist.countries, hist.networks = set(h["countries"]), set(h["networks"])
             hist.agents = set(h["agents"])
+            if h.get("seen"):
+                seen = zlib.decompress(base64.b64decode(h["seen"]))
+                if len(seen) == len(hist.seen):
+                    hist.seen[:] = seen
             self.history[user] = hist
         self.exported_by_day = {u: dict(d) for u, d in state.get("exported_by_day", {}).items()}
+        self.load_peers(state)
 
 
-def read_audit_logs(paths: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
-    """Records of several audit files in time order (each file is already in order).
-
-    Blank and unparsable lines are skipped: a torn last line after a crash must not stop training.
-    """
-
-    def one(path: Path) -> Iterator[tuple[str, int, dict[str, Any]]]:
-        with open(path, "rb") as fh:
-            for n, line in enumerate(fh):
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(rec, dict) and isinstance(rec.get("time"), str):
-                    yield _utc_key(rec["time"]), n, rec
-
-    streams = [one(Path(p)) for p in expand_paths(paths)]
-    for _key, _n, rec in heapq.merge(*streams, key=lambda t: t[0]):
-        yield rec
-
-
-def _utc_key(value: str) -> str:
-    if value.endswith(("+00:00", "Z")):
-        return value
-    try:
-        return datetime.fromisoformat(value).astimezone(UTC).isoformat()
-    except ValueError:
-        return value
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given; a directory stands for its audit*.log* files, in name order."""
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            out.extend(sorted(x for x in p.iterdir() if x.name.startswith("audit") and x.is_file()))
-        else:
-            out.append(p)
-    return out
+__all__ = ["Aggregator", "History", "Window", "expand_paths", "read_audit_logs", "totals"]

@@ -1,7 +1,9 @@
 """Labelled attacks injected into simulated traffic, on top of the victim's ordinary day.
 
 Each scenario is one incident (one user, one start); the label file has one line per user and UTC
-day the incident touches: ``{user, day, scenario, start, end, incident}``. Recall is measured per
+day the incident touches: ``{user, day, scenario, start, end, incident, difficulty}``. The six
+original scenarios are ``standard``; the attacks that look like work (detectors.hardscenarios)
+are ``easy``, ``medium`` or ``hard``, drawn per incident unless ``Simulation.difficulty`` fixes it. Recall is measured per
 incident; PR-AUC and false alerts per user-day.
 """
 
@@ -11,10 +13,20 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from detectors.hardscenarios import HARD_SCENARIOS, LEVELS
+from detectors.simsurprises import persona
 from detectors.simtraffic import _action, delete_events, export_event
 from detectors.simulate import Event, Simulation, SimUser, _ip, local_epoch
 
-SCENARIOS = ("burst_export", "slow_export", "mass_delete", "enumeration", "offhours_new_country", "impossible_travel")
+BASIC_SCENARIOS = (
+    "burst_export",
+    "slow_export",
+    "mass_delete",
+    "enumeration",
+    "offhours_new_country",
+    "impossible_travel",
+)
+SCENARIOS = BASIC_SCENARIOS + HARD_SCENARIOS
 # far-away countries a stolen session or a hired hand might come from, with an address octet
 ELSEWHERE = (
     ("RU", 95),
@@ -137,7 +149,17 @@ def impossible_travel(sim: Simulation, user: SimUser, day: int) -> list[Event]:
 
 
 Injector = Callable[[Simulation, SimUser, int], list[Event]]  # (sim, victim, day) -> the attack's requests
-INJECTORS: dict[str, Injector] = {name: globals()[name] for name in SCENARIOS}
+LevelledInjector = Callable[[Simulation, SimUser, int, str], list[Event]]  # ... at a difficulty level
+INJECTORS: dict[str, Injector] = {name: globals()[name] for name in BASIC_SCENARIOS}
+
+
+def _levelled() -> dict[str, LevelledInjector]:
+    from detectors import hardscenarios
+
+    return {name: getattr(hardscenarios, name) for name in HARD_SCENARIOS}
+
+
+SPAN = {"spread_export": 15, "departing_employee": 15, "compromised_account": 5, "slow_export": 10}
 
 
 def _eligible(sim: Simulation, user: SimUser, day: int) -> bool:
@@ -157,22 +179,30 @@ def inject_all(sim: Simulation) -> tuple[list[Event], list[dict[str, str]]]:
     humans = [u for u in sim.users if u.role != "reporting_service"]
     if sim.days < 8 or not humans:
         return [], []
+    levelled = _levelled()
     for scenario in SCENARIOS:
         for k in range(sim.incidents):
             for _attempt in range(50):
                 user, day = rng.choice(humans), rng.randint(7, sim.days - 1)
-                if _eligible(sim, user, day) and (user.id, day) not in used:
+                span = SPAN.get(scenario, 1)
+                if _eligible(sim, user, day) and not any((user.id, day + k) in used for k in range(span)):
+                    user = persona(sim, user, day)
                     break
             else:
                 continue
-            injected = INJECTORS[scenario](sim, user, day)
+            if scenario in levelled:
+                level = sim.difficulty.get(scenario) or rng.choice(LEVELS)
+                injected = levelled[scenario](sim, user, day, level)
+            else:
+                level, injected = "standard", INJECTORS[scenario](sim, user, day)
             if not injected:
                 continue
             incident = f"{scenario}-{k:03d}"
             by_day: dict[str, list[float]] = defaultdict(list)
             for ev in injected:
                 by_day[_utc_day(ev.ts)].append(ev.ts)
-            for d in range(day - 1, day + 9):
+            last = day + (max(ev.ts for ev in injected) - min(ev.ts for ev in injected)) // 86400 + 1
+            for d in range(day - 1, int(last) + 9):
                 used.add((user.id, d))
             for utc_day in sorted(by_day):
                 times = by_day[utc_day]
@@ -184,6 +214,7 @@ def inject_all(sim: Simulation) -> tuple[list[Event], list[dict[str, str]]]:
                         "start": _iso(min(times)),
                         "end": _iso(max(times)),
                         "incident": incident,
+                        "difficulty": level,
                     }
                 )
             events.extend(injected)

@@ -12,6 +12,8 @@ import random
 from datetime import date
 from typing import TypedDict
 
+from detectors.calendar import is_holiday
+from detectors.simsurprises import persona
 from detectors.simulate import Event, Simulation, SimUser, _ip, local_epoch
 
 Place = tuple[str, str]  # (client ip, country) a request comes from
@@ -89,6 +91,13 @@ def _page(rng: random.Random, user: SimUser, sim: Simulation, size: int) -> tupl
     return tuple(rng.sample(range(1, sim.n_customers + 1), size))
 
 
+def _related(rng: random.Random, user: SimUser, sim: Simulation, size: int) -> tuple[int, ...]:
+    """Deals and contacts: a rep's are those of their own customers (ids 3*customer + 0..2)."""
+    if user.visible:
+        return tuple(3 * c + rng.randint(0, 2) for c in _page(rng, user, sim, size))
+    return tuple(rng.sample(range(1, 3 * sim.n_customers + 1), size))
+
+
 def _action(sim: Simulation, user: SimUser, name: str, ts: float, where: Place, ua: str) -> Event:
     rng = sim.rng
     ip, country = where[0], where[1]
@@ -96,11 +105,7 @@ def _action(sim: Simulation, user: SimUser, name: str, ts: float, where: Place, 
     if name.startswith("list_"):
         resource = name[5:]
         n = rng.randint(5, 50)
-        ids = (
-            _page(rng, user, sim, n)
-            if resource == "customers"
-            else tuple(rng.sample(range(1, 3 * sim.n_customers + 1), n))
-        )
+        ids = _page(rng, user, sim, n) if resource == "customers" else _related(rng, user, sim, n)
         return Event(
             method="GET",
             path=f"/api/{resource}",
@@ -112,10 +117,7 @@ def _action(sim: Simulation, user: SimUser, name: str, ts: float, where: Place, 
         )
     if name.startswith("view_"):
         resource = name[5:] + "s"
-        if resource == "customers":
-            rid = _page(rng, user, sim, 1)[0]
-        else:
-            rid = rng.randint(1, 3 * sim.n_customers)
+        rid = _page(rng, user, sim, 1)[0] if resource == "customers" else _related(rng, user, sim, 1)[0]
         return Event(
             method="GET",
             path=f"/api/{resource}/{rid}",
@@ -239,8 +241,9 @@ def day_traffic(sim: Simulation, user: SimUser, day: int) -> list[Event]:
         return []
     if user.role == "reporting_service":
         return _reporting(sim, user, day)
+    user = persona(sim, user, day)
     rng, when = sim.rng, sim.date(day)
-    weekend = when.weekday() >= 5
+    weekend = when.weekday() >= 5 or is_holiday(when, user.site.country)
     if weekend and rng.random() > 0.07:
         return []
     ip, country, tz, _abroad = _where(sim, user, day)
@@ -250,6 +253,8 @@ def day_traffic(sim: Simulation, user: SimUser, day: int) -> list[Event]:
         ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) CRMMobile/4.2"
     lo, hi = DAILY[user.role]
     n = rng.randint(lo, hi) if not weekend else rng.randint(2, 8)
+    if is_month_end(when) and not weekend:
+        n = round(n * rng.uniform(1.1, 1.5))  # closing: everybody is busier
     if user.first_day and day - user.first_day < 5:
         n = max(3, n // 2)  # a late joiner's first days are quiet
     start = user.start_hour + rng.uniform(-0.7, 0.7)
@@ -268,10 +273,11 @@ def day_traffic(sim: Simulation, user: SimUser, day: int) -> list[Event]:
     t_mid = local_epoch(when, start + length / 2, tz)
     exp = 0
     if is_month_end(when) and not weekend:
+        peak = 2 if when.month % 3 == 0 else 1  # quarter-end: bigger pipelines, more people export
         if user.role in ("sales_manager", "admin") and rng.random() < 0.7:
-            exp = rng.randint(300, 1200)
-        elif user.role == "sales_rep" and rng.random() < 0.25:
-            exp = rng.randint(50, 300)
+            exp = rng.randint(300, 1200) * peak
+        elif user.role == "sales_rep" and rng.random() < 0.25 * peak:
+            exp = rng.randint(50, 300) * peak
     elif not weekend and user.role in ("sales_manager", "admin") and rng.random() < 0.04:
         exp = rng.randint(100, 400)
     elif not weekend and user.role == "sales_rep" and rng.random() < 0.01:

@@ -245,7 +245,15 @@ def to_record(ev: Event, rng: random.Random) -> dict[str, Any]:
 
 
 class Simulation:
-    def __init__(self, n_users: int, days: int, seed: int, start: date = DEFAULT_START, incidents: int | None = None):
+    def __init__(
+        self,
+        n_users: int,
+        days: int,
+        seed: int,
+        start: date = DEFAULT_START,
+        incidents: int | None = None,
+        difficulty: dict[str, str] | None = None,
+    ):
         if n_users < 2 or days < 2:
             raise ValueError("need at least 2 users and 2 days")
         self.rng = random.Random(seed)
@@ -253,7 +261,12 @@ class Simulation:
         self.n_customers = max(5000, 30 * n_users)
         self.users = make_users(self.rng, n_users, days, self.n_customers)
         # enough incidents that a 20 % held-out slice still has several of each scenario
-        self.incidents = incidents if incidents is not None else max(2, round(n_users * days / 300))
+        self.incidents = incidents if incidents is not None else max(2, round(n_users * days / 450))
+        # scenario -> "easy" | "medium" | "hard" (default: each incident draws one)
+        self.difficulty: dict[str, str] = dict(difficulty or {})
+        from detectors.simsurprises import plan
+
+        self.changes: dict[str, list[tuple[int, SimUser]]] = plan(self)  # role changes, a reorganised team
 
     def date(self, day: int) -> date:
         return self.start + timedelta(days=day)
@@ -295,6 +308,13 @@ class Simulation:
 
 
 def simulate(
-    n_users: int, days: int, seed: int, out: Path, *, start: date = DEFAULT_START, incidents: int | None = None
+    n_users: int,
+    days: int,
+    seed: int,
+    out: Path,
+    *,
+    start: date = DEFAULT_START,
+    incidents: int | None = None,
+    difficulty: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    return Simulation(n_users, days, seed, start, incidents).write(Path(out))
+    return Simulation(n_users, days, seed, start, incidents, difficulty).write(Path(out))

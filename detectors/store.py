@@ -8,8 +8,12 @@ Loading refuses, with a message that says what to do:
   nothing is ever loaded with ``trusted=True``);
 - a payload that is not a detector model for the features this code computes.
 
+- a card without a signature, or whose HMAC-SHA256 (over the whole card: the files' sha256, the
+  threshold, the budget, ...) does not verify with this deployment's key: rewriting the model with a
+  threshold of 1e9 and putting its new hash in the card is refused (:mod:`detectors.signing`).
+
 The card is the human-readable summary: features, training and calibration ranges, row counts,
-library versions, threshold, budget and the files' sha256.
+library versions, threshold, budget, the files' sha256 and the signature.
 
 numpy, scipy, scikit-learn and skops are imported inside the functions that need them, never at
 module level: the gateway imports this module (through gateway.scoring and gateway.settings) for
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import platform
 from pathlib import Path
@@ -28,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from detectors.signing import ModelKey, Signature, WeakModelKey, card_mac, model_key
 
 if TYPE_CHECKING:
     from detectors.model import DetectorModel
@@ -77,6 +84,7 @@ class Card(_Strict):
     roles: list[str]
     verdicts: dict[str, int]
     model: dict[str, float | int | str]
+    signature: Signature | None = None  # None: refused by load (detectors.signing)
 
 
 def versions() -> dict[str, str]:
@@ -107,10 +115,34 @@ class LoadedModel:
     model: DetectorModel
     card: Card
     history: dict[str, Any]  # detectors.replay.Aggregator.state() at the end of the training data
+    key: ModelKey  # the key that verified the card (``key.demo``: the public demo key)
 
 
-def save(out: Path, model: DetectorModel, history: dict[str, Any], card_fields: dict[str, Any]) -> Card:
+def sign(card: Card, key: ModelKey) -> Card:
+    """The card with a signature by ``key`` over every other field."""
+    unsigned = card.model_copy(update={"signature": None})
+    return card.model_copy(update={"signature": Signature(key_id=key.key_id, mac=card_mac(unsigned, key))})
+
+
+def write_card(out: Path, card: Card) -> None:
+    body = card.model_dump(mode="json")
+    if body.get("signature") is None:
+        body.pop("signature", None)
+    (Path(out) / CARD_FILE).write_text(json.dumps(body, indent=2) + "\n")
+
+
+def save(
+    out: Path,
+    model: DetectorModel,
+    history: dict[str, Any],
+    card_fields: dict[str, Any],
+    *,
+    key: ModelKey | None = None,
+) -> Card:
+    """Writes the model directory, the card last and signed with ``key`` (default: the environment's,
+    :func:`detectors.signing.model_key`)."""
     out = Path(out)
+    key = key or model_key()
     import skops.io as sio
 
     out.mkdir(parents=True, exist_ok=True)
@@ -126,8 +158,27 @@ def save(out: Path, model: DetectorModel, history: dict[str, Any], card_fields: 
         threshold=model.threshold,
         **card_fields,
     )
-    (out / CARD_FILE).write_text(json.dumps(card.model_dump(mode="json"), indent=2) + "\n")
+    card = sign(card, key)
+    write_card(out, card)
     return card
+
+
+def verify(card: Card, key: ModelKey, where: Path) -> None:
+    """Raises ModelRefused unless ``key`` signed exactly this card."""
+    sig = card.signature
+    if sig is None:
+        raise ModelRefused(
+            f"{where}: the model card is not signed; sign it with this deployment's key "
+            "(`crmgw detector sign`, CRMGW_MODEL_KEY) or retrain it with `crmgw detector train`"
+        )
+    if sig.key_id != key.key_id:
+        signer = "the public demo key" if sig.key_id == ModelKey.demo_key().key_id else f"key {sig.key_id}"
+        raise ModelRefused(
+            f"{where}: the model card is signed with {signer}, not with this deployment's key ({key.describe()}); "
+            "refusing a model that was not made for this deployment"
+        )
+    if not hmac.compare_digest(sig.mac, card_mac(card.model_copy(update={"signature": None}), key)):
+        raise ModelRefused(f"{where}: the model card's signature does not verify: the card was changed after signing")
 
 
 def read_card(model_dir: Path) -> Card:
@@ -162,9 +213,31 @@ def _checked_file(model_dir: Path, name: str, expected: str) -> Path:
     return path
 
 
-def load(model_dir: Path) -> LoadedModel:
+def load(model_dir: Path, key: ModelKey | None = None) -> LoadedModel:
+    """The verified model; ``key`` defaults to the environment's (detectors.signing.model_key)."""
+    model_dir = Path(model_dir)
+    if key is None:
+        try:
+            key = model_key()
+        except WeakModelKey as exc:
+            raise ModelRefused(str(exc)) from None
+    card = read_card(model_dir)
+    verify(card, key, model_dir / CARD_FILE)
+    return _load_checked(model_dir, card, key)
+
+
+def resign(model_dir: Path, key: ModelKey) -> Card:
+    """``crmgw detector sign``: adopt a model for this deployment. Everything but the signature is
+    checked as by :func:`load` first (hashes, types, versions); the operator vouches for the rest."""
     model_dir = Path(model_dir)
     card = read_card(model_dir)
+    _load_checked(model_dir, card, key)
+    card = sign(card, key)
+    write_card(model_dir, card)
+    return card
+
+
+def _load_checked(model_dir: Path, card: Card, key: ModelKey) -> LoadedModel:
     model_path = _checked_file(model_dir, card.model_file, card.sha256)
     history_path = _checked_file(model_dir, card.history_file, card.history_sha256)
     # Only now: a missing or tampered model is refused without paying for these imports.
@@ -195,8 +268,10 @@ def load(model_dir: Path) -> LoadedModel:
         raise ModelRefused(f"{model_path}: not a usable detector model: {exc}") from None
     if list(model.feature_names) != card.features:
         raise ModelRefused(f"{model_path}: features differ from the model card")
+    if model.threshold != card.threshold:
+        raise ModelRefused(f"{model_path}: threshold {model.threshold} differs from the model card's {card.threshold}")
     try:
         history = orjson.loads(history_path.read_bytes())
     except orjson.JSONDecodeError as exc:
         raise ModelRefused(f"{history_path}: not JSON: {exc}") from None
-    return LoadedModel(model, card, history)
+    return LoadedModel(model, card, history, key)

@@ -129,7 +129,12 @@ def create_app(
             opened.push_async_callback(services.signals.stop)
             if not services.given_scoring:
                 services.scoring = build_scorer(
-                    settings.scoring, alerts=alerts, clock=services.clock, base_dir=Path(settings.base_dir)
+                    settings.scoring,
+                    alerts=alerts,
+                    clock=services.clock,
+                    base_dir=Path(settings.base_dir),
+                    redis=services.redis.client(settings.redis_url) if settings.redis_url else None,
+                    audit_path=services.audit.path,
                 )
             await services.scoring.start()
             opened.push_async_callback(services.scoring.stop)

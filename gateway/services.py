@@ -288,6 +288,7 @@ class Services:
         extra["scoring"] = self.scoring.health()
         if self.settings.scoring.model_dir and extra["scoring"].get("model") in ("refused", "missing", "stale"):
             degraded.append(f"detector-model-{extra['scoring']['model']}")
+        degraded += extra["scoring"].get("problems") or []  # demo key, over budget here, reload failed
         extra["signals"] = self.signals.health()
         degraded += extra["signals"].get("problems") or []  # redis unavailable / refusing writes, data lost
         identity = self.identity.health()  # fetched signing keys (jwks_url / oidc_discovery), if any

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from detectors.calendar import DAY_TYPES
 from detectors.cli import main
 from detectors.evaluate import evaluate
 
@@ -41,6 +42,16 @@ def test_evaluate_json_prints_one_object_for_the_held_out_days(held_out_model, w
     report = json.loads(capsys.readouterr().out)
     assert report["evaluated_from"] >= "2026-01-26"
     assert report["false_alerts_per_1000_user_days"] >= 0.0 and report["per_scenario"]
+    # echo days are counted in the headline figure, and reported apart
+    assert report["benign_user_days"] == sum(
+        v["user_days"] for k, v in report["false_alerts_by_day_type"].items() if k in DAY_TYPES
+    )
+    assert report["false_alerts"] >= report["false_alerts_without_echo"]
+    assert report["echo_user_days"] == report["false_alerts_by_day_type"].get("echo", {}).get("user_days", 0)
+    # the attacks that look like work are in the evaluation, with their difficulty
+    levels = {lv for v in report["per_scenario"].values() for lv in v["by_difficulty"]}
+    assert "standard" in levels and levels & {"easy", "medium", "hard"}
+    assert set(report["recall_by_difficulty"]) == levels
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ async def test_requests_through_the_gateway_reach_the_scorer(
     resp = await client.get("/api/admin/users", headers=auth("alice"))
     assert resp.status == 403
     await scorer.drain()
-    window = scorer.aggregator.windows["alice"]
+    window = scorer.views["alice"].window
     assert window.counts["requests"] == 4 and window.counts["denials"] == 1
     assert window.counts["records_read"] > 0
     assert scorer.health()["scored"] == 1 and scorer.health()["errors"] == 0

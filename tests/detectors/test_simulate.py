@@ -42,7 +42,7 @@ def test_records_carry_every_key_of_the_gateways_audit_line(world_a):
 def test_every_scenario_is_labelled(world_a):
     labels = [orjson.loads(x) for x in (world_a / "labels.jsonl").read_bytes().splitlines()]
     assert {x["scenario"] for x in labels} == set(SCENARIOS)
-    assert all(set(x) == {"user", "day", "scenario", "start", "end", "incident"} for x in labels)
+    assert all(set(x) == {"user", "day", "scenario", "start", "end", "incident", "difficulty"} for x in labels)
 
 
 def test_labelled_days_have_the_users_records_between_start_and_end(world_a):

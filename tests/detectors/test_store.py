@@ -12,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from detectors import store
 from detectors.features import FEATURE_NAMES
+from detectors.signing import ModelKey, model_key
 
 
 @pytest.fixture
@@ -22,9 +23,15 @@ def copy(model_dir, tmp_path):
 
 
 def _rewrite_card(folder, **changes):
+    """Changes the card and signs it again with the key in use (the demo key here): the checks
+    after the signature, as met by someone who holds the key."""
     card = json.loads((folder / "card.json").read_text())
     card.update(changes)
     (folder / "card.json").write_text(json.dumps(card))
+    try:
+        store.write_card(folder, store.sign(store.read_card(folder), model_key()))
+    except store.ModelRefused:  # a card that does not even validate: left as it is
+        pass
 
 
 def test_round_trip_scores_the_same(model_dir, copy):
@@ -89,3 +96,77 @@ def test_a_file_outside_the_directory_is_refused(copy):
 def test_no_card_means_missing(tmp_path):
     with pytest.raises(store.ModelMissing, match="crmgw detector train"):
         store.load(tmp_path)
+
+
+# --- issue 15, point 4: the signed card -------------------------------------------------------
+DEPLOYMENT_KEY = "k" * 40
+
+
+def rewrite_threshold(folder, threshold: float) -> None:
+    """What someone with write access but no key would do: a quiet model, its hash in the card."""
+    payload = sio.load(folder / "model.skops", trusted=sorted(sio.get_untrusted_types(file=folder / "model.skops")))
+    payload["threshold"] = threshold
+    sio.dump(payload, folder / "model.skops")
+    card = json.loads((folder / "card.json").read_text())
+    card.update(sha256=store.sha256_of(folder / "model.skops"), threshold=threshold)
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+def test_a_rehashed_model_with_a_huge_threshold_is_refused(copy):
+    rewrite_threshold(copy, 1e9)
+    with pytest.raises(store.ModelRefused, match="signature does not verify"):
+        store.load(copy)
+
+
+def test_an_unsigned_card_is_refused(copy):
+    card = json.loads((copy / "card.json").read_text())
+    del card["signature"]
+    (copy / "card.json").write_text(json.dumps(card))
+    with pytest.raises(store.ModelRefused, match="not signed"):
+        store.load(copy)
+
+
+def test_a_demo_signed_model_is_refused_under_a_deployment_key(copy, monkeypatch):
+    monkeypatch.setenv("CRMGW_MODEL_KEY", DEPLOYMENT_KEY)
+    with pytest.raises(store.ModelRefused, match="signed with the public demo key, not with this deployment's key"):
+        store.load(copy)
+
+
+def test_a_short_deployment_key_is_refused(copy, monkeypatch):
+    monkeypatch.setenv("CRMGW_MODEL_KEY", "short")
+    with pytest.raises(store.ModelRefused, match="at least 32 characters"):
+        store.load(copy)
+
+
+def test_crmgw_detector_sign_adopts_a_model_for_the_deployment_key(copy, monkeypatch):
+    from gateway.cli import main
+
+    monkeypatch.setenv("CRMGW_MODEL_KEY", DEPLOYMENT_KEY)
+    assert main(["detector", "sign", "--model", str(copy)]) == 0
+    loaded = store.load(copy)
+    assert loaded.key.source == "CRMGW_MODEL_KEY" and not loaded.key.demo
+    monkeypatch.delenv("CRMGW_MODEL_KEY")
+    with pytest.raises(store.ModelRefused, match="not with this deployment's key"):
+        store.load(copy)  # the demo key no longer verifies it
+
+
+def test_crmgw_detector_sign_refuses_a_model_whose_files_changed(copy, monkeypatch):
+    from gateway.cli import main
+
+    (copy / "history.json").write_text("{}")
+    monkeypatch.setenv("CRMGW_MODEL_KEY", DEPLOYMENT_KEY)
+    assert main(["detector", "sign", "--model", str(copy)]) == 1
+    with pytest.raises(store.ModelRefused, match="demo key"):
+        store.load(copy)  # still the old signature: nothing was signed
+
+
+@pytest.mark.slow
+def test_crmgw_detector_train_signs_with_the_deployment_key(world_a, tmp_path, monkeypatch):
+    from gateway.cli import main
+
+    monkeypatch.setenv("CRMGW_MODEL_KEY", DEPLOYMENT_KEY)
+    out = tmp_path / "m"
+    assert main(["detector", "train", "--audit-log", str(world_a), "--out", str(out), "--budget", "10"]) == 0
+    assert store.load(out).key.source == "CRMGW_MODEL_KEY"
+    with pytest.raises(store.ModelRefused, match="signed with key"):
+        store.load(out, ModelKey.demo_key())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 
 from detectors import store
-from detectors.train import TrainingError, split_days, train
+from detectors.calendar import day_type
+from detectors.train import TrainingError, calendar_weights, calibrate_weighted, split_days, train
 
 
 def test_calibration_respects_the_budget_on_the_calibration_split(model_dir):
@@ -21,7 +23,33 @@ def test_held_out_days_come_after_training_and_calibration():
     assert hold_from == "2026-01-25"
     assert max(train_days + cal_days) < hold_from
     assert not set(train_days) & set(cal_days)
-    assert len(cal_days) == 24 // 5
+    assert 24 // 5 <= len(cal_days) <= 24 // 5 + 3
+
+
+def test_calibration_days_cover_every_day_type_of_the_calendar():
+    # January-February 2026: weekdays, weekends, two month-ends, two month-starts
+    _, cal_days, hold_from = split_days(date(2026, 1, 5), date(2026, 3, 5), 0.2, 0.2)
+    types = {day_type(d) for d in cal_days}
+    assert {"weekday", "weekend", "month_end", "month_start"} <= types
+    assert max(cal_days) < hold_from
+
+
+def test_calibration_weights_give_each_day_type_its_share_of_the_target_calendar():
+    cal = ["2026-01-07", "2026-01-08", "2026-01-09", "2026-01-29"]  # 3 weekdays, 1 month-end
+    target = ["2026-02-24", "2026-02-25", "2026-02-26", "2026-02-27"]  # 1 weekday, 3 month-end
+    w = calendar_weights(cal, target)
+    assert w["month_end"] == pytest.approx(3.0) and w["weekday"] == pytest.approx(1 / 3)
+
+
+def test_weighted_calibration_keeps_the_weighted_rate_within_budget():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=4000)
+    weights = np.where(np.arange(4000) % 4 == 0, 3.0, 1.0)
+    threshold, realised = calibrate_weighted(scores, weights, 5.0)
+    rate = weights[scores > threshold].sum() * 1000 / weights.sum()
+    assert rate == pytest.approx(realised) and realised <= 5.0
+    lower = np.sort(scores)[np.searchsorted(np.sort(scores), threshold) - 1]
+    assert weights[scores > lower].sum() * 1000 / weights.sum() > 5.0  # the lowest such threshold
 
 
 def test_too_few_days_are_refused():
