@@ -30,6 +30,7 @@ from gateway.clock import Clock
 from gateway.console import register_console
 from gateway.context.client_ip import peer_in
 from gateway.errors import Forbidden
+from gateway.governance.guard import GovernanceGuard
 from gateway.metrics import register_metrics_route
 from gateway.middleware import middleware_stack
 from gateway.pipeline import Pipeline
@@ -112,6 +113,10 @@ def create_app(
             opened.push_async_callback(approvals.close)
             access = await open_access_store(settings, clock=services.clock, redis=services.redis)
             opened.push_async_callback(access.close)
+            if settings.redis_url:  # suspensions shared by every replica (gateway/governance)
+                services.governance = GovernanceGuard(services.redis.client(settings.redis_url), services.clock)
+            await services.governance.start()
+            opened.push_async_callback(services.governance.stop)
             services.opened(session=session, alerts=alerts, approvals=approvals, access=access)
             directory_watch = DirectoryWatch(services)  # revokes what a directory change no longer fits
             opened.push_async_callback(directory_watch.close)

@@ -302,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.signals.blocks_cli import register as register_blocks
 
     register_blocks(sub)  # crmgw blocks list | lift USER --note "..."
+    from gateway.governance.cli import register as register_users
+
+    register_users(sub)  # crmgw users: the directory with suspensions, blocks and step-ups
     from gateway.approvals.cli import register as register_approvals
 
     register_approvals(sub)  # crmgw approvals list | approve ID | reject ID --note "..."

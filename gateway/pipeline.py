@@ -111,6 +111,7 @@ class Pipeline:
         # 1 identity
         identity = await services.identity.identify_async(request.headers, peer_trusted, ruleset.directory)
         flow.identity = identity
+        services.governance.enforce(identity)  # suspended by an analyst: 403 user-suspended (gateway/governance)
 
         # 2 context
         ctx, raw_query = build_context(

@@ -31,6 +31,7 @@ from gateway.clock import Clock, utc_now
 from gateway.context.client_ip import ClientIPResolver, ip_text
 from gateway.context.geo import GeoResolver
 from gateway.errors import Forbidden, GatewayError
+from gateway.governance.guard import GovernanceGuard
 from gateway.identity.stage import IdentityStage
 from gateway.model import Flow, Identity, IPAddress, RequestContext
 from gateway.ruleset import RuleSet
@@ -148,6 +149,8 @@ class Services:
         # Given by the caller (tests), else built by the app's lifecycle once the alert store is open.
         self.given_signals, self.given_scoring = signals is not None, scoring is not None
         self.signals: SignalsPart = signals or Idle()
+        # Suspensions (gateway/governance): this process only until the lifecycle shares them via Redis.
+        self.governance = GovernanceGuard(None, self.clock)
         self.scoring: ScoringPart = scoring or Idle()
         self._session: aiohttp.ClientSession | None = None
         self._alerts: AlertStore | None = None
@@ -286,6 +289,8 @@ class Services:
             if "alerts-journal-unwritable" in unwritable and "alerts-journal-unwritable" not in degraded:
                 degraded.append("alerts-journal-unwritable")
         extra["scoring"] = self.scoring.health()
+        # The suspension overlay on the rule files; a Redis outage is already named by the stores.
+        extra["governance"] = self.governance.health()
         if self.settings.scoring.model_dir and extra["scoring"].get("model") in ("refused", "missing", "stale"):
             degraded.append(f"detector-model-{extra['scoring']['model']}")
         degraded += extra["scoring"].get("problems") or []  # demo key, over budget here, reload failed

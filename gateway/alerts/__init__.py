@@ -4,7 +4,8 @@ model.py        Alert, its life cycle (open → acknowledged → resolved | fals
 lifecycle.py    the pure "next copy" functions (repeat, analyst action, evidence bounds)
 journal.py      the append-only, fsync'd JSON-lines file: the durable record
 redis_mirror.py the shared copy in Redis (one Lua script per change: dedupe + CAS + indexes)
-store.py        AlertStore: raising, analyst actions, reads (journal first, then Redis)
+store.py        AlertStore: start/close, analyst actions, reads (Redis while up, else the journal)
+intake.py       its raise path: de-duplication, joining a later window to the open alert, sinks
 persistence.py  its Redis side: the shared health, degraded mode, replay after an outage
 sinks.py        webhook (retries, backoff, jitter) and syslog
 api.py          the admin JSON API;  cli.py  ``crmgw alerts ...``;  verdicts.py  training export
@@ -103,6 +104,8 @@ async def open_alert_store(
         max_occurrences=config.max_occurrences,
         check_interval=config.redis_check_interval,
         repeat_min_interval=config.repeat_min_interval,
+        join_days=config.join_days,
+        join_types=config.join_types,
     )
     await store.start(background=background)
     return store

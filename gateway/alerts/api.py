@@ -3,8 +3,18 @@
     GET  {prefix}/api/alerts                 ?status=open,acknowledged&level=&type=&user=&since=&until=&limit=
     GET  {prefix}/api/alerts/counts          per status, per level, open per level
     GET  {prefix}/api/alerts/{id}
-    POST {prefix}/api/alerts/{id}/ack | /resolve | /false-positive | /assign | /note
-         body (JSON object, Content-Type: application/json): {"note": "...", "assignee": "..."}
+    POST {prefix}/api/alerts/{id}/ack | /resolve | /false-positive | /verdict | /assign | /note
+         body (JSON object, Content-Type: application/json):
+         {"note": "...", "assignee": "...", "verdict": "...", "determination": "..."}
+    POST {prefix}/api/alerts/bulk            {"ids": [...], "action": "ack" | "assign" | "resolve",
+                                              "assignee", "verdict", "determination", "note"}
+                                             -> {"done": [ids], "refused": {id: reason code}}
+
+A verdict (true_positive, benign_true_positive, false_positive) with an optional determination
+(gateway.alerts.model.DETERMINATIONS) closes the alert with the status it implies, or corrects the
+verdict of an alert already closed with that status; ``resolve`` and ``false-positive`` take one
+too, when it agrees with them. Bulk changes go through gateway/alerts/triage.py: each alert is
+changed (and journalled) on its own, one refused does not stop the others.
 
 Every request is authorised by the ``authorize`` callable the gateway passes (its admin roles);
 the actor of an action is the authenticated user id, recorded in the alert's history. State changes
@@ -23,8 +33,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.alerts.model import LEVELS, STATUSES, AlertNotFound, InvalidTransition, parse_time
+from gateway.alerts.model import (
+    DETERMINATIONS,
+    LEVELS,
+    STATUSES,
+    VERDICTS,
+    AlertNotFound,
+    InvalidTransition,
+    parse_time,
+)
 from gateway.alerts.store import AlertStore, JournalUnavailable
+from gateway.alerts.triage import BULK_ACTIONS, MAX_BULK, bulk_triage
 from gateway.answers import no_store_json, refusal
 from gateway.errors import GatewayError
 from gateway.model import Identity
@@ -37,9 +56,12 @@ ACTIONS: dict[str, dict[str, str]] = {
     "ack": {"status": "acknowledged"},
     "resolve": {"status": "resolved"},
     "false-positive": {"status": "false_positive"},
+    "verdict": {},
     "assign": {},
     "note": {},
 }
+TAKES_VERDICT = {"resolve", "false-positive", "verdict"}
+BODY_FIELDS = {"note", "assignee", "verdict", "determination"}
 
 
 def _error(request: web.Request, status: int, error: str, reason: str) -> web.Response:
@@ -88,7 +110,7 @@ def _query(request: web.Request) -> dict[str, Any]:
     return out
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _json_object(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise BodyInvalid("send a JSON object with Content-Type: application/json")
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -100,12 +122,49 @@ async def _body(request: web.Request) -> dict[str, Any]:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
         raise BodyInvalid("body is not valid JSON") from None
-    if not isinstance(data, dict) or set(data) - {"note", "assignee"}:
-        raise BodyInvalid("body must be a JSON object with only 'note' and 'assignee'")
+    if not isinstance(data, dict):
+        raise BodyInvalid("body must be a JSON object")
+    return data
+
+
+def _strings(data: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    """``data`` with only ``allowed`` keys, each a string or null; a verdict and determination known."""
+    if set(data) - allowed:
+        raise BodyInvalid(f"body fields are among {', '.join(sorted(allowed))}")
     for key, value in data.items():
         if value is not None and not isinstance(value, str):
             raise BodyInvalid(f"{key} must be a string")
+    if data.get("verdict") is not None and data["verdict"] not in VERDICTS:
+        raise BodyInvalid(f"verdict must be one of {', '.join(VERDICTS)}")
+    if data.get("determination") is not None and data["determination"] not in DETERMINATIONS:
+        raise BodyInvalid(f"determination must be one of {', '.join(DETERMINATIONS)}")
+    if data.get("determination") is not None and data.get("verdict") is None:
+        raise BodyInvalid("a determination needs a verdict")
     return data
+
+
+async def _body(request: web.Request, action: str) -> dict[str, Any]:
+    allowed = BODY_FIELDS if action in TAKES_VERDICT else BODY_FIELDS - {"verdict", "determination"}
+    return _strings(await _json_object(request), allowed)
+
+
+async def _bulk_body(request: web.Request) -> tuple[list[str], dict[str, Any]]:
+    data = await _json_object(request)
+    ids = data.pop("ids", None)
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and 0 < len(i) <= 40 for i in ids):
+        raise BodyInvalid("ids must be a non-empty list of alert ids")
+    if len(ids) > MAX_BULK:
+        raise BodyInvalid(f"at most {MAX_BULK} ids at once")
+    fields = _strings(data, BODY_FIELDS | {"action"})
+    if fields.get("action") not in BULK_ACTIONS:
+        raise BodyInvalid(f"action must be one of {', '.join(BULK_ACTIONS)}")
+    if fields["action"] == "resolve" and not fields.get("verdict"):
+        raise BodyInvalid("resolve needs a verdict")
+    if fields["action"] != "resolve" and fields.get("verdict") is not None:
+        raise BodyInvalid("only resolve takes a verdict")
+    if fields["action"] == "assign" and fields.get("assignee") is None:
+        raise BodyInvalid("assign needs an 'assignee' (\"\" to unassign)")
+    return ids, fields
 
 
 def register_alert_routes(
@@ -170,23 +229,51 @@ def register_alert_routes(
         action = request.match_info["action"]
         if action not in ACTIONS:
             return _error(request, 404, "not-found", "action-unknown")
-        body = await _body(request)
+        body = await _body(request, action)
         kwargs = dict(ACTIONS[action])
         if action == "assign" and body.get("assignee") is None:
             raise BodyInvalid("assign needs an 'assignee' (\"\" to unassign)")
         if action == "note" and not body.get("note"):
             raise BodyInvalid("note needs a 'note'")
+        if action == "verdict" and not body.get("verdict"):
+            raise BodyInvalid("verdict needs a 'verdict'")
         alert = await store.transition(
             request.match_info["id"],
             actor=identity.user.id,
             assignee=body.get("assignee"),
             note=body.get("note"),
+            verdict=body.get("verdict"),
+            determination=body.get("determination"),
             **kwargs,
         )
         log.info("alert %s: %s by %s", alert.id, action, identity.user.id)
         return no_store_json(alert.to_dict())
 
+    async def bulk(request: web.Request, identity: Identity, store: AlertStore) -> web.Response:
+        ids, fields = await _bulk_body(request)
+        result = await bulk_triage(
+            store,
+            ids,
+            actor=identity.user.id,
+            action=fields["action"],
+            assignee=fields.get("assignee"),
+            verdict=fields.get("verdict"),
+            determination=fields.get("determination"),
+            note=fields.get("note"),
+        )
+        for alert_id, why in result.refused.items():  # the words stay in the log, the client gets codes
+            log.info("alerts API bulk %s: %s refused: %s", fields["action"], alert_id, why)
+        log.info(
+            "alerts API: bulk %s by %s: %d done, %d refused",
+            fields["action"],
+            identity.user.id,
+            len(result.done),
+            len(result.refused),
+        )
+        return no_store_json({"done": result.done, "refused": result.codes})
+
     app.router.add_get(base, guarded(list_alerts))
     app.router.add_get(base + "/counts", guarded(counts))
     app.router.add_get(base + "/{id}", guarded(get_alert))
+    app.router.add_post(base + "/bulk", guarded(bulk))
     app.router.add_post(base + "/{id}/{action}", guarded(act))

@@ -1,4 +1,4 @@
-"""``crmgw alerts list|show|ack|resolve|false-positive|assign|note|verdicts``.
+"""``crmgw alerts list|show|ack|resolve|false-positive|verdict|assign|note|verdicts``.
 
 The CLI opens the alert store itself (the journal, plus Redis when configured), so it works while the
 gateway is down, and what it changes is what the API shows (and the other way round). With Redis
@@ -8,9 +8,15 @@ periodic check, or this CLI's next run).
     crmgw alerts list --config gateway.yaml --status open,acknowledged --level high
     crmgw alerts show ID                      # settings: --config, else $CRMGW_CONFIG, else ./gateway.yaml
     crmgw alerts false-positive 01J... --journal var/alerts.jsonl --redis-url redis://... --note "month end"
+    crmgw alerts verdict 01J... 01K... --verdict benign_true_positive --determination authorized_activity
     crmgw alerts verdicts --config gateway.yaml --out var/verdicts.jsonl
 
-Exit codes: 0 done, 1 unknown alert or refused transition, 2 bad usage or configuration.
+``verdict`` takes one alert id or several (bulk: each alert is changed and journalled on its own,
+like the console's bulk triage; one refused does not stop the others). ``resolve`` and
+``false-positive`` take ``--verdict`` / ``--determination`` too.
+
+Exit codes: 0 done, 1 unknown alert or refused transition (for a bulk verdict: any of them), 2 bad
+usage or configuration.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.alerts.config import AlertsConfig
-from gateway.alerts.model import Alert, AlertNotFound, InvalidTransition
+from gateway.alerts.model import DETERMINATIONS, VERDICTS, Alert, AlertNotFound, InvalidTransition
 
 if TYPE_CHECKING:
     from gateway.alerts.store import AlertStore
@@ -83,11 +89,25 @@ def register(subparsers: Subparsers) -> None:
         s.add_argument("--actor", default=os.environ.get("USER") or _login(), help="who acts (default $USER)")
         if name == "assign":
             s.add_argument("--to", required=True, dest="assignee")
+        if name in ("resolve", "false-positive"):
+            _verdict_options(s, required=False)
         s.set_defaults(func=cmd_alerts)
+    s = alerts.add_parser("verdict", help="close alerts with a verdict and determination (or correct it)")
+    _store_options(s)
+    s.add_argument("ids", nargs="+", metavar="id", help="one alert id or several")
+    _verdict_options(s, required=True)
+    s.add_argument("--note")
+    s.add_argument("--actor", default=os.environ.get("USER") or _login(), help="who acts (default $USER)")
+    s.set_defaults(func=cmd_alerts)
     s = alerts.add_parser("verdicts", help="write analyst verdicts (JSON lines) for the next training run")
     _store_options(s)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_alerts)
+
+
+def _verdict_options(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument("--verdict", required=required, choices=VERDICTS)
+    p.add_argument("--determination", choices=DETERMINATIONS, help="why (needs --verdict)")
 
 
 def _login() -> str | None:
@@ -171,9 +191,20 @@ async def _dispatch(args: argparse.Namespace, store: AlertStore) -> int:
     if not args.actor:
         print("--actor is required (no $USER)", file=sys.stderr)
         return 2
+    if getattr(args, "determination", None) and not args.verdict:
+        print("--determination needs --verdict", file=sys.stderr)
+        return 2
+    if cmd == "verdict":
+        return await _verdicts(args, store)
     try:
         alert = await store.transition(
-            args.id, actor=args.actor, status=ACTIONS.get(cmd), assignee=getattr(args, "assignee", None), note=args.note
+            args.id,
+            actor=args.actor,
+            status=ACTIONS.get(cmd),
+            assignee=getattr(args, "assignee", None),
+            note=args.note,
+            verdict=getattr(args, "verdict", None),
+            determination=getattr(args, "determination", None),
         )
     except AlertNotFound:
         print(f"no alert {args.id}", file=sys.stderr)
@@ -183,6 +214,34 @@ async def _dispatch(args: argparse.Namespace, store: AlertStore) -> int:
         return 1
     print_record(alert, as_json=args.json, view=Alert.to_dict, row=_row)
     return 0
+
+
+async def _verdicts(args: argparse.Namespace, store: AlertStore) -> int:
+    """``crmgw alerts verdict ID [ID ...]``: the console's bulk triage (gateway/alerts/triage.py)."""
+    from gateway.alerts.triage import bulk_triage
+
+    try:
+        result = await bulk_triage(
+            store,
+            args.ids,
+            actor=args.actor,
+            action="resolve",
+            verdict=args.verdict,
+            determination=args.determination,
+            note=args.note,
+        )
+    except ValueError as exc:  # a request no alert could take (too many ids)
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    changed = [a for a in [await store.get(i) for i in result.done] if a is not None]
+    if args.json:
+        print(json.dumps({"done": [a.to_dict() for a in changed], "refused": result.refused}, indent=2))
+    else:
+        for a in changed:
+            print(_row(a))
+    for alert_id, why in result.refused.items():
+        print(f"refused {_clean(alert_id)}: {_clean(why)}", file=sys.stderr)
+    return 1 if result.refused else 0
 
 
 # --- shared with the other store CLIs (crmgw approvals, access, blocks) -------------------------------
@@ -232,6 +291,8 @@ def _details(a: Alert) -> str:
         f"  user {_clean(a.user)}  type {_clean(a.type)}  rule {_clean(a.rule)}  window {_clean(a.window)}"
         f"  source {a.source}",
         f"  raised {a.time}  last seen {a.last_seen}  assignee {_clean(a.assignee) or '-'}",
+        *([f"  verdict {a.verdict}" + (f" / {a.determination}" if a.determination else "")] if a.verdict else []),
+        *([f"  recurred {a.recurrences}x: " + ", ".join(_clean(w) for w in a.windows)] if a.recurrences else []),
         "  evidence: " + json.dumps(a.evidence, sort_keys=True),
     ]
     lines += [f"  note {n.time} {_clean(n.actor)}: {_clean(n.text)}" for n in a.notes]

@@ -12,6 +12,8 @@ alerts:
     headers: {X-Source: crmgw}
     headers_env: {Authorization: CRMGW_WEBHOOK_AUTH}   # header -> environment variable holding its value
   syslog: {address: "127.0.0.1:514", facility: local0}
+  join_days: 7                        # a detector alert joins the user's open one raised < 7 days ago
+  join_types: [detector-anomaly]
 ```
 """
 
@@ -88,5 +90,10 @@ class AlertsConfig(StrictModel):
     # memory and written with the next repeat or check: a bulk export over the threshold on every
     # request must not fsync the journal on every request. 0 writes every repeat.
     repeat_min_interval: float = Field(1.0, ge=0)
+    # A new alert of one of these types, for a user with an OPEN alert of the same type raised less
+    # than join_days ago, joins that alert (history ``recurred``) instead of adding one to the queue
+    # (gateway/alerts/intake.py). 0 never joins; a closed alert is never joined.
+    join_days: float = Field(7.0, ge=0, le=90)
+    join_types: list[str] = Field(default_factory=lambda: ["detector-anomaly"])
     webhook: WebhookConfig | None = None
     syslog: SyslogConfig | None = None

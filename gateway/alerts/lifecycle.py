@@ -1,4 +1,5 @@
-"""Pure functions that compute an alert's next copy: repeats while open, analyst actions, evidence bounds.
+"""Pure functions that compute an alert's next copy: repeats and recurrences while open, analyst
+actions, evidence bounds.
 
 They never do I/O, so the store can recompute a change on top of another instance's newer copy when
 its compare-and-set in Redis loses a race.
@@ -11,9 +12,11 @@ from typing import Any
 import orjson
 
 from gateway.alerts.model import (
+    DETERMINATIONS,
     LEVELS,
     OPEN_STATUSES,
     TRANSITIONS,
+    VERDICT_STATUS,
     Alert,
     HistoryEntry,
     InvalidTransition,
@@ -29,6 +32,8 @@ MAX_STRING = 2000
 MAX_DEPTH = 6
 MAX_EVIDENCE_BYTES = 64 * 1024
 MAX_NOTE = 4000
+MAX_WINDOWS = 100  # windows kept on an alert that others joined (a week of days needs 7)
+MAX_RECURRED_TEXT = 300  # the summary quoted in a ``recurred`` history entry
 ACTIONS = {"acknowledged": "acknowledge", "resolved": "resolve", "false_positive": "false_positive"}
 
 
@@ -61,11 +66,14 @@ def repeat(
     evidence: dict[str, Any] | None,
     max_occurrences: int,
     extra: int = 0,
+    window: str | None = None,
 ) -> Alert:
     """The open alert after one more occurrence (plus ``extra`` coalesced ones without evidence)."""
     occurrences = list(alert.occurrences)
     if evidence is not None:
-        occurrences.append(Occurrence(time=stamp, score=score, level=level, summary=summary, evidence=evidence))
+        occurrences.append(
+            Occurrence(time=stamp, score=score, level=level, summary=summary, evidence=evidence, window=window)
+        )
         occurrences = occurrences[-max_occurrences:]
     new_level = level_max(alert.level, level)
     history = list(alert.history)
@@ -85,6 +93,47 @@ def repeat(
     )
 
 
+def recur(
+    alert: Alert,
+    *,
+    stamp: str,
+    actor: str,
+    window: str,
+    level: Level,
+    score: float,
+    summary: str,
+    evidence: dict[str, Any],
+    max_occurrences: int,
+) -> Alert:
+    """The open alert after a later window of the same user and type joined it: one more
+    occurrence (kept with its window and evidence), the window listed, ``recurrences`` + 1, and a
+    ``recurred`` history entry naming the window, the score and the summary (the level and the
+    score only ever go up, as for a repeat)."""
+    joined = repeat(
+        alert,
+        stamp=stamp,
+        level=level,
+        score=score,
+        summary=summary,
+        evidence=evidence,
+        max_occurrences=max_occurrences,
+        window=window,
+    )
+    text = f"{window}: score {score:.3g}, {summary}"
+    if len(text) > MAX_RECURRED_TEXT:
+        text = text[: MAX_RECURRED_TEXT - 1] + "…"
+    entry = HistoryEntry(time=stamp, actor=actor, action="recurred", from_=None, to=text)
+    history = list(joined.history)
+    history.insert(len(alert.history), entry)  # before an "escalated" entry the recurrence caused
+    return joined.model_copy(
+        update={
+            "recurrences": alert.recurrences + 1,
+            "windows": [*alert.windows, window][-MAX_WINDOWS:],
+            "history": history,
+        }
+    )
+
+
 def apply_action(
     alert: Alert,
     *,
@@ -93,16 +142,37 @@ def apply_action(
     status: str | None = None,
     assignee: str | None = None,
     note: str | None = None,
+    verdict: str | None = None,
+    determination: str | None = None,
 ) -> Alert:
-    """The alert after an analyst action; raises InvalidTransition or ValueError when it is not allowed."""
+    """The alert after an analyst action; raises InvalidTransition or ValueError when it is not allowed.
+
+    ``verdict`` (with an optional ``determination``) closes the alert with the status it implies
+    (VERDICT_STATUS); on an alert already closed with that status it corrects the verdict only.
+    """
     if not actor:
         raise ValueError("an action needs an actor")
-    if status is None and assignee is None and note is None:
-        raise ValueError("nothing to do: give a status, an assignee or a note")
+    if determination is not None and verdict is None:
+        raise ValueError("a determination needs a verdict")
+    if status is None and assignee is None and note is None and verdict is None:
+        raise ValueError("nothing to do: give a status, an assignee, a verdict or a note")
     history = list(alert.history)
     notes = list(alert.notes)
     update: dict[str, Any] = {}
     new_status: str = alert.status
+    if verdict is not None:
+        status = _verdict_status(alert, status, verdict, determination)
+        if (verdict, determination) != (alert.verdict, alert.determination):
+            history.append(
+                HistoryEntry(
+                    time=stamp,
+                    actor=actor,
+                    action="verdict",
+                    from_=_verdict_text(alert.verdict, alert.determination),
+                    to=_verdict_text(verdict, determination),
+                )
+            )
+            update["verdict"], update["determination"] = verdict, determination
     if status is not None:
         if status not in TRANSITIONS:
             raise ValueError(f"unknown status {status!r}")
@@ -134,6 +204,24 @@ def apply_action(
     )
 
 
+def _verdict_status(alert: Alert, status: str | None, verdict: str, determination: str | None) -> str | None:
+    """The status a verdict moves the alert to (None: it already has it; only the verdict changes)."""
+    if verdict not in VERDICT_STATUS:
+        raise ValueError(f"unknown verdict {verdict!r} (one of {', '.join(VERDICT_STATUS)})")
+    if determination is not None and determination not in DETERMINATIONS:
+        raise ValueError(f"unknown determination {determination!r} (one of {', '.join(DETERMINATIONS)})")
+    implied = VERDICT_STATUS[verdict]
+    if status is not None and status != implied:
+        raise ValueError(f"the verdict {verdict} closes an alert as {implied}, not {status}")
+    return None if alert.status == implied else implied
+
+
+def _verdict_text(verdict: str | None, determination: str | None) -> str | None:
+    if verdict is None:
+        return None
+    return f"{verdict}/{determination}" if determination else verdict
+
+
 def check_level(level: str) -> Level:
     if not is_level(level):
         raise ValueError(f"unknown level {level!r} (one of {', '.join(LEVELS)})")
@@ -156,5 +244,14 @@ def record_lift(alert: Alert, *, stamp: str, actor: str, action: str, rule: str,
             time=stamp, actor=actor, action=f"lift_{action}", from_=f"{action} by {rule} until {until}", to="lifted"
         ),
     ]
+    notes = [*alert.notes, Note(time=stamp, actor=actor, text=text)]
+    return alert.model_copy(update={"notes": notes, "history": history, "updated_at": stamp, "rev": alert.rev + 1})
+
+
+def record_governance(alert: Alert, *, stamp: str, actor: str, action: str, to: str | None, note: str) -> Alert:
+    """The alert after an analyst took a governance action from it (gateway/governance/actions.py):
+    history ``governance_<action>`` (to: until when, if it ends) and the reason as a note."""
+    text = f"{action.replace('_', '-').capitalize()} {alert.user}: {note.strip()}"[:MAX_NOTE]
+    history = [*alert.history, HistoryEntry(time=stamp, actor=actor, action=f"governance_{action}", to=to)]
     notes = [*alert.notes, Note(time=stamp, actor=actor, text=text)]
     return alert.model_copy(update={"notes": notes, "history": history, "updated_at": stamp, "rev": alert.rev + 1})

@@ -13,6 +13,16 @@ Life cycle (anything else is refused with ``InvalidTransition``)::
 ``false_positive`` means "benign"; an analyst may correct one into the other, but a closed alert is
 never reopened: the next occurrence opens a new alert.
 
+A closed alert also carries the analyst's classification (``verdict``: true_positive,
+benign_true_positive, false_positive) and a ``determination`` (compromised_account, ...). Alerts
+closed before these fields existed have neither: their status alone says what they were (see
+:func:`classification`).
+
+A detector alert on a later day (a new ``window``) of a user who still has an OPEN alert of that
+type raised within ``alerts.join_days`` *joins* that alert instead of opening another
+(``recurrences``, ``windows``, a ``recurred`` history entry: gateway/alerts/intake.py); a closed
+alert is never joined.
+
 ``rev`` increases by one on every change; it is how the journal replay and several gateway
 instances agree on which copy of an alert is the newest.
 """
@@ -35,6 +45,18 @@ Source = Literal["threshold", "detector", "enforcement", "signals"]
 LEVELS: tuple[str, ...] = ("low", "medium", "high", "critical")
 STATUSES: tuple[str, ...] = ("open", "acknowledged", "resolved", "false_positive")
 OPEN_STATUSES = frozenset({"open", "acknowledged"})
+Verdict = Literal["true_positive", "benign_true_positive", "false_positive"]
+VERDICTS: tuple[str, ...] = ("true_positive", "benign_true_positive", "false_positive")
+DETERMINATIONS: tuple[str, ...] = (
+    "compromised_account",
+    "policy_violation",
+    "insider_threat",
+    "authorized_activity",
+    "test",
+    "other",
+)
+# The status a verdict closes an alert with: only a false positive is "not real".
+VERDICT_STATUS = {"true_positive": "resolved", "benign_true_positive": "resolved", "false_positive": "false_positive"}
 TRANSITIONS: dict[str, frozenset[str]] = {
     "open": frozenset({"acknowledged", "resolved", "false_positive"}),
     "acknowledged": frozenset({"resolved", "false_positive"}),
@@ -62,7 +84,8 @@ class HistoryEntry(BaseModel):
     time: str
     actor: str
     action: (
-        str  # raised | repeated | acknowledge | resolve | false_positive | assign | note | lift_block | lift_step_up
+        str  # raised | recurred | escalated | acknowledge | resolve | false_positive | verdict | assign | note
+        # | lift_block | lift_step_up | governance_<action>
     )
     # "from"/"to" are Python keywords: aliases keep the JSON field names the console expects.
     from_: Any = Field(None, alias="from")
@@ -80,6 +103,7 @@ class Occurrence(BaseModel):
     level: Level
     summary: str
     evidence: dict[str, Any] = {}
+    window: str | None = None  # the window it was raised for (None: written before windows were kept)
 
 
 class Alert(BaseModel):
@@ -102,13 +126,22 @@ class Alert(BaseModel):
     history: list[HistoryEntry] = []
     count: int = 1  # occurrences while open, this one included
     occurrences: list[Occurrence] = []  # the latest repeats, newest last, bounded
+    recurrences: int = 0  # later windows that joined this open alert (see the module docstring)
+    windows: list[str] = []  # those windows, oldest first, bounded (``window`` itself not included)
     last_seen: str = ""
     updated_at: str = ""
     rev: int = 1
+    verdict: Verdict | None = None  # set with the status by a triage that names one
+    determination: str | None = None  # one of DETERMINATIONS
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def all_windows(self) -> list[str]:
+        """The window it was raised for, then every window that joined it."""
+        return [self.window, *self.windows]
 
     @property
     def dedupe_key(self) -> str:
@@ -156,6 +189,17 @@ def new_alert_id(now: datetime | None = None) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+def classification(alert: Alert | dict[str, Any]) -> str | None:
+    """The verdict of a closed alert: its own, or (closed before verdicts existed) the status's."""
+    data = alert if isinstance(alert, dict) else alert.to_dict()
+    if data.get("status") not in ("resolved", "false_positive"):
+        return None
+    verdict = data.get("verdict")
+    if verdict in VERDICTS:
+        return str(verdict)
+    return "false_positive" if data.get("status") == "false_positive" else "true_positive"
 
 
 def is_level(value: str) -> TypeGuard[Level]:

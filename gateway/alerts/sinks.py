@@ -7,7 +7,8 @@ jitter; a delivery that failed every attempt is kept (bounded), counted, logged,
 by the same worker. Receivers can de-duplicate on the ``X-Crmgw-Alert-Id`` header.
 
 Protocol: ``submit(event, alert_dict)``, ``async start()``, ``async close()``, ``health()``.
-Events: ``alert.raised`` (a new alert), ``alert.escalated`` (a repeat raised its level).
+Events: ``alert.raised`` (a new alert), ``alert.escalated`` (a repeat or a recurrence raised its
+level), ``alert.recurred`` (a later window joined the open alert: gateway/alerts/intake.py).
 """
 
 from __future__ import annotations

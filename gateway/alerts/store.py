@@ -1,10 +1,11 @@
 """AlertStore: durable, de-duplicated alerts shared by every gateway instance and the CLI.
 
-This module is the store's public API and lifecycle: raising an alert (de-duplicated into the open
-one, rapid repeats coalesced, sinks told), analyst actions, reading, and start/close with the
-periodic Redis check. Where each copy is kept is its base class, AlertPersistence
-(gateway/alerts/persistence.py): journal then Redis, degraded mode while Redis is down, replay of
-the journal when it is back, the health view; ``JournalUnavailable`` is defined there too.
+This module is the store's public API: start/close with the periodic Redis check, analyst actions
+and reading. Its base classes do the rest: AlertIntake (gateway/alerts/intake.py) raises alerts —
+de-duplicated into the open one, joined to the user's open alert of an earlier window, rapid
+repeats coalesced, sinks told — and AlertPersistence (gateway/alerts/persistence.py) keeps each
+copy: journal then Redis, degraded mode while Redis is down, replay of the journal when it is
+back, the health view; ``JournalUnavailable`` is defined there too.
 
 Write path of every change (raise, repeat, analyst action)::
 
@@ -19,29 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import logging
-import math
-import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from gateway.alerts import lifecycle
+from gateway.alerts.intake import JOIN_TYPES, MAX_ATTEMPTS, AlertIntake
 from gateway.alerts.journal import Journal
-from gateway.alerts.model import (
-    Alert,
-    AlertNotFound,
-    HistoryEntry,
-    InvalidTransition,
-    Source,
-    dedupe_key,
-    iso,
-    level_max,
-    new_alert_id,
-)
-from gateway.alerts.persistence import AlertPersistence, to_stderr
+from gateway.alerts.model import Alert, AlertNotFound, InvalidTransition, iso
 from gateway.alerts.persistence import JournalUnavailable as JournalUnavailable  # re-exported: api, console
-from gateway.alerts.verdicts import verdict_of
+from gateway.alerts.verdicts import verdicts_of
 from gateway.alerts.view import alert_filter
 from gateway.background import Periodic
 from gateway.redishealth import REDIS_ERRORS, RedisHealth
@@ -50,11 +38,8 @@ if TYPE_CHECKING:
     from gateway.alerts.sinks import AlertSink
     from gateway.redisconn import RedisClient
 
-log = logging.getLogger("crmgw.alerts")
-MAX_ATTEMPTS = 8
 
-
-class AlertStore(AlertPersistence):
+class AlertStore(AlertIntake):
     def __init__(
         self,
         journal: Journal,
@@ -68,17 +53,23 @@ class AlertStore(AlertPersistence):
         repeat_min_interval: float = 0.0,
         redis_health: RedisHealth | None = None,
         owns_client: bool = True,
+        join_days: float = 7.0,
+        join_types: Iterable[str] = JOIN_TYPES,
     ):
         super().__init__(
-            journal, redis=redis, writer=writer, clock=clock, redis_health=redis_health, owns_client=owns_client
+            journal,
+            redis=redis,
+            writer=writer,
+            clock=clock,
+            redis_health=redis_health,
+            owns_client=owns_client,
+            sinks=sinks,
+            max_occurrences=max_occurrences,
+            repeat_min_interval=repeat_min_interval,
+            join_days=join_days,
+            join_types=join_types,
         )
-        self.sinks = list(sinks)
-        self.max_occurrences = max_occurrences
         self.check_interval = check_interval
-        self.repeat_min_interval = repeat_min_interval
-        self._last_repeat: dict[str, float] = {}
-        self._pending: dict[str, int] = {}  # coalesced repeats not yet written
-        self._lock = asyncio.Lock()
         self._checker = Periodic("alerts-redis-check", check_interval, self._check)
         self._closing = False
 
@@ -108,114 +99,6 @@ class AlertStore(AlertPersistence):
         if self._closing:  # the cancellation may have been turned into a ConnectionError: end here
             raise asyncio.CancelledError
 
-    # --- raising --------------------------------------------------------------------------------
-    async def raise_alert(
-        self,
-        *,
-        user: str,
-        type: str,
-        level: str,
-        score: float,
-        summary: str,
-        evidence: dict[str, Any],
-        rule: str | None,
-        window: str,
-        source: str = "threshold",
-    ) -> str | None:
-        """Record an alert, or add to the open one for (user, type, window); returns its id."""
-        checked = lifecycle.check_level(level)
-        if not math.isfinite(score):  # NaN/inf do not survive JSON; the alert itself must
-            log.warning("alert %s/%s: score %r recorded as 0", user, type, score)
-            score = 0.0
-        now = self.clock()
-        stamp = iso(now)
-        evidence = lifecycle.bound_evidence(evidence or {})
-        key = dedupe_key(user, type, window)
-        async with self._lock:
-            for _ in range(MAX_ATTEMPTS):
-                existing = await self._find_open(key)
-                if existing is not None:
-                    escalates = level_max(existing.level, checked) != existing.level
-                    if (
-                        not escalates
-                        and time.monotonic() - self._last_repeat.get(existing.id, -1e9) < self.repeat_min_interval
-                    ):
-                        self._pending[existing.id] = self._pending.get(existing.id, 0) + 1
-                        return existing.id
-                    extra = self._pending.pop(existing.id, 0)
-                    updated = lifecycle.repeat(
-                        existing,
-                        stamp=stamp,
-                        level=checked,
-                        score=score,
-                        summary=summary,
-                        evidence=evidence,
-                        max_occurrences=self.max_occurrences,
-                        extra=extra,
-                    )
-                    if await self._commit(updated, op="repeated", actor=source, expected=existing.rev, raising=True):
-                        self._last_repeat[updated.id] = time.monotonic()
-                        if escalates:
-                            self._notify("alert.escalated", updated)
-                        return updated.id
-                    self._pending[existing.id] = self._pending.get(existing.id, 0) + extra
-                    continue
-                alert = Alert(
-                    id=new_alert_id(now),
-                    time=stamp,
-                    user=user,
-                    type=type,
-                    level=checked,
-                    score=score,
-                    summary=summary,
-                    evidence=evidence,
-                    rule=rule,
-                    window=window,
-                    source=cast(Source, source),  # checked by the model: a bad source raises ValidationError
-                    history=[HistoryEntry(time=stamp, actor=source, action="raised", to="open")],
-                    last_seen=stamp,
-                    updated_at=stamp,
-                )
-                if await self._commit(alert, op="raised", actor=source, mode="create", raising=True):
-                    self._notify("alert.raised", alert)
-                    return alert.id
-        self.lost += 1
-        log.error("alert for %s/%s/%s not recorded after %d conflicting attempts", user, type, window, MAX_ATTEMPTS)
-        to_stderr(
-            "ALERT-UNRECORDED", {"user": user, "type": type, "level": level, "summary": summary, "window": window}
-        )
-        return None
-
-    async def flush_pending(self) -> None:
-        """Write the counts of repeats coalesced by ``repeat_min_interval``."""
-        async with self._lock:
-            for alert_id in list(self._pending):
-                current = await self._current(alert_id)
-                extra = self._pending.pop(alert_id)
-                if current is None or not current.is_open or not extra:
-                    continue
-                stamp = iso(self.clock())
-                updated = lifecycle.repeat(
-                    current,
-                    stamp=stamp,
-                    level=current.level,
-                    score=current.score,
-                    summary=current.summary,
-                    evidence=None,
-                    max_occurrences=self.max_occurrences,
-                    extra=extra,
-                )
-                if not await self._commit(updated, op="repeated", actor="gateway", expected=current.rev, raising=True):
-                    self._pending[alert_id] = self._pending.get(alert_id, 0) + extra
-
-    def _notify(self, event: str, alert: Alert) -> None:
-        payload = alert.to_dict()
-        for sink in self.sinks:
-            try:
-                sink.submit(event, payload)
-            except Exception:  # a sink must never break the request path
-                log.exception("alerts: sink %r failed to accept alert %s", sink, alert.id)
-
     # --- analyst actions --------------------------------------------------------------------------
     async def transition(
         self,
@@ -225,12 +108,21 @@ class AlertStore(AlertPersistence):
         status: str | None = None,
         assignee: str | None = None,
         note: str | None = None,
+        verdict: str | None = None,
+        determination: str | None = None,
     ) -> Alert:
         return await self._change(
             alert_id,
             actor,
             lambda current, stamp: lifecycle.apply_action(
-                current, stamp=stamp, actor=actor, status=status, assignee=assignee, note=note
+                current,
+                stamp=stamp,
+                actor=actor,
+                status=status,
+                assignee=assignee,
+                note=note,
+                verdict=verdict,
+                determination=determination,
             ),
         )
 
@@ -241,6 +133,16 @@ class AlertStore(AlertPersistence):
             actor,
             lambda current, stamp: lifecycle.record_lift(
                 current, stamp=stamp, actor=actor, action=action, rule=rule, until=until, note=note
+            ),
+        )
+
+    async def record_governance(self, alert_id: str, *, actor: str, action: str, to: str | None, note: str) -> Alert:
+        """Record a governance action taken from this alert (gateway/governance/actions.py)."""
+        return await self._change(
+            alert_id,
+            actor,
+            lambda current, stamp: lifecycle.record_governance(
+                current, stamp=stamp, actor=actor, action=action, to=to, note=note
             ),
         )
 
@@ -306,4 +208,4 @@ class AlertStore(AlertPersistence):
     async def export_verdicts(self) -> builtins.list[dict[str, Any]]:
         """Analyst verdicts on closed alerts, for the next training run (see verdicts.py)."""
         alerts = await self.list(status={"resolved", "false_positive"}, limit=1_000_000)
-        return [v for v in (verdict_of(a.to_dict()) for a in alerts) if v is not None]
+        return [v for a in alerts for v in verdicts_of(a.to_dict())]

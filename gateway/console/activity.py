@@ -127,7 +127,9 @@ def why_rows(evidence: dict[str, Any]) -> list[dict[str, Any]]:
 
     Threshold alerts carry one counter (``count``/``value``/``threshold``/``baseline``); detector
     alerts carry ``features`` (a list of ``{name, value, baseline|usual, ...}`` or a mapping of
-    name to such a dict or to a number). Anything else is shown raw by the page.
+    name to such a dict or to a number). Anything else is shown raw by the page. A detector feature
+    also says how it compares with the user's own closed days (``own``: usual, max, days; null for
+    a user without history) and with the peer group (``peer``: group, usual): gateway/scoring/evidence.py.
     """
     rows = []
     if "value" in evidence and ("threshold" in evidence or "count" in evidence):
@@ -145,21 +147,45 @@ def why_rows(evidence: dict[str, Any]) -> list[dict[str, Any]]:
         features = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in features.items()]
     for f in features if isinstance(features, list) else ():
         if isinstance(f, dict):
-            rows.append(
-                {
-                    "name": f.get("name") or f.get("feature") or "?",
-                    "observed": f.get("value", f.get("observed")),
-                    "threshold": f.get("threshold"),
-                    "baseline": f.get("baseline", f.get("usual", f.get("median"))),
-                    "before": f.get("z", f.get("deviation", f.get("contribution"))),
-                }
-            )
+            row = {
+                "name": f.get("name") or f.get("feature") or "?",
+                "observed": f.get("value", f.get("observed")),
+                "threshold": f.get("threshold"),
+                "baseline": f.get("baseline", f.get("usual", f.get("median"))),
+                "before": f.get("z", f.get("deviation", f.get("contribution"))),
+            }
+            if "own" in f or "peer" in f:
+                row["own"], row["peer"] = _own(f.get("own")), _peer(f.get("peer"))
+            rows.append(row)
     return rows
+
+
+def _usual(d: dict[str, Any]) -> Any:
+    return d.get("usual", d.get("median"))
+
+
+def _own(own: Any) -> dict[str, Any] | None:
+    """The user's own baseline of a feature; None: no history (a new user)."""
+    if not isinstance(own, dict):
+        return None
+    return {"usual": _usual(own), "max": own.get("max"), "days": own.get("days")}
+
+
+def _peer(peer: Any) -> dict[str, Any] | None:
+    if not isinstance(peer, dict):
+        return None
+    return {"usual": _usual(peer), "group": peer.get("group")}
+
+
+def why_drivers(evidence: dict[str, Any], limit: int = 10) -> list[str]:
+    """The detector's sentences on what drove the score (``evidence.drivers``), text only."""
+    drivers = evidence.get("drivers")
+    return [d for d in drivers if isinstance(d, str)][:limit] if isinstance(drivers, list) else []
 
 
 def other_evidence(evidence: dict[str, Any]) -> dict[str, Any]:
     """Evidence not already shown in the why table, the chart or the requests table."""
-    skip = set(WHY_KEYS) | {"features", "top_features", "contributions", "recent_requests"}
+    skip = set(WHY_KEYS) | {"features", "top_features", "contributions", "recent_requests", "drivers"}
     return {k: v for k, v in evidence.items() if k not in skip}
 
 

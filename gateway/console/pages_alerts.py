@@ -1,48 +1,30 @@
-"""Alert pages: the queue, one alert (why, chart, the requests behind it, actions) and its actions.
+"""The alert queue: open alerts most severe first, filters, counts per level, pages, risk scores,
+the blocks in force, saved filters and the bulk triage form (pages_triage.py answers it).
 
-Actions go through ``AlertStore.transition`` with the signed-in analyst as the actor, so each one
-lands in the alert's history (who, when, what, from/to) in the fsync'd journal and shows in the
-CLI and the JSON API exactly like an action taken there. Marking an alert false positive offers to
-lift the block / step-up it caused (pages_blocks.py; checked by default when one is in force).
+One alert's page and its actions are pages_alert_detail.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import Counter
-from datetime import date, datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
-
 from aiohttp import web
 
-from gateway.alerts.model import LEVELS, STATUSES, TRANSITIONS, Alert, AlertNotFound, InvalidTransition
-from gateway.alerts.store import JournalUnavailable
-from gateway.audit.search import AuditQuery, parse_time, search
-from gateway.console import activity, pages_blocks
-from gateway.console.chart import bar_chart
+from gateway.alerts.model import LEVELS, STATUSES
+from gateway.alerts.risk import user_risks
+from gateway.console import pages_blocks, pages_triage
+from gateway.console import saved_filters as saved_filters_module
 from gateway.console.filters import FilterError, local_datetime, text_param
-from gateway.console.routes import Console, redirect
+from gateway.console.routes import Console
 from gateway.console.session import Viewer
 
-log = logging.getLogger("crmgw.console")
 LEVEL_RANK = {level: i for i, level in enumerate(reversed(LEVELS))}  # critical first
-ACTIONS = {
-    "ack": "acknowledged",
-    "resolve": "resolved",
-    "false_positive": "false_positive",
-    "assign": None,
-    "note": None,
-}
-WINDOWS = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86400, "7d": 7 * 86400}
-RECENT_MAX = 50
 
 
 async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
     store = console.alerts  # Redis down: read from the journal, the page says the store is degraded
     q = request.query
     error, status_param = "", q.get("status", "")
+    size = console.config.page_size
+    page = _page(q.get("page"))
     try:
         statuses = _statuses(status_param)
         level = q.get("level") or None
@@ -50,20 +32,23 @@ async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.R
             raise FilterError(f"level must be one of {', '.join(LEVELS)}")
         since = local_datetime(q.get("since"), viewer.tz, "since")
         until = local_datetime(q.get("until"), viewer.tz, "until")
-        alerts = await store.list(
+        # Pages cut the newest-first order (stable as alerts arrive); each page is then sorted.
+        found = await store.list(
             status=statuses,
             level=level,
             type=text_param(q, "type"),
             user=text_param(q, "user"),
             since=since,
             until=until,
-            limit=console.config.page_size,
+            limit=size * page + 1,
         )
     except FilterError as exc:
-        error, alerts = str(exc), []
+        error, found = str(exc), []
+    alerts = found[(page - 1) * size : page * size]
     alerts.sort(key=lambda a: (not a.is_open, LEVEL_RANK.get(a.level, 9), _neg(a.id)))
     counts = await store.counts()
     measures, measures_problem = await pages_blocks.in_force(console)
+    filters = {k: q[k] for k in saved_filters_module.FIELDS if q.get(k)}
     return console.render(
         request,
         viewer,
@@ -82,9 +67,23 @@ async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.R
             "back": "alerts",
             "can_lift": pages_blocks.can_lift(console, viewer),
             "lifted": q.get("lifted", ""),
+            "done": q.get("done", ""),
+            "page": page,
+            "has_next": len(found) > page * size,
+            "filter_query": saved_filters_module.query_of(filters),
+            "saved": pages_triage.saved_filters(console).of(viewer.user),
+            "risks": user_risks(await pages_triage.all_alerts(console), console.services.clock()),
+            **pages_triage.triage_choices(),
         },
         status=400 if error else 200,
     )
+
+
+def _page(value: str | None) -> int:
+    try:
+        return min(max(int(value or 1), 1), 1000)
+    except ValueError:
+        return 1
 
 
 def _neg(alert_id: str) -> tuple[int, ...]:
@@ -101,188 +100,5 @@ def _statuses(value: str) -> set[str] | None:
     return {value}
 
 
-class Behind:
-    """One pass over the user's audit records: per-day totals for the chart and the latest requests."""
-
-    def __init__(self, metric: str, tz: ZoneInfo, start: datetime, end: datetime):
-        self.metric, self.tz, self.start, self.end = metric, tz, start, end
-        self.records: list[dict[str, Any]] = []
-        self.totals: Counter[date] = Counter()
-
-    def __call__(self, record: dict[str, Any]) -> bool:
-        activity.add_to_totals(self.totals, record, self.metric, self.tz)
-        when = parse_time(record.get("time"))
-        if when is not None and self.start <= when <= self.end and len(self.records) < RECENT_MAX:
-            self.records.append(record)
-        return False  # aggregate only: the search keeps nothing
-
-
-async def detail(
-    console: Console, request: web.Request, viewer: Viewer, *, error: str = "", status: int = 200
-) -> web.Response:
-    alert = await console.alerts.get(request.match_info["id"])
-    if alert is None:
-        return console.error_page(request, 404, "No such alert", "alert-unknown", viewer=viewer)
-    evidence = alert.evidence or {}
-    metric = activity.metric_of(evidence)
-    # The store writes ISO times; one it cannot parse (a hand-edited journal) charts up to now.
-    first = parse_time(alert.time) or console.services.clock()
-    last = parse_time(alert.last_seen) or first
-    days = console.config.chart_days
-    end_day: date = last.astimezone(viewer.tz).date()
-    start = datetime.combine(end_day - timedelta(days=days - 1), time(0), viewer.tz)
-    until = datetime.combine(end_day + timedelta(days=1), time(0), viewer.tz)
-    window = WINDOWS.get(str(evidence.get("timespan")), 3600)
-    behind = Behind(metric, viewer.tz, first - timedelta(seconds=window), last + timedelta(seconds=60))
-    found = await asyncio.to_thread(
-        search,
-        console.audit_path,
-        AuditQuery(user=alert.user, since=start, until=until),
-        limit=1,
-        max_bytes=console.config.audit_scan_bytes,
-        keep=behind,
-    )
-    series = activity.day_series(behind.totals, end_day, days)
-    band = activity.usual_range(series)
-    baseline = evidence.get("baseline") if isinstance(evidence.get("baseline"), (int, float)) else None
-    label = metric.replace("_", " ")
-    chart = bar_chart(
-        activity.activity_bars(series, metric),
-        title=f"{alert.user}: {label} per day",
-        band=band,
-        reference=baseline,
-        label_every=max(1, days // 14),
-        band_label=f"usual range (10th-90th percentile of the previous {days - 1} days)",
-        reference_label=f"usual daily max from the alert's evidence: {baseline}",
-    )
-    measures, _ = await pages_blocks.in_force(console, user=alert.user)
-    return console.render(
-        request,
-        viewer,
-        "alert.html",
-        {
-            "alert": alert,
-            "why": activity.why_rows(evidence),
-            "other": activity.other_evidence(evidence),
-            "chart": chart,
-            "metric": label,
-            "band": band,
-            "baseline": baseline,
-            "days": days,
-            "requests": behind.records,
-            "evidence_requests": evidence.get("recent_requests") or [],
-            "scan": found,
-            "error": error,
-            "done": request.query.get("done", ""),
-            "can": _allowed_actions(alert.status),
-            "alert_measures": pages_blocks.of_alert(measures, alert),
-            "can_lift": pages_blocks.can_lift(console, viewer) and alert.user != viewer.user,
-            "lifted": request.query.get("lifted", ""),
-            "lift_roles": console.config.lift_roles,
-        },
-        status=status,
-    )
-
-
-def _allowed_actions(status: str) -> set[str]:
-    names = {v: k for k, v in ACTIONS.items() if v}
-    allowed = {names[s] for s in TRANSITIONS.get(status, ()) if s in names}
-    allowed.add("note")
-    if status in ("open", "acknowledged"):
-        allowed.add("assign")
-    return allowed
-
-
-async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Response:
-    store = console.alerts
-    form = await console.form(request)
-    action = form.get("action", "")
-    alert_id = request.match_info["id"]
-    if action not in ACTIONS:
-        return await detail(console, request, viewer, error=f"Unknown action {action[:40]!r}.", status=400)
-    note = (form.get("note") or "").strip() or None
-    assignee = form.get("assignee") if action == "assign" else None
-    if action == "assign" and assignee is None:
-        return await detail(console, request, viewer, error="Assign needs an analyst (empty unassigns).", status=400)
-    if action == "note" and note is None:
-        return await detail(console, request, viewer, error="Write a note first.", status=400)
-    lift = action == "false_positive" and form.get("lift") == "on"
-    if lift:  # refused before anything is done
-        if not pages_blocks.can_lift(console, viewer):
-            return console.error_page(
-                request,
-                403,
-                f"Only {', '.join(console.config.lift_roles)} may lift a block or step-up.",
-                "role-unauthorized",
-                viewer=viewer,
-            )
-        current = await store.get(alert_id)
-        if current is not None and current.user == viewer.user:
-            return console.error_page(
-                request, 403, "Nobody may lift their own block or step-up.", "own-block", viewer=viewer
-            )
-    try:
-        alert = await store.transition(
-            alert_id,
-            actor=viewer.user,
-            status=ACTIONS[action],
-            assignee=assignee[:100] if assignee is not None else None,
-            note=note,
-        )
-    except AlertNotFound:
-        return console.error_page(request, 404, "No such alert", "alert-unknown", viewer=viewer)
-    except InvalidTransition as exc:
-        return await detail(console, request, viewer, error=f"Not done: {exc}.", status=409)
-    except ValueError as exc:
-        return await detail(console, request, viewer, error=f"Not done: {exc}.", status=400)
-    except JournalUnavailable as exc:
-        log.error("console: %s", exc)
-        return await detail(
-            console, request, viewer, error="Not done: the alerts journal cannot be written.", status=503
-        )
-    log.info("console: %s did %s on alert %s (now %s)", viewer.user, action, alert.id, alert.status)
-    lifted: list[str] = []
-    if lift:
-        lifted, problem, code = await _lift_its_measures(console, viewer, alert, note)
-        if problem:
-            return await detail(
-                console,
-                request,
-                viewer,
-                status=code,
-                error=f"Marked false positive, but the block was not lifted: {problem}",
-            )
-    return redirect(
-        f"{console.base}/alerts/{alert.id}?done={action}" + (f"&lifted={','.join(lifted)}" if lifted else "")
-    )
-
-
-async def _lift_its_measures(
-    console: Console, viewer: Viewer, alert: Alert, note: str | None
-) -> tuple[list[str], str, int]:
-    """Lift what ``alert`` caused: (actions lifted, problem, HTTP status for the problem)."""
-    measures, problem = await pages_blocks.in_force(console, user=alert.user)
-    if measures is None:
-        return [], problem, 503
-    lifted: list[str] = []
-    for action in sorted({m["action"] for m in pages_blocks.of_alert(measures, alert)}):
-        try:
-            done = await pages_blocks.lift_for(
-                console,
-                viewer,
-                alert.user,
-                action,
-                note or f"alert {alert.id} marked false positive",
-                fallback_alert=alert.id,
-            )
-        except pages_blocks.LiftRefused as exc:
-            return lifted, exc.message, exc.status
-        lifted += [x.measure.action for x in done]
-    return lifted, "", 200
-
-
 def register(console: Console, router: web.UrlDispatcher) -> None:
-    base = console.base
-    router.add_get(base + "/alerts", console.page(queue))
-    router.add_get(base + "/alerts/{id}", console.page(detail))
-    router.add_post(base + "/alerts/{id}/action", console.page(act))
+    router.add_get(console.base + "/alerts", console.page(queue))

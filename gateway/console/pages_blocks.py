@@ -5,7 +5,8 @@ gateway/signals/blocks.py). Lifting is a POST through :meth:`Console.page` (CSRF
 allowed only to ``console.lift_roles`` (default security_analyst) and never on one's own block;
 the lift is recorded in the causing alert's history with the analyst as actor, plus a log line.
 
-    POST {base}/users/{user}/lift   csrf, note, action (block | step_up | empty: all), back (alerts | user)
+    POST {base}/users/{user}/lift   csrf, note, action (block | step_up | empty: all),
+                                    back (alerts | user | govern | alert:<id> | incident:<id>)
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ async def lift(console: Console, request: web.Request, viewer: Viewer) -> web.St
     action = form.get("action") or None
     if action is not None and action not in ACTIONS:
         return console.error_page(request, 400, "Not lifted", "action-unknown", viewer=viewer)
-    back = f"{console.base}/alerts" if form.get("back") == "alerts" else f"{console.base}/users/{quote(user, safe='')}"
+    back = back_url(console, form.get("back"), user)
     try:
         lifted = await lift_for(console, viewer, user, action, form.get("note"))
     except LiftRefused as exc:
@@ -132,6 +133,18 @@ async def lift(console: Console, request: web.Request, viewer: Viewer) -> web.St
         )
     log.info("console: %s lifted %s", viewer.user, done_text(lifted))
     return redirect(f"{back}?lifted={quote(user, safe='')}")
+
+
+def back_url(console: Console, back: str | None, user: str) -> str:
+    """Where a form returns to: a page of this console only (ids are quoted, never a free URL)."""
+    kind, _, ident = (back or "").partition(":")
+    if kind == "alerts":
+        return f"{console.base}/alerts"
+    if kind in ("alert", "incident") and ident:
+        return f"{console.base}/{kind}s/{quote(ident[:40], safe='')}"
+    if kind == "govern":
+        return f"{console.base}/users/{quote(user, safe='')}/govern"
+    return f"{console.base}/users/{quote(user, safe='')}"
 
 
 def register(console: Console, router: web.UrlDispatcher) -> None:

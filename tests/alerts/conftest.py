@@ -14,11 +14,16 @@ import redis as redis_sync
 from aiohttp import web
 
 from gateway.alerts.api import register_alert_routes
+from gateway.alerts.config import AlertsConfig
 from gateway.alerts.journal import Journal
 from gateway.alerts.store import AlertStore
+from gateway.app import GATEWAY, create_app
 from gateway.errors import Forbidden, Unauthenticated
 from gateway.model import Identity, User
 from gateway.redisconn import connect_redis
+from gateway.rulestore import RuleStore
+from tests.conftest import RULES
+from tests.integration.conftest import gateway_settings
 
 
 def raise_kwargs(**over):
@@ -143,3 +148,21 @@ async def api(aiohttp_client, make_store, redis_url):
     client = await aiohttp_client(app)
     client.store = store
     return client
+
+
+@pytest.fixture
+async def console_api(aiohttp_client, make_store, redis_url, tmp_path):
+    """The alerts API authorised by the real gateway's admin authentication (Bearer tokens)."""
+    rules, errors = RuleStore.open(RULES)
+    assert rules is not None, errors
+    gw = create_app(gateway_settings("http://127.0.0.1:9", tmp_path, RULES), rules)[GATEWAY]
+    store = await make_store(redis_url)
+    roles = frozenset(AlertsConfig().api_roles)
+    app = web.Application()
+    register_alert_routes(
+        app, prefix="/_gw", store_getter=lambda: store, authorize=lambda req: gw.authenticate_admin(req, roles)
+    )
+    client = await aiohttp_client(app)
+    client.store = store
+    yield client
+    gw.audit.close()

@@ -1,7 +1,8 @@
 """The alerts API behind the gateway's own admin authentication (real tokens, real directory).
 
 The routes run on a side application (its own alert store on the test Redis) that authorises with
-the real gateway services' ``authenticate_admin``: exactly the ``authorize`` create_app passes.
+the real gateway services' ``authenticate_admin``: exactly the ``authorize`` create_app passes
+(the ``console_api`` fixture, tests/alerts/conftest.py).
 """
 
 from __future__ import annotations
@@ -10,29 +11,8 @@ import pytest
 from aiohttp import web
 
 from gateway.alerts.api import register_alert_routes
-from gateway.alerts.config import AlertsConfig
-from gateway.app import GATEWAY, create_app
-from gateway.rulestore import RuleStore
 from tests.alerts.conftest import raise_kwargs
-from tests.conftest import RULES
-from tests.integration.conftest import auth, gateway_settings
-
-
-@pytest.fixture
-async def console_api(aiohttp_client, make_store, redis_url, tmp_path):
-    rules, errors = RuleStore.open(RULES)
-    assert rules is not None, errors
-    gw = create_app(gateway_settings("http://127.0.0.1:9", tmp_path, RULES), rules)[GATEWAY]
-    store = await make_store(redis_url)
-    roles = frozenset(AlertsConfig().api_roles)
-    app = web.Application()
-    register_alert_routes(
-        app, prefix="/_gw", store_getter=lambda: store, authorize=lambda req: gw.authenticate_admin(req, roles)
-    )
-    client = await aiohttp_client(app)
-    client.store = store
-    yield client
-    gw.audit.close()
+from tests.integration.conftest import auth
 
 
 @pytest.mark.parametrize("user,status", [("heidi", 200), ("grace", 200), ("alice", 403), ("ivan", 403), (None, 401)])

@@ -95,3 +95,36 @@ async def test_cli_exports_verdicts_for_training(make_store, tmp_path):
     assert await cli("verdicts", "--journal", str(store.journal.path), "--out", str(out)) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(r["user"], r["verdict"]) for r in rows} == {("alice", "false_positive"), ("bob", "confirmed")}
+
+
+async def test_cli_bulk_verdict_reports_each_refusal_and_exits_1(make_store, tmp_path, capsys):
+    store = await make_store(None)
+    a = await store.raise_alert(**raise_kwargs())
+    b = await store.raise_alert(**raise_kwargs(user="bob"))
+    journal = str(store.journal.path)
+    code = await cli("verdict", a, b, "01NOPE", "--journal", journal, "--actor", "heidi", "--verdict", "false_positive")
+    assert code == 1
+    out, err = capsys.readouterr()
+    assert a in out and b in out and "refused 01NOPE: no such alert" in err
+    assert {(await store.get(i)).status for i in (a, b)} == {"false_positive"}
+
+
+async def test_cli_resolve_with_a_verdict_and_a_determination_without_one(make_store, capsys):
+    store = await make_store(None)
+    a = await store.raise_alert(**raise_kwargs())
+    journal = str(store.journal.path)
+    assert await cli("resolve", a, "--journal", journal, "--actor", "heidi", "--determination", "test") == 2
+    assert "--determination needs --verdict" in capsys.readouterr().err
+    assert (await store.get(a)).status == "open"
+    args = ("--verdict", "benign_true_positive", "--determination", "authorized_activity")
+    assert await cli("resolve", a, "--journal", journal, "--actor", "heidi", *args) == 0
+    alert = await store.get(a)
+    assert (alert.status, alert.verdict, alert.determination) == (
+        "resolved",
+        "benign_true_positive",
+        "authorized_activity",
+    )
+    assert await cli("show", a, "--journal", journal) == 0
+    assert "verdict benign_true_positive / authorized_activity" in capsys.readouterr().out
+    assert await cli("false-positive", a, "--journal", journal, "--actor", "h", "--verdict", "true_positive") == 1
+    assert "refused" in capsys.readouterr().err

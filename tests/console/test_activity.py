@@ -89,3 +89,20 @@ def test_why_rows_for_a_threshold_and_for_detector_features():
     }
     assert rows[1]["name"] == "export_ratio" and rows[1]["baseline"] == 1.2 and rows[1]["before"] == 6.3
     assert activity.why_rows({"features": {"night_share": 0.8}})[0]["observed"] == 0.8
+
+
+def test_why_rows_of_a_detector_feature_carry_the_own_and_peer_usual():
+    rows = activity.why_rows(
+        {
+            "features": {
+                "exports": {"value": 9, "own": {"median": 1, "max": 2, "days": 30}, "peer": {"group": "r", "usual": 3}},
+                "views": {"value": 5, "own": None, "peer": {"group": "r", "median": 4}},
+                "plain": {"value": 1, "baseline": 0.5},
+            },
+            "drivers": ["exports 9 (own usual 1)", 7, None],
+        }
+    )
+    assert rows[0]["own"] == {"usual": 1, "max": 2, "days": 30} and rows[0]["peer"] == {"usual": 3, "group": "r"}
+    assert rows[1]["own"] is None and rows[1]["peer"] == {"usual": 4, "group": "r"}
+    assert "own" not in rows[2] and "peer" not in rows[2]  # older evidence: the baseline column only
+    assert activity.why_drivers({"drivers": ["a", 7, None]}) == ["a"] and activity.why_drivers({"drivers": "a"}) == []
