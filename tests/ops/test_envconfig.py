@@ -98,6 +98,7 @@ def test_secrets_are_the_names_the_settings_declare(tmp_path, monkeypatch):
         "CRMGW_WEBHOOK_AUTH": "alerts.webhook.headers_env.Authorization",
         "CRMGW_CONSOLE_SECRET": "console.session_secret_env",
         "CRMGW_MASK_KEY": "mask_key_env",
+        "CRMGW_MODEL_KEY": "scoring.model_key_env",  # the detector's model-card key (issue 15)
     }
 
 
