@@ -8,6 +8,8 @@ as under ``crmgw serve``; the console's settings come from the gateway's setting
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -123,3 +125,42 @@ async def csrf_of(client, path: str) -> str:
     resp = await client.get(path)
     assert resp.status == 200, await resp.text()
     return CSRF.search(await resp.text()).group(1)
+
+
+# --- the browser tests' fixtures (test_browser*.py; module-scoped, requested only by slow tests) ---
+
+
+@pytest.fixture(scope="module")
+def live(
+    request: pytest.FixtureRequest, redis_server: tuple[str, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """One live gateway (tests/console/live.py) per browser test module, on a flushed test Redis."""
+    from tests.console.live import LiveGateway, running
+
+    folder = tmp_path_factory.mktemp("live-" + request.module.__name__.rpartition(".")[2])
+    with running(LiveGateway, redis_server, folder) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium through Playwright, one per browser test module."""
+    from tests.console.live import chromium
+
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser: Any, live: Any) -> Iterator[Any]:
+    """A fresh browser context on the live gateway; ``tab.dialogs`` and ``tab.errors`` collect the
+    page's dialogs (dismissed) and script errors for the test to assert on."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live.url)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.dialogs = []
+    tab.errors = []
+    tab.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+    tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+    yield tab
+    context.close()

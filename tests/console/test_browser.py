@@ -20,7 +20,6 @@ from gateway.alerts import journal_path
 from gateway.identity.devkeys import mint_token
 from tests.conftest import REPO
 from tests.console.conftest import alert_kwargs, evidence
-from tests.console.live import LiveGateway, chromium, running
 
 pytestmark = pytest.mark.slow
 
@@ -28,29 +27,6 @@ SHOTS = REPO / "artifacts" / "screenshots"
 XSS_SUMMARY = "<script>window.__xss = 1</script> exported <b>bold</b>"
 XSS_PATH = "/api/customers/<script>window.__xss=2</script>"
 XSS_AGENT = '<img src=x onerror="window.__xss=3">Mozilla/5.0'
-
-
-@pytest.fixture(scope="module")
-def live(redis_server, tmp_path_factory):
-    with running(LiveGateway, redis_server, tmp_path_factory.mktemp("live")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser, live):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live.url)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    tab.dialogs = []
-    tab.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
-    yield tab
-    context.close()
 
 
 def sign_in(page, user: str) -> None:

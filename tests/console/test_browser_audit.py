@@ -10,33 +10,9 @@ import pytest
 
 from gateway.identity.devkeys import mint_token
 from tests.conftest import REPO
-from tests.console.live import LiveGateway, chromium, running
 
 pytestmark = pytest.mark.slow
 SHOTS = REPO / "artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def live(redis_server, tmp_path_factory):
-    with running(LiveGateway, redis_server, tmp_path_factory.mktemp("live-audit")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser, live):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live.url)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    tab.errors = []
-    tab.on("pageerror", lambda exc: tab.errors.append(str(exc)))
-    yield tab
-    context.close()
 
 
 def sign_in(page, user: str) -> None:

@@ -13,31 +13,9 @@ import pytest
 
 from gateway.identity.devkeys import mint_token
 from tests.console.conftest import alert_kwargs
-from tests.console.live import LiveGateway, chromium, running
 from tests.console.test_browser import shoot, sign_in
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def live(redis_server, tmp_path_factory):
-    with running(LiveGateway, redis_server, tmp_path_factory.mktemp("live-triage")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser, live):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live.url)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
 
 
 async def request(base: str, user: str, method: str = "GET", path: str = "/api/customers", **kw) -> tuple[int, str]:
