@@ -18,7 +18,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.answers import REQUEST_ID, REQUEST_TIMED_OUT, error_response, new_request_id
+from gateway.answers import REQUEST_DEADLINE, REQUEST_ID, REQUEST_TIMED_OUT, error_response, new_request_id
 from gateway.errors import GatewayError
 
 log = logging.getLogger("crmgw")
@@ -55,7 +55,9 @@ def request_timeout(seconds: float) -> Middleware:
     """End a request that takes longer than ``seconds``: 504 when nothing was sent yet, else cut.
 
     The pipeline's ``finally`` still writes the audit line (the handler is cancelled, not dropped);
-    ``request[REQUEST_TIMED_OUT]`` tells it why, and it records 504 by the same rule as here.
+    ``request[REQUEST_TIMED_OUT]`` tells it why, and it records 504 by the same rule as here. Once
+    the pipeline has decided its answer it disarms the timer (``request[REQUEST_DEADLINE]``): a
+    timeout during the wait for its audit line would send a 504 the line does not say.
     """
 
     @web.middleware
@@ -70,7 +72,7 @@ def request_timeout(seconds: float) -> Middleware:
             request[REQUEST_TIMED_OUT] = True
             task.cancel()
 
-        timer = asyncio.get_running_loop().call_later(seconds, expire)
+        timer = request[REQUEST_DEADLINE] = asyncio.get_running_loop().call_later(seconds, expire)
         try:
             return await handler(request)
         except asyncio.CancelledError:

@@ -25,7 +25,7 @@ import logging
 import orjson
 from aiohttp import web
 
-from gateway.answers import REQUEST_TIMED_OUT, error_response, request_id_of
+from gateway.answers import REQUEST_DEADLINE, REQUEST_TIMED_OUT, error_response, request_id_of
 from gateway.approvals import gate as approvals_gate
 from gateway.context.build import build_context
 from gateway.context.client_ip import ip_text
@@ -53,11 +53,16 @@ class Pipeline:
         self.in_flight = 0  # requests being handled: the audit append batches only when others are
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        flow = Flow(request_id=request_id_of(request), method=request.method, raw_target=request.raw_path)
-        flow.received_at = self.services.clock().timestamp()  # the gateway's clock: tests and audit agree
+        flow = Flow(
+            request_id=request_id_of(request),
+            received_at=self.services.clock().timestamp(),  # the gateway's clock: tests and audit agree
+            method=request.method,
+            raw_target=request.raw_path,
+        )
         self.in_flight += 1
         response: web.StreamResponse | None = None  # what the client is answered (its status is audited)
         answer: web.StreamResponse  # what aiohttp is given back
+        cancelled = False
         try:
             response = answer = await self._run(request, flow)
         except GatewayError as exc:
@@ -69,6 +74,7 @@ class Pipeline:
             flow.error = flow.error or ("request-timeout" if timed_out else "client-disconnected")
             if timed_out and not request.writer.output_size:
                 flow.status = 504  # what gateway.middleware's timeout answers when nothing was sent yet
+            cancelled = True
             raise
         except ClientDisconnected:
             # Nobody is left to answer: the line says why, with no status. The response returned is
@@ -80,14 +86,23 @@ class Pipeline:
             flow.error = "internal-error"
             response = answer = error_response(flow.request_id, GatewayError())
         finally:
+            # The answer is decided: the request timeout (gateway.middleware) may no longer replace
+            # it with a 504, else a timeout during the wait for the audit line below would send the
+            # client an answer its line does not record. Nothing awaited since the stage returned
+            # or raised, so a timeout that fired earlier already surfaced as CancelledError above.
+            deadline = request.get(REQUEST_DEADLINE)
+            if deadline is not None:
+                deadline.cancel()
             if response is not None:
                 flow.status = response.status
             # The audit line, then the observers (metrics, signals, scoring). With other requests in
-            # flight the line is queued at once (even when cancelled or raising) and appended with
-            # the others finishing in this loop tick (gateway.audit.log.write_soon); alone, nothing
-            # could join it, so it is written now and the answer does not wait a tick for it.
+            # flight the line is queued at once and appended with the others finishing in this loop
+            # tick (gateway.audit.log.write_soon); alone, nothing could join it, so it is written
+            # now and the answer does not wait a tick for it. A cancelled request (timeout, client
+            # gone) is not awaited below, so its line is written now too: the middleware's 504 is
+            # sent right after this.
             written = None
-            if self.in_flight > 1:
+            if self.in_flight > 1 and not cancelled:
                 written = self.services.finish_soon(flow)
             else:
                 self.services.finish(flow)

@@ -143,15 +143,18 @@ class Services:
         )
         self.audit = AuditLog(settings.data_path(settings.audit.path), settings.audit.max_bytes, settings.audit.backups)
         self.metrics: Metrics = metrics or Metrics()
+        # the metrics' tallies go into the families with each tick's audit lines, before those
+        # answers are released (gateway.metrics: /metrics counts every answered request)
+        self.audit.before_release = self.flush_metrics
         # One Redis client and health tracker per URL for the stores and the signals stage the
         # lifecycle opens; it closes them last, after every part using them stopped.
         self.redis: RedisConnections = RedisConnections(clock=self.clock)
         # Given by the caller (tests), else built by the app's lifecycle once the alert store is open.
         self.given_signals, self.given_scoring = signals is not None, scoring is not None
         self.signals: SignalsPart = signals or Idle()
+        self.scoring: ScoringPart = scoring or Idle()
         # Suspensions (gateway/governance): this process only until the lifecycle shares them via Redis.
         self.governance = GovernanceGuard(None, self.clock)
-        self.scoring: ScoringPart = scoring or Idle()
         self._session: aiohttp.ClientSession | None = None
         self._alerts: AlertStore | None = None
         self._approvals: ApprovalStore | None = None
@@ -212,6 +215,7 @@ class Services:
         record = audit_record(flow)
         self.audit.write(record)
         self._observe(flow, record)
+        self.flush_metrics()  # counted before this answer is sent
         return record
 
     def finish_soon(self, flow: Flow) -> asyncio.Future[bool] | None:
@@ -222,7 +226,18 @@ class Services:
         record = audit_record(flow)
         written = self.audit.write_soon(record)
         self._observe(flow, record)
+        if written is None:
+            self.flush_metrics()  # written at once: counted at once too
         return written
+
+    def flush_metrics(self) -> None:
+        """The metrics' tallies into their families (gateway.metrics); a failure is the metrics
+        observer's, logged and counted like one, never the request's."""
+        try:
+            self.metrics.flush()
+        except Exception:
+            log.exception("metrics flush failed")
+            self.metrics.observer_failed("metrics")
 
     def _observe(self, flow: Flow, record: AuditRecord) -> None:
         ruleset = self.ruleset_of(flow)
@@ -289,11 +304,11 @@ class Services:
             if "alerts-journal-unwritable" in unwritable and "alerts-journal-unwritable" not in degraded:
                 degraded.append("alerts-journal-unwritable")
         extra["scoring"] = self.scoring.health()
-        # The suspension overlay on the rule files; a Redis outage is already named by the stores.
-        extra["governance"] = self.governance.health()
         if self.settings.scoring.model_dir and extra["scoring"].get("model") in ("refused", "missing", "stale"):
             degraded.append(f"detector-model-{extra['scoring']['model']}")
         degraded += extra["scoring"].get("problems") or []  # demo key, over budget here, reload failed
+        # The suspension overlay on the rule files; a Redis outage is already named by the stores.
+        extra["governance"] = self.governance.health()
         extra["signals"] = self.signals.health()
         degraded += extra["signals"].get("problems") or []  # redis unavailable / refusing writes, data lost
         identity = self.identity.health()  # fetched signing keys (jwks_url / oidc_discovery), if any

@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ class AuditLog:
         self._mine: tuple[int, int, Head] | None = None
         # lines waiting for this loop tick's append (write_soon), with their futures
         self._queued: list[tuple[bytes, asyncio.Future[bool]]] = []
+        # called after a tick's append, before the answers awaiting it are released: the gateway's
+        # metrics flush their tallies there (gateway.metrics), so no answered request is uncounted
+        self.before_release: Callable[[], None] | None = None
         self._open()
 
     def _open(self) -> io.FileIO:
@@ -157,6 +161,11 @@ class AuditLog:
         if not queued:
             return
         ok = self._append([body for body, _ in queued])
+        if self.before_release is not None:
+            try:
+                self.before_release()
+            except Exception:  # never keeps an answer from being released
+                log.exception("audit: the before_release hook failed")
         for _, future in queued:
             if not future.done():
                 try:

@@ -176,6 +176,7 @@ def body(spec: BodySpec, where: tuple[Any, ...], problems: list[Problem]) -> Bod
                     'one element each from the root, e.g. "Envelope.Body.GetLeads"',
                 )
             )
+        _nested_calls(spec.records, where + ("records",), problems)
     elif any(m != "json" for m in spec.media) and spec.records != ["$"]:
         problems.append((where + ("records",), 'form and multipart bodies hold one record: records must be ["$"]'))
     return BodyContract(
@@ -184,6 +185,34 @@ def body(spec: BodySpec, where: tuple[Any, ...], problems: list[Problem]) -> Bod
         writable=frozenset(spec.writable),
         writable_by_role={role: frozenset(keys) for role, keys in spec.writable_by_role.items()},
     )
+
+
+def _nested_calls(records: list[str], where: tuple[Any, ...], problems: list[Problem]) -> None:
+    """Each declared call of an xml body must lie outside every other: gateway.response.xmlcall
+    reads an element either as a call or as the way to one, never both, so a call declared inside
+    another (``A.B`` and ``A.B.C``) or twice could not be checked at request time (it would be a
+    500 for every caller). Refused here, naming both calls; element names as xmlcall compares them."""
+    seen: list[tuple[int, str, tuple[str, ...]]] = []
+    for j, text in enumerate(records):
+        try:
+            names = tuple(key for key, _ in fieldpath.parse(text))
+        except fieldpath.FieldPathError:
+            continue  # reported by _path_ok
+        for i, other_text, other in seen:
+            if names == other:
+                problems.append((where + (j,), f"call {text!r} is declared twice (also records[{i}])"))
+                break
+            outer, inner = (other_text, text) if len(other) < len(names) else (text, other_text)
+            if names[: len(other)] == other or other[: len(names)] == names:
+                problems.append(
+                    (
+                        where + (j,),
+                        f"call {inner!r} lies inside call {outer!r} (records[{i}] and records[{j}]): "
+                        "a call cannot hold another call",
+                    )
+                )
+                break
+        seen.append((j, text, names))
 
 
 def query(spec: dict[str, QuerySpec], where: tuple[Any, ...], problems: list[Problem]) -> dict[str, QueryParam]:
