@@ -51,7 +51,7 @@ class _EndpointSpec(StrictModel):
     path: str
     operation: str
     records: list[str]
-    format: Literal["json", "csv", "xml"] = "json"
+    format: Literal["json", "csv", "xml", "ndjson"] = "json"
     lookup: str | None = None
     ids_from_body: str | None = None
     body: contracts.BodySpec | None = None
@@ -189,6 +189,8 @@ class Loader:
             self._field_path(where + ("ids_from_body",), spec.ids_from_body, "ids_from_body")
         if spec.format == "csv":
             self._check_csv(where, spec, resource)
+        if spec.format == "ndjson" and spec.records not in ([], ["$"]):  # streamed: one record a line
+            self.err(where + ("records",), 'an ndjson endpoint\'s records are ["$"] (every line) or []')
         if spec.format == "xml" and any(r == "$" or r.split(".")[0].endswith("[]") for r in spec.records):
             self.err(
                 where + ("records",), 'xml records name elements from the one root element, e.g. "response.lead[]"'

@@ -30,6 +30,7 @@ from gateway.response import answer, formats, xmldoc
 from gateway.response.mask import CompiledMask, compile_masks, mask_table
 from gateway.response.paths import compiled, has_list_step
 from gateway.response.scope import InScope, scope_fields, scope_test
+from gateway.response.stream_ndjson import NdjsonStreamFilter
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,6 +83,9 @@ def apply_obligations(
         _trim_columns(table, endpoint.resource, names)
         return FilterResult(formats.dump_csv(table), content_type or "", seen, len(table.rows), ids, frozenset(masked))
 
+    if endpoint.format == "ndjson":
+        return _ndjson(plain, content_type, endpoint, obligations, identity, max_bytes, directory)
+
     doc, dump = _parse(plain, endpoint, masks)
     outcome = answer.restrict(doc, _locate(doc, endpoint), endpoint, obligations, identity, masks, directory)
     return FilterResult(
@@ -92,6 +96,23 @@ def apply_obligations(
         outcome.ids,
         frozenset(outcome.masked),
     )
+
+
+def _ndjson(
+    plain: bytes,
+    content_type: str | None,
+    endpoint: Endpoint,
+    obligations: Obligations,
+    identity: Identity | None,
+    max_bytes: int,
+    directory: Any,
+) -> FilterResult:
+    """A whole NDJSON body through the streamed filter (gateway.response.stream_ndjson), in one piece:
+    the buffered answer (an HTTP/1.0 client, a restricted caller's error answer) reads as the stream."""
+    lines = NdjsonStreamFilter(endpoint, obligations, identity, max_pending=max_bytes, directory=directory)
+    body = lines.feed(plain) + lines.finish()
+    ids = tuple(lines.ids)
+    return FilterResult(body, content_type or "", lines.seen, lines.returned, ids, frozenset(lines.fields_masked()))
 
 
 def _parse(plain: bytes, endpoint: Endpoint, masks: tuple[CompiledMask, ...] = ()) -> tuple[Any, Callable[[], bytes]]:
@@ -170,6 +191,9 @@ def count_records(
     if not endpoint.records or not plain:
         return FilterResult(plain, content_type or "", 0, 0, (), frozenset())
     formats.check_media_type(content_type, endpoint.format)
+    if endpoint.format == "ndjson":  # counted by the same reading that filters it; sent as it came
+        counted = _ndjson(plain, content_type, endpoint, Obligations(), identity, max_bytes, None)
+        return dataclasses.replace(counted, body=plain)
     if endpoint.format == "csv":
         _check_csv_paths(endpoint, "all")
         records: list[Any] = formats.load_csv(plain).rows

@@ -103,8 +103,12 @@ def _inflate_deflate(body: bytes, max_bytes: int) -> bytes:
 # --- Content-Type -----------------------------------------------------------------------------
 
 
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
+
+
 def check_media_type(content_type: str | None, expected: str) -> None:
-    """Refuse a body whose Content-Type is not the endpoint's format (``json``/``csv``/``xml``) in UTF-8."""
+    """Refuse a body whose Content-Type is not the endpoint's format (``json``/``csv``/``xml``/``ndjson``)
+    in UTF-8."""
     if not content_type:
         raise unenforceable(f"response has no content type; expected {expected}")
     mime, _, params = content_type.partition(";")
@@ -113,6 +117,8 @@ def check_media_type(content_type: str | None, expected: str) -> None:
         ok = mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
     elif expected == "csv":
         ok = mime == "text/csv"
+    elif expected == "ndjson":  # one JSON value a line, under the names in use
+        ok = mime in NDJSON_TYPES
     elif expected == "xml":  # application/soap+xml (SOAP 1.2) is one of the +xml types
         ok = mime in ("application/xml", "text/xml") or (mime.startswith("application/") and mime.endswith("+xml"))
     else:

@@ -1,8 +1,10 @@
 """Stage 5 as I/O: turn the CRM's answer into the client's, enforcing the decision's obligations.
 
-    2xx on a CSV record endpoint  streamed row by row: filtered, masked, counted, cut at a block
-                                  threshold (gateway.response.stream), memory bounded by
-                                  ``limits.stream_buffer_bytes``, not by the answer's size
+    2xx on a CSV or NDJSON        streamed row by row (line by line): filtered, masked, counted,
+      record endpoint, HTTP/1.1   cut at a block threshold (gateway.response.stream), memory
+                                  bounded by ``limits.stream_buffer_bytes``, not by the answer's
+                                  size; to an HTTP/1.0 client (no chunked encoding: a cut body
+                                  would look complete) buffered as below, refused beyond the cap
     2xx on a record endpoint      buffered (bounded), filtered or counted, re-encoded uncompressed
     any answer to a restricted    buffered and filtered too (records, related, aggregates, metadata
       caller (scope or masks)     as declared; the rest dropped): an error answer may echo a record
@@ -27,7 +29,7 @@ from aiohttp import web
 from gateway.errors import Forbidden, ObligationUnenforceable, RecordNotFound
 from gateway.model import Endpoint, Flow, Identity, Obligations
 from gateway.response.filter import apply_obligations, count_records
-from gateway.response.stream import BudgetSource, stream_csv, streams
+from gateway.response.stream import BudgetSource, stream_records, streams
 from gateway.upstream.forward import read_bounded, stream_to_client
 from gateway.upstream.headers import client_response_headers
 
@@ -54,8 +56,8 @@ async def respond(
     if obligations.needs_body and resp.status == 404:
         # The CRM's own "not found" looks exactly like an out-of-scope record: no existence oracle.
         raise RecordNotFound("record-not-found", detail=f"upstream 404 on {endpoint.operation}")
-    if streams(endpoint, resp.status):
-        return await stream_csv(
+    if streams(request, endpoint, resp.status):
+        return await stream_records(
             request,
             resp,
             flow,

@@ -1,7 +1,19 @@
-"""Stage 5 for a CSV answer on a record endpoint: filtered, masked and counted as it streams.
+"""Stage 5 for a CSV or NDJSON answer on a record endpoint: filtered, masked and counted as it streams.
 
     upstream chunk ─► StreamDecoder (gzip/deflate undone, pieces of bounded size)
-                   ─► CsvStreamFilter (scope, masks, columns, counts, row budget) ─► client
+                   ─► CsvStreamFilter / NdjsonStreamFilter (scope, masks, columns or fields,
+                      counts, row budget) ─► client
+
+Only HTTP/1.1 clients get a stream: its chunked body ends with a last chunk, so a cut export is told
+from a complete one. An HTTP/1.0 body ends when the connection closes, complete or cut alike, so an
+HTTP/1.0 request is answered buffered (gateway.response.stage: within ``max_response_body_bytes``,
+refused beyond it, with a Content-Length), never streamed.
+
+The audit line is written before the last chunk goes out: the stream returns a ``StreamedAnswer``
+whose rows are sent but whose end is not; the pipeline writes the audit line, then aiohttp ends the
+response (``write_eof``): the last chunk for a complete export, the connection closed without it
+for a cut one. So a client never holds a complete export, nor sees a cut one end, before its line
+is in the audit file.
 
 Memory is bounded by ``limits.stream_buffer_bytes`` (one decoded piece and one pending row), not by
 the answer's size. Until the header row has been filtered nothing is sent, so a content type,
@@ -37,6 +49,7 @@ from gateway.model import Endpoint, Flow, Identity, Obligations
 from gateway.response import formats
 from gateway.response.stream_csv import CsvStreamFilter
 from gateway.response.stream_decode import StreamDecoder
+from gateway.response.stream_ndjson import NdjsonStreamFilter
 from gateway.upstream.headers import client_response_headers
 
 if TYPE_CHECKING:
@@ -52,12 +65,37 @@ WRITE_BYTES = 256 * 1024  # filtered output held back for one write while more i
 BudgetSource = Callable[[Flow], Awaitable["RowBudget | None"]]
 
 
-def streams(endpoint: Endpoint, status: int) -> bool:
-    """The answers that stream: 2xx on a CSV record endpoint (its rows are its records)."""
-    return 200 <= status < 300 and endpoint.format == "csv" and tuple(endpoint.records) == ("$",)
+STREAMED_FORMATS = ("csv", "ndjson")
 
 
-async def stream_csv(
+def streams(request: web.BaseRequest, endpoint: Endpoint, status: int) -> bool:
+    """The answers that stream: 2xx on a CSV or NDJSON record endpoint (a row or a line is a record),
+    to an HTTP/1.1 client (chunked: a cut stream stays a cut stream)."""
+    return (
+        200 <= status < 300
+        and endpoint.format in STREAMED_FORMATS
+        and tuple(endpoint.records) == ("$",)
+        and request.version >= aiohttp.HttpVersion11
+    )
+
+
+class StreamedAnswer(web.StreamResponse):
+    """A streamed export whose end is left to aiohttp, after the pipeline wrote the audit line:
+    ``write_eof`` sends the last chunk, or, for a cut stream, closes the connection without it."""
+
+    cut: str | None = None  # why the stream stopped short (signals.stream.cut), None when complete
+    client: web.BaseRequest | None = None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        if self.cut is None:
+            await super().write_eof(data)
+            return
+        transport = self.client.transport if self.client is not None else None
+        if transport is not None:
+            transport.close()  # what is buffered is flushed, then the socket closes: no last chunk
+
+
+async def stream_records(
     request: web.Request,
     resp: aiohttp.ClientResponse,
     flow: Flow,
@@ -72,7 +110,8 @@ async def stream_csv(
     formats.check_media_type(resp.headers.get("Content-Type"), endpoint.format)
     decoder = StreamDecoder(resp.headers.get("Content-Encoding"), buffer_bytes)
     allowance = await budget(flow) if budget is not None else None
-    rows = CsvStreamFilter(
+    kind = CsvStreamFilter if endpoint.format == "csv" else NdjsonStreamFilter
+    rows = kind(
         endpoint,
         obligations,
         identity,
@@ -82,7 +121,8 @@ async def stream_csv(
     )
     headers = client_response_headers(resp.headers, body_rewritten=True)
     headers["X-Request-Id"] = flow.request_id
-    out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=headers)
+    out = StreamedAnswer(status=resp.status, reason=resp.reason, headers=headers)
+    out.client = request
     out.content_type = resp.headers.get("Content-Type", "text/csv").split(";")[0]
     out.charset = "utf-8"
     held: list[bytes] = []  # filtered, not sent yet: until the header row is through, a 502 is still possible
@@ -122,13 +162,10 @@ async def stream_csv(
     if rows.cut and allowance is not None:
         cut = "row-budget"
         flow.signals["stream"] = {"cut": cut, "rule": allowance.rule, "budget": allowance.rows}
-    if cut is not None:
-        _cut_connection(request)
-        return out
-    if not out.prepared:
+    out.cut = cut
+    if not out.prepared and cut is None:
         await out.prepare(request)
-    await out.write_eof()
-    return out
+    return out  # ended by aiohttp once the audit line is written (StreamedAnswer.write_eof)
 
 
 async def _send(request: web.Request, out: web.StreamResponse, flow: Flow, held: list[bytes]) -> None:
@@ -160,16 +197,8 @@ async def _chunks(resp: aiohttp.ClientResponse) -> Any:
         raise UpstreamError(detail=f"upstream failed mid-stream: {exc}") from exc
 
 
-def _record(flow: Flow, rows: CsvStreamFilter, head: bool) -> None:
+def _record(flow: Flow, rows: CsvStreamFilter | NdjsonStreamFilter, head: bool) -> None:
     flow.records_seen = rows.seen
     flow.records_returned = 0 if head else rows.returned  # a HEAD answer carries no rows
     flow.record_ids = () if head else tuple(rows.ids)
     flow.fields_masked = rows.fields_masked()
-
-
-def _cut_connection(request: web.Request) -> None:
-    """End the response without its last chunk: what is buffered is flushed, then the socket closes,
-    so the client can tell a cut export from a complete one."""
-    transport = request.transport
-    if transport is not None:
-        transport.close()

@@ -21,6 +21,7 @@ from gateway.response.formats import unenforceable
 from gateway.response.mask import CompiledMask, spellings
 from gateway.response.paths import compiled
 from gateway.response.scope import scope_fields, wanted_values
+from gateway.response.stream_plain import PlainWriter, plain_writer
 
 FastScope = list[tuple[int, frozenset[str]]]  # (column, values that put a row in scope)
 
@@ -40,6 +41,11 @@ class CsvLayout:
     keep_all: bool
     plain_out: bool  # more than one output column: an empty cell needs no quotes
     needs_quotes: Callable[[str], object]  # a cell csv.writer would quote (delimiter, quote, line end)
+    write_plain: PlainWriter  # plain rows in scope -> their output (gateway.response.stream_plain)
+    in_scope: Callable[[list[str]], bool] | None  # fast_scope as one test of a row's cells
+    # bytes one of which every row in scope holds (fast_scope's values), when that is sure: a value
+    # with a quote is written doubled inside a quoted cell, so then None
+    scope_probe: tuple[bytes, ...] | None
 
 
 def layout(
@@ -80,13 +86,14 @@ def layout(
         for i, c in enumerate(columns)
         if i not in removed and (allowed is None or ((n := names.get(c, c)).casefold() if fold else n) in allowed)
     ]
+    fast_scope = _fast_scope(endpoint, scope, identity, directory, index)
     return CsvLayout(
         columns=columns,
         width=len(columns),
         terminator=terminator,
         id_index=index.get(id_column),
         scope_columns=[(c, index[c]) for c in _scope_keys(endpoint, scope) if c in index],
-        fast_scope=_fast_scope(endpoint, scope, identity, directory, index),
+        fast_scope=fast_scope,
         changes=changes,
         removed_fields=removed_fields,
         changed_fields=changed_fields,
@@ -94,7 +101,25 @@ def layout(
         keep_all=keep == list(range(len(columns))),
         plain_out=len(keep) > 1,
         needs_quotes=re.compile("[" + re.escape(',"' + terminator) + "]").search,
+        write_plain=plain_writer(keep, changes, terminator),
+        in_scope=None if fast_scope is None else _scope_of_cells(fast_scope),
+        scope_probe=_probe(fast_scope),
     )
+
+
+def _probe(pairs: FastScope | None) -> tuple[bytes, ...] | None:
+    values = [value for _, wanted in pairs or () for value in wanted]
+    if pairs is None or any('"' in value for value in values):
+        return None
+    return tuple(value.encode("utf-8") for value in values)
+
+
+def _scope_of_cells(pairs: FastScope) -> Callable[[list[str]], bool]:
+    """A row is in scope when one of its scope cells holds a wanted value (no pair: none is)."""
+    if len(pairs) == 1:
+        ((column, wanted),) = pairs
+        return lambda cells: cells[column] in wanted
+    return lambda cells: any(cells[i] in wanted for i, wanted in pairs)
 
 
 def _fast_scope(

@@ -5,9 +5,11 @@ The same table, the same rules as the buffered path (gateway.response.filter: ``
 
     feed(piece) ─► pending + piece ─► cut at the last row end outside quotes
                 ─► plain rows out of scope dropped by numpy (gateway.response.stream_select)
-                ─► the rest in Python: special rows read by the csv module (strict, UTF-8)
-                ─► width check ─► scope ─► budget ─► ids ─► masks ─► columns
-                ─► written as csv.writer writes them (plain rows needing no change: as they came)
+                ─► plain rows in scope: split, masked and written by one generated comprehension
+                   (gateway.response.stream_plain; needing no change: as they came)
+                ─► special rows read by the csv module (strict, UTF-8); those whose bytes hold
+                   no value of the caller's scope only counted and width-checked, the others:
+                   width check ─► scope ─► budget ─► ids ─► masks ─► columns ─► csv.writer
 
 A row end is a newline preceded by an even number of quotes since the block start: a quoted field
 may hold newlines and span pieces, so the bytes after the last row end wait in ``pending``; more than
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,8 +33,8 @@ from gateway.response.filter import csv_scope_test
 from gateway.response.formats import unenforceable
 from gateway.response.mask import compile_masks
 from gateway.response.stream_columns import CsvLayout, layout
-from gateway.response.stream_rows import header_row, last_row_end, quoted, strict_rows, utf8
-from gateway.response.stream_select import select_rows
+from gateway.response.stream_rows import RowSink, header_row, last_row_end, strict_rows, utf8
+from gateway.response.stream_select import Selection, select_rows
 
 MAX_IDS = 200  # the audit line keeps the first 200 ids (gateway.audit.events); no more are held
 BOM = "\ufeff"
@@ -133,16 +134,14 @@ class CsvStreamFilter:
             return None  # near the budget: row by row, so the cut falls on the exact row
         self.seen += selection.plain
         raw = not lay.changes and lay.keep_all and lay.plain_out  # in-scope plain rows go out as they came
-        spans = zip(
+        if lay.id_index is None or len(self.ids) >= MAX_IDS:
+            return self._merged(block, selection, raw, lay)
+        rows = zip(
             selection.special[picks].tolist(),
             selection.starts[picks].tolist(),
             selection.ends[picks].tolist(),
             selection.content_ends[picks].tolist(),
         )
-        rows = list(spans)
-        if lay.id_index is None or len(self.ids) >= MAX_IDS:
-            special = self._special_rows([block[s : e + 1] for is_special, s, e, _ in rows if is_special], lay)
-            return self._merged(block, rows, special, raw, lay)
         # Until the audit line's ids are collected: strictly in row order.
         out: list[bytes] = []
         lines: list[str] = []
@@ -161,22 +160,62 @@ class CsvStreamFilter:
             out.append(self._plain(lines, lay).encode("utf-8"))
         return b"".join(out)
 
-    def _merged(
-        self, block: bytes, rows: list[tuple[bool, int, int, int]], special: list[str], raw: bool, lay: CsvLayout
-    ) -> bytes:
-        """The block's output in row order, plain rows done in one batch (no ids left to collect)."""
+    def _merged(self, block: bytes, selection: Selection, raw: bool, lay: CsvLayout) -> bytes:
+        """The block's output in row order, plain rows done in one batch (no ids left to collect):
+        the special rows first (a bad one refuses the block before any row of it is counted), then
+        the plain ones, then the special rows' output put back in its places."""
+        picks, starts = selection.picks, selection.starts
+        is_special = selection.special[picks]
+        plain_rows, special_rows = picks[~is_special], picks[is_special]
+        special: list[str] = []
+        if special_rows.size:
+            spans = zip(starts[special_rows].tolist(), (selection.ends[special_rows] + 1).tolist())
+            special = self._special_rows([block[s:e] for s, e in spans], lay)
+        # Plain rows are ASCII: sliced from one decoding of the block (latin-1: a byte is a character,
+        # so the offsets hold; the special rows' text is taken from the csv reader, never from this).
+        text = block.decode("latin-1")
         if raw:
-            self.returned += len(rows) - len(special)
-            plain = iter([block[s : e + 1].decode("ascii") for is_special, s, e, _ in rows if not is_special])
+            out = [text[s:e] for s, e in zip(starts[plain_rows].tolist(), (selection.ends[plain_rows] + 1).tolist())]
+            self.returned += len(out)
         else:
-            lines = [block[s:c].decode("ascii") for is_special, s, _, c in rows if not is_special]
-            plain = iter(self._plain_each(lines, lay))
-        done = iter(special)
-        return "".join([next(done, "") if is_special else next(plain) for is_special, _, _, _ in rows]).encode("utf-8")
+            spans = zip(starts[plain_rows].tolist(), selection.content_ends[plain_rows].tolist())
+            out = self._plain_each([text[s:c] for s, c in spans], lay)
+        for at, row in zip(is_special.nonzero()[0].tolist(), special):  # ascending: each lands in its place
+            out.insert(at, row)
+        return "".join(out).encode("utf-8")
 
     def _special_rows(self, parts: list[bytes], lay: CsvLayout) -> list[str]:
-        """Each special row's output ("" when out of scope), read by one csv.reader over them all;
-        row by row when that does not give one row each (a lone CR splits a row in two)."""
+        """Each special row's output ("" when out of scope), in order. A row whose bytes hold none
+        of the values that put a row in scope cannot be in scope: those are only read, counted and
+        checked (no Python per row); the others go through the whole filter."""
+        probe = lay.scope_probe
+        if probe is None or not parts:
+            return self._special_each(parts, lay)
+        if len(probe) == 1:
+            (value,) = probe
+            maybe = [value in part for part in parts]
+        else:
+            maybe = [any(value in part for value in probe) for part in parts]
+        self._check_only([p for p, m in zip(parts, maybe) if not m], lay)
+        done = iter(self._special_each([p for p, m in zip(parts, maybe) if m], lay))
+        return [next(done) if m else "" for m in maybe]
+
+    def _check_only(self, parts: list[bytes], lay: CsvLayout) -> None:
+        """Rows out of scope: read strictly (as the buffered filter reads the whole table), counted,
+        their widths checked, nothing written."""
+        if not parts:
+            return
+        rows = list(strict_rows(utf8(b"".join(parts))))
+        widths = set(map(len, rows))
+        widths.discard(0)  # a blank line, as csv.reader reads it
+        if widths - {lay.width}:
+            bad = min(widths - {lay.width})
+            raise unenforceable(f"CSV row has {bad} cells, header has {lay.width}")
+        self.seen += len(rows) - rows.count([])
+
+    def _special_each(self, parts: list[bytes], lay: CsvLayout) -> list[str]:
+        """Special rows read by one csv.reader over them all; row by row when that does not give
+        one row each (a lone CR splits a row in two)."""
         if not parts:
             return []
         rows = list(strict_rows(utf8(b"".join(parts))))
@@ -195,28 +234,18 @@ class CsvStreamFilter:
         return "".join(self._plain_each(lines, lay))
 
     def _plain_each(self, lines: list[str], lay: CsvLayout) -> list[str]:
-        """Plain rows already counted, checked and in scope: ids, masks, columns, written."""
-        ids, id_index, changes, term = self.ids, lay.id_index, lay.changes, lay.terminator
+        """Plain rows already counted, checked and in scope: ids, then masks and columns, written."""
+        ids, id_index = self.ids, lay.id_index
         if id_index is not None and len(ids) < MAX_IDS:
             for line in lines[: MAX_IDS - len(ids)]:
                 cell = line.split(",")[id_index]
                 if cell:
                     ids.append(cell)
         self.returned += len(lines)
-        if not changes and lay.keep_all and lay.plain_out:
+        if not lay.changes and lay.keep_all and lay.plain_out:
+            term = lay.terminator
             return [line + term for line in lines]
-        keep = lay.keep
-        # itemgetter of one index gives the cell, not a 1-tuple; of none it cannot be built
-        pick = operator.itemgetter(*keep) if len(keep) > 1 else (lambda cells: [cells[i] for i in keep])
-        out = []
-        for line in lines:  # the hot loop of an export: one split, the masks, one join
-            cells = line.split(",")
-            for i, change in changes:
-                cells[i] = change(cells[i])
-            out.append(",".join(pick(cells)) + term)
-        if not lay.plain_out:  # one column: an empty cell is written '""'
-            out = [row if row != term else '""' + term for row in out]
-        return out
+        return lay.write_plain(lines)  # the hot loop of an export (gateway.response.stream_plain)
 
     def _rows(self, text: str, lay: CsvLayout) -> bytes:
         """Row by row: lines without quote or stray CR/LF split on commas (as csv.reader reads
@@ -256,8 +285,11 @@ class CsvStreamFilter:
     def _emit_each(self, rows: Iterable[list[str]], lay: CsvLayout) -> list[str]:
         """Rows not yet counted nor checked: width, scope, budget, ids, masks, columns; each as
         written ("" for a row that does not go out). Stops at the row over the budget."""
-        out = []
-        term, width, needs_quotes = lay.terminator, lay.width, lay.needs_quotes
+        out: list[str] = []  # one entry a row: "" when it does not go out
+        # csv.writer quotes as the buffered filter's dump_csv does (and writes '""' for one empty
+        # cell); it writes each row with one call of ``write``: straight into ``out``
+        writerow = csv.writer(RowSink(out.append), lineterminator=lay.terminator).writerow
+        width, fast, test, budget = lay.width, lay.in_scope, self.test, self.budget
         for cells in rows:
             if not cells:
                 out.append("")
@@ -265,14 +297,14 @@ class CsvStreamFilter:
             if len(cells) != width:  # extra cells would belong to no column and escape the masks
                 raise unenforceable(f"CSV row {self.seen + 2} has {len(cells)} cells, header has {width}")
             self.seen += 1
-            if lay.fast_scope is not None:
-                if not any(cells[i] in wanted for i, wanted in lay.fast_scope):
+            if fast is not None:
+                if not fast(cells):
                     out.append("")
                     continue
-            elif self.test is not None and not self.test({name: cells[i] for name, i in lay.scope_columns}):
+            elif test is not None and not test({name: cells[i] for name, i in lay.scope_columns}):
                 out.append("")
                 continue
-            if self.budget is not None and self.returned >= self.budget:
+            if budget is not None and self.returned >= budget:
                 self.cut = True
                 break
             self.returned += 1
@@ -280,10 +312,5 @@ class CsvStreamFilter:
                 self.ids.append(cells[lay.id_index])
             for i, change in lay.changes:
                 cells[i] = change(cells[i])
-            if not lay.keep_all:
-                cells = [cells[i] for i in lay.keep]
-            if len(cells) == 1 and not cells[0]:
-                out.append('""' + term)  # else it would read as a blank line
-            else:
-                out.append(",".join([quoted(c) if needs_quotes(c) else c for c in cells]) + term)
+            writerow(cells if lay.keep_all else [cells[i] for i in lay.keep])
         return out

@@ -57,8 +57,8 @@ def select_rows(
     special = np.zeros(ends.size, dtype=bool)
     if quotes.size:
         special[np.searchsorted(ends, quotes)] = True
-    high = np.flatnonzero(arr >= 128)
-    if high.size:
+    high = None if block.isascii() else np.flatnonzero(arr >= 128)  # isascii: one fast pass, no array
+    if high is not None and high.size:
         special[np.searchsorted(ends, high)] = True
     cr = np.flatnonzero(arr == 13)
     if crlf:

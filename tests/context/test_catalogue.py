@@ -254,11 +254,15 @@ LOADER_ERRORS = [
     ),
     (
         '  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: yaml}\n',
-        "10:78: endpoints.0.format: Input should be 'json', 'csv' or 'xml'",
+        "10:78: endpoints.0.format: Input should be 'json', 'csv', 'xml' or 'ndjson'",
     ),
     (
         '  - {method: GET, path: /a, operation: customers.list, records: ["$"], format: xml}\n',
         "10:63: xml records name elements from the one root element",
+    ),
+    (
+        '  - {method: GET, path: /a, operation: customers.list, records: ["data[]"], format: ndjson}\n',
+        "10:63: an ndjson endpoint's records are [\"$\"]",
     ),
     (
         '  - {method: GET, path: /a, operation: customers.list, records: ["data[]"], format: csv}\n',
