@@ -212,7 +212,9 @@ class AuditLog:
                 self.appends += 1
                 self.healthy = True
                 return True
-            except OSError as exc:
+            except Exception as exc:  # not only OSError: a ValueError (a file closed under us) or any
+                # other failure must still end in "dropped, kept on stderr", never in queued answers
+                # waiting forever on futures flush_queued would not resolve
                 self.dropped += len(bodies)
                 self.healthy = False
                 self._mine = None

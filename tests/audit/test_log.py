@@ -128,6 +128,21 @@ async def test_a_refused_batch_keeps_every_line_on_stderr(tmp_path, capfd):
     (tmp_path / "d").unlink()
 
 
+async def test_a_batch_failing_with_any_error_still_answers_and_keeps_its_lines(tmp_path, capfd, monkeypatch):
+    """Not only OSError: a writer failing otherwise (here a ValueError, as from a file closed under
+    it) must resolve every queued future, or the answers waiting on them would hang for ever."""
+    log = AuditLog(tmp_path / "audit.log")
+
+    def broken(lines: list[bytes]) -> None:
+        raise ValueError("I/O operation on closed file")
+
+    monkeypatch.setattr(log, "_write_lines", broken)
+    results = await asyncio.wait_for(asyncio.gather(log.write_soon({"n": 1}), log.write_soon({"n": 2})), 5)  # type: ignore[arg-type]
+    assert results == [False, False] and log.dropped == 2 and not log.healthy
+    err = capfd.readouterr().err
+    assert '"n":1' in err and '"n":2' in err
+
+
 CRASHER = """
 import asyncio, os, signal, sys
 from pathlib import Path
