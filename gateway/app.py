@@ -113,11 +113,11 @@ def create_app(
             opened.push_async_callback(approvals.close)
             access = await open_access_store(settings, clock=services.clock, redis=services.redis)
             opened.push_async_callback(access.close)
+            services.opened(session=session, alerts=alerts, approvals=approvals, access=access)
             if settings.redis_url:  # suspensions shared by every replica (gateway/governance)
                 services.governance = GovernanceGuard(services.redis.client(settings.redis_url), services.clock)
             await services.governance.start()
             opened.push_async_callback(services.governance.stop)
-            services.opened(session=session, alerts=alerts, approvals=approvals, access=access)
             directory_watch = DirectoryWatch(services)  # revokes what a directory change no longer fits
             opened.push_async_callback(directory_watch.close)
             if not services.given_signals:
@@ -164,6 +164,7 @@ def create_app(
         # audit.on_failure says about serving): the reasons are codes, never paths.
         health = services.health()
         unwritable = [p for p in health["degraded"] if p in ("audit-unwritable", "alerts-journal-unwritable")]
+        unwritable += [p for p in health["degraded"] if p == "governance-unavailable"]  # it refuses every request
         ready = not unwritable
         body = {"status": health["status"], "ready": ready}
         if not ready:

@@ -108,12 +108,15 @@ def serve(
     require_c_parser()
     opts = ServeOptions.resolve(settings, workers, drain_timeout, max_connections, request_timeout)
     if opts.workers > 1:
+        from gateway.governance.guard import unshared_warning
         from gateway.supervisor import Supervisor
 
         # Workers must agree on `hash` mask pseudonyms: without a configured key, one random key
         # for this supervisor's workers (inherited through the environment).
         os.environ.setdefault(settings.mask_key_env, secrets.token_hex(32))
         share_console_secret(settings)
+        if unshared := unshared_warning(settings.redis_url, opts.workers):
+            log.warning(unshared)  # suspensions reach one worker only without Redis (gateway/governance)
         return Supervisor(settings, opts, run_worker).run()
     return run_worker(settings, opts)
 

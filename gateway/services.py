@@ -274,6 +274,7 @@ class Services:
         """
         _, peer_trusted = self.client_ip.resolve(request.remote, request.headers)
         identity = self.identity.identify(request.headers, peer_trusted, self.store.current.directory)
+        self.governance.enforce(identity)  # suspended: 403 user-suspended here too (gateway/governance)
         if not identity.roles & roles:
             raise Forbidden("role-unauthorized", detail=f"admin needs one of {sorted(roles)}")
         return identity
@@ -309,6 +310,7 @@ class Services:
         degraded += extra["scoring"].get("problems") or []  # demo key, over budget here, reload failed
         # The suspension overlay on the rule files; a Redis outage is already named by the stores.
         extra["governance"] = self.governance.health()
+        degraded += extra["governance"]["degraded"]  # governance-unavailable: never loaded, refusing
         extra["signals"] = self.signals.health()
         degraded += extra["signals"].get("problems") or []  # redis unavailable / refusing writes, data lost
         identity = self.identity.health()  # fetched signing keys (jwks_url / oidc_discovery), if any

@@ -55,7 +55,9 @@ def register_access_routes(app: web.Application, services: Services, prefix: str
 
     def who(request: web.Request) -> Identity:
         _, peer_trusted = services.client_ip.resolve(request.remote, request.headers)
-        return services.identity.identify(request.headers, peer_trusted, services.store.current.directory)
+        identity = services.identity.identify(request.headers, peer_trusted, services.store.current.directory)
+        services.governance.enforce(identity)  # a suspended user asks and decides nothing (403 user-suspended)
+        return identity
 
     async def body_of(request: web.Request) -> dict[str, Any]:
         if request.content_type != "application/json":

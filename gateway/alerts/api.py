@@ -40,6 +40,7 @@ from gateway.alerts.model import (
     VERDICTS,
     AlertNotFound,
     InvalidTransition,
+    OwnAlert,
     parse_time,
 )
 from gateway.alerts.store import AlertStore, JournalUnavailable
@@ -195,6 +196,9 @@ def register_alert_routes(
             try:
                 return await handler(request, identity, store)
             # Fixed codes for the client; what was wrong (our own words or a lower layer's) is logged.
+            except OwnAlert as exc:  # before ValueError: it is one
+                log.warning("alerts API %s %s by %s: %s", request.method, request.path, identity.user.id, exc)
+                return _error(request, 403, "forbidden", OwnAlert.reason)
             except InvalidTransition as exc:  # before ValueError: it is one
                 log.info("alerts API %s %s: %s", request.method, request.path, exc)
                 return _error(request, 409, "conflict", "transition-invalid")

@@ -23,6 +23,7 @@ from gateway.alerts.model import (
     Level,
     Note,
     Occurrence,
+    OwnAlert,
     is_level,
     level_max,
 )
@@ -68,7 +69,8 @@ def repeat(
     extra: int = 0,
     window: str | None = None,
 ) -> Alert:
-    """The open alert after one more occurrence (plus ``extra`` coalesced ones without evidence)."""
+    """The open alert after one more occurrence (plus ``extra`` coalesced ones without evidence).
+    One at a higher level escalates it and re-opens an acknowledged one (``reopened``)."""
     occurrences = list(alert.occurrences)
     if evidence is not None:
         occurrences.append(
@@ -77,10 +79,17 @@ def repeat(
         occurrences = occurrences[-max_occurrences:]
     new_level = level_max(alert.level, level)
     history = list(alert.history)
+    status = alert.status
     if new_level != alert.level:
         history.append(HistoryEntry(time=stamp, actor="gateway", action="escalated", from_=alert.level, to=new_level))
+        if status == "acknowledged":
+            # An analyst acknowledged what it was before: a worse occurrence (a critical echo day
+            # joining a low alert) must not hide behind that. Back to open, the assignee kept.
+            history.append(HistoryEntry(time=stamp, actor="gateway", action="reopened", from_=status, to="open"))
+            status = "open"
     return alert.model_copy(
         update={
+            "status": status,
             "count": alert.count + (1 if evidence is not None else 0) + extra,
             "occurrences": occurrences,
             "level": new_level,
@@ -152,6 +161,10 @@ def apply_action(
     """
     if not actor:
         raise ValueError("an action needs an actor")
+    # The one check every triage path meets (console, API, bulk, incidents, CLI: AlertStore.transition):
+    # an analyst closing the alerts about themselves would hide their own misuse.
+    if alert.user == actor:
+        raise OwnAlert(f"alert {alert.id} is about {actor}: another analyst must act on it")
     if determination is not None and verdict is None:
         raise ValueError("a determination needs a verdict")
     if status is None and assignee is None and note is None and verdict is None:

@@ -9,6 +9,9 @@ Life cycle (anything else is refused with ``InvalidTransition``)::
     open ──► acknowledged ──► resolved ◄──► false_positive
       └──────────────────────────┴──────────────┘
 
+(The gateway, not an analyst, moves an acknowledged alert back to open when a repeat or a joined
+window raises its level: ``reopened`` in its history, the assignee kept.)
+
 ``resolved`` means "it was real" (the verdict ``confirmed`` for the next training run) and
 ``false_positive`` means "benign"; an analyst may correct one into the other, but a closed alert is
 never reopened: the next occurrence opens a new alert.
@@ -69,6 +72,13 @@ class InvalidTransition(ValueError):
     """An analyst action that the alert's current status does not allow (API: 409)."""
 
 
+class OwnAlert(ValueError):
+    """Nobody triages an alert about themselves (API, console: 403 ``own-alert``); another analyst
+    must, as governance refuses acting on one's own account (gateway/governance/actions.py)."""
+
+    reason = "own-alert"
+
+
 class AlertNotFound(KeyError):
     """No alert with that id (API: 404)."""
 
@@ -84,7 +94,8 @@ class HistoryEntry(BaseModel):
     time: str
     actor: str
     action: (
-        str  # raised | recurred | escalated | acknowledge | resolve | false_positive | verdict | assign | note
+        str  # raised | recurred | escalated | reopened | acknowledge | resolve | false_positive | verdict
+        # | assign | note
         # | lift_block | lift_step_up | governance_<action>
     )
     # "from"/"to" are Python keywords: aliases keep the JSON field names the console expects.

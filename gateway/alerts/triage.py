@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from gateway.alerts.model import AlertNotFound, InvalidTransition
+from gateway.alerts.model import AlertNotFound, InvalidTransition, OwnAlert
 
 if TYPE_CHECKING:
     from gateway.alerts.store import AlertStore
@@ -69,6 +69,8 @@ async def bulk_triage(
             )
         except AlertNotFound:
             result.refused[alert_id], result.codes[alert_id] = "no such alert", "alert-unknown"
+        except OwnAlert as exc:  # before ValueError: it is one
+            result.refused[alert_id], result.codes[alert_id] = str(exc), OwnAlert.reason
         except InvalidTransition as exc:  # before ValueError: it is one
             result.refused[alert_id], result.codes[alert_id] = str(exc), "transition-invalid"
         except ValueError as exc:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from gateway.alerts.model import TRANSITIONS, Alert, AlertNotFound, InvalidTransition
+from gateway.alerts.model import TRANSITIONS, Alert, AlertNotFound, InvalidTransition, OwnAlert
 from gateway.alerts.store import JournalUnavailable
 from gateway.audit.search import AuditQuery, parse_time, search
 from gateway.console import activity, pages_blocks, pages_triage
@@ -178,6 +178,11 @@ async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Res
         )
     except AlertNotFound:
         return console.error_page(request, 404, "No such alert", "alert-unknown", viewer=viewer)
+    except OwnAlert:
+        log.warning("console: %s tried %s on alert %s about themselves", viewer.user, action, alert_id)
+        return console.error_page(
+            request, 403, "Nobody may triage an alert about themselves.", OwnAlert.reason, viewer=viewer
+        )
     except InvalidTransition as exc:
         return await detail(console, request, viewer, error=f"Not done: {exc}.", status=409)
     except ValueError as exc:

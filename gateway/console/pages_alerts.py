@@ -1,4 +1,4 @@
-"""The alert queue: open alerts most severe first, filters, counts per level, pages, risk scores,
+"""The alert queue: open alerts by last activity, each page most severe first, filters, counts per level, pages, risk scores,
 the blocks in force, saved filters and the bulk triage form (pages_triage.py answers it).
 
 One alert's page and its actions are pages_alert_detail.py.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.alerts.model import LEVELS, STATUSES
+from gateway.alerts.model import LEVELS, STATUSES, Alert
 from gateway.alerts.risk import user_risks
 from gateway.console import pages_blocks, pages_triage
 from gateway.console import saved_filters as saved_filters_module
@@ -32,7 +32,10 @@ async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.R
             raise FilterError(f"level must be one of {', '.join(LEVELS)}")
         since = local_datetime(q.get("since"), viewer.tz, "since")
         until = local_datetime(q.get("until"), viewer.tz, "until")
-        # Pages cut the newest-first order (stable as alerts arrive); each page is then sorted.
+        # Pages cut the order of last activity (a recurrence, a repeat, an escalation brings an old
+        # alert back to page 1: an echo day joined to a week-old alert must not sink out of
+        # sight); each page is then sorted most severe first. The store lists newest-raised first,
+        # so the candidates are the same bounded scan the risk scores read.
         found = await store.list(
             status=statuses,
             level=level,
@@ -40,10 +43,11 @@ async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.R
             user=text_param(q, "user"),
             since=since,
             until=until,
-            limit=size * page + 1,
+            limit=pages_triage.INCIDENT_SCAN,
         )
     except FilterError as exc:
         error, found = str(exc), []
+    found.sort(key=last_activity, reverse=True)
     alerts = found[(page - 1) * size : page * size]
     alerts.sort(key=lambda a: (not a.is_open, LEVEL_RANK.get(a.level, 9), _neg(a.id)))
     counts = await store.counts()
@@ -77,6 +81,11 @@ async def queue(console: Console, request: web.Request, viewer: Viewer) -> web.R
         },
         status=400 if error else 200,
     )
+
+
+def last_activity(alert: Alert) -> tuple[str, str]:
+    """When the alert last took new evidence (ISO times sort as text), then the newest id."""
+    return max(alert.last_seen, alert.time), alert.id
 
 
 def _page(value: str | None) -> int:

@@ -13,6 +13,7 @@ actions themselves are gateway/governance/actions.py (audited, reversible).
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -126,8 +127,20 @@ async def act(console: Console, request: web.Request, viewer: Viewer) -> web.Res
     done = f"{record['action'].replace('_', '-')} of {user}" + (
         f" until {record['until']}" if record.get("until") else ""
     )
+    done += _earlier_text(record)
     back = pages_blocks.back_url(console, form.get("back") or "govern", user)
     return redirect(f"{back}?{urlencode({'done': done})}")
+
+
+def _earlier_text(record: dict[str, Any]) -> str:
+    """What a second suspend did to the first, in words (the analyst must not be left guessing)."""
+    earlier = record.get("earlier")
+    if not earlier:
+        return ""
+    was = f"the suspension by {earlier['actor']} until {earlier['until'] or 'lifted'}"
+    if record.get("kept") == "earlier":
+        return f": already suspended; {was} lasts at least as long and stays in force"
+    return f": replaces {was} (the later end wins)"
 
 
 async def pick(console: Console, request: web.Request, viewer: Viewer) -> web.Response:

@@ -156,6 +156,20 @@ async def incident_action(console: Console, request: web.Request, viewer: Viewer
     if incident is None:
         return console.error_page(request, 404, "No such incident", "incident-unknown", viewer=viewer)
     form = await console.form(request)
+    # The analyst decided on the alerts the page showed (its hidden ``id`` fields), never on the
+    # incident as it is now: one raised since (a critical joining a "noise" incident) must be seen
+    # before any verdict covers it, so a changed incident is refused 409 and shown again.
+    shown = set((await request.post()).getall("id", []))
+    unseen = [a.id for a in incident.alerts if a.id not in shown]
+    if not shown or unseen:
+        log.warning("console: %s acted on incident %s with %d unseen alert(s)", viewer.user, incident.id, len(unseen))
+        return console.error_page(
+            request,
+            409,
+            f"Not done: the incident has {len(unseen)} alert(s) this page did not show; reload it and check them.",
+            "incident-changed",
+            viewer=viewer,
+        )
     # Acknowledging / assigning concerns what is still open; a verdict closes every alert not yet
     # closed with it (one already closed keeps its history and is corrected only if it differs).
     ids = [a.id for a in incident.alerts if a.is_open or form.get("action") == "resolve"]

@@ -1,6 +1,8 @@
 """Governance actions an analyst takes on a user, each audited and reversible.
 
-    suspend USER [until]       the overlay refuses every request of USER (``user-suspended``)
+    suspend USER [until]       the overlay refuses every request of USER (``user-suspended``); a
+                               second one keeps the later ``until`` (until lifted wins) and the
+                               record says so (``earlier``, ``kept``)
     unsuspend USER             the reverse
     block USER for N seconds   an anomaly-style block (gateway/signals/enforcement.py), rule
                                ``analyst:<actor>``: lifted like any block (pages_blocks, ``crmgw blocks``)
@@ -104,8 +106,17 @@ class Governor:
         if alert:
             record["alert"] = alert
         if action == "suspend":
-            await self.guard.store.suspend(Suspension(user, actor, text, now, now + span if span else 0.0, alert or ""))
-            record["until"] = iso(now + span) if span else None
+            new = Suspension(user, actor, text, now, now + span if span else 0.0, alert or "")
+            outcome = await self.guard.store.suspend(new, now)
+            # A second suspend never shortens the first: the later ``until`` stays (until lifted
+            # wins), and the record says which one is in force so the analyst is told.
+            record["until"] = iso(outcome.kept.until) if outcome.kept.until else None
+            if outcome.earlier is not None:
+                record["earlier"] = {
+                    "actor": outcome.earlier.actor,
+                    "until": iso(outcome.earlier.until) if outcome.earlier.until else None,
+                }
+                record["kept"] = "earlier" if outcome.kept_earlier else "this"
         elif action == "unsuspend":
             if await self.guard.store.lift(user) is None:
                 raise LookupError(f"{user} is not suspended")

@@ -7,7 +7,14 @@ subscribe to ``crmgw:governance``, reload the hash at start, after a reconnect a
 ``reload_interval`` seconds (a message missed while disconnected), reconnect with backoff.
 
 When Redis cannot be read the last view stays in force (suspensions are never dropped for want
-of a connection) and health's ``governance.problem`` says why.
+of a connection) and health's ``governance.problem`` says why. Before the first successful load
+there is no view to keep: a replica that starts while Redis is down would let every suspended user
+through, so until then every request is refused ``503 governance-unavailable`` (fail closed), and
+health lists ``governance-unavailable`` in ``degraded`` (/readyz: not ready).
+
+Without Redis the view is this process's only: with ``crmgw serve --workers N`` (N > 1) a
+suspension would reach the one worker that took it. ``unshared_warning`` names that for the server
+to log at start (see its comment for why this warns rather than refuses to start).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.background import cancel_and_wait, spawn
-from gateway.errors import Forbidden, GatewayError
+from gateway.errors import Forbidden, GatewayError, Unavailable
 from gateway.governance.overlay import CHANNEL, SuspensionState, SuspensionStore
 
 if TYPE_CHECKING:
@@ -32,6 +39,31 @@ log = logging.getLogger("crmgw.governance")
 
 class UserSuspended(Forbidden):
     """403 ``user-suspended``: an analyst suspended this user (gateway/governance)."""
+
+
+class GovernanceUnavailable(Unavailable):
+    """503 ``governance-unavailable``: the shared suspensions were never loaded (Redis down since start)."""
+
+
+UNAVAILABLE = "governance-unavailable"
+
+
+def unshared_warning(redis_url: str | None, workers: int) -> str | None:
+    """The warning for suspensions that would reach one worker only, or None.
+
+    Why warn and not refuse to start: without Redis nothing of the behaviour layer is shared
+    between workers either (signals' memory backend, blocks, step-ups), and refusing would stop
+    existing ``--workers N`` deployments that never use governance. A suspension is the one action an
+    analyst expects to hold everywhere, so the gap is named loudly at start (this warning), in the
+    README and in health (``governance.shared: false``).
+    """
+    if redis_url or workers <= 1:
+        return None
+    return (
+        f"governance: no redis_url with {workers} workers: a suspension taken in the console reaches "
+        "only the worker that served it; the others keep serving the user. Set redis_url to share "
+        "suspensions (README: Governance)."
+    )
 
 
 class GovernanceGuard:
@@ -51,6 +83,8 @@ class GovernanceGuard:
         self.reconnect_max = reconnect_max
         self.last_reload = 0.0  # monotonic; 0: never
         self.problem = "" if client is None else "not loaded yet"
+        # Fail closed until the shared overlay was read once (without Redis there is nothing to read).
+        self.loaded = client is None
         self._task: asyncio.Task[Any] | None = None
         # redis-py may turn a cancellation into a ConnectionError: the watch stops by this flag too.
         self._stopping = False
@@ -60,13 +94,17 @@ class GovernanceGuard:
 
     # --- the request path ---------------------------------------------------------------------
     def check(self, identity: Identity) -> GatewayError | None:
+        if not self.loaded:
+            return GovernanceUnavailable(UNAVAILABLE, detail="suspensions not loaded from Redis yet")
         s = self.state.get(identity.user.id, self.now())
         if s is None:
             return None
         return UserSuspended("user-suspended", detail=f"suspended by {s.actor}")
 
     def enforce(self, identity: Identity) -> None:
-        """Raise ``UserSuspended`` for a suspended user (the pipeline's one line after identity)."""
+        """Raise ``UserSuspended`` for a suspended user, ``GovernanceUnavailable`` before the first
+        load (the pipeline's one line after identity; ``Services.authenticate_admin`` for the
+        console, the alerts API and the access API)."""
         refusal = self.check(identity)
         if refusal is not None:
             raise refusal
@@ -95,6 +133,7 @@ class GovernanceGuard:
             log.warning("governance: suspensions not reloaded: %s", self.problem)
             return False
         self.problem = ""
+        self.loaded = True
         self.last_reload = time.monotonic()
         return True
 
@@ -134,7 +173,9 @@ class GovernanceGuard:
         suspended = self.state.all(self.now())
         return {
             "shared": self.client is not None,
+            "loaded": self.loaded,
             "suspended": len(suspended),
             "users": [s.user for s in suspended][:50],
             "problem": self.problem or None,
+            "degraded": [] if self.loaded else [UNAVAILABLE],
         }

@@ -1,10 +1,14 @@
 """Suspensions: the state every instance shares (Redis) and the local view the request path reads.
 
-    suspend   local view first (this instance refuses at once), then
-              HSET crmgw:governance:suspended <user> {...}  +  PUBLISH crmgw:governance {...}
-    lift      HDEL + PUBLISH {"lift": true, "user": ...} in one script: every instance drops it
+    suspend   local view first (this instance refuses at once), then one script: the SUSPEND
+              script keeps whichever of the stored and the new suspension lasts longer (0: until
+              lifted, wins) and publishes it; the local view takes what Redis kept
+    lift      Redis first (HDEL + PUBLISH {"lift": true, "user": ...} in one script), then the
+              local view: a lift that did not reach Redis lifts nothing (fail closed)
     reload    HGETALL (start-up, after a reconnect, every ``reload_interval``): the backstop for a
-              message missed while disconnected; expired entries are pruned there
+              message missed while disconnected; expired entries are pruned by the PRUNE script,
+              which deletes a field only while it still holds the expired value it was read with
+              (another replica may have suspended the user again in between)
 
 Without Redis (one instance) the local view is all there is.
 """
@@ -36,6 +40,10 @@ class Suspension:
     def active(self, now: float) -> bool:
         return self.until == 0.0 or self.until > now
 
+    def outlasts(self, other: Suspension) -> bool:
+        """At least as long as ``other`` (until lifted outlasts any period)."""
+        return self.until == 0.0 or (other.until != 0.0 and self.until >= other.until)
+
     def to_json(self) -> bytes:
         return orjson.dumps(dataclasses.asdict(self))
 
@@ -56,6 +64,26 @@ class Suspension:
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Suspended:
+    """What a suspend did: ``kept`` is the suspension in force now; ``earlier`` the one in force
+    before (None: there was none). ``kept is earlier`` when the earlier one lasts at least as long."""
+
+    kept: Suspension
+    earlier: Suspension | None
+
+    @property
+    def kept_earlier(self) -> bool:
+        return self.earlier is not None and self.kept == self.earlier
+
+
+def longer(earlier: Suspension | None, new: Suspension, now: float) -> Suspension:
+    """The suspension that stays when ``new`` meets ``earlier``: a second suspend never shortens one."""
+    if earlier is not None and earlier.active(now) and earlier.outlasts(new):
+        return earlier
+    return new
 
 
 class SuspensionState:
@@ -84,11 +112,41 @@ class SuspensionState:
         return sorted((s for s in self._by_user.values() if s.active(now)), key=lambda s: (s.since, s.user))
 
 
+# KEYS[1] hash; ARGV: user, new JSON, new until, now, channel. Returns {1|0, earlier JSON or ""}:
+# 1 the new one is stored (and published), 0 the earlier active one lasts at least as long: kept.
+# (``until`` is a Lua keyword: read with brackets.)
+SUSPEND_SCRIPT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local ok, o = pcall(cjson.decode, old)
+  if ok and type(o) == 'table' then
+    local ou, nu, now = tonumber(o['until']) or 0, tonumber(ARGV[3]), tonumber(ARGV[4])
+    if (ou == 0 or ou > now) and (ou == 0 or (nu ~= 0 and ou >= nu)) then return {0, old} end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return {1, old or ''}
+"""
+
 LIFT_SCRIPT = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then redis.call('HDEL', KEYS[1], ARGV[1]) end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return old
+"""
+
+# KEYS[1] hash; ARGV: field, value, field, value, ...: each field is deleted only while it still
+# holds the value the reload read (an expired one), never a suspension written since.
+PRUNE_SCRIPT = """
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    n = n + 1
+  end
+end
+return n
 """
 
 
@@ -98,22 +156,33 @@ class SuspensionStore:
     def __init__(self, client: RedisClient | None, state: SuspensionState):
         self.client = client
         self.state = state
+        self._suspend = client.register_script(SUSPEND_SCRIPT) if client is not None else None
         self._lift = client.register_script(LIFT_SCRIPT) if client is not None else None
+        self._prune = client.register_script(PRUNE_SCRIPT) if client is not None else None
 
-    async def suspend(self, s: Suspension) -> None:
-        self.state.apply(s)
-        if self.client is None:
-            return
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(STATE_KEY, s.user, s.to_json())
-        pipe.publish(CHANNEL, s.to_json())
-        await pipe.execute()
+    async def suspend(self, s: Suspension, now: float | None = None) -> Suspended:
+        now = s.since if now is None else now  # "now" decides which earlier suspension is still active
+        earlier = self.state.get(s.user, now)
+        self.state.apply(longer(earlier, s, now))  # this instance refuses at once (never shorter)
+        if self._suspend is None:
+            return Suspended(longer(earlier, s, now), earlier)
+        stored, old = await self._suspend(
+            keys=[STATE_KEY], args=[s.user, s.to_json(), repr(s.until), repr(now), CHANNEL]
+        )
+        previous = Suspension.from_json(old) if old else None
+        previous = previous if previous is not None and previous.active(now) else None
+        kept = s if int(stored) else previous
+        if kept is None:  # an unreadable earlier copy the script kept: should not happen; stay closed
+            kept = longer(self.state.get(s.user, now), s, now)
+        self.state.apply(kept)
+        return Suspended(kept, previous)
 
     async def lift(self, user: str) -> Suspension | None:
-        local = self.state.lift(user)
         if self._lift is None:
-            return local
+            return self.state.lift(user)
+        # Redis first: when it cannot be reached this raises and the local view keeps refusing.
         old = await self._lift(keys=[STATE_KEY], args=[user, CHANNEL, orjson.dumps({"lift": True, "user": user})])
+        local = self.state.lift(user)
         return Suspension.from_json(old) if old is not None else local
 
     async def active(self, now: float) -> list[Suspension]:
@@ -125,7 +194,7 @@ class SuspensionStore:
         return sorted((s for s in found if s is not None and s.active(now)), key=lambda s: (s.since, s.user))
 
     async def reload(self, now: float) -> None:
-        if self.client is None:
+        if self.client is None or self._prune is None:
             return
         version = self.state.version
         raw = await self.client.hgetall(STATE_KEY)
@@ -134,11 +203,11 @@ class SuspensionStore:
         for field, value in raw.items():
             s = Suspension.from_json(value)
             if s is None or not s.active(now):
-                expired.append(field)
+                expired += [field, value]
             else:
                 keep.append(s)
         if expired:
-            await self.client.hdel(STATE_KEY, *expired)
+            await self._prune(keys=[STATE_KEY], args=expired)
         if self.state.version == version:  # else a change raced this read: the next reload settles it
             self.state.replace(keep)
 

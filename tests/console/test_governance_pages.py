@@ -120,6 +120,18 @@ async def test_refusals_own_account_no_note_no_csrf_and_a_viewer_without_the_lif
     assert await status_of(console, "alice") == (200, "")
 
 
+async def test_a_second_suspend_never_shortens_the_first_and_the_analyst_is_told(console):
+    await sign_in(console, "heidi")
+    assert (await govern(console, "alice", action="suspend", note="phished, until lifted")).status == 303
+    resp = await govern(console, "alice", action="suspend", seconds="60", note="from the alert: a minute")
+    assert resp.status == 303
+    done = (await (await console.get(resp.headers["Location"])).text()).replace("&#39;", "'")
+    assert "already suspended; the suspension by heidi until lifted lasts at least as long" in done
+    guard = console.gw.governance
+    assert guard.state.get("alice", guard.now()).until == 0.0  # until lifted, still
+    assert [s.until for s in await guard.store.active(guard.now())] == [0.0]
+
+
 async def test_the_user_page_links_to_governance_and_the_risk_is_explained(console):
     await console.gw.alerts.raise_alert(**alert_kwargs(user="carol", type="<img src=x>"))
     await sign_in(console, "heidi")

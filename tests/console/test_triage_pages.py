@@ -57,9 +57,12 @@ async def test_a_users_alerts_form_one_incident_triaged_as_a_whole(console):
     page = await (await console.get(f"/_gw/console/incidents/{first}")).text()
     assert '<dd class="incident-count">3</dd>' in page and page.count("raised") >= 3  # the timeline
     csrf = await csrf_of(console, f"/_gw/console/incidents/{first}")
+    shown = re.findall(r'<input type="hidden" name="id" value="(\w+)">', page)  # what the form posts
+    assert sorted(shown) == sorted(ids)
     resp = await console.post(
         f"/_gw/console/incidents/{first}/action",
-        data={"csrf": csrf, "action": "resolve", "verdict": "benign_true_positive", "determination": "test"},
+        data=[("csrf", csrf), ("action", "resolve"), ("verdict", "benign_true_positive"), ("determination", "test")]
+        + [("id", i) for i in shown],
         headers=origin(console),
         allow_redirects=False,
     )
