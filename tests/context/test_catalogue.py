@@ -262,7 +262,7 @@ LOADER_ERRORS = [
     ),
     (
         '  - {method: GET, path: /a, operation: customers.list, records: ["data[]"], format: ndjson}\n',
-        "10:63: an ndjson endpoint's records are [\"$\"]",
+        '10:63: an ndjson endpoint\'s records are ["$"]',
     ),
     (
         '  - {method: GET, path: /a, operation: customers.list, records: ["data[]"], format: csv}\n',
