@@ -198,19 +198,23 @@ def read_card(model_dir: Path) -> Card:
     return card
 
 
-def _checked_file(model_dir: Path, name: str, expected: str) -> Path:
+def _checked_file(model_dir: Path, name: str, expected: str) -> tuple[Path, bytes]:
+    """The file's bytes, read once and checked against the card's sha256: what is loaded afterwards
+    is these bytes, never the file again (a file swapped between the check and a second read --
+    a hot reload is a race anyone who can write the folder may try -- would load unchecked)."""
     if Path(name).name != name:
         raise ModelRefused(f"model card names a file outside the model directory: {name!r}")
     path = Path(model_dir) / name
     if not path.is_file():
         raise ModelRefused(f"{path} is missing (named in {CARD_FILE})")
-    actual = sha256_of(path)
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise ModelRefused(
             f"{path}: sha256 {actual} does not match the model card ({expected}); "
             "the file was modified after training - refusing to load it"
         )
-    return path
+    return path, data
 
 
 def load(model_dir: Path, key: ModelKey | None = None) -> LoadedModel:
@@ -238,8 +242,8 @@ def resign(model_dir: Path, key: ModelKey) -> Card:
 
 
 def _load_checked(model_dir: Path, card: Card, key: ModelKey) -> LoadedModel:
-    model_path = _checked_file(model_dir, card.model_file, card.sha256)
-    history_path = _checked_file(model_dir, card.history_file, card.history_sha256)
+    model_path, model_bytes = _checked_file(model_dir, card.model_file, card.sha256)
+    history_path, history_bytes = _checked_file(model_dir, card.history_file, card.history_sha256)
     # Only now: a missing or tampered model is refused without paying for these imports.
     import sklearn
     import skops.io as sio
@@ -253,7 +257,7 @@ def _load_checked(model_dir: Path, card: Card, key: ModelKey) -> LoadedModel:
             f"{running}; retrain the detector with `crmgw detector train`"
         )
     try:
-        untrusted = sio.get_untrusted_types(file=model_path)
+        untrusted = sio.get_untrusted_types(data=model_bytes)
     except Exception as exc:  # not a skops file at all
         raise ModelRefused(f"{model_path} is not a readable skops file: {exc}") from None
     refused = sorted(t for t in untrusted if t not in ALLOWED_TYPES)
@@ -262,7 +266,7 @@ def _load_checked(model_dir: Path, card: Card, key: ModelKey) -> LoadedModel:
             f"{model_path} contains types that are not on the allow-list: {', '.join(refused)}; refusing to load it"
         )
     try:
-        payload = sio.load(model_path, trusted=sorted(untrusted))
+        payload = sio.loads(model_bytes, trusted=sorted(untrusted))
         model = DetectorModel.from_payload(payload)
     except Exception as exc:
         raise ModelRefused(f"{model_path}: not a usable detector model: {exc}") from None
@@ -271,7 +275,7 @@ def _load_checked(model_dir: Path, card: Card, key: ModelKey) -> LoadedModel:
     if model.threshold != card.threshold:
         raise ModelRefused(f"{model_path}: threshold {model.threshold} differs from the model card's {card.threshold}")
     try:
-        history = orjson.loads(history_path.read_bytes())
+        history = orjson.loads(history_bytes)
     except orjson.JSONDecodeError as exc:
         raise ModelRefused(f"{history_path}: not JSON: {exc}") from None
     return LoadedModel(model, card, history, key)

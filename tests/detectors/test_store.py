@@ -170,3 +170,27 @@ def test_crmgw_detector_train_signs_with_the_deployment_key(world_a, tmp_path, m
     assert store.load(out).key.source == "CRMGW_MODEL_KEY"
     with pytest.raises(store.ModelRefused, match="signed with key"):
         store.load(out, ModelKey.demo_key())
+
+
+def test_a_model_swapped_after_its_hash_was_checked_is_not_what_loads(model_dir, tmp_path, monkeypatch):
+    """The bytes checked against the card are the bytes loaded: a file replaced between the check
+    and a second read (a writer racing a hot reload) never loads (found by review)."""
+    d = tmp_path / "model"
+    shutil.copytree(model_dir, d)
+    verified = store.load(d)
+    payload = verified.model.to_payload()
+    payload["allowances"] = {"mallory": dict.fromkeys(FEATURE_NAMES, 1e12)}  # the attacker's model
+    evil = tmp_path / "evil.skops"
+    sio.dump(payload, evil)
+    checked = store._checked_file
+
+    def check_then_swap(model_dir, name, expected):  # type: ignore[no-untyped-def]
+        found = checked(model_dir, name, expected)
+        if name == verified.card.model_file:
+            shutil.copyfile(evil, d / name)  # the swap, right after the check
+        return found
+
+    monkeypatch.setattr(store, "_checked_file", check_then_swap)
+    loaded = store.load(d)
+    assert "mallory" not in loaded.model.allowances
+    assert loaded.model.to_payload().keys() == verified.model.to_payload().keys()
