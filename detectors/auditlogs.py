@@ -31,14 +31,14 @@ def read_audit_logs(
                 except orjson.JSONDecodeError:
                     continue
                 if isinstance(rec, dict) and isinstance(rec.get("time"), str):
-                    yield _utc_key(rec["time"]), n, rec
+                    yield utc_key(rec["time"]), n, rec
 
     streams = [one(Path(p)) for p in expand_paths(paths)]
     for _key, _n, rec in heapq.merge(*streams, key=lambda t: t[0]):
         yield rec
 
 
-def _utc_key(value: str) -> str:
+def utc_key(value: str) -> str:
     if value.endswith(("+00:00", "Z")):
         return value
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from detectors.features import FEATURE_NAMES, compute
+from detectors.peers import Peers
 from detectors.replay import Aggregator, History, Window, read_audit_logs
 
 
@@ -96,10 +97,12 @@ def build(
     snapshots_from: str | None = None,
     slot_seconds: int = 900,
     keep: Callable[[bytes], bool] | None = None,
+    peers: Peers | None = None,
 ) -> tuple[Dataset, Aggregator]:
     """Replays the audit logs; returns the feature rows and the aggregator's final state.
-    ``keep`` selects raw lines (one worker's users, detectors.rows)."""
-    agg = Aggregator(exclude=exclude, slot_seconds=slot_seconds)
+    ``keep`` selects raw lines (one worker's users, detectors.rows); ``peers``, every user's
+    countries when the lines are one worker's share (detectors.rows)."""
+    agg = Aggregator(exclude=exclude, slot_seconds=slot_seconds, peers=peers)
     collector = _Collector(agg, snapshots_from)
     agg.listener = collector
     for record in read_audit_logs(paths, keep):

@@ -71,6 +71,7 @@ FEATURES: tuple[Feature, ...] = (
     _f("requests_vs_user_median", "volume", "logratio", 0.3, "requests vs the user's typical day"),
     _f("distinct_records_vs_user_median", "volume", "logratio", 0.4, "distinct records vs a typical day"),
     _f("unfamiliar_records", "familiarity", "log1p", 0.5, "records the user never touched before"),
+    _f("unfamiliar_vs_user_median", "familiarity", "logratio", 0.4, "never-touched records read vs a typical day"),
     # context, not evidence: the baseline compares a day with days of the same type and never
     # scores this column (detectors.baseline)
     _f("day_type", "context", "context", 1.0, "type of day (detectors.calendar.DAY_TYPES)"),
@@ -123,6 +124,7 @@ def compute(w: Window, hist: History, exported_by_day: dict[str, int] | None) ->
     week = _week_exports(w.day, exported_by_day or {}) + regular_today if regular_today else 0
     week_days = _week_export_days(w.day, exported_by_day or {}) + 1 if regular_today else 0
     rel = _relative(today, hist, closing=is_month_end(w.day))
+    usual = _usual(today, hist, settled=hist.settled_in(w.assignment, w.day))
     return [
         _lg(c.get("requests", 0)),
         _lg(c.get("records_read", 0)),
@@ -151,6 +153,7 @@ def compute(w: Window, hist: History, exported_by_day: dict[str, int] | None) ->
         float(week_days),
         *rel,
         _lg(w.unfamiliar),
+        *usual,
         day_type_code(w.day),
     ]
 
@@ -174,6 +177,16 @@ def _relative(today: dict[str, int], hist: History, closing: bool = False) -> li
         vs("requests", 1),
         vs("distinct_records", 1),
     ]
+
+
+def _usual(today: dict[str, int], hist: History, settled: bool) -> list[float]:
+    """Records read that the user never touched before, against the user's typical day: every
+    record is new to a support agent, almost none to a settled sales rep (whose stolen session
+    reads other people's records at the owner's pace and hours). In the first week of a new role
+    or team (new territory: new records) they are expected, and count 0."""
+    if len(hist.days) < MIN_HISTORY or not settled:
+        return [0.0]
+    return [_lg(today["unfamiliar_read"]) - _lg(hist.summary()["unfamiliar_read"][1])]
 
 
 @lru_cache(maxsize=1024)

@@ -18,20 +18,18 @@ import base64
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC
-from statistics import median
 from typing import Any
 
 # the audit-file readers moved to detectors.auditlogs; re-exported for existing callers
 from detectors.auditlogs import expand_paths, read_audit_logs
 from detectors.events import Increments, count_event, zone_of  # one time-zone cache for both
+from detectors.history import HISTORY_METRICS, History
+from detectors.peers import Peers
 from detectors.travel import speed_kmh
 
 HISTORY_DAYS = 35  # relative features compare with the user's last five weeks (last month-end)
 IMPOSSIBLE_KMH = 1000.0  # faster than an airliner door to door
 SEQUENTIAL_GAP = 3  # id steps up to this count as walking through records (404s leave gaps)
-HISTORY_METRICS = ("requests", "records_read", "records_exported", "records_deleted", "distinct_records")
-PEER_COUNTRY_USERS = 2
-SEEN_BITS = 1 << 15  # per-user Bloom filter of records touched: 4 KiB, ~1 % false "familiar" at 2,000 records
 
 
 class Window:
@@ -39,10 +37,12 @@ class Window:
 
     __slots__ = (
         "agents",
+        "assignment",
         "countries",
         "counts",
         "day",
         "distinct",
+        "excluded",
         "first",
         "hours",
         "impossible",
@@ -63,10 +63,13 @@ class Window:
         "sequential",
         "slot",
         "unfamiliar",
+        "unfamiliar_read",
     )
 
-    def __init__(self, day: str, role: str):
+    def __init__(self, day: str, role: str, excluded: bool = False, team: str = ""):
         self.day, self.role = day, role
+        self.assignment = f"{role}|{team}"  # a new role or team brings new territory
+        self.excluded = excluded  # a day kept out of the history (and of the peers)
         self.counts: dict[str, int] = {}
         self.hours: dict[int, list[int]] = {}  # hour -> [requests, read, exported, deleted]
         self.distinct: set[str] = set()
@@ -86,53 +89,13 @@ class Window:
         self.last: float | None = None
         self.slot = -1
         self.unfamiliar = 0  # distinct records of the day the user had never touched before
-
-
-class History:
-    """What is remembered about a user across days (closed windows only)."""
-
-    __slots__ = ("agents", "countries", "days", "networks", "seen", "stats")
-
-    def __init__(self) -> None:
-        self.days: dict[str, dict[str, int]] = {}  # day -> totals of HISTORY_METRICS
-        self.countries: set[str] = set()
-        self.networks: set[str] = set()
-        self.agents: set[str] = set()
-        self.stats: dict[str, tuple[float, float]] | None = None  # metric -> (max, median)
-        # records the user has touched on earlier days, as a Bloom filter (two bits per record):
-        # a stolen session reads other people's records at the owner's usual pace and hours.
-        # Never emptied: a record seen months ago is still familiar.
-        self.seen = bytearray(SEEN_BITS // 8)
-
-    def remember(self, keys: Iterable[str]) -> None:
-        seen = self.seen
-        for key in keys:
-            for bit in _bits(key):
-                seen[bit >> 3] |= 1 << (bit & 7)
-
-    def unfamiliar(self, keys: Iterable[str]) -> int:
-        """How many of these records the user has (almost surely) never touched before."""
-        seen = self.seen
-        return sum(1 for key in keys if not all(seen[b >> 3] & (1 << (b & 7)) for b in _bits(key)))
-
-    def summary(self) -> dict[str, tuple[float, float]]:
-        if self.stats is None:
-            days = list(self.days.values())
-            self.stats = {
-                m: (max(d[m] for d in days), median(d[m] for d in days)) if days else (0.0, 0.0)
-                for m in HISTORY_METRICS
-            }
-        return self.stats
-
-
-def _bits(key: str) -> tuple[int, int]:
-    h = zlib.crc32(key.encode())  # stable across processes, unlike hash()
-    return h % SEEN_BITS, (h >> 15 ^ h * 0x9E37) % SEEN_BITS
+        self.unfamiliar_read = 0  # of those, records viewed or listed (not exported: the export features' part)
 
 
 def totals(w: Window) -> dict[str, int]:
-    out = {m: w.counts.get(m, 0) for m in HISTORY_METRICS if m != "distinct_records"}
+    out = {m: w.counts.get(m, 0) for m in HISTORY_METRICS[:4]}
     out["distinct_records"] = len(w.distinct)
+    out["unfamiliar_read"] = w.unfamiliar_read
     return out
 
 
@@ -141,7 +104,12 @@ Listener = Callable[[str, Window, History, bool], None]  # (user, window, histor
 
 class Aggregator:
     def __init__(
-        self, *, exclude: Iterable[tuple[str, str]] = (), listener: Listener | None = None, slot_seconds: int = 900
+        self,
+        *,
+        exclude: Iterable[tuple[str, str]] = (),
+        listener: Listener | None = None,
+        slot_seconds: int = 900,
+        peers: Peers | None = None,
     ):
         self.exclude = set(exclude)
         self.listener = listener
@@ -149,8 +117,9 @@ class Aggregator:
         self.windows: dict[str, Window] = {}
         self.history: dict[str, History] = {}
         self.exported_by_day: dict[str, dict[str, int]] = {}  # user -> day -> records exported
-        # peers: country -> users who have worked from it (closed, non-excluded days)
-        self.country_users: dict[str, set[str]] = {}
+        # who has worked from which country since when (non-excluded days); shareable: the live
+        # scorer gives every user's view one Peers of the replica
+        self.peers = peers if peers is not None else Peers()
         self.records = 0
 
     def add(self, record: Mapping[str, Any]) -> str | None:
@@ -168,7 +137,9 @@ class Aggregator:
             self.close(user)
             w = None
         if w is None:
-            w = self.windows[user] = Window(day, ",".join(sorted(record.get("roles") or ())) or "-")
+            role = ",".join(sorted(record.get("roles") or ())) or "-"
+            team = str(record.get("team") or "")
+            w = self.windows[user] = Window(day, role, (user, day) in self.exclude, team)
         ts = when.timestamp()
         slot = int(ts // self.slot_seconds)
         if self.listener is not None and w.slot != -1 and slot != w.slot:
@@ -191,7 +162,10 @@ class Aggregator:
         h[3] += inc.counts["records_deleted"]
         if inc.record_keys:
             if hist.days:  # counted once per record, when it first shows in the day
-                w.unfamiliar += hist.unfamiliar({k for k in inc.record_keys if k not in w.distinct})
+                new = hist.unfamiliar({k for k in inc.record_keys if k not in w.distinct})
+                w.unfamiliar += new
+                if inc.action in ("view", "list"):
+                    w.unfamiliar_read += new
             w.distinct.update(inc.record_keys)
         if inc.record_id is not None:
             prev = w.last_id.get(inc.resource or "")
@@ -206,10 +180,13 @@ class Aggregator:
         country, network, agent = inc.country, inc.network, inc.user_agent
         off = inc.counts["off_hours"]
         if country:
-            w.countries.add(country)
+            if country not in w.countries:
+                w.countries.add(country)
+                if not w.excluded:  # noted as it arrives: only earlier days count (detectors.peers)
+                    self.peers.note(country, inc.user, w.day)
             if known and country not in hist.countries:
                 w.new_countries.add(country)
-                if self.rare_country(country, inc.user):
+                if self.rare_country(country, inc.user, w.day):
                     w.new_country_requests += 1
                     w.new_country_off_hours += off
             if w.last_place is not None and w.last_place[1] != country:
@@ -231,20 +208,23 @@ class Aggregator:
         w.first = w.first or ts
         w.last = ts
 
-    def rare_country(self, country: str, user: str) -> bool:
-        """A country (new to ``user``) that fewer than ``PEER_COUNTRY_USERS`` other users have
-        worked from: a trip to a colleague's destination is common, a session from a country
-        nobody in the company uses is not. The peers are the users this aggregator knows: a replay
-        split over N processes knows 1/N of them (a few rows differ, tests/detectors/test_rows.py);
-        a live per-user aggregator must be given the training's with :meth:`load_peers`."""
-        users = self.country_users.get(country, ())
-        return len(users) - (user in users) < PEER_COUNTRY_USERS
+    def rare_country(self, country: str, user: str, day: str | None = None) -> bool:
+        """A country (new to ``user``) that fewer than ``PEER_COUNTRY_USERS`` other users worked
+        from before ``day``: a trip to a colleague's destination is common, a session from a
+        country nobody in the company uses is not. The peers are the users this aggregator knows:
+        a replay split over N processes knows 1/N of them (a few rows differ,
+        tests/detectors/test_rows.py); the live scorer loads the model's and shares what it learns
+        (gateway.scoring.scorer)."""
+        return self.peers.rare(country, user, day)
+
+    @property
+    def country_users(self) -> dict[str, dict[str, str]]:
+        return self.peers.first
 
     def load_peers(self, state: Mapping[str, Any]) -> None:
         """Peer knowledge from a saved state (the model's history.json): which users have worked
-        from which country. The live scorer calls this with the model's history."""
-        for country, users in state.get("country_users", {}).items():
-            self.country_users.setdefault(country, set()).update(users)
+        from which country since when."""
+        self.peers.load(state.get("country_users", {}))
 
     def close(self, user: str) -> None:
         w = self.windows.pop(user, None)
@@ -256,12 +236,12 @@ class Aggregator:
         if (user, w.day) in self.exclude:
             return
         hist.days[w.day] = totals(w)
+        if w.assignment != hist.role:
+            hist.role, hist.role_day = w.assignment, w.day
         for old in sorted(hist.days)[:-HISTORY_DAYS]:
             del hist.days[old]
         hist.stats = None
         hist.countries |= w.countries
-        for country in w.countries:
-            self.country_users.setdefault(country, set()).add(user)
         hist.networks |= w.networks
         hist.agents |= w.agents
         hist.remember(w.distinct)
@@ -285,12 +265,14 @@ class Aggregator:
                     "countries": sorted(h.countries),
                     "networks": sorted(h.networks),
                     "agents": sorted(h.agents),
+                    "role": h.role,
+                    "role_day": h.role_day,
                     "seen": base64.b64encode(zlib.compress(bytes(h.seen))).decode(),
                 }
                 for u, h in sorted(self.history.items())
             },
             "exported_by_day": self.exported_by_day,
-            "country_users": {c: sorted(u) for c, u in sorted(self.country_users.items())},
+            "country_users": self.peers.state(),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -299,6 +281,7 @@ class Aggregator:
             hist.days = {d: dict(t) for d, t in h["days"].items()}
             hist.countries, hist.networks = set(h["countries"]), set(h["networks"])
             hist.agents = set(h["agents"])
+            hist.role, hist.role_day = h.get("role", ""), h.get("role_day", "")
             if h.get("seen"):
                 seen = zlib.decompress(base64.b64decode(h["seen"]))
                 if len(seen) == len(hist.seen):

@@ -6,6 +6,10 @@ search for the ``"user"`` value decides, before any JSON parsing), runs its own 
 returns its rows and user histories. The shares are disjoint, so the merged result is the same as
 one process's replay (the tests check it), only faster.
 
+The peer-country features are the exception (whether colleagues worked from a country,
+detectors.peers): a first pass, a byte search with no JSON parsing, collects every user's countries
+and each worker's aggregator starts from all of them.
+
 The rows file (``.npz``: feature matrix, user/role/day columns, snapshot times, end-of-day flags,
 the aggregator's history state and the replay's settings) is what training reads: replaying the
 audit logs is by far the costliest step, and a rows file is a few bytes per snapshot.
@@ -14,6 +18,7 @@ audit logs is by far the costliest step, and a rows file is a few bytes per snap
 from __future__ import annotations
 
 import os
+import re
 import time
 import zlib
 from collections.abc import Iterable
@@ -25,8 +30,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from detectors.auditlogs import utc_key
 from detectors.dataset import Dataset, build
 from detectors.features import FEATURE_NAMES
+from detectors.peers import Peers
 from detectors.replay import expand_paths
 
 ROWS_FORMAT = 1
@@ -61,9 +68,41 @@ class Shard:
         return zlib.crc32(user) % self.count == self.index
 
 
-def _work(args: tuple[list[str], list[tuple[str, str]], str | None, int, int]) -> tuple[Dataset, dict[str, Any], int]:
-    paths, exclude, snapshots_from, index, count = args
-    ds, agg = build(paths, exclude=exclude, snapshots_from=snapshots_from, keep=Shard(index, count))
+_TIME = re.compile(rb'"time":\s*"([^"]+)"')
+_COUNTRY = re.compile(rb'"country":\s*"([^"]+)"')
+
+
+def _day_of(value: bytes) -> str:
+    text = value.decode()
+    return (utc_key(text) if not text.endswith(("+00:00", "Z")) else text)[:10]
+
+
+def _scan(args: tuple[list[str], list[tuple[str, str]], int, int]) -> dict[str, dict[str, str]]:
+    """Who worked from which country since when, among one worker's users, without parsing
+    JSON: the peer-country features of a user depend on everyone's (detectors.peers)."""
+    paths, exclude, index, count = args
+    keep, skip, peers = Shard(index, count), set(exclude), Peers()
+    for path in paths:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if not keep(line):
+                    continue
+                c, t, user = _COUNTRY.search(line), _TIME.search(line), user_of_line(line)
+                if c is None or t is None or not user:
+                    continue
+                day, who = _day_of(t.group(1)), user.decode()
+                if (who, day) not in skip:
+                    peers.note(c.group(1).decode(), who, day)
+    return peers.state()
+
+
+def _work(
+    args: tuple[list[str], list[tuple[str, str]], str | None, int, int, dict[str, Any]],
+) -> tuple[Dataset, dict[str, Any], int]:
+    paths, exclude, snapshots_from, index, count, everyone = args
+    peers = Peers()
+    peers.load(everyone)
+    ds, agg = build(paths, exclude=exclude, snapshots_from=snapshots_from, keep=Shard(index, count), peers=peers)
     return ds, agg.state(), agg.records
 
 
@@ -78,19 +117,24 @@ def replay_rows(
     (default: every core). stats: records, workers, seconds, records_per_second_per_core."""
     files = [str(p) for p in expand_paths(paths)]
     n = max(1, workers or os.cpu_count() or 1)
-    jobs = [(files, sorted(set(exclude)), snapshots_from, i, n) for i in range(n)]
+    skip = sorted(set(exclude))
     started = time.perf_counter()
     if n == 1:
-        results = [_work(jobs[0])]
+        results = [_work((files, skip, snapshots_from, 0, 1, {}))]
     else:
         with ProcessPoolExecutor(n, mp_context=get_context("fork")) as pool:
-            results = list(pool.map(_work, jobs))
+            everyone = Peers()  # a first, cheap pass: every worker's users' countries
+            for part in pool.map(_scan, [(files, skip, i, n) for i in range(n)]):
+                everyone.load(part)
+            known = everyone.state()
+            results = list(pool.map(_work, [(files, skip, snapshots_from, i, n, known) for i in range(n)]))
     seconds = time.perf_counter() - started
     ds = Dataset.concat([r[0] for r in results])
     state: dict[str, Any] = {"history": {}, "exported_by_day": {}}
     for _, part, _ in results:
         state["history"].update(part["history"])
         state["exported_by_day"].update(part["exported_by_day"])
+    state["country_users"] = results[0][1].get("country_users", {})  # each worker had everyone's
     records = sum(r[2] for r in results)
     stats = {
         "records": records,

@@ -29,8 +29,9 @@ def plan(sim: Simulation) -> dict[str, list[tuple[int, SimUser]]]:
         return changes
     for user in sim.users:
         new_role = PROMOTIONS.get(user.role)
-        if new_role and rng.random() < ROLE_CHANGE_SHARE:
-            day = rng.randint(max(user.first_day + 7, days // 4), days - 3)
+        earliest = max(user.first_day + 7, days // 4)
+        if new_role and rng.random() < ROLE_CHANGE_SHARE and earliest <= days - 3:  # a late joiner may have no room
+            day = rng.randint(earliest, days - 3)
             changes.setdefault(user.id, []).append(
                 (
                     day,

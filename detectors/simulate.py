@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from datetime import UTC, date, datetime, timedelta
+import tempfile
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -203,45 +204,9 @@ def local_epoch(day: date, hour: float, tz: str) -> float:
 
 def to_record(ev: Event, rng: random.Random) -> dict[str, Any]:
     """The event as the gateway's audit line (gateway/audit/events.py keys)."""
-    allowed = ev.status < 400
-    rid = f"{rng.getrandbits(64):016x}"
-    u = ev.user
-    return {
-        "time": datetime.fromtimestamp(ev.ts, UTC).isoformat(timespec="milliseconds"),
-        "decision_id": rid,
-        "request_id": rid,
-        "labels": {"version": "sim", "revision": "sim"},
-        "user": u.id,
-        "roles": u.roles,
-        "auth": "jwt",
-        "mfa": False,
-        "team": u.team,
-        "timezone": u.site.tz,
-        "client_ip": ev.ip,
-        "country": ev.country,
-        "method": ev.method,
-        "path": ev.path,
-        "query": ev.query or {},
-        "user_agent": ev.ua,
-        "operation": ev.operation,
-        "resource_id": ev.resource_id,
-        "effect": "allow" if allowed else "deny",
-        "reason": "rule-allow" if allowed else ("not-found" if ev.status == 404 else "scope-denied"),
-        "rules": ["sim"],
-        "reasons": [],
-        "scope": "own" if allowed else None,
-        "shadow": [],
-        "status": ev.status,
-        "upstream_status": ev.status if ev.status != 403 else None,
-        "upstream_credential": "service" if ev.status != 403 else None,
-        "records_seen": ev.returned,
-        "records_returned": ev.returned,
-        "record_ids": list(ev.ids[:200]),
-        "targets": ev.targets,
-        "fields_masked": [],
-        "bytes_out": 200 + 180 * ev.returned,
-        "latency_ms": round(rng.uniform(3, 40), 3),
-    }
+    from detectors.simspill import record_of, row_of
+
+    return record_of(row_of(ev), rng)
 
 
 class Simulation:
@@ -285,23 +250,39 @@ class Simulation:
         return events, labels
 
     def write(self, out: Path) -> dict[str, Any]:
-        """Writes audit-YYYY-MM-DD.log (UTC days) and labels.jsonl; returns a summary."""
-        events, labels = self.run()
+        """Writes audit-YYYY-MM-DD.log (UTC days) and labels.jsonl; returns a summary. The lines are
+        those of :meth:`run` in time order, but events are spilled to disk per day as they are drawn
+        (detectors.simspill): memory holds one day's, not the run's."""
+        from detectors.scenarios import inject_all
+        from detectors.simspill import DaySpill, record_of
+        from detectors.simtraffic import day_traffic
+
         out.mkdir(parents=True, exist_ok=True)
         for old in out.glob("audit-*.log"):
             old.unlink()
-        files: dict[str, list[bytes]] = {}
-        for ev in events:
-            rec = to_record(ev, self.rng)
-            files.setdefault(rec["time"][:10], []).append(orjson.dumps(rec))
-        for day, lines in files.items():
-            (out / f"audit-{day}.log").write_bytes(b"\n".join(lines) + b"\n")
+        with tempfile.TemporaryDirectory(dir=out, prefix=".spill-") as tmp:
+            spill = DaySpill(Path(tmp))
+            try:
+                for user in self.users:
+                    for day in range(self.days):
+                        for ev in day_traffic(self, user, day):
+                            spill.add(ev)
+                attacks, labels = inject_all(self)
+                for ev in attacks:
+                    spill.add(ev)
+                days = spill.days()
+                for utc_day in days:
+                    with open(out / f"audit-{utc_day}.log", "wb") as fh:
+                        for row in spill.day(utc_day):
+                            fh.write(orjson.dumps(record_of(row, self.rng)) + b"\n")
+            finally:
+                spill.close()
         (out / "labels.jsonl").write_bytes(b"".join(orjson.dumps(lbl) + b"\n" for lbl in labels))
         return {
             "users": len(self.users),
             "days": self.days,
-            "events": len(events),
-            "files": len(files),
+            "events": spill.events,
+            "files": len(days),
             "labels": len(labels),
             "incidents": len({lbl["incident"] for lbl in labels}),
         }

@@ -12,6 +12,8 @@ only one user's keys):
     <prefix>:{u:alice}:seq      the sequence
     <prefix>:{u:alice}:hist     hash: through_ms (end of the last closed day, -1 none), state (JSON)
     <prefix>:{u:alice}:alerted  hash: day -> highest score alerted (one alert per day and growth)
+    <prefix>:{c:DE}:peers       hash: user -> first day they worked from DE (detectors.peers), for
+                                countries the model does not already know as common
 
 A day is folded into ``hist`` (and its records removed) once the user's records reach past its end
 by the grace period, so late records of the other replicas still count, as in the offline replay.
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 EVENTS_TTL = 4 * 86400  # open days' records: a user idle this long starts again from history
 HISTORY_TTL = 120 * 86400
 ALERTED_TTL = 3 * 86400
+PEERS_TTL = 120 * 86400
 NO_DAY = -1  # through_ms before any day was closed live
 
 _APPEND = """
@@ -65,6 +68,15 @@ redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 return 1
 """
+# ARGV: TTL, then user, day pairs: each user's earliest day is kept
+_NOTE_PEERS = """
+for i = 2, #ARGV, 2 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if not old or ARGV[i + 1] < old then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 _MARK = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old and tonumber(ARGV[2]) < tonumber(old) * tonumber(ARGV[3]) then return 0 end
@@ -98,6 +110,8 @@ class LiveState(Protocol):
     async def fetch(self, wanted: list[Fetch]) -> list[Fetched]: ...
     async def persist(self, user: str, expected_through: int, through_ms: int, state: bytes) -> bool: ...
     async def mark_alert(self, user: str, day: str, score: float, factor: float) -> bool: ...
+    async def note_peers(self, notes: dict[str, dict[str, str]]) -> None: ...  # country -> user -> day
+    async def peers(self, countries: list[str]) -> dict[str, dict[str, str]]: ...
     def describe(self) -> str: ...
 
 
@@ -112,6 +126,7 @@ class RedisLiveState:
         self._fetch = client.register_script(_FETCH)
         self._persist = client.register_script(_PERSIST)
         self._mark = client.register_script(_MARK)
+        self._note_peers = client.register_script(_NOTE_PEERS)
 
     def key(self, user: str, what: str) -> str:
         return f"{self.prefix}:{{u:{user}}}:{what}"
@@ -158,6 +173,31 @@ class RedisLiveState:
         done = await self._mark(keys=[self.key(user, "alerted")], args=[day, repr(score), repr(factor), ALERTED_TTL])
         return bool(done)
 
+    def peers_key(self, country: str) -> str:
+        return f"{self.prefix}:{{c:{country}}}:peers"
+
+    async def note_peers(self, notes: dict[str, dict[str, str]]) -> None:
+        if not notes:
+            return
+        pipe: Any = self.client.pipeline(transaction=False)
+        for country, users in notes.items():
+            args: list[Any] = [PEERS_TTL]
+            for user, day in users.items():
+                args += [user, day]
+            await self._note_peers(keys=[self.peers_key(country)], args=args, client=pipe)
+        await pipe.execute()
+
+    async def peers(self, countries: list[str]) -> dict[str, dict[str, str]]:
+        if not countries:
+            return {}
+        pipe: Any = self.client.pipeline(transaction=False)
+        for country in countries:
+            pipe.hgetall(self.peers_key(country))
+        replies: list[Any] = await pipe.execute()
+        return {
+            c: {bytes(u).decode(): bytes(d).decode() for u, d in reply.items()} for c, reply in zip(countries, replies)
+        }
+
 
 class MemoryLiveState:
     """The same semantics in one process (no Redis configured): one instance, lost on restart."""
@@ -166,6 +206,7 @@ class MemoryLiveState:
         self.events: dict[str, list[tuple[int, int, bytes]]] = {}
         self.history: dict[str, tuple[int, bytes]] = {}
         self.alerted: dict[tuple[str, str], float] = {}
+        self.shared_peers: dict[str, dict[str, str]] = {}
         self.seq = 0
 
     def describe(self) -> str:
@@ -201,3 +242,13 @@ class MemoryLiveState:
             return False
         self.alerted[(user, day)] = score
         return True
+
+    async def note_peers(self, notes: dict[str, dict[str, str]]) -> None:
+        for country, users in notes.items():
+            known = self.shared_peers.setdefault(country, {})
+            for user, day in users.items():
+                if user not in known or day < known[user]:
+                    known[user] = day
+
+    async def peers(self, countries: list[str]) -> dict[str, dict[str, str]]:
+        return {c: dict(self.shared_peers.get(c, {})) for c in countries}

@@ -31,6 +31,7 @@ from gateway.background import Periodic
 from gateway.clock import Clock
 from gateway.scoring.config import ScoringConfig
 from gateway.scoring.evidence import finding
+from gateway.scoring.livepeers import LivePeers
 from gateway.scoring.livestate import Fetch, Fetched, LiveState, MemoryLiveState
 from gateway.scoring.modelgate import Admitted, TrafficCheck, admit
 from gateway.scoring.rowsfile import RowsFile
@@ -71,6 +72,7 @@ class Scorer:
         self.rows = RowsFile(Path(base_dir or ".") / config.rows_dir) if config.rows_dir else None
         self.key = key  # None: the one in scoring.model_key_env (detectors.signing.model_key)
         self.loaded: store.LoadedModel | None = None
+        self.peers = LivePeers({})  # the loaded model's, and those learned live
         self.check: TrafficCheck | None = None
         self.status = "missing"
         self.problem: str | None = None
@@ -151,6 +153,7 @@ class Scorer:
             if self.loaded is not None:
                 self.reloads += 1
             self.loaded, self.check = admitted.loaded, admitted.check
+            self.peers = LivePeers(admitted.loaded.history)
             self.views.clear()  # views of unseen users were seeded from the old model's history
         self.problem = self.reload_error = None
         self.status = "stale" if self._is_stale(admitted.loaded.card) else "loaded"
@@ -198,9 +201,11 @@ class Scorer:
                 self.errors += 1
                 log.exception("audit record could not be queued for the detector")
         await self.state.append(items)
+        await self.peers.share(self.state, items)
         users = list(dict.fromkeys(user for user, _, _ in items))
         wanted = [self._cached_fetch(u) for u in users]
         fetched = await self.state.fetch(wanted)
+        await self.peers.learn(self.state, fetched)
         scored = await asyncio.to_thread(self._replay_and_score, fetched, loaded)
         grace = int(self.config.grace_seconds * 1000)
         for view in [v for v in self.views.values() if v.closable(grace) is not None]:
@@ -240,7 +245,7 @@ class Scorer:
         for f in fetched:
             view = self.views.get(f.user)
             if f.full or view is None:
-                view = build_view(f, loaded.history)
+                view = build_view(f, loaded.history, peers=self.peers.peers)
             self.errors += view.replay(f.members)
             self.views[f.user] = view
             self.views.move_to_end(f.user)
@@ -266,6 +271,7 @@ class Scorer:
             if loaded is None:
                 return None
             fetched = await self.state.fetch([self._cached_fetch(user)])
+            await self.peers.learn(self.state, fetched)
             views = await asyncio.to_thread(self._replay, fetched, loaded)
             if not views:
                 return None

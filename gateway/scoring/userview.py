@@ -22,6 +22,7 @@ import orjson
 
 from detectors.events import parse_time
 from detectors.features import compute
+from detectors.peers import Peers
 from detectors.replay import HISTORY_DAYS, Aggregator, History, Window
 from gateway.scoring.livestate import NO_DAY, Fetched, member_json
 
@@ -31,6 +32,7 @@ KEPT_FIELDS = (
     "time",
     "user",
     "roles",
+    "team",
     "timezone",
     "client_ip",
     "country",
@@ -82,9 +84,13 @@ def seed_from(model_history: dict[str, Any], user: str) -> dict[str, Any]:
 
 
 class UserView:
-    def __init__(self, user: str, through_ms: int, state: dict[str, Any], slot_seconds: int = 900):
+    def __init__(
+        self, user: str, through_ms: int, state: dict[str, Any], slot_seconds: int = 900, peers: Peers | None = None
+    ):
         self.user, self.through_ms = user, through_ms
-        self.agg = Aggregator(listener=self._closed, slot_seconds=slot_seconds)
+        # peers: the replica's (gateway.scoring.livepeers), shared by its views; the stored state is
+        # one user's and holds none
+        self.agg = Aggregator(listener=self._closed, slot_seconds=slot_seconds, peers=peers)
         self.agg.load_state(state)
         self.rows: dict[str, list[float]] = {d: list(r) for d, r in state.get("rows", {}).items()}
         self.count = 0  # records replayed after through_ms
@@ -165,7 +171,9 @@ class UserView:
         return orjson.dumps(user_state(self.agg, self.user, self.rows))
 
 
-def build_view(fetched: Fetched, model_history: dict[str, Any], slot_seconds: int = 900) -> UserView:
+def build_view(
+    fetched: Fetched, model_history: dict[str, Any], slot_seconds: int = 900, peers: Peers | None = None
+) -> UserView:
     state = orjson.loads(fetched.state) if fetched.state else seed_from(model_history, fetched.user)
-    view = UserView(fetched.user, fetched.through_ms if fetched.through_ms != NO_DAY else NO_DAY, state, slot_seconds)
-    return view
+    through = fetched.through_ms if fetched.through_ms != NO_DAY else NO_DAY
+    return UserView(fetched.user, through, state, slot_seconds, peers)

@@ -26,7 +26,7 @@ def history_days(n=5, **kw):
 
 def test_feature_order_is_fixed_and_names_are_unique():
     assert FEATURE_NAMES[:3] == ("requests", "records_read", "records_exported")
-    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES) == 34
+    assert len(set(FEATURE_NAMES)) == len(FEATURE_NAMES) == 35
 
 
 def test_volumes_are_log_scaled():

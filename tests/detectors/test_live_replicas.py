@@ -20,9 +20,12 @@ from gateway.app import GATEWAY, create_app
 from tests.conftest import RULES, open_rules
 from tests.integration.conftest import CRM_TOKEN, auth, gateway_settings
 
+NEW_COUNTRY = FEATURE_NAMES.index("new_country_requests")
+
 pytestmark = pytest.mark.slow
 
 USERS = ("alice", "bob")
+TRIP_NET, NOBODYS_NET = "203.0.113.0/24", "192.0.2.0/24"
 PATHS = ("/api/customers?page_size=5", "/api/customers/1", "/api/customers/2", "/api/customers/3", "/api/admin/users")
 
 
@@ -41,6 +44,7 @@ async def replicas(aiohttp_server, aiohttp_client, tmp_path, clock, model_dir, r
             redis_url=redis_url,
             audit={"path": str(tmp_path / name / "audit.log")},
             scoring={"model_dir": str(model_dir), "batch_interval": 3600, "watch_interval": 0},
+            geo={"overrides": {TRIP_NET: "NZ", NOBODYS_NET: "UY"}},  # countries the model never saw
         )
         clients.append(await aiohttp_client(create_app(settings, open_rules(RULES), clock=clock)))
     return clients
@@ -88,3 +92,34 @@ async def test_one_replicas_share_is_not_the_users_day(replicas, clock, tmp_path
     whole, _ = offline([tmp_path / "a" / "audit.log", tmp_path / "b" / "audit.log"], loaded, "alice")
     requests = FEATURE_NAMES.index("requests")
     assert share[requests] < whole[requests]
+
+
+async def test_peers_one_replica_learned_count_on_the_other_as_offline(replicas, clock, tmp_path):
+    """carol and dave work from New Zealand through replica a; the next day alice goes there and
+    bob works from a country nobody uses, through replica b. Offline, carol and dave are alice's
+    peers there (a colleague's destination is no signal) and bob's country is new: replica b,
+    which never served carol or dave, must see the same (the peers are shared in Redis)."""
+    await round_robin(replicas, clock)  # alice's and bob's first day: a history to be new against
+    for user in ("carol", "dave"):
+        for path in PATHS[:3]:
+            clock.set(clock.now + timedelta(seconds=17))
+            await (await replicas[0].get(path, headers=auth(user, ip="203.0.113.9"))).read()
+    scorers = [c.app[GATEWAY].scoring for c in replicas]
+    for scorer in scorers:
+        await scorer.drain()
+    clock.set(clock.now + timedelta(days=1))
+    for user, ip in (("alice", "203.0.113.10"), ("bob", "192.0.2.10")):
+        for path in PATHS[:3]:
+            clock.set(clock.now + timedelta(seconds=17))
+            await (await replicas[1].get(path, headers=auth(user, ip=ip))).read()
+    for scorer in scorers:
+        await scorer.drain()
+    both = [tmp_path / "a" / "audit.log", tmp_path / "b" / "audit.log"]
+    loaded = scorers[0].loaded
+    for user, unusual in (("alice", False), ("bob", True)):
+        expected_x, expected = offline(both, loaded, user)
+        assert (expected_x[NEW_COUNTRY] > 0) == unusual
+        for scorer in scorers:
+            assert await scorer.live_score(user) == pytest.approx(expected, abs=1e-9)
+            got = np.array(scorer.views[user].features())
+            assert np.allclose(got, expected_x), [n for n, a, b in zip(FEATURE_NAMES, got, expected_x) if a != b]

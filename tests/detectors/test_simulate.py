@@ -62,3 +62,18 @@ def test_logs_are_one_file_per_utc_day_in_time_order(world_a):
         stamps = [orjson.loads(line)["time"] for line in path.read_bytes().splitlines()]
         assert stamps == sorted(stamps)
         assert {s[:10] for s in stamps} == {path.name[6:16]}
+
+
+def test_a_late_joiner_with_no_days_left_for_a_new_role_keeps_theirs():
+    """Seed 41 at 200 users x 60 days crashed here: a promotion drawn for someone who joined 3 days
+    before the end has no day to happen on."""
+    from detectors.simsurprises import ROLE_CHANGE_SHARE, plan
+    from detectors.simulate import Simulation
+
+    sim = Simulation(60, 20, 1, incidents=1)
+    for user in sim.users:
+        user.first_day = 17  # every promotion drawn now has no room (a week after joining)
+    changes = plan(sim)
+    roles = {u.id: u.role for u in sim.users}
+    assert ROLE_CHANGE_SHARE * len(sim.users) >= 2  # some promotions were drawn
+    assert all(p.role == roles[uid] for uid, personas in changes.items() for _, p in personas)
