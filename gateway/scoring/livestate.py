@@ -30,12 +30,22 @@ if TYPE_CHECKING:
     from gateway.redisconn import RedisClient
 
 EVENTS_TTL = 4 * 86400  # open days' records: a user idle this long starts again from history
+MAX_OPEN_RECORDS = 50_000  # open records kept per user (see _APPEND)
 HISTORY_TTL = 120 * 86400
 ALERTED_TTL = 3 * 86400
 PEERS_TTL = 120 * 86400
 NO_DAY = -1  # through_ms before any day was closed live
 
+# A user's open records are bounded (MAX_OPEN_RECORDS): beyond it a record is not kept, only counted
+# in KEYS[3] (-1 returned), so one caller's flood (denied requests with long paths, say) cannot grow
+# Redis without end. Such a user's live features then fall short of the offline replay's: their
+# day is far outside any baseline already, and health says how many records were not kept.
 _APPEND = """
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  return -1
+end
 local n = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[1], ARGV[1], string.format('%016d', n) .. ':' .. ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -114,6 +124,8 @@ class LiveState(Protocol):
     async def peers(self, countries: list[str]) -> dict[str, dict[str, str]]: ...
     def describe(self) -> str: ...
 
+    not_kept: int  # records over MAX_OPEN_RECORDS for their user, not kept
+
 
 def member_json(member: bytes) -> bytes:
     return member[17:]
@@ -122,6 +134,7 @@ def member_json(member: bytes) -> bytes:
 class RedisLiveState:
     def __init__(self, client: RedisClient, prefix: str = "crmgw:det"):
         self.client, self.prefix = client, prefix
+        self.not_kept = 0  # records over MAX_OPEN_RECORDS for their user (see _APPEND)
         self._append = client.register_script(_APPEND)
         self._fetch = client.register_script(_FETCH)
         self._persist = client.register_script(_PERSIST)
@@ -140,9 +153,11 @@ class RedisLiveState:
         pipe: Any = self.client.pipeline(transaction=False)  # a Pipeline is a Redis to AsyncScript
         for user, ms, data in items:
             await self._append(
-                keys=[self.key(user, "ev"), self.key(user, "seq")], args=[ms, data, EVENTS_TTL], client=pipe
+                keys=[self.key(user, "ev"), self.key(user, "seq"), self.key(user, "over")],
+                args=[ms, data, EVENTS_TTL, MAX_OPEN_RECORDS],
+                client=pipe,
             )
-        await pipe.execute()
+        self.not_kept += sum(1 for n in await pipe.execute() if n == -1)
 
     async def fetch(self, wanted: list[Fetch]) -> list[Fetched]:
         if not wanted:
@@ -208,14 +223,19 @@ class MemoryLiveState:
         self.alerted: dict[tuple[str, str], float] = {}
         self.shared_peers: dict[str, dict[str, str]] = {}
         self.seq = 0
+        self.not_kept = 0  # records over MAX_OPEN_RECORDS for their user
 
     def describe(self) -> str:
         return "memory"
 
     async def append(self, items: list[tuple[str, int, bytes]]) -> None:
         for user, ms, data in items:
+            events = self.events.setdefault(user, [])
+            if len(events) >= MAX_OPEN_RECORDS:  # as the Redis script: counted, not kept
+                self.not_kept += 1
+                continue
             self.seq += 1
-            self.events.setdefault(user, []).append((ms, self.seq, data))
+            events.append((ms, self.seq, data))
 
     async def fetch(self, wanted: list[Fetch]) -> list[Fetched]:
         out = []

@@ -313,6 +313,7 @@ class Scorer:
             "reloads": self.reloads,
             "reload_error": self.reload_error,
             "live_state": self.state.describe(),
+            "live_records_not_kept": self.state.not_kept,  # over a user's open-record bound
             "rows": {"path": str(self.rows.path), "written": self.rows.written, "failed": self.rows.failed}
             if self.rows
             else None,

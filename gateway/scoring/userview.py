@@ -53,8 +53,14 @@ def epoch_ms(record: dict[str, Any]) -> int:
     return int(parse_time(record["time"]).timestamp() * 1000)
 
 
+MAX_PATH = 256  # the path only serves as evidence; an 8 KB one need not be kept per record
+
+
 def compact(record: dict[str, Any]) -> bytes:
-    return orjson.dumps({k: record[k] for k in KEPT_FIELDS if record.get(k) is not None})
+    kept = {k: record[k] for k in KEPT_FIELDS if record.get(k) is not None}
+    if isinstance(kept.get("path"), str) and len(kept["path"]) > MAX_PATH:
+        kept["path"] = kept["path"][:MAX_PATH]
+    return orjson.dumps(kept)
 
 
 def day_end_ms(day: str) -> int:
