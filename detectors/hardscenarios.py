@@ -15,7 +15,7 @@ Harder levels are smaller, slower or closer to the owner's habits; the level is 
 
 from __future__ import annotations
 
-from detectors.simtraffic import MIX, _action, export_event
+from detectors.simtraffic import MIX, _action, customer_view, export_event
 from detectors.simulate import Event, Simulation, SimUser, _ip, local_epoch
 
 HARD_SCENARIOS = ("spread_export", "slow_enumeration", "compromised_account", "departing_employee")
@@ -100,21 +100,7 @@ def compromised_account(sim: Simulation, user: SimUser, day: int, level: str) ->
         n = rng.randint(20, 45)  # the owner's usual volume, the owner's hours
         for _ in range(n):
             rid = rng.randint(1, sim.n_customers)  # records of the whole company, not the owner's
-            out.append(
-                Event(
-                    ts=t,
-                    user=user,
-                    ip=where[0],
-                    country=where[1],
-                    ua=ua,
-                    method="GET",
-                    path=f"/api/customers/{rid}",
-                    operation="customers.view",
-                    returned=1,
-                    ids=(rid,),
-                    resource_id=str(rid),
-                )
-            )
+            out.append(customer_view(t, user, where, ua, rid))
             t += rng.uniform(60, 600)
         if level == "easy":
             out.append(export_event(sim, user, t, where, ua, rng.randint(150, 400)))

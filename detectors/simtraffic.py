@@ -162,23 +162,26 @@ def _batch_walk(sim: Simulation, user: SimUser, ts: float, where: Place, ua: str
     rid = sim.rng.choice(starts)
     out: list[Event] = []
     while rid in visible and len(out) < 12:
-        out.append(
-            Event(
-                ts=ts + 20 * len(out),
-                user=user,
-                ip=where[0],
-                country=where[1],
-                ua=ua,
-                method="GET",
-                path=f"/api/customers/{rid}",
-                operation="customers.view",
-                returned=1,
-                ids=(rid,),
-                resource_id=str(rid),
-            )
-        )
+        out.append(customer_view(ts + 20 * len(out), user, where, ua, rid))
         rid += 1
     return out
+
+
+def customer_view(ts: float, user: SimUser, where: Place, ua: str, rid: int) -> Event:
+    """One GET of customer ``rid`` (walks and the compromised account's reads alike)."""
+    return Event(
+        ts=ts,
+        user=user,
+        ip=where[0],
+        country=where[1],
+        ua=ua,
+        method="GET",
+        path=f"/api/customers/{rid}",
+        operation="customers.view",
+        returned=1,
+        ids=(rid,),
+        resource_id=str(rid),
+    )
 
 
 def export_event(sim: Simulation, user: SimUser, ts: float, where: Place, ua: str, n: int) -> Event:
