@@ -124,7 +124,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "nginx": max(peak_rss_mb(pid) for pid in nginx_workers),
         }
         audit = [orjson.loads(line) for line in (workdir / "audit.log").read_text().splitlines()]
-        exports = [a for a in audit if a.get("path") == PATH]
+        # the request lines (a streamed export also writes a "stream started" line before its rows)
+        exports = [a for a in audit if a.get("path") == PATH and a.get("phase") != "stream-started"]
     finally:
         for proc in reversed(procs):
             proc.stop()

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from detectors.events import is_stream_start
+
 
 def read_audit_logs(
     paths: Iterable[str | Path], keep: Callable[[bytes], bool] | None = None
@@ -17,6 +19,7 @@ def read_audit_logs(
     """Records of several audit files in time order (each file is already in order).
 
     Blank and unparsable lines are skipped: a torn last line after a crash must not stop training.
+    A streamed export's start line is skipped too: it is not a request (its final line is).
     ``keep``, if given, sees each raw line first and skips those it refuses before any parsing
     (detectors.rows gives each worker process its share of the users this way).
     """
@@ -30,7 +33,7 @@ def read_audit_logs(
                     rec = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue
-                if isinstance(rec, dict) and isinstance(rec.get("time"), str):
+                if isinstance(rec, dict) and isinstance(rec.get("time"), str) and not is_stream_start(rec):
                     yield utc_key(rec["time"]), n, rec
 
     streams = [one(Path(p)) for p in expand_paths(paths)]

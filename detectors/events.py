@@ -30,6 +30,18 @@ COUNTERS = (
 # Working hours for "off_hours": Monday-Friday, 07:00-20:00 in the user's own time zone.
 WORK_START, WORK_END = 7, 20
 
+# A streamed export writes two audit lines: this one before its first row goes out (so a gateway
+# killed mid-export still leaves a line), then the request's own line at the end. Only the second
+# is the request: every reader that counts, replays or lists requests skips the first
+# (gateway.audit.events.stream_start_record writes it; defined here, where detectors can see it).
+PHASE_KEY = "phase"
+STREAM_STARTED = "stream-started"
+
+
+def is_stream_start(record: Mapping[str, Any]) -> bool:
+    """The "stream started" line of a streamed export: not a request of its own."""
+    return record.get(PHASE_KEY) == STREAM_STARTED
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Increments:
@@ -78,9 +90,10 @@ def parse_time(value: str | datetime) -> datetime:
 
 
 def count_event(record: Mapping[str, Any]) -> Increments | None:
-    """The increments one audit record contributes; None for records without a user."""
+    """The increments one audit record contributes; None for records without a user and for a
+    streamed export's start line (its request is counted once, from its final line)."""
     user = record.get("user")
-    if not user:
+    if not user or is_stream_start(record):
         return None
     when = parse_time(record["time"])
     operation = record.get("operation") or ""

@@ -194,6 +194,7 @@ class Pipeline:
                     directory=ruleset.directory,
                     stream_buffer_bytes=services.settings.limits.stream_buffer_bytes,
                     row_budget=services.signals.row_budget,  # gateway.signals.allowance
+                    stream_started=services.stream_started,  # a line before a streamed export's first row
                 )
             except Forbidden as exc:
                 if not (exc.reason == "record-out-of-scope" and committed_write(endpoint, resp.status)):

@@ -39,6 +39,7 @@ from urllib.parse import urlencode
 
 import orjson
 
+from detectors.events import is_stream_start
 from gateway.audit.search import parse_time
 from gateway.explain import explain
 from gateway.model import Decision, IPAddress
@@ -305,8 +306,9 @@ class Replayer:
 
 
 def read_lines(paths: Iterable[Path]) -> Iterator[Any]:
-    """Every line of the given audit files, oldest file first as given; a line that does not parse
-    is yielded as None (counted as a bad line)."""
+    """Every request line of the given audit files, oldest file first as given; a line that does not
+    parse is yielded as None (counted as a bad line). A streamed export's start line is no request
+    (its final line is): skipped."""
     for path in paths:
         with open(path, "rb") as f:
             for line in f:
@@ -314,9 +316,12 @@ def read_lines(paths: Iterable[Path]) -> Iterator[Any]:
                 if not line:
                     continue
                 try:
-                    yield orjson.loads(line)
+                    record = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     yield None
+                    continue
+                if not (isinstance(record, dict) and is_stream_start(record)):
+                    yield record
 
 
 def _decision_text(d: dict[str, Any]) -> str:

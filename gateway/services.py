@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import aiohttp
 from aiohttp import web
 
-from gateway.audit.events import audit_record
+from gateway.audit.events import audit_record, stream_start_record
 from gateway.audit.log import AuditLog
 from gateway.clock import Clock, utc_now
 from gateway.context.client_ip import ClientIPResolver, ip_text
 from gateway.context.geo import GeoResolver
-from gateway.errors import Forbidden, GatewayError
+from gateway.errors import Forbidden, GatewayError, Unavailable
 from gateway.governance.guard import GovernanceGuard
 from gateway.identity.stage import IdentityStage
 from gateway.model import Flow, Identity, IPAddress, RequestContext
@@ -229,6 +229,16 @@ class Services:
         if written is None:
             self.flush_metrics()  # written at once: counted at once too
         return written
+
+    async def stream_started(self, flow: Flow) -> None:
+        """A streamed export's start line, in the file before its first row is sent: a gateway
+        killed mid-export still leaves a line (gateway.audit.events.stream_start_record). Not a
+        request: no observer hears of it. A line the disk refuses refuses the export (nothing has
+        been sent yet), as a refused final line would refuse the next request."""
+        written = self.audit.write_soon(stream_start_record(flow))
+        ok = await written if written is not None else self.audit.healthy
+        if not ok and not self.audit_ok():
+            raise Unavailable("audit-unavailable", detail="audit log cannot be written")
 
     def flush_metrics(self) -> None:
         """The metrics' tallies into their families (gateway.metrics); a failure is the metrics

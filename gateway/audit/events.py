@@ -2,6 +2,11 @@
 
 Field names are the same everywhere a decision is shown (audit line, ``crmgw explain``, the
 console): ``decision_id``, ``effect``, ``reason``, ``rules``, ``reasons``, ``shadow``, ``revision``.
+
+A streamed export has two lines: :func:`stream_start_record` before its first row is sent (a gateway
+killed mid-export still leaves that one), then :func:`audit_record` at its end, as every request.
+The start line says ``"phase": "stream-started"`` and has no ``decision_id`` nor counts: readers that
+count, replay or list requests skip it (``is_stream_start``); the hash chain holds both lines.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from detectors.events import PHASE_KEY, STREAM_STARTED
 from gateway import __version__
 from gateway.model import Flow
 
@@ -99,4 +105,42 @@ def audit_record(flow: Flow) -> dict[str, Any]:
         record["signals"] = flow.signals
     if flow.approval:
         record["approval"] = flow.approval  # four-eyes: {id, state, rule[, approved_by]} (gateway.approvals)
+    return record
+
+
+# What the start line of a streamed export keeps of the request's line: who, what, the decision.
+_START_FIELDS = (
+    "request_id",
+    "labels",
+    "user",
+    "roles",
+    "auth",
+    "mfa",
+    "team",
+    "timezone",
+    "client_ip",
+    "country",
+    "method",
+    "path",
+    "query",
+    "user_agent",
+    "operation",
+    "resource_id",
+    "effect",
+    "reason",
+    "rules",
+    "reasons",
+    "scope",
+    "upstream_status",
+    "upstream_credential",
+)
+
+
+def stream_start_record(flow: Flow) -> dict[str, Any]:
+    """The line written before a streamed export's first row: the request id, identity, decision and
+    operation, marked as the start of that request (``phase``) so nothing counts it as one. The same
+    ``time`` as the request's final line (when it was received), which comes after it in the file."""
+    full = audit_record(flow)
+    record = {"time": full["time"], PHASE_KEY: STREAM_STARTED}  # "time" first: the search reads it so
+    record.update((key, full[key]) for key in _START_FIELDS)
     return record

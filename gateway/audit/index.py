@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.audit.index_files import HEAD_BYTES, LiveFile, open_files
-from gateway.audit.index_rows import SHIFT, row_of, where_of
+from gateway.audit.index_rows import NOT_A_DECISION, SHIFT, row_of, where_of
 from gateway.audit.search import AuditQuery, line_match
 
 READ_BLOCK = 4 * 1024 * 1024
@@ -260,7 +260,7 @@ def _index_file(conn: sqlite3.Connection, f: LiveFile, seq: int, offset: int, bu
                 row = row_of(line)
                 if row is None:
                     result.bad_lines += 1
-                else:
+                elif row is not NOT_A_DECISION:
                     rows.append((base + offset + start, len(line), *row))
             start = nl + 1
         offset += start

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detectors.events import is_stream_start
 from gateway.audit.search import AuditQuery, parse_line, parse_time
 
 SHIFT = 40  # a line's position: file sequence << SHIFT | byte offset (files below 1 TiB)
@@ -49,10 +50,18 @@ def columns(record: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+# row_of's answer for a streamed export's start line: a line of the log, but no decision to find
+# (AuditQuery.matches refuses it too), so not indexed and not counted as a bad line either
+NOT_A_DECISION: tuple[Any, ...] = ()
+
+
 def row_of(line: bytes) -> tuple[Any, ...] | None:
+    """The index row of one line; None for a damaged line, NOT_A_DECISION for a start line."""
     record = parse_line(line)
     if record is None:
         return None
+    if is_stream_start(record):
+        return NOT_A_DECISION
     try:
         return columns(record)
     except (TypeError, ValueError, AttributeError):  # a JSON object the gateway never writes

@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from detectors.events import is_stream_start
+
 BLOCK = 64 * 1024
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Concurrent requests finish (and are written) out of order; a record may be this much older than
@@ -75,6 +77,8 @@ class AuditQuery:
         return out
 
     def matches(self, record: dict[str, Any]) -> bool:
+        if is_stream_start(record):  # a streamed export's start line: not a decision (its last line is)
+            return False
         if self.user and record.get("user") != self.user:
             return False
         if self.effect and record.get("effect") != self.effect:

@@ -21,6 +21,7 @@ import csv
 import dataclasses
 import io
 import zlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -209,8 +210,30 @@ def dump_csv(table: CsvTable) -> bytes:
     out = io.StringIO()
     if table.bom:
         out.write("\ufeff")
-    writer = csv.writer(out, lineterminator=table.lineterminator)
+    writerow = csv_row_writer(out.write, table.lineterminator)
     columns = table.columns
-    writer.writerow(columns)
-    writer.writerows([row[c] for c in columns] for row in table.rows)
+    writerow(columns)
+    for row in table.rows:
+        writerow([row[c] for c in columns])
     return out.getvalue().encode("utf-8")
+
+
+class RowSink:
+    """A file for csv.writer whose ``write`` is given: the writer writes a row with one call, so
+    each written row goes straight where ``write`` puts it (a list's append: one string a row)."""
+
+    __slots__ = ("write",)
+
+    def __init__(self, write: Callable[[str], object]):
+        self.write = write
+
+
+def csv_row_writer(write: Callable[[str], object], terminator: str) -> Callable[[Iterable[Any]], object]:
+    """csv.writer's ``writerow`` for rows ending in ``terminator``, except that a cell holding a CR
+    or an LF is always quoted. csv.writer quotes only the characters of its own line terminator: with
+    "\n" a bare CR went out unquoted, and a spreadsheet splits the row there (a row the filter never
+    saw). So rows are written with "\r\n" (which quotes both) and each row's "\r\n" is swapped for
+    ``terminator``: a row is one ``write`` call, and every other cell comes out byte-identical."""
+    if terminator == "\r\n":
+        return csv.writer(RowSink(write), lineterminator="\r\n").writerow
+    return csv.writer(RowSink(lambda row: write(row[:-2] + terminator)), lineterminator="\r\n").writerow

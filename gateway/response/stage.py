@@ -29,7 +29,7 @@ from aiohttp import web
 from gateway.errors import Forbidden, ObligationUnenforceable, RecordNotFound
 from gateway.model import Endpoint, Flow, Identity, Obligations
 from gateway.response.filter import apply_obligations, count_records
-from gateway.response.stream import BudgetSource, stream_records, streams
+from gateway.response.stream import BudgetSource, StartLine, stream_records, streams
 from gateway.upstream.forward import read_bounded, stream_to_client
 from gateway.upstream.headers import client_response_headers
 
@@ -51,6 +51,7 @@ async def respond(
     directory: Any = None,
     stream_buffer_bytes: int = 1024 * 1024,
     row_budget: BudgetSource | None = None,
+    stream_started: StartLine,
 ) -> web.StreamResponse:
     ok = 200 <= resp.status < 300
     if obligations.needs_body and resp.status == 404:
@@ -67,6 +68,7 @@ async def respond(
             buffer_bytes=stream_buffer_bytes,
             budget=row_budget,
             directory=directory,
+            started=stream_started,
         )
     if obligations.needs_body or (endpoint.records and ok):
         raw = await read_bounded(resp, max_bytes)

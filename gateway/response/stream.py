@@ -9,11 +9,15 @@ from a complete one. An HTTP/1.0 body ends when the connection closes, complete 
 HTTP/1.0 request is answered buffered (gateway.response.stage: within ``max_response_body_bytes``,
 refused beyond it, with a Content-Length), never streamed.
 
-The audit line is written before the last chunk goes out: the stream returns a ``StreamedAnswer``
-whose rows are sent but whose end is not; the pipeline writes the audit line, then aiohttp ends the
-response (``write_eof``): the last chunk for a complete export, the connection closed without it
-for a cut one. So a client never holds a complete export, nor sees a cut one end, before its line
-is in the audit file.
+Two audit lines. Before the status line and the first row go out, ``started`` (the pipeline's
+gateway.services.Services.stream_started) appends and awaits a "stream started" line: who, what,
+the decision, marked so that nothing counts it as a request (gateway.audit.events). A gateway killed
+mid-export (a 1 GB export takes seconds) still leaves that line; a line the disk refuses refuses the
+export, nothing sent. The request's own line is written before the last chunk goes out: the stream
+returns a ``StreamedAnswer`` whose rows are sent but whose end is not; the pipeline writes the audit
+line, then aiohttp ends the response (``write_eof``): the last chunk for a complete export, the
+connection closed without it for a cut one. So a client never holds a complete export, nor sees a
+cut one end, before its line is in the audit file.
 
 Memory is bounded by ``limits.stream_buffer_bytes`` (one decoded piece and one pending row), not by
 the answer's size. Until the header row has been filtered nothing is sent, so a content type,
@@ -63,6 +67,8 @@ WRITE_BYTES = 256 * 1024  # filtered output held back for one write while more i
 
 # What the pipeline passes: asked once, when an answer is about to stream (None: no limit).
 BudgetSource = Callable[[Flow], Awaitable["RowBudget | None"]]
+# Writes the "stream started" audit line and returns once it is in the file (raises: refused).
+StartLine = Callable[[Flow], Awaitable[None]]
 
 
 STREAMED_FORMATS = ("csv", "ndjson")
@@ -104,6 +110,7 @@ async def stream_records(
     obligations: Obligations,
     identity: Identity,
     buffer_bytes: int,
+    started: StartLine,
     budget: BudgetSource | None = None,
     directory: Any = None,
 ) -> web.StreamResponse:
@@ -134,7 +141,7 @@ async def stream_records(
                 held.append(rows.feed(piece))
                 # Fewer, bigger writes while the CRM keeps the worker busy; all of it before waiting.
                 if rows.header_done and not head and (drained or sum(map(len, held)) >= WRITE_BYTES):
-                    await _send(request, out, flow, held)
+                    await _send(request, out, flow, held, started)
                 if rows.cut or (head and rows.header_done):
                     break
             if rows.cut or (head and rows.header_done):
@@ -143,14 +150,14 @@ async def stream_records(
             held.extend(rows.feed(p) for p in decoder.finish())
             held.append(rows.finish())
         if not head:
-            await _send(request, out, flow, held)
+            await _send(request, out, flow, held, started)
     except GatewayError as exc:
         if not out.prepared:
             raise  # nothing sent yet: the ordinary refusal (502 and the like)
         cut = "unenforceable"
         flow.signals["stream"] = {"cut": cut, "detail": exc.detail or exc.reason}
         try:  # the rows filtered before the failure are counted as sent: send them
-            await _send(request, out, flow, held)
+            await _send(request, out, flow, held, started)
         except ConnectionError:
             pass
         log.warning("request %s: stream cut: %s", flow.request_id, exc.detail or exc.reason)
@@ -164,16 +171,25 @@ async def stream_records(
         flow.signals["stream"] = {"cut": cut, "rule": allowance.rule, "budget": allowance.rows}
     out.cut = cut
     if not out.prepared and cut is None:
-        await out.prepare(request)
+        await _start(request, out, flow, started)
     return out  # ended by aiohttp once the audit line is written (StreamedAnswer.write_eof)
 
 
-async def _send(request: web.Request, out: web.StreamResponse, flow: Flow, held: list[bytes]) -> None:
-    """Send what the filter let through; the status line goes with the first of it."""
+async def _start(request: web.Request, out: web.StreamResponse, flow: Flow, started: StartLine) -> None:
+    """The status line, once the "stream started" audit line is in the file (a refusal raises:
+    nothing is sent, the ordinary 503)."""
+    await started(flow)
+    await out.prepare(request)
+
+
+async def _send(
+    request: web.Request, out: web.StreamResponse, flow: Flow, held: list[bytes], started: StartLine
+) -> None:
+    """Send what the filter let through; the start line, then the status line go before the first of it."""
     data = b"".join(held)
     held.clear()
     if not out.prepared:
-        await out.prepare(request)
+        await _start(request, out, flow, started)
     if data:
         await out.write(data)
         flow.bytes_out += len(data)

@@ -40,7 +40,7 @@ class CsvLayout:
     keep: list[int]  # output columns, in order
     keep_all: bool
     plain_out: bool  # more than one output column: an empty cell needs no quotes
-    needs_quotes: Callable[[str], object]  # a cell csv.writer would quote (delimiter, quote, line end)
+    needs_quotes: Callable[[str], object]  # a cell the writer quotes (delimiter, quote, CR, LF)
     write_plain: PlainWriter  # plain rows in scope -> their output (gateway.response.stream_plain)
     in_scope: Callable[[list[str]], bool] | None  # fast_scope as one test of a row's cells
     # bytes one of which every row in scope holds (fast_scope's values), when that is sure: a value
@@ -100,7 +100,7 @@ def layout(
         keep=keep,
         keep_all=keep == list(range(len(columns))),
         plain_out=len(keep) > 1,
-        needs_quotes=re.compile("[" + re.escape(',"' + terminator) + "]").search,
+        needs_quotes=re.compile('[,"\r\n]').search,
         write_plain=plain_writer(keep, changes, terminator),
         in_scope=None if fast_scope is None else _scope_of_cells(fast_scope),
         scope_probe=_probe(fast_scope),

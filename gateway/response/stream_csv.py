@@ -23,17 +23,15 @@ in-scope row over it sets ``cut`` and ends the filtering. It counts rows sent, n
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from typing import Any
 
 from gateway.model import Endpoint, Identity, Obligations
 from gateway.response.filter import csv_scope_test
-from gateway.response.formats import unenforceable
+from gateway.response.formats import csv_row_writer, unenforceable
 from gateway.response.mask import compile_masks
 from gateway.response.stream_columns import CsvLayout, layout
-from gateway.response.stream_rows import RowSink, header_row, last_row_end, strict_rows, utf8
+from gateway.response.stream_rows import header_row, last_row_end, strict_rows, utf8
 from gateway.response.stream_select import Selection, select_rows
 
 MAX_IDS = 200  # the audit line keeps the first 200 ids (gateway.audit.events); no more are held
@@ -118,10 +116,9 @@ class CsvStreamFilter:
         self.layout = lay = layout(
             head, terminator, self.endpoint, self.scope, self.masks, self.identity, self.directory
         )
-        buf = io.StringIO()
-        buf.write(BOM if bom else "")
-        csv.writer(buf, lineterminator=terminator).writerow([head[i] for i in lay.keep])
-        return buf.getvalue().encode("utf-8") + self._rows(rest, lay)
+        out = [BOM] if bom else []
+        csv_row_writer(out.append, terminator)([head[i] for i in lay.keep])
+        return "".join(out).encode("utf-8") + self._rows(rest, lay)
 
     def _selected(self, block: bytes, lay: CsvLayout) -> bytes | None:
         """Plain rows out of scope dropped by numpy, only the rest read in Python; None when the
@@ -286,9 +283,9 @@ class CsvStreamFilter:
         """Rows not yet counted nor checked: width, scope, budget, ids, masks, columns; each as
         written ("" for a row that does not go out). Stops at the row over the budget."""
         out: list[str] = []  # one entry a row: "" when it does not go out
-        # csv.writer quotes as the buffered filter's dump_csv does (and writes '""' for one empty
-        # cell); it writes each row with one call of ``write``: straight into ``out``
-        writerow = csv.writer(RowSink(out.append), lineterminator=lay.terminator).writerow
+        # quoted as the buffered filter's dump_csv does (a cell with a CR or LF always; '""' for one
+        # empty cell); each row is one call of ``write``: straight into ``out``
+        writerow = csv_row_writer(out.append, lay.terminator)
         width, fast, test, budget = lay.width, lay.in_scope, self.test, self.budget
         for cells in rows:
             if not cells:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from gateway.response.formats import unenforceable
 
@@ -59,13 +59,3 @@ def strict_rows(text: str) -> Iterable[list[str]]:
         yield from reader
     except csv.Error as exc:
         raise unenforceable(f"response is not valid CSV: {exc}") from None
-
-
-class RowSink:
-    """A file for csv.writer whose ``write`` is given: the writer writes a row with one call, so
-    each written row goes straight where ``write`` puts it (a list's append: one string a row)."""
-
-    __slots__ = ("write",)
-
-    def __init__(self, write: Callable[[str], object]):
-        self.write = write

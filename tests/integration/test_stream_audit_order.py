@@ -1,5 +1,6 @@
 """A streamed export's audit line is written before its end goes out (the last chunk, or the close of
-a cut stream), and an HTTP/1.0 client, whose body cannot say "cut", is answered buffered."""
+a cut stream), its start line before anything goes out, and an HTTP/1.0 client, whose body cannot say
+"cut", is answered buffered."""
 
 from __future__ import annotations
 
@@ -11,11 +12,28 @@ from typing import Any
 
 import pytest
 
+from detectors.events import is_stream_start
 from gateway.app import GATEWAY
 from tests.integration.conftest import audit_lines, auth
 from tests.integration.test_stream_exports import EXPORT, export_body, scoped_rules, upstream_app
 
 LAST_CHUNK = b"\r\n0\r\n\r\n"
+# what the client held when each audit line was written: nothing at the start line; rows but not
+# the end at the request's own line
+STARTED = {
+    "line": "start",
+    "client_has_bytes": False,
+    "client_has_last_chunk": False,
+    "client_saw_close": False,
+    "gateway_closing": False,
+}
+ENDING = {
+    "line": "final",
+    "client_has_bytes": True,
+    "client_has_last_chunk": False,
+    "client_saw_close": False,
+    "gateway_closing": False,
+}
 
 
 class RawClient:
@@ -79,11 +97,13 @@ def spy_on_audit(gw: Any, client: RawClient) -> list[dict[str, Any]]:
     services = gw.server.app[GATEWAY]
     seen: list[dict[str, Any]] = []
 
-    def observe() -> None:
+    def observe(record: dict[str, Any]) -> None:
         client.drain()
         connections = gw.server.runner.server.connections
         seen.append(
             {
+                "line": "start" if is_stream_start(record) else "final",
+                "client_has_bytes": bool(client.received),
                 "client_has_last_chunk": client.received.endswith(LAST_CHUNK),
                 "client_saw_close": client.closed,
                 "gateway_closing": any(h.transport is None or h.transport.is_closing() for h in connections),
@@ -93,11 +113,11 @@ def spy_on_audit(gw: Any, client: RawClient) -> list[dict[str, Any]]:
     write, write_soon = services.audit.write, services.audit.write_soon
 
     def write_observed(record: dict[str, Any]) -> bool:
-        observe()
+        observe(record)
         return write(record)
 
     def write_soon_observed(record: dict[str, Any]) -> Any:
-        observe()
+        observe(record)
         return write_soon(record)
 
     services.audit.write, services.audit.write_soon = write_observed, write_soon_observed
@@ -123,7 +143,7 @@ async def test_the_audit_line_is_written_before_the_last_chunk(aiohttp_server, m
     await client.until_closed_or(LAST_CHUNK)
     assert client.received.endswith(LAST_CHUNK)  # a complete export
     # the moment its line was written, the client held rows but not the last chunk
-    assert seen == [{"client_has_last_chunk": False, "client_saw_close": False, "gateway_closing": False}]
+    assert seen == [STARTED, ENDING]
     line = audit_lines(tmp_path)[-1]
     assert (line["status"], line["records_returned"]) == (200, 100) and "stream" not in line.get("signals", {})
     head, body = client.head_and_body()
@@ -139,7 +159,7 @@ async def test_a_cut_streams_line_is_written_before_the_connection_closes(aiohtt
     seen = spy_on_audit(gw, client)
     await client.until_closed_or(LAST_CHUNK)
     assert client.closed and not client.received.endswith(LAST_CHUNK)  # cut: no last chunk
-    assert seen == [{"client_has_last_chunk": False, "client_saw_close": False, "gateway_closing": False}]
+    assert seen == [STARTED, ENDING]
     assert audit_lines(tmp_path)[-1]["signals"]["stream"]["cut"] == "unenforceable"
 
 

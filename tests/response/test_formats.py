@@ -172,3 +172,12 @@ def test_csv_byte_order_mark_is_kept():
 def test_bad_csv_is_unenforceable(body):
     with pytest.raises(ObligationUnenforceable):
         load_csv(body)
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\n"])
+def test_csv_cell_holding_a_bare_cr_is_written_quoted(newline):
+    # With LF line ends csv.writer alone writes "a\rb" unquoted: a spreadsheet splits the row there.
+    text = newline.join(["id,notes", '1,"a\rb"', '2,"\r"', "3,plain", '4,"x\r\ny"']) + newline
+    table = load_csv(text.encode())
+    assert table.rows[0]["notes"] == "a\rb" and table.rows[1]["notes"] == "\r"
+    assert dump_csv(table) == text.encode()

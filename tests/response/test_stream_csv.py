@@ -215,3 +215,47 @@ def test_a_scope_value_holding_a_quote_is_found_in_quoted_cells(pieces):
     out = b"".join(rows.feed(body[i : i + pieces]) for i in range(0, len(body), pieces)) + rows.finish()
     assert out == run(body, ep=CSV_EXPORT, ob=MASKED, who=who, content_type="text/csv").body
     assert rows.returned == 499
+
+
+def cr_body(term: bytes, rows: int = 1) -> bytes:
+    """Cells holding a bare CR, a CRLF and an LF (quoted, as the CRM wrote them), beside plain rows;
+    ``rows`` copies so that the block path (numpy selection, many rows) is taken too."""
+    lines = [b"id,name,owner_id,phone"]
+    for n in range(rows):
+        i = 10 * n
+        lines += [
+            b'%d,"cr\rinside",alice,1' % (i + 1),
+            b'%d,"crlf\r\ninside",alice,2' % (i + 2),
+            b'%d,"lf\ninside",alice,3' % (i + 3),
+            b"%d,plain,alice,4" % (i + 4),
+            b'%d,"x\ry",bob,5' % (i + 5),
+            b'%d,"trailing\r",alice,6' % (i + 6),
+        ]
+    return term.join(lines) + term
+
+
+@pytest.mark.parametrize("term", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize("pieces", [1, 5, 4093, 1 << 20])
+@pytest.mark.parametrize("rows", [1, 400])
+def test_a_cell_holding_a_bare_cr_is_quoted_streamed_and_buffered(term, pieces, rows):
+    # csv.writer quotes only its own line terminator's characters: with LF line ends a bare CR went
+    # out unquoted, and a spreadsheet reading the export splits the row there (an injected row).
+    body = cr_body(term, rows)
+    out, streamed = stream(body, pieces)
+    expected = buffered(body)
+    assert out == expected.body
+    assert (
+        (streamed.seen, streamed.returned) == (expected.records_seen, expected.records_returned) == (6 * rows, 5 * rows)
+    )
+    assert b'1,"cr\rinside",alice,*' + term in out and b'6,"trailing\r",alice,*' + term in out
+    assert b'2,"crlf\r\ninside",alice,*' + term in out and b'3,"lf\ninside",alice,*' + term in out
+    assert term + b"4,plain,alice,*" + term in out  # everything else as before: unquoted
+    assert out.startswith(b"id,name,owner_id,phone" + term)
+
+
+@pytest.mark.parametrize("term", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_a_header_cell_holding_a_cr_is_quoted(term):
+    body = f'id,"na\rme",owner_id{term}1,a,alice{term}'.encode()
+    ob = obligations("own")
+    out, _ = stream(body, 3, ob=ob)
+    assert out == buffered(body, ob).body == f'id,"na\rme",owner_id{term}1,a,alice{term}'.encode()
