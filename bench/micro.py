@@ -5,6 +5,11 @@
                  before the upstream is called
     filter       apply_obligations on the 50-record list (parse, scope, masks, re-encode)
     audit_record building the audit line's dict and encoding it (orjson), without the write
+    count_event  what one audit record adds to the counters (detectors.events.count_event)
+    submit_to_payload  the signals worker's Python for one record before the Redis round trip, in
+                 a run of 8 records of the caller reading one customer: count_event, the plan
+                 cache, the backend request (counters.count_request), the script's payload
+                 (redis_backend: one payload per run), per record
 
 Each is timed with ``time.perf_counter_ns`` over batches; the figure is the best batch's mean (the
 least disturbed by the rest of the machine), in microseconds.
@@ -90,7 +95,7 @@ def run_micro(seconds: float = 2.0, user: str = "frank") -> dict[str, float]:
     if not decision.allowed:
         raise RuntimeError(f"the benchmark caller {user!r} is refused: {decision.reason}")
     body = data.customer_list()
-    share = seconds / 4
+    share = seconds / 5
 
     def prepare():
         identity = scene.identity_stage.identify(scene.headers, False, scene.ruleset.directory)
@@ -126,6 +131,7 @@ def run_micro(seconds: float = 2.0, user: str = "frank") -> dict[str, float]:
 
     import orjson
 
+    count_one, count_run = _counting(scene)
     return {
         # a decision computed (the rules evaluated), and one answered by the decision cache
         # (gateway.policy.cache: the same caller and facts again, as under load)
@@ -134,6 +140,51 @@ def run_micro(seconds: float = 2.0, user: str = "frank") -> dict[str, float]:
         "prepare_us": _timeit(prepare, share),
         "filter_50_us": _timeit(filter_list, share),
         "audit_record_us": _timeit(lambda: orjson.dumps(audit_record(flow), default=str), share),
+        "count_event_us": _timeit(count_one, share / 2),
+        "submit_to_payload_us": _timeit(count_run, share / 2) / RUN,
         "records_returned": float(result.records_returned),
         "fields_masked": float(len(result.fields_masked)),
     }
+
+
+RUN = 8  # records per run in submit_to_payload (what a loaded worker's batch holds of one user)
+
+
+def _counting(scene: Scene):
+    """The two counting figures' callables: one record counted, and a run of RUN records taken to
+    the script's payload (no Redis: the client is never connected)."""
+    from datetime import timedelta
+
+    import redis.asyncio as aioredis
+
+    from detectors.events import count_event
+    from gateway.audit.events import audit_record
+    from gateway.model import Flow
+    from gateway.signals import SignalsConfig
+    from gateway.signals.counters import count_request
+    from gateway.signals.redis_backend import RedisCounters
+    from gateway.signals.thresholds import PlanCache
+
+    ctx = scene.context("/api/customers/1")
+    flow = Flow(request_id="0123456789abcdef", method="GET", raw_target="/api/customers/1")
+    flow.ctx, flow.identity, flow.decision, flow.status = ctx, scene.identity, scene.ruleset.engine.decide(ctx), 200
+    flow.records_seen = flow.records_returned = 1
+    base = audit_record(flow)
+    records = []
+    for i in range(RUN):
+        record = dict(base, time=(scene.now + timedelta(milliseconds=i)).isoformat())
+        record["request_id"] = record["decision_id"] = f"{i:016x}"
+        records.append(record)
+    rules, plans = scene.ruleset.anomalies, PlanCache()
+    backend = RedisCounters(aioredis.Redis(), SignalsConfig(backend="redis"))
+
+    def run() -> bytes:
+        requests = []
+        for record in records:
+            inc = count_event(record)
+            assert inc is not None
+            groups, _pairs = plans.plan(rules, inc, record.get("operation"))
+            requests.append(count_request(inc, record, groups))
+        return backend._payload(requests[0], more=requests[1:])
+
+    return (lambda: count_event(records[0])), run

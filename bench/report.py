@@ -67,7 +67,7 @@ def render(result: dict) -> str:
     lines = []
     micro = result.get("micro", {})
     lines.append("micro-benchmarks (best batch mean, µs per call)")
-    for key in ("decide_us", "prepare_us", "filter_50_us", "audit_record_us"):
+    for key in ("decide_us", "prepare_us", "filter_50_us", "audit_record_us", "count_event_us", "submit_to_payload_us"):
         if key in micro:
             lines.append(f"  {key:<18} {micro[key]:9.1f}")
     load = result.get("load") or []

@@ -221,26 +221,29 @@ def _minus(total: dict[str, int], later: dict[str, int]) -> dict[str, int]:
 def _parse_run(reqs: list[CountRequest], reply: bytes | str) -> list[CountResult]:
     """Each event's answer from a run's reply: its flags, increments and distinct counts as the
     script gave them, its window sums = the run's minus what the events after it added."""
-    # Runs once per counted run on the gateway's event loop: plain loops, no nested comprehensions.
+    # Runs once per counted event on the gateway's event loop: what is the same for every event of
+    # the run (each group's prefix, window sums, distinct names, history) is read once, up front.
     data = orjson.loads(reply)
-    queries = reqs[0].groups
-    ends = []
-    histories = []
-    for query, raw in zip(queries, data["groups"]):
+    shapes = []
+    for query, raw in zip(reqs[0].groups, data["groups"]):
         w = raw["w"]
-        ends.append({name: _ints(w.get(name)) for name in query.windows} if query.windows else {})
-        histories.append(_ints(raw["h"]))
+        ends = [(name, _ints(w.get(name))) for name in query.windows]
+        shapes.append((query.prefix, ends, query.distinct, _ints(raw["h"])))
+    if len(shapes) < len(reqs[0].groups):  # a reply short of a group is refused, as it always was
+        raise IndexError(f"the script answered {len(shapes)} of {len(reqs[0].groups)} groups")
+    events = data["ev"]
     results: list[CountResult] = []
     later: dict[str, int] = {}
     for i in range(len(reqs) - 1, -1, -1):
-        ev = data["ev"][i]
+        ev = events[i]
         increments = _ints(ev["inc"])
+        ds = ev["d"]
         groups = {}
-        for gi, query in enumerate(queries):
-            d = ev["d"][gi]
-            windows = {name: _minus(sums, later) for name, sums in ends[gi].items()}
-            distinct = {name: (int(d[name][0]), int(d[name][1])) for name in query.distinct} if query.distinct else {}
-            groups[query.prefix] = GroupResult(windows=windows, distinct=distinct, history_max=histories[gi])
+        for gi, (prefix, ends, names, history) in enumerate(shapes):
+            d = ds[gi]
+            windows = {name: _minus(sums, later) for name, sums in ends}
+            distinct = {name: (int(d[name][0]), int(d[name][1])) for name in names} if names else {}
+            groups[prefix] = GroupResult(windows=windows, distinct=distinct, history_max=history)
         fresh = i == 0 and "fresh" in data  # the run's first event created the marker, if anyone
         results.append(CountResult(flags=_ints(ev["flags"]), increments=increments, groups=groups, fresh=fresh))
         for k, v in increments.items():
