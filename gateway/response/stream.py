@@ -24,7 +24,8 @@ the answer's size. Until the header row has been filtered nothing is sent, so a 
 encoding, header or first block the filter cannot read is still the ordinary 502. After that the
 status line is gone, and two things end a stream early:
 
-    cut at a block threshold   the row budget (gateway.signals.allowance) ran out: the rows up to
+    cut at a block threshold   the row budget (gateway.signals.allowance; rows reserved before they
+                               go out, shared with the user's other streams: _Reserved) ran out: the rows up to
                                and including the one that crosses the threshold went out, then the
                                connection is closed without the last chunk. The client sees a 200
                                whose chunked body stops short ("transfer closed with outstanding
@@ -54,6 +55,7 @@ from gateway.response import formats
 from gateway.response.stream_csv import CsvStreamFilter
 from gateway.response.stream_decode import StreamDecoder
 from gateway.response.stream_ndjson import NdjsonStreamFilter
+from gateway.signals.reservations import CHUNK_ROWS
 from gateway.upstream.headers import client_response_headers
 
 if TYPE_CHECKING:
@@ -126,6 +128,7 @@ async def stream_records(
         budget=allowance.rows if allowance is not None else None,
         directory=directory,
     )
+    reserved = _Reserved(allowance, rows)
     headers = client_response_headers(resp.headers, body_rewritten=True)
     headers["X-Request-Id"] = flow.request_id
     out = StreamedAnswer(status=resp.status, reason=resp.reason, headers=headers)
@@ -138,6 +141,7 @@ async def stream_records(
     try:
         async for chunk, drained in _chunks(resp):
             for piece in decoder.feed(chunk):
+                await reserved.cover(piece)
                 held.append(rows.feed(piece))
                 # Fewer, bigger writes while the CRM keeps the worker busy; all of it before waiting.
                 if rows.header_done and not head and (drained or sum(map(len, held)) >= WRITE_BYTES):
@@ -147,7 +151,9 @@ async def stream_records(
             if rows.cut or (head and rows.header_done):
                 break
         if not rows.cut and not (head and rows.header_done):
-            held.extend(rows.feed(p) for p in decoder.finish())
+            for p in decoder.finish():
+                await reserved.cover(p)
+                held.append(rows.feed(p))
             held.append(rows.finish())
         if not head:
             await _send(request, out, flow, held, started)
@@ -166,13 +172,45 @@ async def stream_records(
         flow.signals["stream"] = {"cut": cut}
     finally:
         _record(flow, rows, head)
+        await reserved.release()
     if rows.cut and allowance is not None:
         cut = "row-budget"
-        flow.signals["stream"] = {"cut": cut, "rule": allowance.rule, "budget": allowance.rows}
+        flow.signals["stream"] = {"cut": cut, "rule": allowance.rule, "budget": rows.budget}
     out.cut = cut
     if not out.prepared and cut is None:
         await _start(request, out, flow, started)
     return out  # ended by aiohttp once the audit line is written (StreamedAnswer.write_eof)
+
+
+class _Reserved:
+    """The filter's budget grown by reservations shared with the user's other streams in flight
+    (gateway.signals.reservations): before a piece is filtered, enough rows are reserved for every
+    row it might complete (its line ends: a row ends with one, but for the last), ``CHUNK_ROWS`` at
+    least. When fewer are granted the filter's budget stops there and the stream is cut at it."""
+
+    def __init__(self, allowance: RowBudget | None, rows: CsvStreamFilter | NdjsonStreamFilter):
+        self.reservation = allowance.reservation if allowance is not None else None
+        self.rows = rows
+        self.line_ends = 0
+        self.exhausted = False
+        if self.reservation is not None:
+            rows.budget = 0  # nothing goes out unreserved
+
+    async def cover(self, piece: bytes) -> None:
+        reservation = self.reservation
+        if reservation is None or self.exhausted:
+            return
+        self.line_ends += piece.count(b"\n")
+        need = self.line_ends + 1  # no more rows than line ends so far, and the last row without one
+        if need <= reservation.granted:
+            return
+        want = max(CHUNK_ROWS, need - reservation.granted)
+        self.exhausted = await reservation.take(want) < want  # the limit is reached: no more asked
+        self.rows.budget = reservation.granted
+
+    async def release(self) -> None:
+        if self.reservation is not None:
+            await self.reservation.release()
 
 
 async def _start(request: web.Request, out: web.StreamResponse, flow: Flow, started: StartLine) -> None:

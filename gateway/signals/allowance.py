@@ -10,8 +10,9 @@ goes out the stream asks, for each ``action: block`` rule that counts this opera
     current   the user's window sum in the rule's group, read from the counters as they are now
     first     the smallest value that makes the condition true: gt N -> N+1, gte N -> N, and with
               ``and_gt_user_max_days F`` also more than F x the user's busiest earlier day
-    budget    first - current rows: the row that crosses goes out (as it would in a buffered
-              answer), the stream is cut after it, the audit line counts it and the rule fires
+    reserved  rows the user's other streams in flight hold (gateway.signals.reservations)
+    budget    first - current - reserved rows: the row that crosses goes out (as it would in a
+              buffered answer), the stream is cut after it, the audit line counts it and the rule fires
 
 The smallest budget over the rules wins. A rule already over its threshold gives none (it fired
 when it was crossed, and a block in force refused the request before it got here). Counters read
@@ -20,8 +21,17 @@ cannot be read, an operation whose fail mode is ``closed`` is refused (503 signa
 before anything is sent); otherwise the budget is the whole threshold (current taken as 0) and
 ``signals.row_budget`` on the audit line says so.
 
-Not covered: rows of the user's requests still queued for counting, and two streams of the same
-user at once (each gets the budget the counters allow when it starts).
+Concurrent streams of one user share the budget: the stream sends only rows it reserved, and
+a reservation is granted atomically up to first - current (counters read afresh) minus what all of
+the user's streams in flight hold (``RowBudget.reservation``; gateway.response.stream reserves as it
+goes, gives it all back at the end). So the streams in flight together carry at most what one
+stream alone could: first - current rows, the crossing one included, no reservation chunk on top.
+Counters unreadable under fail mode ``open``: no reservation, each stream the whole threshold, as
+before. Store unreachable mid-stream: no more rows reserved, the stream is cut (fail closed).
+
+Not covered: rows of the user's requests still queued for counting, a stream's own rows included
+between its end (its reservation given back) and their counting; and a reservation a stream keeps
+without reserving more for longer than ``reservations.TTL_SECONDS`` (it expires meanwhile).
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from detectors.events import Increments, is_off_hours
 from gateway.errors import Unavailable
 from gateway.model import Flow
 from gateway.redishealth import STORAGE_ERRORS
+from gateway.signals import reservations
 from gateway.signals.anomalies import AnomalyRule, AnomalyRules
 from gateway.signals.counters import DAY, TIMESPANS, user_prefix, window_buckets
 from gateway.signals.memory_backend import MemoryCounters
@@ -49,8 +60,11 @@ COUNTER_OF_ACTION = {"export": "records_exported", "list": "records_read", "view
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RowBudget:
-    rows: int  # rows the answer may carry, the crossing one included
+    rows: int  # rows the answer may carry when it starts, the crossing one included
     rule: str  # the block rule that sets it
+    # rows shared with the user's other streams in flight: sent only once reserved (None: no store,
+    # or the counters unreadable under fail mode open: ``rows`` alone, as before)
+    reservation: reservations.Reservation | None = None
 
 
 def first_firing_value(rule: AnomalyRule, baseline: int) -> int:
@@ -107,13 +121,52 @@ async def row_budget(stage: SignalsStage, flow: Flow, rules: AnomalyRules | None
             raise Unavailable("signals-unavailable", detail=f"row budget: {exc}") from exc
         flow.signals["row_budget"] = "counters-unreadable: whole threshold"
         sums = [(0, 0) for _ in wanted]
+        return _smallest(wanted, sums, [0] * len(wanted), None)  # no reservation: today's fail mode
+    store = reservations.store_for(stage.backend)
+    if store is None:
+        return _smallest(wanted, sums, [0] * len(wanted), None)
+    live = [
+        (rule, prefix)
+        for (rule, prefix), (current, base) in zip(wanted, sums)
+        if current < first_firing_value(rule, base)
+    ]
+    keys = [reservations.reservation_key(user, rule.id) for rule, _ in live]
+    try:
+        held = [await store.held(key) for key in keys]
+    except STORAGE_ERRORS as exc:
+        if stage.config.fail_mode_for(ctx.operation) == "closed":
+            raise Unavailable("signals-unavailable", detail=f"row budget: {exc}") from exc
+        flow.signals["row_budget"] = "reservations-unreadable: whole threshold"
+        return _smallest(wanted, [(0, 0) for _ in wanted], [0] * len(wanted), None)
+
+    async def limits() -> list[int]:
+        """first firing value - counted window sum per live rule, read now (other streams' rows
+        are counted once they end)."""
+        fresh = await _read(stage, user, counter, int(stage.now()), live)
+        return [first_firing_value(rule, base) - current for (rule, _), (current, base) in zip(live, fresh)]
+
+    held_of = dict(zip((rule.id for rule, _ in live), held))
+    return _smallest(
+        wanted, sums, [held_of.get(rule.id, 0) for rule, _ in wanted], reservations.Reservation(store, keys, limits)
+    )
+
+
+def _smallest(
+    wanted: list[tuple[AnomalyRule, str]],
+    sums: list[tuple[int, int]],
+    held: list[int],
+    reservation: reservations.Reservation | None,
+) -> RowBudget | None:
+    """The smallest budget over the rules not yet over their threshold (rows held by other streams
+    in flight taken off; never below 0)."""
     best: RowBudget | None = None
-    for (rule, _), (current, baseline) in zip(wanted, sums):
+    for (rule, _), (current, baseline), reserved in zip(wanted, sums, held):
         first = first_firing_value(rule, baseline)
         if current >= first:
             continue
-        if best is None or first - current < best.rows:
-            best = RowBudget(first - current, rule.id)
+        rows = max(0, first - current - reserved)
+        if best is None or rows < best.rows:
+            best = RowBudget(rows, rule.id, reservation)
     return best
 
 
