@@ -31,7 +31,7 @@ STARTERS = {
     "async_playwright",
 }
 STARTER_MODULES = ("subprocess", "multiprocessing", "playwright", "bench")
-PURE_MODULES = ("bench.report",)  # imported by tests that only compute on numbers
+PURE_MODULES = ("bench.report", "bench.export_data")  # imported by tests that only compute (numbers, rows)
 # ./run test starts the redis-server; the fixture starts one itself only under a bare `pytest`
 EXEMPT = {("tests/conftest.py", "redis_server")}
 

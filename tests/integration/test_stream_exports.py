@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bench.export_data import HEADER, row  # the benchmark's rows: a quarter alice's, quoted commas and line breaks
 from detectors.events import is_stream_start
 from gateway.app import GATEWAY
 from tests.conftest import RULES
@@ -61,31 +62,23 @@ def scoped_rules(tmp_path: Path, *, block: bool = False) -> Path:
     return rules
 
 
-HEADER = "id,name,email,phone,company,owner_id,team,department,region,branch,status,quote_price,complaints,notes\r\n"
-OWNERS = (("alice", "east", "emea"), ("bob", "east", "apac"), ("carol", "west", "emea"), ("dave", "west", "amer"))
-
-
-def row(i: int) -> str:
-    """bench/export_data.py's rows: a quarter alice's; quoted commas and quoted line breaks here and there."""
-    owner, team, region = OWNERS[i % 4]
-    name = f'"Customer {i}, Ltd"' if i % 10 == 0 else f"Customer {i}"
-    notes = '"called twice\r\nwants a quote"' if i % 50 == 0 else "renewal due in spring; prefers email"
-    return (
-        f"{i},{name},c{i}@client.example,+33 1 {i % 100:02d} {i % 97:02d} 67 89,Company {i % 1000},"
-        f"{owner},{team},sales,{region},paris,active,{(i * 37) % 100000}.00,late delivery,{notes}\r\n"
-    )
-
-
 def export_body(rows: int) -> bytes:
     return (HEADER + "".join(row(i) for i in range(1, rows + 1))).encode()
 
 
-def upstream_app(body: bytes, *, piece: int = 997, encoding: str | None = None) -> web.Application:
+def upstream_app(
+    body: bytes,
+    *,
+    piece: int = 997,
+    encoding: str | None = None,
+    content_type: str = "text/csv; charset=utf-8",
+    path: str = EXPORT,
+) -> web.Application:
     """A CRM stand-in that streams ``body`` in odd-sized chunks (rows and quoted cells split anywhere)."""
 
     async def export(request: web.Request) -> web.StreamResponse:
         data = gzip.compress(body) if encoding == "gzip" else body
-        headers = {"Content-Type": "text/csv; charset=utf-8", **({"Content-Encoding": encoding} if encoding else {})}
+        headers = {"Content-Type": content_type, **({"Content-Encoding": encoding} if encoding else {})}
         resp = web.StreamResponse(headers=headers)
         await resp.prepare(request)
         try:
@@ -97,7 +90,7 @@ def upstream_app(body: bytes, *, piece: int = 997, encoding: str | None = None) 
         return resp
 
     app = web.Application()
-    app.router.add_get(EXPORT, export)
+    app.router.add_get(path, export)
     return app
 
 

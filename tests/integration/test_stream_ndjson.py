@@ -4,7 +4,6 @@ buffered for an HTTP/1.0 client."""
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +15,7 @@ from gateway.app import GATEWAY
 from tests.integration.conftest import audit_lines, auth
 from tests.integration.test_stream_audit_order import LAST_CHUNK, raw  # noqa: F401 (the fixture)
 from tests.integration.test_stream_exports import scoped_rules
+from tests.integration.test_stream_exports import upstream_app as csv_upstream_app
 
 EXPORT = "/api/customers/export.ndjson"
 ENDPOINT = (
@@ -52,22 +52,7 @@ def export_body(rows: int) -> bytes:
 
 
 def upstream_app(body: bytes, *, piece: int = 997, encoding: str | None = None) -> web.Application:
-    async def export(request: web.Request) -> web.StreamResponse:
-        data = gzip.compress(body) if encoding == "gzip" else body
-        headers = {"Content-Type": "application/x-ndjson", **({"Content-Encoding": encoding} if encoding else {})}
-        resp = web.StreamResponse(headers=headers)
-        await resp.prepare(request)
-        try:
-            for i in range(0, len(data), piece):
-                await resp.write(data[i : i + piece])
-            await resp.write_eof()
-        except ConnectionError:
-            pass
-        return resp
-
-    app = web.Application()
-    app.router.add_get(EXPORT, export)
-    return app
+    return csv_upstream_app(body, piece=piece, encoding=encoding, content_type="application/x-ndjson", path=EXPORT)
 
 
 def lines(body: bytes) -> list[dict]:
