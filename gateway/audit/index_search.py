@@ -37,8 +37,10 @@ def search_page(
     page: IndexPage | None = None
     try:
         page = index.query(query, limit=limit, before=before)
-        if 0 < page.behind_bytes <= quick_bytes and _quick_catch_up(index):
-            page = index.query(query, limit=limit, before=before)
+        if 0 < page.behind_bytes <= quick_bytes:
+            # The newest lines are not indexed yet: index them now, or -- while the indexing process
+            # holds the index -- let the files answer, never a page missing them.
+            page = index.query(query, limit=limit, before=before) if _quick_catch_up(index) else None
     except (sqlite3.Error, OSError) as exc:  # a damaged or unreadable index: the files still answer
         log.warning("audit index unusable (%s); searching the files", exc)
         page = None
